@@ -1,0 +1,123 @@
+//! Compiles the C glue in `kmod/` for the kernel target (`x86_64-unknown-none`).
+//!
+//! The glue holds what Rust cannot express: module declaration macros, linker
+//! set records, `MALLOC_DEFINE`, and wrappers for kernel macros and inline
+//! functions. It is compiled with the flags FreeBSD's `bsd.kmod.mk` uses for
+//! amd64 modules and bundled into the crate's static library, from which the
+//! Makefile links the `.ko`. Host builds (unit tests) compile no C at all.
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=kmod");
+    println!("cargo:rerun-if-env-changed=FREEBSD_SYSROOT");
+    println!("cargo:rerun-if-env-changed=FREEBSD_SYSDIR");
+    println!("cargo:rerun-if-env-changed=KMOD_CC");
+
+    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if target_os != "none" {
+        return;
+    }
+    let ksocket = env::var_os("CARGO_FEATURE_KSOCKET").is_some();
+    let socket = env::var_os("CARGO_FEATURE_SOCKET").is_some();
+    let (module, glue) = match (ksocket, socket) {
+        (true, false) => ("ng_ksocket", "kmod/ng_ksocket_glue.c"),
+        (false, true) => ("ng_socket", "kmod/ng_socket_glue.c"),
+        _ => panic!("build the kernel target with exactly one of the features `ksocket`, `socket`"),
+    };
+
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let mut build = cc::Build::new();
+    let compiler = env::var("KMOD_CC").unwrap_or_else(|_| {
+        if cfg!(target_os = "freebsd") || which("clang-19").is_none() {
+            "clang".into()
+        } else {
+            "clang-19".into()
+        }
+    });
+    build
+        .compiler(compiler)
+        .no_default_flags(true)
+        .cargo_metadata(false)
+        .warnings(false)
+        .include(manifest.join("kmod/include"))
+        .include(manifest.join("kmod"));
+    for flag in kernel_cflags() {
+        build.flag(flag);
+    }
+    if let Ok(sysdir) = env::var("FREEBSD_SYSDIR") {
+        let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+        let inc = out.join("machlinks");
+        let _ = std::fs::create_dir_all(&inc);
+        for (link, target) in [("machine", "amd64/include"), ("x86", "x86/include")] {
+            let l = inc.join(link);
+            let _ = std::fs::remove_file(&l);
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(PathBuf::from(&sysdir).join(target), &l)
+                .expect("symlink machine headers");
+        }
+        build.include(inc);
+        build.include(&sysdir);
+        build.include(format!("{sysdir}/contrib/ck/include"));
+    } else {
+        let sysroot = env::var("FREEBSD_SYSROOT").unwrap_or_else(|_| {
+            let home = env::var("HOME").unwrap_or_else(|_| "/root".into());
+            let cache = env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache"));
+            format!("{cache}/ngsock/freebsd-15.0-sysroot")
+        });
+        build.flag(format!("-isystem{sysroot}/include"));
+    }
+    build.file(manifest.join("kmod/glue_common.c"));
+    build.file(manifest.join(glue));
+    // Bundled into the staticlib; the Makefile extracts and links every glue object.
+    build.cargo_metadata(true);
+    build.compile(&format!("{module}_glue"));
+}
+
+/// The codegen flags of a FreeBSD amd64 kernel module (see docs/toolchain notes).
+fn kernel_cflags() -> Vec<String> {
+    [
+        "--target=x86_64-unknown-freebsd15.0",
+        "-nostdinc",
+        "-D_KERNEL",
+        "-DKLD_MODULE",
+        "-D__FreeBSD_version=1500068",
+        "-include",
+        "opt_global.h",
+        "-ffreestanding",
+        "-std=gnu17",
+        "-O2",
+        "-fno-common",
+        "-fno-pic",
+        "-mcmodel=kernel",
+        "-mno-red-zone",
+        "-mno-mmx",
+        "-mno-sse",
+        "-mno-sse2",
+        "-mno-avx",
+        "-msoft-float",
+        "-fno-asynchronous-unwind-tables",
+        "-fno-unwind-tables",
+        "-fno-omit-frame-pointer",
+        "-mno-omit-leaf-frame-pointer",
+        "-fwrapv",
+        "-fno-strict-aliasing",
+        "-fno-builtin",
+        "-Wall",
+        "-Werror",
+        "-Wno-unused-function",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect()
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}

@@ -1,0 +1,7 @@
+//! Host kernel harness: loads FreeBSD 15 amd64 `.ko` files into a Linux
+//! process the way FreeBSD's kernel linker does, resolves their kernel imports
+//! against a strict userspace model of the kernel services they use, and
+//! drives them with scenario files written in ngctl's command language.
+
+pub mod arena;
+pub mod exports;

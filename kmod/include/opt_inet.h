@@ -1,0 +1,2 @@
+#define INET 1
+#define TCP_OFFLOAD 1
