@@ -5,3 +5,4 @@
 
 pub mod arena;
 pub mod exports;
+pub mod kern;
