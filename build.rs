@@ -17,7 +17,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=KMOD_CC");
 
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if target_os != "none" {
+    println!("cargo:rerun-if-env-changed=NGSOCK_NO_GLUE");
+    // Host builds compile no C; on FreeBSD, bsd.kmod.mk compiles the glue itself.
+    if target_os != "none" || env::var_os("NGSOCK_NO_GLUE").is_some() {
         return;
     }
     let ksocket = env::var_os("CARGO_FEATURE_KSOCKET").is_some();

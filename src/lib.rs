@@ -1,1 +1,35 @@
-#![no_std]
+//! ngsock: FreeBSD 15 netgraph `ksocket` and `socket` node types in `no_std` Rust.
+//!
+//! Layers:
+//! * [`pure`]: plain functions with no kernel dependency (hook names, ASCII
+//!   forms of socket addresses and options); unit-tested on the host.
+//! * `kern` (kernel target only): the single layer of thin safe wrappers over
+//!   the kernel services (malloc, mutex, mbuf and tags, socket, netgraph node,
+//!   hook, item and message). All `unsafe` code of the project lives there.
+//! * `ksocket`, `socket` (kernel target only, one per module, selected by the
+//!   cargo feature of the same name): the node types, in safe Rust.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::unreachable
+)]
+
+pub mod pure;
+
+#[cfg(target_os = "none")]
+pub mod kern;
+
+#[cfg(all(target_os = "none", feature = "ksocket"))]
+mod ksocket;
+
+#[cfg(all(target_os = "none", feature = "socket"))]
+mod socket;

@@ -1,0 +1,51 @@
+# ngsock — GNU make entry points (Linux build host).
+# On FreeBSD, `make` is bmake and reads BSDmakefile instead.
+#
+#   make            bootstrap the toolchain (first run) and build both modules
+#   make test       run every test: format, clippy, unit tests, the kernel-linker
+#                   gate, the host kernel harness, vm-tests (skipped without an image)
+
+SHELL     := /bin/sh
+BUILD     ?= build
+MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
+
+.PHONY: all bootstrap ko test check fmt clippy unit gate harness vm-test bench demo \
+        load unload clean
+
+all: bootstrap ko
+
+bootstrap:
+	@sh scripts/bootstrap.sh >/dev/null
+
+ko: $(MODULES)
+
+# Cargo tracks the sources itself; always ask it (it is quick when nothing changed).
+$(BUILD)/ng_ksocket.ko: FORCE
+	@sh scripts/build-ko.sh ksocket ng_ksocket $@
+$(BUILD)/ng_socket.ko: FORCE
+	@sh scripts/build-ko.sh socket ng_socket $@
+FORCE:
+
+test: all
+	@sh scripts/test.sh all
+
+fmt clippy unit gate harness:
+	@sh scripts/test.sh $@
+
+vm-test: all
+	@sh vm-tests/run.sh $(MODULES)
+
+bench: all
+	@sh scripts/bench.sh
+
+demo: all
+	@sh scripts/demo.sh
+
+load unload:
+	@echo "make $@: loading kernel modules needs FreeBSD (there, make reads BSDmakefile)." >&2
+	@echo "On this host, 'make harness' loads the built modules into the host kernel harness." >&2
+	@exit 1
+
+clean:
+	rm -rf $(BUILD)
+	. scripts/env.sh && $$CARGO clean

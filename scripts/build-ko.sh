@@ -1,0 +1,56 @@
+#!/bin/sh
+# Builds one kernel module: the Rust crate with the module's feature for the
+# kernel target (with its C glue bundled in), then links the .ko the way
+# FreeBSD's kmod build does: `ld -r`, every global symbol localized, debug
+# info and sections the kernel does not load stripped.
+#
+# usage: scripts/build-ko.sh <feature> <module name> <output .ko>
+set -eu
+feature=$1
+module=$2
+out=$3
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/env.sh"
+cd "$top"
+
+LD=${LD:-ld.lld-19}
+NM=${NM:-llvm-nm-19}
+OBJCOPY=${OBJCOPY:-objcopy}
+AR=${AR:-llvm-ar-19}
+command -v "$LD" >/dev/null 2>&1 || LD=ld.lld
+command -v "$NM" >/dev/null 2>&1 || NM=llvm-nm
+command -v "$AR" >/dev/null 2>&1 || AR=ar
+
+echo "build-ko: $module.ko: cargo build --release --target $KTARGET --features $feature" >&2
+json=$("$CARGO" build --quiet --release --target "$KTARGET" -Zbuild-std=core \
+        --features "$feature" -p ngsock --message-format=json-render-diagnostics)
+lib=$(printf '%s\n' "$json" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ngsock":
+        for f in m["filenames"]:
+            if f.endswith(".a"):
+                print(f)
+')
+[ -n "$lib" ] || { echo "build-ko: no static library produced" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$(dirname "$out")"
+(cd "$work" && "$AR" x "$lib")
+# C glue objects first: ld.lld takes EI_OSABI (FreeBSD) from the first input.
+glue=$(cd "$work" && ls | grep -E '(glue_common|_glue)\.o$' | sort || true)
+rust=$(cd "$work" && ls | grep -E '\.o$' | grep -vE '(glue_common|_glue)\.o$' | grep -v '^compiler_builtins-' || true)
+[ -n "$glue" ] || { echo "build-ko: no C glue objects in $lib" >&2; exit 1; }
+[ -n "$rust" ] || { echo "build-ko: no Rust object in $lib" >&2; exit 1; }
+(cd "$work" && "$LD" -r -o "$module.ko.full" $glue $rust)
+"$NM" -g --defined-only "$work/$module.ko.full" | awk '{print $3}' > "$work/localize.txt"
+"$OBJCOPY" --localize-symbols="$work/localize.txt" --strip-debug \
+    -R .llvmbc -R .llvmcmd -R .llvm_addrsig -R .eh_frame -R .rela.eh_frame -R .comment \
+    -R .note.GNU-stack "$work/$module.ko.full" "$out"
+cp "$work/$module.ko.full" "$out.full"
+echo "build-ko: wrote $out ($(wc -c < "$out") bytes)" >&2

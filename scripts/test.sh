@@ -1,0 +1,66 @@
+#!/bin/sh
+# The project's test command (`make test`): every check, in order, each one
+# reported as a step; ends with one line "test: N passed, M failed".
+#
+# usage: scripts/test.sh [all|fmt|clippy|unit|gate|harness|vm]
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/env.sh"
+cd "$top"
+what=${1:-all}
+BUILD=${BUILD:-build}
+passed=0
+failed=0
+failures=""
+
+step() {
+    name=$1
+    shift
+    echo "==> $name"
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "==> $name: ok"
+    else
+        failed=$((failed + 1))
+        failures="$failures $name"
+        echo "==> $name: FAILED"
+    fi
+}
+
+want() { [ "$what" = all ] || [ "$what" = "$1" ]; }
+
+kclippy() {
+    "$CARGO" clippy --quiet -p ngsock --release --target "$KTARGET" -Zbuild-std=core \
+        --features "$1" -- -D warnings
+}
+
+if want fmt; then
+    step "rustfmt" "$CARGO" fmt --all -- --check
+fi
+if want clippy; then
+    step "clippy (kernel, ng_ksocket)" kclippy ksocket
+    step "clippy (kernel, ng_socket)" kclippy socket
+    step "clippy (host crates and tests)" "$CARGO" clippy --quiet --workspace --all-targets -- -D warnings
+fi
+if want unit; then
+    step "unit and harness self-tests (cargo test)" "$CARGO" test --quiet --workspace
+fi
+if want gate; then
+    step "kernel-linker gate" "$CARGO" run --quiet --release -p kogate -- \
+        "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
+fi
+if want harness; then
+    step "harness: load and unload both modules" "$CARGO" run --quiet -p ngharness -- \
+        load "$BUILD/ng_socket.ko" "$BUILD/ng_ksocket.ko"
+    if [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
+        step "harness: scenarios" "$CARGO" run --quiet -p ngharness -- \
+            run --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+    fi
+fi
+if want vm; then
+    step "vm-tests (FreeBSD 15 VM)" sh vm-tests/run.sh "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
+fi
+
+[ -n "$failures" ] && echo "failed steps:$failures"
+echo "test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

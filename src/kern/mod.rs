@@ -1,0 +1,18 @@
+//! The kernel-service layer: thin safe wrappers over FreeBSD's KPIs.
+//!
+//! This is the only place in the crate with `unsafe` code. Each wrapper
+//! encodes the ownership rule of the service it wraps in a Rust type:
+//! an owned mbuf chain, item or message is freed exactly once by `Drop`
+//! unless it is handed over to a kernel function that consumes it.
+
+pub mod cell;
+pub mod errno;
+pub mod malloc;
+pub mod mbuf;
+pub mod mutex;
+pub mod netgraph;
+pub mod panic;
+pub mod print;
+pub mod thread;
+
+pub use errno::{Errno, KResult};
