@@ -36,3 +36,4 @@
 #include <netgraph/ng_socketvar.h>
 #include <netgraph/ng_echo.h>
 #include <netgraph/ng_hole.h>
+#include <sys/jail.h>

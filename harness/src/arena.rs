@@ -38,10 +38,20 @@ fn with_arena<R>(f: impl FnOnce(&mut Arena) -> R) -> R {
                 0,
             )
         };
-        assert!(p != libc::MAP_FAILED, "harness: cannot map the low arena (MAP_32BIT)");
+        assert!(
+            p != libc::MAP_FAILED,
+            "harness: cannot map the low arena (MAP_32BIT)"
+        );
         let base = p as usize;
-        assert!(base + ARENA_SIZE <= 0x8000_0000, "harness: low arena above 2 GiB");
-        *g = Some(Arena { base, next: base, end: base + ARENA_SIZE });
+        assert!(
+            base + ARENA_SIZE <= 0x8000_0000,
+            "harness: low arena above 2 GiB"
+        );
+        *g = Some(Arena {
+            base,
+            next: base,
+            end: base + ARENA_SIZE,
+        });
     }
     f(g.as_mut().expect("arena initialised above"))
 }
@@ -53,7 +63,10 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     with_arena(|a| {
         let start = (a.next + align - 1) & !(align - 1);
         let end = start.checked_add(size.max(1)).expect("arena overflow");
-        assert!(end <= a.end, "harness: low arena exhausted ({size} bytes wanted)");
+        assert!(
+            end <= a.end,
+            "harness: low arena exhausted ({size} bytes wanted)"
+        );
         a.next = end;
         start as *mut u8
     })

@@ -38,13 +38,28 @@ impl Exports {
 
     /// Exports a host function under `name`.
     pub fn func(&mut self, name: &str, addr: usize) {
-        self.map.insert(name.to_string(), Sym { addr, kind: Kind::Func });
+        self.map.insert(
+            name.to_string(),
+            Sym {
+                addr,
+                kind: Kind::Func,
+            },
+        );
     }
 
     /// Exports a data object under `name`; `addr` must be inside the low arena.
     pub fn data(&mut self, name: &str, addr: usize) {
-        assert!(crate::arena::contains(addr), "data symbol {name} outside the low arena");
-        self.map.insert(name.to_string(), Sym { addr, kind: Kind::Data });
+        assert!(
+            crate::arena::contains(addr),
+            "data symbol {name} outside the low arena"
+        );
+        self.map.insert(
+            name.to_string(),
+            Sym {
+                addr,
+                kind: Kind::Data,
+            },
+        );
     }
 
     pub fn get(&self, name: &str) -> Option<Sym> {
@@ -53,7 +68,10 @@ impl Exports {
 
     /// Reverse lookup (address → name), for diagnostics.
     pub fn name_of(&self, addr: usize) -> Option<&str> {
-        self.map.iter().find(|(_, s)| s.addr == addr).map(|(n, _)| n.as_str())
+        self.map
+            .iter()
+            .find(|(_, s)| s.addr == addr)
+            .map(|(n, _)| n.as_str())
     }
 
     pub fn len(&self) -> usize {

@@ -6,3 +6,4 @@
 pub mod arena;
 pub mod exports;
 pub mod kern;
+pub mod netgraph;

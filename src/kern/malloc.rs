@@ -66,15 +66,24 @@ pub struct KBox<T> {
 }
 
 impl<T> KBox<T> {
-    const ALIGN_OK: () = assert!(core::mem::align_of::<T>() <= 16, "kernel malloc aligns to 16");
+    const ALIGN_OK: () = assert!(
+        core::mem::align_of::<T>() <= 16,
+        "kernel malloc aligns to 16"
+    );
 
     /// Moves `v` into a new allocation; `ENOMEM` if none can be had without sleeping.
     pub fn try_new(v: T, ty: MallocType) -> KResult<Self> {
         let () = Self::ALIGN_OK;
-        let p = ty.alloc_zeroed(core::mem::size_of::<T>().max(1))?.cast::<T>();
+        let p = ty
+            .alloc_zeroed(core::mem::size_of::<T>().max(1))?
+            .cast::<T>();
         // SAFETY: `p` is a fresh allocation of the size and alignment of `T`.
         unsafe { p.as_ptr().write(v) };
-        Ok(KBox { ptr: p, ty, _owns: PhantomData })
+        Ok(KBox {
+            ptr: p,
+            ty,
+            _owns: PhantomData,
+        })
     }
 
     /// Gives up ownership; the pointer must come back through [`KBox::from_raw`].
@@ -90,7 +99,11 @@ impl<T> KBox<T> {
     /// `p` must come from `into_raw` of a `KBox<T>` with the same malloc type,
     /// and no other owner may exist.
     pub unsafe fn from_raw(p: NonNull<T>, ty: MallocType) -> Self {
-        KBox { ptr: p, ty, _owns: PhantomData }
+        KBox {
+            ptr: p,
+            ty,
+            _owns: PhantomData,
+        }
     }
 }
 

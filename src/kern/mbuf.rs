@@ -28,7 +28,15 @@ impl Mbuf {
     /// Total packet length from the packet header.
     pub fn pkt_len(&self) -> i32 {
         // SAFETY: the chain is owned; a chain handed over by netgraph has a packet header.
-        unsafe { (*self.raw.as_ptr()).__bindgen_anon_3.__bindgen_anon_1.as_ref().__bindgen_anon_1.m_pkthdr.len }
+        unsafe {
+            (*self.raw.as_ptr())
+                .__bindgen_anon_3
+                .__bindgen_anon_1
+                .as_ref()
+                .__bindgen_anon_1
+                .m_pkthdr
+                .len
+        }
     }
 }
 

@@ -36,7 +36,10 @@ impl<'a> Node<'a> {
     /// # Safety
     /// `raw` must be a node that netgraph keeps referenced for `'a`.
     pub unsafe fn from_raw(raw: *mut ng_node) -> Option<Node<'a>> {
-        NonNull::new(raw).map(|raw| Node { raw, _life: PhantomData })
+        NonNull::new(raw).map(|raw| Node {
+            raw,
+            _life: PhantomData,
+        })
     }
 
     /// Raw pointer, for kernel calls.
@@ -106,7 +109,10 @@ impl<'a> Hook<'a> {
     /// # Safety
     /// `raw` must be a hook that netgraph keeps referenced for `'a`.
     pub unsafe fn from_raw(raw: *mut ng_hook) -> Option<Hook<'a>> {
-        NonNull::new(raw).map(|raw| Hook { raw, _life: PhantomData })
+        NonNull::new(raw).map(|raw| Hook {
+            raw,
+            _life: PhantomData,
+        })
     }
 
     /// Raw pointer, for kernel calls.
@@ -297,9 +303,8 @@ impl Msg {
         let flags = (fbsd_sys::M_NOWAIT | fbsd_sys::M_ZERO) as i32;
         // SAFETY: M_NETGRAPH_MSG is netgraph's exported malloc type; M_NOWAIT
         // returns NULL on failure.
-        let p = unsafe {
-            fbsd_sys::malloc(size, (&raw mut fbsd_sys::M_NETGRAPH_MSG).cast(), flags)
-        };
+        let p =
+            unsafe { fbsd_sys::malloc(size, (&raw mut fbsd_sys::M_NETGRAPH_MSG).cast(), flags) };
         let raw = NonNull::new(p.cast::<ng_mesg>()).ok_or(Errno::ENOMEM)?;
         Ok(Msg { raw })
     }
@@ -360,7 +365,10 @@ impl Msg {
         let len = self.header().arglen as usize;
         // SAFETY: as in `data`, and `&mut self` makes access unique.
         unsafe {
-            core::slice::from_raw_parts_mut((*self.raw.as_ptr()).data.as_mut_ptr().cast::<u8>(), len)
+            core::slice::from_raw_parts_mut(
+                (*self.raw.as_ptr()).data.as_mut_ptr().cast::<u8>(),
+                len,
+            )
         }
     }
 
@@ -377,7 +385,10 @@ impl Drop for Msg {
     fn drop(&mut self) {
         // SAFETY: the message is owned and was allocated with M_NETGRAPH_MSG.
         unsafe {
-            fbsd_sys::free(self.raw.as_ptr().cast::<c_void>(), (&raw mut fbsd_sys::M_NETGRAPH_MSG).cast())
+            fbsd_sys::free(
+                self.raw.as_ptr().cast::<c_void>(),
+                (&raw mut fbsd_sys::M_NETGRAPH_MSG).cast(),
+            )
         }
     }
 }

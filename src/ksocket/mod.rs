@@ -46,7 +46,10 @@ pub static ngsock_ksocket_type: KernelCell<ng_type> = KernelCell::new(ng_type {
     rcvdata: Some(ks_rcvdata),
     disconnect: Some(ks_disconnect),
     cmdlist: core::ptr::null(),
-    types: fbsd_sys::ng_type__bindgen_ty_1 { le_next: core::ptr::null_mut(), le_prev: core::ptr::null_mut() },
+    types: fbsd_sys::ng_type__bindgen_ty_1 {
+        le_next: core::ptr::null_mut(),
+        le_prev: core::ptr::null_mut(),
+    },
     refs: 0,
 });
 

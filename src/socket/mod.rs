@@ -28,7 +28,10 @@ pub static ngsock_socket_type: KernelCell<ng_type> = KernelCell::new(ng_type {
     rcvdata: Some(ngs_rcvdata),
     disconnect: Some(ngs_disconnect),
     cmdlist: core::ptr::null(),
-    types: fbsd_sys::ng_type__bindgen_ty_1 { le_next: core::ptr::null_mut(), le_prev: core::ptr::null_mut() },
+    types: fbsd_sys::ng_type__bindgen_ty_1 {
+        le_next: core::ptr::null_mut(),
+        le_prev: core::ptr::null_mut(),
+    },
     refs: 0,
 });
 
