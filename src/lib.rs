@@ -8,7 +8,7 @@
 //!   hook, item and message). All `unsafe` code of the project lives there.
 //! * `ksocket`, `socket` (kernel target only, one per module, selected by the
 //!   cargo feature of the same name): the node types, in safe Rust.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(target_os = "none", no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(
     clippy::unwrap_used,

@@ -29,9 +29,8 @@ impl KMutex {
     pub const fn zeroed() -> Self {
         // SAFETY: `struct mtx` is plain data for which all-zero is the
         // "not initialised" state the kernel expects before mtx_init.
-        KMutex {
-            m: UnsafeCell::new(unsafe { core::mem::zeroed() }),
-        }
+        let m = unsafe { core::mem::zeroed() };
+        KMutex { m: UnsafeCell::new(m) }
     }
 
     /// Initialises the mutex.
