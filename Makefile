@@ -41,7 +41,7 @@ bench: all
 demo: all
 	@sh scripts/demo.sh
 
-load unload:
+unload load:
 	@echo "make $@: loading kernel modules needs FreeBSD (there, make reads BSDmakefile)." >&2
 	@echo "On this host, 'make harness' loads the built modules into the host kernel harness." >&2
 	@exit 1
