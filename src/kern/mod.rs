@@ -12,6 +12,7 @@ pub mod mbuf;
 pub mod mutex;
 pub mod netgraph;
 pub mod panic;
+pub mod socket;
 pub mod print;
 pub mod thread;
 

@@ -30,7 +30,9 @@ impl KMutex {
         // SAFETY: `struct mtx` is plain data for which all-zero is the
         // "not initialised" state the kernel expects before mtx_init.
         let m = unsafe { core::mem::zeroed() };
-        KMutex { m: UnsafeCell::new(m) }
+        KMutex {
+            m: UnsafeCell::new(m),
+        }
     }
 
     /// Initialises the mutex.
