@@ -91,3 +91,20 @@ CTASSERT(sizeof(struct protosw) == 264);
 CTASSERT(sizeof(struct domain) == 80);
 CTASSERT(offsetof(struct thread, td_ucred) == 392);
 CTASSERT(offsetof(struct thread, td_vnet) == 1728);
+
+/*
+ * Console output for the Rust side. Printing goes through C (built with
+ * -fno-builtin) so the compiler never rewrites printf into calls the kernel
+ * does not export, such as puts.
+ */
+void
+ngsock_console(const char *msg)
+{
+	printf("%s", msg);
+}
+
+void
+ngsock_console_line(const char *prefix, const char *msg, int len)
+{
+	printf("%s: %.*s\n", prefix, len, msg);
+}

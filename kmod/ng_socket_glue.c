@@ -1,6 +1,8 @@
 /*
- * ng_socket.ko module declaration. The node type, the PF_NETGRAPH protocol
- * switch and the module event handler are Rust code.
+ * ng_socket.ko module declaration and the static records Rust cannot
+ * conveniently express: the PF_NETGRAPH domain with its protocol switch
+ * (a flexible array of protosw pointers), the DOMAIN_SET linker-set records,
+ * and the net.graph sysctls this module owns. Every method is Rust code.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -8,9 +10,21 @@
 #include <sys/module.h>
 #include <sys/malloc.h>
 #include <sys/mbuf.h>
+#include <sys/lock.h>
+#include <sys/mutex.h>
+#include <sys/proc.h>
+#include <sys/protosw.h>
+#include <sys/domain.h>
+#include <sys/socket.h>
+#include <sys/socketvar.h>
+#include <sys/sysctl.h>
 
 #include <netgraph/ng_message.h>
 #include <netgraph/netgraph.h>
+#include <netgraph/ng_socket.h>
+#include <netgraph/ng_socketvar.h>
+
+#include "ngsock_glue.h"
 
 MALLOC_DEFINE(M_NETGRAPH_PATH, "netgraph_path", "netgraph path info");
 MALLOC_DEFINE(M_NETGRAPH_SOCK, "netgraph_sock", "netgraph socket info");
@@ -20,3 +34,118 @@ extern struct ng_type ngsock_socket_type;
 /* Module "ng_socket", ordered like FreeBSD's: the domain must exist early. */
 NETGRAPH_INIT_ORDERED(socket, &ngsock_socket_type, SI_SUB_PROTO_DOMAIN, SI_ORDER_ANY);
 MODULE_VERSION(ng_socket, 1);
+
+/* Protocol methods (Rust). */
+int	ngsock_ctl_attach(struct socket *, int, struct thread *);
+int	ngsock_ctl_bind(struct socket *, struct sockaddr *, struct thread *);
+int	ngsock_ctl_connect(struct socket *, struct sockaddr *, struct thread *);
+int	ngsock_ctl_send(struct socket *, int, struct mbuf *, struct sockaddr *,
+	    struct mbuf *, struct thread *);
+int	ngsock_data_attach(struct socket *, int, struct thread *);
+int	ngsock_data_connect(struct socket *, struct sockaddr *, struct thread *);
+int	ngsock_data_send(struct socket *, int, struct mbuf *, struct sockaddr *,
+	    struct mbuf *, struct thread *);
+void	ngsock_detach(struct socket *);
+int	ngsock_disconnect(struct socket *);
+int	ngsock_sockaddr(struct socket *, struct sockaddr *);
+
+/* Buffer sizes of new sockets (net.graph.maxdgram, net.graph.recvspace). */
+u_long ngsock_maxdgram = 20 * 1024;
+u_long ngsock_recvspace = 20 * 1024;
+
+/*
+ * Head of the list of all netgraph socket PCBs. `netstat -f netgraph` finds
+ * it by this symbol name, which the build keeps global.
+ */
+LIST_HEAD(, ngpcb) ngsocklist;
+struct mtx ngsocklist_mtx;
+MTX_SYSINIT(ngsocklist, &ngsocklist_mtx, "ng_socketlist", MTX_DEF);
+
+static struct protosw ngcontrol_protosw = {
+	.pr_type =	SOCK_DGRAM,
+	.pr_protocol =	NG_CONTROL,
+	.pr_flags =	PR_ATOMIC | PR_ADDR,
+	.pr_attach =	ngsock_ctl_attach,
+	.pr_bind =	ngsock_ctl_bind,
+	.pr_connect =	ngsock_ctl_connect,
+	.pr_detach =	ngsock_detach,
+	.pr_disconnect = ngsock_disconnect,
+	.pr_send =	ngsock_ctl_send,
+	.pr_sockaddr =	ngsock_sockaddr,
+};
+
+static struct protosw ngdata_protosw = {
+	.pr_type =	SOCK_DGRAM,
+	.pr_protocol =	NG_DATA,
+	.pr_flags =	PR_ATOMIC | PR_ADDR,
+	.pr_attach =	ngsock_data_attach,
+	.pr_connect =	ngsock_data_connect,
+	.pr_detach =	ngsock_detach,
+	.pr_disconnect = ngsock_disconnect,
+	.pr_send =	ngsock_data_send,
+	.pr_sockaddr =	ngsock_sockaddr,
+};
+
+/*
+ * Unlike FreeBSD's, this domain can be removed: the module refuses
+ * MOD_UNLOAD while any netgraph socket exists, so no socket can outlive it.
+ */
+static struct domain ngdomain = {
+	.dom_family =	AF_NETGRAPH,
+	.dom_name =	"netgraph",
+	.dom_flags =	DOMF_UNLOADABLE,
+	.dom_nprotosw =	2,
+	.dom_protosw =	{ &ngcontrol_protosw, &ngdata_protosw },
+};
+
+DOMAIN_SET(ng);
+
+SYSCTL_DECL(_net_graph);
+SYSCTL_INT(_net_graph, OID_AUTO, family, CTLFLAG_RD, SYSCTL_NULL_INT_PTR, AF_NETGRAPH, "");
+static SYSCTL_NODE(_net_graph, OID_AUTO, data, CTLFLAG_RW | CTLFLAG_MPSAFE, 0, "DATA");
+SYSCTL_INT(_net_graph_data, OID_AUTO, proto, CTLFLAG_RD, SYSCTL_NULL_INT_PTR, NG_DATA, "");
+static SYSCTL_NODE(_net_graph, OID_AUTO, control, CTLFLAG_RW | CTLFLAG_MPSAFE, 0, "CONTROL");
+SYSCTL_INT(_net_graph_control, OID_AUTO, proto, CTLFLAG_RD, SYSCTL_NULL_INT_PTR, NG_CONTROL, "");
+SYSCTL_ULONG(_net_graph, OID_AUTO, maxdgram, CTLFLAG_RW, &ngsock_maxdgram, 0,
+    "Maximum outgoing Netgraph datagram size");
+SYSCTL_ULONG(_net_graph, OID_AUTO, recvspace, CTLFLAG_RW, &ngsock_recvspace, 0,
+    "Maximum space for incoming Netgraph datagrams");
+
+/* Socket-buffer and sleep macros, for the Rust side. */
+void
+ngsock_so_rcvbuf_lock(struct socket *so)
+{
+	SOCK_RECVBUF_LOCK(so);
+}
+
+void
+ngsock_so_rcvbuf_unlock(struct socket *so)
+{
+	SOCK_RECVBUF_UNLOCK(so);
+}
+
+int
+ngsock_msleep(void *chan, struct mtx *mtx, const char *wmesg)
+{
+	return (msleep(chan, mtx, 0, wmesg, 0));
+}
+
+void
+ngsock_node_ref(node_p node)
+{
+	NG_NODE_REF(node);
+}
+
+void
+ngsock_hook_ref(hook_p hook)
+{
+	NG_HOOK_REF(hook);
+}
+
+/* struct ngpcb is read by netstat(1): keep its layout. */
+CTASSERT(offsetof(struct ngpcb, ng_socket) == 0);
+CTASSERT(offsetof(struct ngpcb, sockdata) == 8);
+CTASSERT(offsetof(struct ngpcb, socks) == 16);
+CTASSERT(offsetof(struct ngpcb, type) == 32);
+CTASSERT(offsetof(struct ngpcb, node_id) == 36);
+CTASSERT(sizeof(struct sockaddr_ng) == 34);

@@ -5,6 +5,9 @@
 # info and sections the kernel does not load stripped.
 #
 # usage: scripts/build-ko.sh <feature> <module name> <output .ko>
+#
+# Like kmod.mk's EXPORT_SYMS, kmod/<module>.exports lists symbols that stay
+# global (e.g. ngsocklist, which netstat looks up by name).
 set -eu
 feature=$1
 module=$2
@@ -48,7 +51,13 @@ rust=$(cd "$work" && ls | grep -E '\.o$' | grep -vE '(glue_common|_glue)\.o$' | 
 [ -n "$glue" ] || { echo "build-ko: no C glue objects in $lib" >&2; exit 1; }
 [ -n "$rust" ] || { echo "build-ko: no Rust object in $lib" >&2; exit 1; }
 (cd "$work" && "$LD" -r -o "$module.ko.full" $glue $rust)
-"$NM" -g --defined-only "$work/$module.ko.full" | awk '{print $3}' > "$work/localize.txt"
+exports="$top/kmod/$module.exports"
+"$NM" -g --defined-only "$work/$module.ko.full" | awk '{print $3}' > "$work/globals.txt"
+if [ -f "$exports" ]; then
+    grep -vxF -f "$exports" "$work/globals.txt" > "$work/localize.txt" || true
+else
+    cp "$work/globals.txt" "$work/localize.txt"
+fi
 "$OBJCOPY" --localize-symbols="$work/localize.txt" --strip-debug \
     -R .llvmbc -R .llvmcmd -R .llvm_addrsig -R .eh_frame -R .rela.eh_frame -R .comment \
     -R .note.GNU-stack "$work/$module.ko.full" "$out"

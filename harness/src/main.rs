@@ -1,4 +1,114 @@
-fn main() {
-    eprintln!("ngharness: not yet wired");
-    std::process::exit(2);
+//! `ngharness`: the host kernel harness command line.
+//!
+//! ```text
+//! ngharness load [-q] A.ko [B.ko ...]
+//! ```
+//! `load` boots the harness kernel, loads the modules in order (printing one
+//! `kld:` line per linker step on stderr, and the kernel console), then
+//! unloads them in reverse order and reports violations (leaks included).
+//! Exit status: 0 on success, 1 on any load/unload failure or violation,
+//! 2 on a usage error, `kern::PANIC_EXIT` on a kernel panic.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ngharness::kern::{self, loader, printf, thread};
+
+fn usage() -> ExitCode {
+    eprintln!("usage: ngharness load [-q] A.ko [B.ko ...]");
+    ExitCode::from(2)
+}
+
+fn cmd_load(args: &[String]) -> ExitCode {
+    let mut quiet = false;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for a in args {
+        match a.as_str() {
+            "-q" => quiet = true,
+            s if s.starts_with('-') => return usage(),
+            s => files.push(PathBuf::from(s)),
+        }
+    }
+    if files.is_empty() {
+        return usage();
+    }
+    loader::boot();
+    loader::set_trace(!quiet);
+    printf::set_console_echo(true);
+    // Names without '/' resolve against the directories of the given files
+    // (and NGHARNESS_MODULE_PATH), e.g. for dependencies and autoloads.
+    let mut path = loader::module_path();
+    for f in &files {
+        let dir = f
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !path.iter().any(|p| p == dir) {
+            path.push(dir.to_path_buf());
+        }
+    }
+    loader::set_module_path(path);
+    // kldload(8) runs as a root user process.
+    thread::set_curthread(thread::new_thread(thread::Cred::Root));
+
+    let mut ok = true;
+    let mut loaded: Vec<(i32, PathBuf)> = Vec::new();
+    for f in &files {
+        match loader::load(f) {
+            Ok(id) => {
+                println!("loaded {} (file id {id})", f.display());
+                loaded.push((id, f.clone()));
+            }
+            Err(e) => {
+                println!(
+                    "kldload: can't load {}: {}",
+                    f.display(),
+                    printf::strerror(e.errno)
+                );
+                if !e.missing.is_empty() {
+                    println!("  undefined symbols: {}", e.missing.join(" "));
+                }
+                ok = false;
+                break;
+            }
+        }
+    }
+    for (id, f) in loaded.iter().rev() {
+        match loader::unload(*id) {
+            Ok(()) => println!("unloaded {}", f.display()),
+            Err(e) => {
+                println!(
+                    "kldunload: can't unload file: {} ({})",
+                    printf::strerror(e),
+                    f.display()
+                );
+                ok = false;
+            }
+        }
+    }
+    kern::lock::check_none_held("ngharness load");
+    thread::check_not_critical("ngharness load");
+    let v = kern::take_violations();
+    if v.is_empty() {
+        println!("violations: none");
+    } else {
+        println!("violations: {}", v.len());
+        for m in &v {
+            println!("  {m}");
+        }
+        ok = false;
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("load") => cmd_load(&args[1..]),
+        _ => usage(),
+    }
 }

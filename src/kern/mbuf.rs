@@ -20,6 +20,11 @@ impl Mbuf {
         NonNull::new(raw).map(|raw| Mbuf { raw })
     }
 
+    /// Raw pointer, still owned by `self` (for kernel calls that borrow).
+    pub(crate) fn as_raw(&self) -> *mut mbuf {
+        self.raw.as_ptr()
+    }
+
     /// Gives up ownership to a kernel function that consumes the chain.
     pub fn into_raw(self) -> *mut mbuf {
         let p = self.raw.as_ptr();

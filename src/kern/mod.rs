@@ -6,13 +6,19 @@
 //! unless it is handed over to a kernel function that consumes it.
 
 pub mod cell;
+pub mod copy;
 pub mod errno;
 pub mod malloc;
 pub mod mbuf;
 pub mod mutex;
 pub mod netgraph;
+pub mod ngops;
+pub mod ngpcb;
+pub mod ngtype;
 pub mod panic;
 pub mod socket;
+pub mod sync;
+pub mod sockproto;
 pub mod print;
 pub mod thread;
 

@@ -76,3 +76,42 @@ impl Drop for KMutexGuard<'_> {
         unsafe { ngsock_mtx_unlock(self.m.m.get()) }
     }
 }
+
+/// Locks a kernel mutex by address (for mutexes embedded in kernel objects).
+///
+/// # Safety
+/// `m` must point to an initialised mutex that outlives the critical section.
+pub unsafe fn raw_lock(m: *mut mtx) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ngsock_mtx_lock(m) }
+}
+
+/// Unlocks a kernel mutex locked with [`raw_lock`].
+///
+/// # Safety
+/// The current thread must hold `m`.
+pub unsafe fn raw_unlock(m: *mut mtx) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ngsock_mtx_unlock(m) }
+}
+
+/// Sleeps on `chan`, releasing `m` while asleep and holding it again on
+/// return (`msleep(chan, m, 0, wmesg, 0)`).
+///
+/// # Safety
+/// The current thread holds `m`, may sleep, and `chan` stays meaningful
+/// until a matching `wakeup`.
+pub unsafe fn msleep(chan: *const core::ffi::c_void, m: &KMutex, wmesg: &'static CStr) -> i32 {
+    extern "C" {
+        fn ngsock_msleep(chan: *const core::ffi::c_void, m: *mut mtx, wmesg: *const core::ffi::c_char) -> i32;
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { ngsock_msleep(chan, m.m.get(), wmesg.as_ptr()) }
+}
+
+/// Wakes every thread sleeping on `chan` (an address used only as a key).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn wakeup(chan: *const core::ffi::c_void) {
+    // SAFETY: wakeup(9) accepts any channel value and never sleeps.
+    unsafe { fbsd_sys::wakeup(chan) }
+}

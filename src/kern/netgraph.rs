@@ -42,6 +42,14 @@ impl<'a> Node<'a> {
         })
     }
 
+    /// Wraps a node pointer known to be non-NULL.
+    ///
+    /// # Safety
+    /// As for [`Node::from_raw`].
+    pub unsafe fn from_nonnull(raw: NonNull<ng_node>) -> Node<'a> {
+        Node { raw, _life: PhantomData }
+    }
+
     /// Raw pointer, for kernel calls.
     pub fn as_ptr(self) -> *mut ng_node {
         self.raw.as_ptr()
@@ -51,6 +59,11 @@ impl<'a> Node<'a> {
     pub fn id(self) -> u32 {
         // SAFETY: the node is referenced for 'a; nd_ID never changes.
         unsafe { (*self.raw.as_ptr()).nd_ID }
+    }
+
+    /// The non-NULL pointer.
+    pub fn as_nonnull(self) -> NonNull<ng_node> {
+        self.raw
     }
 
     /// Number of hooks (`NG_NODE_NUMHOOKS`).
@@ -113,6 +126,19 @@ impl<'a> Hook<'a> {
             raw,
             _life: PhantomData,
         })
+    }
+
+    /// Wraps a hook pointer known to be non-NULL.
+    ///
+    /// # Safety
+    /// As for [`Hook::from_raw`].
+    pub unsafe fn from_nonnull(raw: NonNull<ng_hook>) -> Hook<'a> {
+        Hook { raw, _life: PhantomData }
+    }
+
+    /// The non-NULL pointer.
+    pub fn as_nonnull(self) -> NonNull<ng_hook> {
+        self.raw
     }
 
     /// Raw pointer, for kernel calls.
@@ -289,6 +315,16 @@ impl Msg {
     /// the header plus `arglen` bytes.
     pub unsafe fn from_raw(raw: *mut ng_mesg) -> Option<Msg> {
         NonNull::new(raw).map(|raw| Msg { raw })
+    }
+
+    /// Raw pointer, still owned by `self`.
+    pub(crate) fn as_raw_msg(&self) -> *mut ng_mesg {
+        self.raw.as_ptr()
+    }
+
+    /// Gives up ownership to a kernel function that consumes the message.
+    pub fn into_raw_msg(self) -> *mut ng_mesg {
+        self.into_raw()
     }
 
     fn into_raw(self) -> *mut ng_mesg {

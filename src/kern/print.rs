@@ -1,18 +1,23 @@
-//! Console output through the kernel's printf(9).
+//! Console output through the kernel's printf(9), via the C glue (which is
+//! compiled with -fno-builtin, so printf is never rewritten into other calls).
 
-use core::ffi::{c_char, c_int};
+use core::ffi::{c_char, c_int, CStr};
+
+extern "C" {
+    fn ngsock_console(msg: *const c_char);
+    fn ngsock_console_line(prefix: *const c_char, msg: *const c_char, len: c_int);
+}
 
 /// Prints `msg` on the console, prefixed with the module name and a colon.
-pub fn log_line(module: &core::ffi::CStr, msg: &str) {
+pub fn log_line(module: &CStr, msg: &str) {
     let len = c_int::try_from(msg.len()).unwrap_or(c_int::MAX);
-    // SAFETY: "%s: %.*s\n" consumes a NUL-terminated string, an int precision
-    // and a pointer valid for that many bytes; printf(9) never sleeps.
-    unsafe {
-        fbsd_sys::printf(
-            c"%s: %.*s\n".as_ptr(),
-            module.as_ptr(),
-            len,
-            msg.as_ptr().cast::<c_char>(),
-        );
-    }
+    // SAFETY: a NUL-terminated prefix and a buffer valid for `len` bytes;
+    // printf(9) never sleeps.
+    unsafe { ngsock_console_line(module.as_ptr(), msg.as_ptr().cast::<c_char>(), len) }
+}
+
+/// Prints a fixed message on the console.
+pub fn console(msg: &CStr) {
+    // SAFETY: a NUL-terminated string; printf(9) never sleeps.
+    unsafe { ngsock_console(msg.as_ptr()) }
 }

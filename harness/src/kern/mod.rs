@@ -10,6 +10,17 @@ use std::sync::Mutex;
 
 use crate::exports::Exports;
 
+pub mod fault;
+pub mod libkern;
+pub mod loader;
+pub mod lock;
+pub mod malloc;
+pub mod mbuf;
+pub mod printf;
+pub mod sched;
+pub mod sysctl;
+pub mod thread;
+
 static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Records a contract violation: printed at once, and counted so the scenario fails.
@@ -41,5 +52,14 @@ pub fn kernel_panic(msg: &str) -> ! {
 
 /// Exports every kernel service of the model.
 pub fn register_all(ex: &mut Exports) {
-    let _ = ex;
+    thread::register(ex);
+    printf::register(ex);
+    libkern::register(ex);
+    sysctl::register(ex);
+    lock::register(ex);
+    loader::register(ex);
+    malloc::register(ex);
+    mbuf::register(ex);
+    sched::register(ex);
+    crate::netgraph::core::register(ex);
 }

@@ -1,0 +1,564 @@
+//! mutex(9) as compiled into a module (`LOCK_DEBUG` forces the out-of-line
+//! calls): `_mtx_init`, `_mtx_destroy`, `__mtx_lock_flags`,
+//! `__mtx_unlock_flags`, `_mtx_trylock_flags_`, the spin variants and
+//! `mtx_sysinit`, with the checks an INVARIANTS + WITNESS kernel makes.
+//!
+//! The lock word is kept exactly like the kernel's, because module code reads
+//! it inline (`mtx_owned()` compares `mtx_lock & ~MTX_FLAGMASK` with
+//! `curthread`; `mtx_recursed()` reads `lo_data`): `MTX_UNOWNED` (0) when
+//! free, the owning `struct thread *` when held (plus `MTX_RECURSED` while
+//! recursed), `MTX_DESTROYED` (4) after `mtx_destroy`. `lo_flags` carries
+//! `LO_INITIALIZED`. The harness keeps, next to that, a registry of the
+//! mutexes it has seen, the locks each thread holds (for [`held_count`] and
+//! [`assert_may_sleep`]) and the first-observed order of each pair of lock
+//! names (a later reversal is a violation, like WITNESS's "lock order
+//! reversal").
+//!
+//! Contended locks: the harness is cooperative, so a mutex held by another
+//! harness thread can never be released while the current one "blocks"; that
+//! situation means a thread was switched out with a mutex held, and is
+//! reported as a violation (ownership then moves to the current thread so the
+//! scenario can go on).
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::mem::offset_of;
+use std::sync::Mutex;
+
+use fbsd_sys::{lock_object, mtx, mtx_args, thread};
+
+use crate::exports::Exports;
+use crate::kern::thread::{critnest, curthread};
+use crate::kern::violation;
+
+const MTX_UNOWNED: usize = fbsd_sys::MTX_UNOWNED as usize;
+const MTX_RECURSED: usize = fbsd_sys::MTX_RECURSED as usize;
+const MTX_DESTROYED: usize = fbsd_sys::MTX_DESTROYED as usize;
+const MTX_FLAGMASK: usize = fbsd_sys::MTX_FLAGMASK as usize;
+
+const MTX_SPIN: c_int = fbsd_sys::MTX_SPIN as c_int;
+const MTX_RECURSE: c_int = fbsd_sys::MTX_RECURSE as c_int;
+const MTX_QUIET: c_int = fbsd_sys::MTX_QUIET as c_int;
+const MTX_NOWITNESS: c_int = fbsd_sys::MTX_NOWITNESS as c_int;
+const MTX_DUPOK: c_int = fbsd_sys::MTX_DUPOK as c_int;
+const MTX_NOPROFILE: c_int = fbsd_sys::MTX_NOPROFILE as c_int;
+const MTX_NEW: c_int = fbsd_sys::MTX_NEW as c_int;
+const MTX_INIT_OPTS: c_int =
+    MTX_SPIN | MTX_QUIET | MTX_RECURSE | MTX_NOWITNESS | MTX_DUPOK | MTX_NOPROFILE | MTX_NEW;
+
+const LO_INITIALIZED: u32 = fbsd_sys::LO_INITIALIZED;
+const LO_WITNESS: u32 = fbsd_sys::LO_WITNESS;
+const LO_QUIET: u32 = fbsd_sys::LO_QUIET;
+const LO_RECURSABLE: u32 = fbsd_sys::LO_RECURSABLE;
+const LO_DUPOK: u32 = fbsd_sys::LO_DUPOK;
+const LO_NOPROFILE: u32 = fbsd_sys::LO_NOPROFILE;
+const LO_CLASSSHIFT: u32 = 24;
+/// Lock class indexes of the kernel's `lock_classes[]`.
+const CLASS_SPIN: u32 = 0;
+const CLASS_SLEEP: u32 = 1;
+
+struct MtxInfo {
+    name: String,
+    /// WITNESS key (the `type` argument of `mtx_init`, else the name).
+    order_key: String,
+}
+
+#[derive(Default)]
+struct LockState {
+    info: HashMap<usize, MtxInfo>,
+    /// Thread → locks held (mutex addresses, acquisition order).
+    held: HashMap<usize, Vec<usize>>,
+    /// First-observed order: (held, then acquired).
+    order: HashSet<(String, String)>,
+    reported: HashSet<(String, String)>,
+}
+
+static LOCKS: Mutex<Option<LockState>> = Mutex::new(None);
+
+fn with_state<R>(f: impl FnOnce(&mut LockState) -> R) -> R {
+    let mut g = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(LockState::default))
+}
+
+/// `struct mtx *` from the `&m->mtx_lock` cookie the module passes.
+fn mtx_of(c: *mut usize) -> *mut mtx {
+    (c as usize - offset_of!(mtx, mtx_lock)) as *mut mtx
+}
+
+fn lo_of(m: *mut mtx) -> *mut lock_object {
+    // SAFETY: only computes a field address; no access.
+    unsafe { std::ptr::addr_of_mut!((*m).lock_object) }
+}
+
+fn read_word(c: *mut usize) -> usize {
+    // SAFETY: `c` points at the lock word of a mutex the module handed in.
+    unsafe { std::ptr::read_volatile(c) }
+}
+
+fn write_word(c: *mut usize, v: usize) {
+    // SAFETY: as above; single-threaded cooperative model.
+    unsafe { std::ptr::write_volatile(c, v) }
+}
+
+fn lo_flags(m: *mut mtx) -> u32 {
+    // SAFETY: `m` is the mutex the module handed in.
+    unsafe { (*lo_of(m)).lo_flags }
+}
+
+fn cstr_or(p: *const c_char, dflt: &str) -> String {
+    if p.is_null() {
+        dflt.to_string()
+    } else {
+        // SAFETY: the module passes NUL-terminated names/file strings.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+fn name_of(m: *mut mtx) -> String {
+    if let Some(n) = with_state(|s| s.info.get(&(m as usize)).map(|i| i.name.clone())) {
+        return n;
+    }
+    if lo_flags(m) & LO_INITIALIZED != 0 {
+        // SAFETY: an initialised lock object carries the module's name pointer.
+        cstr_or(unsafe { (*lo_of(m)).lo_name }, "(null)")
+    } else {
+        format!("{m:p}")
+    }
+}
+
+fn at(file: *const c_char, line: c_int) -> String {
+    if file.is_null() {
+        String::new()
+    } else {
+        format!(" @ {}:{}", cstr_or(file, "?"), line)
+    }
+}
+
+fn tid_of(td: usize) -> i32 {
+    if td == 0 {
+        return 0;
+    }
+    // SAFETY: lock words only ever hold harness thread pointers (never freed).
+    unsafe { (*(td as *mut thread)).td_tid }
+}
+
+fn do_init(c: *mut usize, name: *const c_char, ty: *const c_char, opts: c_int) {
+    let m = mtx_of(c);
+    let lo = lo_of(m);
+    let nm = cstr_or(name, "(null)");
+    if name.is_null() {
+        violation(format!("mtx_init({m:p}): NULL name"));
+    }
+    if opts & !MTX_INIT_OPTS != 0 {
+        violation(format!("mtx_init: unknown opts {opts:#x} for \"{nm}\""));
+    }
+    if lo_flags(m) & LO_INITIALIZED != 0 && opts & MTX_NEW == 0 {
+        violation(format!("lock \"{nm}\" {m:p} already initialized"));
+    }
+    let spin = opts & MTX_SPIN != 0;
+    let mut flags =
+        LO_INITIALIZED | ((if spin { CLASS_SPIN } else { CLASS_SLEEP }) << LO_CLASSSHIFT);
+    if opts & MTX_QUIET != 0 {
+        flags |= LO_QUIET;
+    }
+    if opts & MTX_RECURSE != 0 {
+        flags |= LO_RECURSABLE;
+    }
+    if opts & MTX_DUPOK != 0 {
+        flags |= LO_DUPOK;
+    }
+    if opts & MTX_NOPROFILE != 0 {
+        flags |= LO_NOPROFILE;
+    }
+    if opts & MTX_NOWITNESS == 0 {
+        flags |= LO_WITNESS;
+    }
+    // SAFETY: `lo` is the lock object embedded in the module's mutex.
+    unsafe {
+        (*lo).lo_name = name;
+        (*lo).lo_flags = flags;
+        (*lo).lo_data = 0;
+        (*lo).lo_witness = std::ptr::null_mut();
+    }
+    write_word(c, MTX_UNOWNED);
+    let key = if ty.is_null() {
+        nm.clone()
+    } else {
+        cstr_or(ty, &nm)
+    };
+    with_state(|s| {
+        s.info.insert(
+            m as usize,
+            MtxInfo {
+                name: nm,
+                order_key: key,
+            },
+        );
+    });
+}
+
+/// Checks that `m` is a live mutex of the expected class before an operation.
+fn check_usable(
+    m: *mut mtx,
+    c: *mut usize,
+    op: &str,
+    want_spin: bool,
+    file: *const c_char,
+    line: c_int,
+) {
+    let word = read_word(c);
+    if word == MTX_DESTROYED {
+        violation(format!(
+            "{op}() of destroyed mutex {}{}",
+            name_of(m),
+            at(file, line)
+        ));
+        return;
+    }
+    if lo_flags(m) & LO_INITIALIZED == 0 {
+        violation(format!(
+            "{op}() of uninitialized mutex {m:p}{}",
+            at(file, line)
+        ));
+        return;
+    }
+    let spin = (lo_flags(m) >> LO_CLASSSHIFT) & 0xf == CLASS_SPIN;
+    if spin != want_spin {
+        let kind = if spin { "spin" } else { "sleep" };
+        violation(format!(
+            "{op}() of {kind} mutex {}{}",
+            name_of(m),
+            at(file, line)
+        ));
+    }
+}
+
+fn order_check(td: usize, m: *mut mtx) {
+    with_state(|s| {
+        let Some(new_key) = s.info.get(&(m as usize)).map(|i| i.order_key.clone()) else {
+            return;
+        };
+        let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
+        for h in held {
+            if h == m as usize {
+                continue;
+            }
+            let Some(old_key) = s.info.get(&h).map(|i| i.order_key.clone()) else {
+                continue;
+            };
+            if old_key == new_key {
+                // Same lock type (two sockets' buffer locks, ...): WITNESS's
+                // duplicate-acquisition warning is not modelled.
+                continue;
+            }
+            let fwd = (old_key.clone(), new_key.clone());
+            let rev = (new_key.clone(), old_key.clone());
+            if s.order.contains(&rev) {
+                if s.reported.insert(fwd.clone()) {
+                    violation(format!(
+                        "lock order reversal: \"{old_key}\" then \"{new_key}\" \
+                         (established order: \"{new_key}\" then \"{old_key}\")"
+                    ));
+                }
+            } else {
+                s.order.insert(fwd);
+            }
+        }
+    });
+}
+
+fn push_held(td: usize, m: *mut mtx) {
+    with_state(|s| s.held.entry(td).or_default().push(m as usize));
+}
+
+fn remove_held(td: usize, m: *mut mtx) {
+    with_state(|s| {
+        if let Some(v) = s.held.get_mut(&td) {
+            if let Some(pos) = v.iter().rposition(|&x| x == m as usize) {
+                v.remove(pos);
+            }
+        }
+    });
+}
+
+fn do_lock(c: *mut usize, opts: c_int, file: *const c_char, line: c_int, spin: bool) {
+    let m = mtx_of(c);
+    let op = if spin { "mtx_lock_spin" } else { "mtx_lock" };
+    check_usable(m, c, op, spin, file, line);
+    if spin {
+        // spinlock_enter(): a spin mutex holder runs in a critical section.
+        // SAFETY: curthread is a live thread object.
+        unsafe { (*curthread()).td_critnest += 1 };
+    }
+    let td = curthread() as usize;
+    let word = read_word(c);
+    let owner = if word == MTX_DESTROYED {
+        0
+    } else {
+        word & !MTX_FLAGMASK
+    };
+    if owner == td {
+        let recursable = lo_flags(m) & LO_RECURSABLE != 0 || opts & MTX_RECURSE != 0;
+        if !recursable {
+            violation(format!(
+                "_mtx_lock_sleep: recursed on non-recursive mutex {}{}",
+                name_of(m),
+                at(file, line)
+            ));
+        }
+        // Counted as a recursion either way, so the module's two unlocks balance.
+        // SAFETY: `m` is the module's live mutex.
+        unsafe { (*lo_of(m)).lo_data += 1 };
+        write_word(c, td | MTX_RECURSED);
+        return;
+    }
+    if owner != 0 {
+        violation(format!(
+            "{op}: mutex {} is held by thread {} while thread {} acquires it{} \
+             (a thread was switched out holding a mutex; it would never be released)",
+            name_of(m),
+            tid_of(owner),
+            tid_of(td),
+            at(file, line)
+        ));
+        remove_held(owner, m);
+        // SAFETY: `m` is the module's live mutex.
+        unsafe { (*lo_of(m)).lo_data = 0 };
+    }
+    order_check(td, m);
+    write_word(c, td);
+    push_held(td, m);
+}
+
+fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
+    let m = mtx_of(c);
+    let op = if spin {
+        "mtx_unlock_spin"
+    } else {
+        "mtx_unlock"
+    };
+    check_usable(m, c, op, spin, file, line);
+    let td = curthread() as usize;
+    let word = read_word(c);
+    let owner = if word == MTX_DESTROYED {
+        0
+    } else {
+        word & !MTX_FLAGMASK
+    };
+    if owner != td {
+        violation(format!("mutex {} not owned{}", name_of(m), at(file, line)));
+        return;
+    }
+    // SAFETY: `m` is the module's live mutex.
+    let rec = unsafe { (*lo_of(m)).lo_data };
+    if rec > 0 {
+        // SAFETY: as above.
+        unsafe { (*lo_of(m)).lo_data = rec - 1 };
+        if rec == 1 {
+            write_word(c, td);
+        }
+    } else {
+        write_word(c, MTX_UNOWNED);
+        remove_held(td, m);
+    }
+    if spin {
+        // spinlock_exit()
+        // SAFETY: curthread is a live thread object.
+        unsafe {
+            let t = curthread();
+            if (*t).td_critnest == 0 {
+                violation("spinlock_exit: td_critnest == 0");
+            } else {
+                (*t).td_critnest -= 1;
+            }
+        }
+    }
+}
+
+// ---- exported kernel functions -------------------------------------------
+
+unsafe extern "C" fn k_mtx_init(
+    c: *mut usize,
+    name: *const c_char,
+    ty: *const c_char,
+    opts: c_int,
+) {
+    do_init(c, name, ty, opts);
+}
+
+unsafe extern "C" fn k_mtx_destroy(c: *mut usize) {
+    let m = mtx_of(c);
+    if lo_flags(m) & LO_INITIALIZED == 0 {
+        violation(format!("lock {m:p} is not initialized (mtx_destroy)"));
+        return;
+    }
+    let td = curthread() as usize;
+    let word = read_word(c);
+    let owner = word & !MTX_FLAGMASK;
+    if owner == td {
+        // The kernel allows destroying a mutex the caller holds (not recursed).
+        if word & MTX_RECURSED != 0 {
+            violation(format!("mtx_destroy of recursed mutex {}", name_of(m)));
+        }
+        remove_held(td, m);
+    } else if owner != 0 {
+        violation(format!(
+            "mtx_destroy of mutex {} held by another thread ({})",
+            name_of(m),
+            tid_of(owner)
+        ));
+        remove_held(owner, m);
+    }
+    write_word(c, MTX_DESTROYED);
+    // SAFETY: `m` is the module's mutex; lock_destroy() clears LO_INITIALIZED.
+    unsafe {
+        (*lo_of(m)).lo_flags &= !LO_INITIALIZED;
+        (*lo_of(m)).lo_data = 0;
+    }
+}
+
+unsafe extern "C" fn k_mtx_lock_flags(
+    c: *mut usize,
+    opts: c_int,
+    file: *const c_char,
+    line: c_int,
+) {
+    do_lock(c, opts, file, line, false);
+}
+
+unsafe extern "C" fn k_mtx_unlock_flags(
+    c: *mut usize,
+    _opts: c_int,
+    file: *const c_char,
+    line: c_int,
+) {
+    do_unlock(c, file, line, false);
+}
+
+unsafe extern "C" fn k_mtx_lock_spin_flags(
+    c: *mut usize,
+    opts: c_int,
+    file: *const c_char,
+    line: c_int,
+) {
+    do_lock(c, opts, file, line, true);
+}
+
+unsafe extern "C" fn k_mtx_unlock_spin_flags(
+    c: *mut usize,
+    _opts: c_int,
+    file: *const c_char,
+    line: c_int,
+) {
+    do_unlock(c, file, line, true);
+}
+
+unsafe extern "C" fn k_mtx_trylock_flags(
+    c: *mut usize,
+    opts: c_int,
+    file: *const c_char,
+    line: c_int,
+) -> c_int {
+    let m = mtx_of(c);
+    check_usable(m, c, "mtx_trylock", false, file, line);
+    let td = curthread() as usize;
+    let word = read_word(c);
+    let owner = if word == MTX_DESTROYED {
+        0
+    } else {
+        word & !MTX_FLAGMASK
+    };
+    if owner == td {
+        if lo_flags(m) & LO_RECURSABLE != 0 || opts & MTX_RECURSE != 0 {
+            // SAFETY: `m` is the module's live mutex.
+            unsafe { (*lo_of(m)).lo_data += 1 };
+            write_word(c, td | MTX_RECURSED);
+            return 1;
+        }
+        return 0;
+    }
+    if owner != 0 {
+        return 0;
+    }
+    write_word(c, td);
+    push_held(td, m);
+    1
+}
+
+unsafe extern "C" fn k_mtx_sysinit(arg: *const c_void) {
+    if arg.is_null() {
+        violation("mtx_sysinit(NULL)");
+        return;
+    }
+    let ma = arg as *const mtx_args;
+    // SAFETY: MTX_SYSINIT passes its static `struct mtx_args`.
+    let (mp, desc, opts) = unsafe { ((*ma).ma_mtx as *mut mtx, (*ma).ma_desc, (*ma).ma_opts) };
+    if mp.is_null() {
+        violation("mtx_sysinit: NULL mutex");
+        return;
+    }
+    // SAFETY: only computes the address of the lock word.
+    let c = unsafe { std::ptr::addr_of_mut!((*mp).mtx_lock) }.cast::<usize>();
+    do_init(c, desc, std::ptr::null(), opts);
+}
+
+// ---- Rust API ---------------------------------------------------------------
+
+/// Number of mutexes the current thread holds (a recursed mutex counts once).
+pub fn held_count() -> usize {
+    let td = curthread() as usize;
+    with_state(|s| s.held.get(&td).map_or(0, Vec::len))
+}
+
+/// Names of the mutexes the current thread holds, in acquisition order.
+pub fn held_names() -> Vec<String> {
+    let td = curthread() as usize;
+    let held: Vec<usize> = with_state(|s| s.held.get(&td).cloned().unwrap_or_default());
+    held.into_iter().map(|m| name_of(m as *mut mtx)).collect()
+}
+
+/// Reports a violation if the current thread may not sleep here: it holds a
+/// mutex (`what: sleeping with mutex X held`) or is in a critical section.
+pub fn assert_may_sleep(what: &str) {
+    for name in held_names() {
+        violation(format!("{what}: sleeping with mutex {name} held"));
+    }
+    let n = critnest(curthread());
+    if n != 0 {
+        violation(format!(
+            "{what}: sleeping inside a critical section (td_critnest = {n})"
+        ));
+    }
+}
+
+/// Reports a violation for every mutex the current thread still holds (for
+/// the end of a module call or scenario step).
+pub fn check_none_held(context: &str) {
+    for name in held_names() {
+        violation(format!("{context}: mutex {name} still held"));
+    }
+}
+
+/// Exports the mutex functions.
+pub fn register(ex: &mut Exports) {
+    ex.func("_mtx_init", k_mtx_init as *const () as usize);
+    ex.func("_mtx_destroy", k_mtx_destroy as *const () as usize);
+    ex.func("__mtx_lock_flags", k_mtx_lock_flags as *const () as usize);
+    ex.func(
+        "__mtx_unlock_flags",
+        k_mtx_unlock_flags as *const () as usize,
+    );
+    ex.func(
+        "__mtx_lock_spin_flags",
+        k_mtx_lock_spin_flags as *const () as usize,
+    );
+    ex.func(
+        "__mtx_unlock_spin_flags",
+        k_mtx_unlock_spin_flags as *const () as usize,
+    );
+    ex.func(
+        "_mtx_trylock_flags_",
+        k_mtx_trylock_flags as *const () as usize,
+    );
+    ex.func("mtx_sysinit", k_mtx_sysinit as *const () as usize);
+}

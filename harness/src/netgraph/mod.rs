@@ -1,0 +1,9 @@
+//! The netgraph framework model (the part of `netgraph.ko` loaded modules use).
+pub mod parse;
+pub mod client;
+pub mod core;
+pub mod echo;
+pub mod generic;
+pub mod hole;
+pub mod macros;
+pub mod mbufx;
