@@ -145,6 +145,8 @@ fn main() {
         // kernel linker and thread model (harness loader)
         "mtx_args",
         "thread0_storage",
+        // socket layer above a registered protocol family (harness kern::domain / kern::sockbuf)
+        "pr_send_flags_t",
     ];
     let funcs = [
         // malloc(9), printf, panic, sleep/wakeup

@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|gate|harness|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|gate|harness|vm]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -44,6 +44,9 @@ if want clippy; then
 fi
 if want unit; then
     step "unit and harness self-tests (cargo test)" "$CARGO" test --quiet --workspace
+fi
+if want man; then
+    step "man pages (mandoc -Tlint)" mandoc -Tlint -Wwarning man/*.4
 fi
 if want gate; then
     step "kernel-linker gate" "$CARGO" run --quiet --release -p kogate -- \

@@ -28,7 +28,9 @@ pub mod pure;
 #[cfg(target_os = "none")]
 pub mod kern;
 
-#[cfg(all(target_os = "none", feature = "ksocket"))]
+// Host test builds compile the node's plain logic (`ksocket::{args, flags,
+// opttext, stats}`) too; its kernel parts stay kernel-only.
+#[cfg(any(test, all(target_os = "none", feature = "ksocket")))]
 mod ksocket;
 
 #[cfg(all(target_os = "none", feature = "socket"))]

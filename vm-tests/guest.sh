@@ -107,9 +107,11 @@ step_setup() {
             return
         fi
     done
-    # The unprivileged user of "as user".
+    # The unprivileged user of "as user", who must reach the scenario files.
     id ngtest > /dev/null 2>&1 || pw useradd ngtest -m -s /bin/sh -c "ngsock vm-tests" ||
         { result fail setup "pw useradd ngtest failed"; return; }
+    chmod 711 /root
+    chmod -R a+rX "$D"
     # The socket helper of the scenario scripts.
     if ! cc -O2 -Wall -o "$D/sockhelper" "$D/sockhelper.c"; then
         result fail setup "cannot compile sockhelper.c with the base system's cc"

@@ -187,6 +187,10 @@ fetch_image() {
     echo "$d/image.raw"
 }
 
+# A bad branch stops everything here (branch_kind exits only its subshell
+# when called as $(branch_kind)).
+branch_kind > /dev/null || exit 2
+
 case ${1:-} in
     cached) cached ;;
     resolve) resolve ;;

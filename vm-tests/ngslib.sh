@@ -9,6 +9,7 @@
 #   NGS_NGCTL            ngctl to run                         (ngctl)
 #   NGS_CMD_TIMEOUT      seconds one command may take         (30)
 #   NGS_SESSION_TIMEOUT  seconds a session command may take   (10)
+#   NGS_SLOW             multiplies every time bound (an emulated CPU) (1)
 #   NGS_PIDFILE          file to which the PIDs of background processes are
 #                        appended, so that the caller can end them if the
 #                        script itself is killed                (none)
@@ -24,6 +25,10 @@
 : "${NGS_NGCTL:=ngctl}"
 : "${NGS_CMD_TIMEOUT:=30}"
 : "${NGS_SESSION_TIMEOUT:=10}"
+: "${NGS_SLOW:=1}"
+export NGS_SLOW
+NGS_CMD_TIMEOUT=$((NGS_CMD_TIMEOUT * NGS_SLOW))
+NGS_SESSION_TIMEOUT=$((NGS_SESSION_TIMEOUT * NGS_SLOW))
 LC_ALL=C
 export LC_ALL
 
@@ -49,6 +54,9 @@ ngs_begin() { # FILE TITLE
     trap 'ngs__cleanup' EXIT
     trap 'exit 130' INT TERM HUP
     echo "scenario $1${2:+: $2}"
+    # Relative file names in commands (ngctl -f FILE) are the scenario
+    # directory's, as in the host harness: its other files are copied along.
+    cd "${NGS_SCENARIO_DIR:-$(dirname "$0")}" || ngs_fail "cannot cd to the scenario directory"
 }
 
 ngs_at() { # LINE STATEMENT
@@ -165,18 +173,20 @@ ngs_kld() { # load|unload WHO MODULE
     ngs__newout
     NGS_KIND=kld
     NGS_SESS=""
-    case $_op in
-        load)
-            case $_m in
-                ng_socket|ng_ksocket) ngs__run "$_who" kldload "$NGS_KO_DIR/$_m.ko" ;;
-                *) ngs__run "$_who" kldload "$_m" ;;
-            esac
-            ;;
-        unload)
-            ngs__run "$_who" kldunload "$_m"
-            ;;
-    esac
+    # By name, as written: the kernel's module path has our directory first
+    # (guest.sh), so "kldload ng_ksocket" loads ours, and kldload's messages
+    # name the module as the scenario does.
+    ngs__run "$_who" "kld$_op" "$_m"
     ngs__echo_out
+    if [ "$_op" = load ] && [ "$NGS_ST" -eq 0 ]; then
+        case $_m in
+            ng_socket|ng_ksocket)
+                _p=$(ngs__kldpath "$_m")
+                [ "$_p" = "$NGS_KO_DIR/$_m.ko" ] ||
+                    ngs_fail "kldload $_m loaded $_p, not ours ($NGS_KO_DIR/$_m.ko)"
+                ;;
+        esac
+    fi
 }
 
 # Path of the loaded kernel file MODULE.ko, from kldstat -v (empty if none).
@@ -229,11 +239,15 @@ ngs__sess_norm() { # NAME
     _raw=$NGS_W/session.$1.raw
     _txt=$NGS_W/session.$1.txt
     _esc=$(printf '\033')
-    tr -d '\r\007' < "$_raw" |
-        sed -e "s/${_esc}\\[[0-9;?]*[A-Za-z]//g" -e "s/${_esc}[()][A-Z0-9]//g" -e 's/^\(+ \)*//' > "$_txt"
+    # sed: drop the last line when it is unfinished (no newline yet).
+    # shellcheck disable=SC2016
     if [ -n "$(tail -c 1 "$_raw")" ]; then
-        sed '$d' "$_txt" > "$_txt.tmp" && mv "$_txt.tmp" "$_txt"
+        _last='$d'
+    else
+        _last='$p'
     fi
+    tr -d '\r\007' < "$_raw" | sed -n -e "$_last" -e '$!p' |
+        sed -e "s/${_esc}\\[[0-9;?]*[A-Za-z]//g" -e "s/${_esc}[()][A-Z0-9]//g" -e 's/^\(+ \)*//' > "$_txt"
 }
 
 ngs__sess_alive() { # NAME
@@ -325,6 +339,14 @@ ngs_session_start() { # NAME FD WHO
     ngs__setvar "$_s" mline 0
     ngs__setvar "$_s" st ""
     NGS_SESSIONS="$NGS_SESSIONS $_s"
+    # Type nothing before ngctl shows its first prompt: input that arrives
+    # while it sets up the terminal can be discarded.
+    _i=0
+    while [ "$_i" -lt $((NGS_SESSION_TIMEOUT * 10)) ] && ngs__sess_alive "$_s" &&
+        ! grep -q -F '+ ' "$_raw"; do
+        sleep 0.1
+        _i=$((_i + 1))
+    done
     ngs__sess_send "$_s" "ngsock-mark-0"
     if _l=$(ngs__sess_wait_mark "$_s" 0 "$NGS_SESSION_TIMEOUT"); then
         ngs__setvar "$_s" mline "$_l"
@@ -381,7 +403,7 @@ ngs_session_expect() { # NAME ERE PATTERN TIMEOUT_MS
     NGS_SHOW=$NGS_W/session.$_s.txt
     _pos=$(ngs__var "$_s" pos)
     _i=0
-    _n=$(($4 / 100))
+    _n=$(($4 * NGS_SLOW / 100))
     while :; do
         ngs__sess_norm "$_s"
         _l=$(ngs__find "$NGS_W/session.$_s.txt" "$_pos" "$2")
@@ -489,14 +511,10 @@ ngs_sock_expect() { # REQUEST...
 
 # ---------------------------------------------------------------- expectations
 
-ngs__has_ngctl_error() { # FILE ERE-SUFFIX
-    grep -q -E -e "^ngctl: .*: $2\$" "$1"
-}
-
 ngs_ok() {
     case $NGS_KIND in
         session-cmd)
-            if grep -E -e '^ngctl: ' "$NGS_OUT" > "$NGS_W/errs" 2>/dev/null; then
+            if grep -E -e '^[ 	]*ngctl: ' "$NGS_OUT" > "$NGS_W/errs" 2>/dev/null; then
                 ngs_fail "session command failed: $(head -n 1 "$NGS_W/errs")"
             fi
             ;;
@@ -509,28 +527,48 @@ ngs_ok() {
     esac
 }
 
-ngs_error() { # ERRNO STRERROR ERE
+# ngs_error ERRNO STRERROR ERE: the command failed with ERRNO; ERE is the
+# output line that says so (translate.py knows each command's wording).
+ngs_error() {
+    _how="no output line says $1 ($2)"
     case $NGS_KIND in
         ngctl)
-            [ "$NGS_ST" -eq 71 ] || ngs_fail "exit status $NGS_ST, expected 71 with $1 ($2)"
-            ngs__has_ngctl_error "$NGS_OUT" "$3" || ngs_fail "no line 'ngctl: ...: $2' ($1)"
+            [ "$NGS_ST" -eq 71 ] || ngs_fail "exit status $NGS_ST, expected 71 with a line 'ngctl: ...: $2' ($1)"
+            _how="no line 'ngctl: ...: $2' ($1)"
             ;;
         session-cmd)
-            ngs__has_ngctl_error "$NGS_OUT" "$3" || ngs_fail "no line 'ngctl: ...: $2' ($1)"
+            _how="no line 'ngctl: ...: $2' ($1)"
             ;;
         session-start)
             [ "$NGS_ALIVE" = 0 ] || ngs_fail "session $NGS_SESS started, expected $1 ($2)"
             [ "$NGS_ST" -eq 71 ] || ngs_fail "exit status $NGS_ST, expected 71 with $1 ($2)"
-            ngs__has_ngctl_error "$NGS_OUT" "$3" || ngs_fail "no line 'ngctl: ...: $2' ($1)"
+            _how="no line 'ngctl: ...: $2' ($1)"
             ;;
         *)
             [ "$NGS_ST" -ne 0 ] || ngs_fail "the command succeeded, expected $1 ($2)"
-            grep -q -E -e ": $3\$" "$NGS_OUT" || ngs_fail "no line '...: $2' ($1)"
             ;;
     esac
+    grep -q -E -e "$3" "$NGS_OUT" || ngs_fail "$_how"
 }
 
-ngs_exit() { # STATUS
+# ngs_exit N. An interactive ngctl has no exit status per command: for a
+# session command, 0 is no "ngctl: " line, 64 a usage line ("ngctl: usage:
+# ..."), 71 an "ngctl: " line that is not a usage line.
+ngs_exit() {
+    if [ "$NGS_KIND" = session-cmd ]; then
+        _err=$(grep -c -E -e '^[ 	]*ngctl: ' "$NGS_OUT")
+        _use=$(grep -c -E -e '^[ 	]*ngctl: usage: ' "$NGS_OUT")
+        case $1 in
+            0) [ "$_err" -eq 0 ] || ngs_fail "the session command failed, expected success" ;;
+            64) [ "$_use" -gt 0 ] || ngs_fail "no 'ngctl: usage: ...' line (a usage error, 64)" ;;
+            71)
+                if [ "$_err" -eq 0 ] || [ "$_use" -gt 0 ]; then
+                    ngs_fail "no 'ngctl: ...' error line, or a usage line (expected an error, 71)"
+                fi
+                ;;
+        esac
+        return 0
+    fi
     if [ "$NGS_KIND" = session-start ] && [ "$NGS_ALIVE" = 1 ]; then
         ngs_fail "session $NGS_SESS is running, expected ngctl to exit with status $1"
     fi

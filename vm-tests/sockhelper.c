@@ -23,6 +23,9 @@
  * "sockhelper: <what>: <strerror>", the form "=> error ERRNO" matches);
  * 2 an expectation was not met; 3 bad request or no daemon.
  *
+ * NGS_SLOW=N in the daemon's environment multiplies every time bound by N
+ * (the VM runs emulated, without KVM).
+ *
  * Plain POSIX sockets: builds with FreeBSD's cc and with Linux's gcc/clang.
  * BSD-2-Clause, part of ngsock.
  */
@@ -58,6 +61,15 @@ struct sock {
 };
 
 static struct sock socks[MAXSOCKS];
+
+/* Time scale: every time bound is multiplied by NGS_SLOW (emulated CPUs). */
+static int slow = 1;
+
+static int
+ms(const char *s)
+{
+	return (atoi(s) * slow);
+}
 
 /* ------------------------------------------------------------ replies */
 
@@ -378,7 +390,7 @@ req_tcp(char **w, int nw)
 			pfd.fd = fd;
 			pfd.events = POLLOUT;
 			pfd.revents = 0;
-			r = poll(&pfd, 1, atoi(w[5]));
+			r = poll(&pfd, 1, ms(w[5]));
 			if (r <= 0) {
 				fail_errno(r == 0 ? ETIMEDOUT : errno, "tcp %s: connect %s:%s",
 				    w[1], w[3], w[4]);
@@ -403,7 +415,7 @@ req_tcp(char **w, int nw)
 			set_reply("bad tcp accept request");
 			return;
 		}
-		r = wait_readable(l->fd, now_ms() + atoi(w[4]));
+		r = wait_readable(l->fd, now_ms() + ms(w[4]));
 		if (r <= 0) {
 			fail_errno(r == 0 ? ETIMEDOUT : errno, "tcp %s: accept on %s", w[1], w[3]);
 			return;
@@ -483,7 +495,7 @@ req_recv(char **w, int nw, int from)
 		set_reply("bad payload");
 		return;
 	}
-	deadline = now_ms() + atoi(w[from ? 5 : 3]);
+	deadline = now_ms() + ms(w[from ? 5 : 3]);
 	describe(want, (size_t)wantn, d1, sizeof(d1));
 	if (s->kind == K_UDP) {
 		r = wait_readable(s->fd, deadline);
@@ -565,7 +577,7 @@ req_silent_eof(char **w, int nw, int eof)
 		set_reply("bad no suitable socket %s", w[1]);
 		return;
 	}
-	r = wait_readable(s->fd, now_ms() + atoi(w[2]));
+	r = wait_readable(s->fd, now_ms() + ms(w[2]));
 	if (r < 0) {
 		fail_errno(errno, "%s: poll", w[1]);
 		return;
@@ -747,6 +759,8 @@ int
 main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("NGS_SLOW") != NULL && atoi(getenv("NGS_SLOW")) > 1)
+		slow = atoi(getenv("NGS_SLOW"));
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
 		return (serve(argv[2]));
 	if (argc >= 4 && strcmp(argv[1], "req") == 0)

@@ -302,23 +302,23 @@ def shq(s):
 
 
 def ere_escape_char(c):
-    if c in ".[()*+?{}|$":
-        return "[" + c + "]"
-    if c == "^":
-        return "\\^"
-    if c == "\\":
-        return "\\\\"
+    """c as a literal in a POSIX ERE: a backslash before the characters
+    special outside brackets (']' and '}' are ordinary there)."""
+    if c in ".[\\()*+?{|^$":
+        return "\\" + c
     return c
 
 
 def pattern_to_ere(pattern):
-    """A scenario PATTERN as a POSIX extended regular expression matching a
-    whole line: '*' matches any run of characters, '{id}' a node ID in
-    ngctl's hex form ([0-9a-f]+), and blanks also match a tab (ngctl's output
-    separates 'Args:' and the like with a tab): one blank matches a blank or
-    a tab, a run of N blanks matches N blanks or a tab, and a run with a tab
-    in it matches any run of blanks and tabs."""
-    out = ["^"]
+    """A scenario PATTERN as a POSIX extended regular expression that matches
+    a whole output line, with the host harness's rules (harness/src/scenario/
+    pattern.rs): '*' matches any run of characters, '{id}' a node ID in
+    ngctl's hex form ([0-9a-f]+), a run of blanks in the pattern matches the
+    same run in the output or any run of blanks that holds a tab (ngctl
+    prints 'Args:' and the like with a tab), and leading and trailing blanks
+    of the output line are ignored."""
+    pattern = pattern.strip(" \t")
+    out = ["^[ \t]*"]
     i, n = 0, len(pattern)
     while i < n:
         if pattern.startswith("{id}", i):
@@ -327,24 +327,20 @@ def pattern_to_ere(pattern):
             continue
         c = pattern[i]
         if c == "*":
+            while i < n and pattern[i] == "*":
+                i += 1
             out.append(".*")
-            i += 1
-        elif c in " \t":
+            continue
+        if c in " \t":
             j = i
             while j < n and pattern[j] in " \t":
                 j += 1
-            run = pattern[i:j]
-            if "\t" in run:
-                out.append("[ \t]+")
-            elif len(run) == 1:
-                out.append("[ \t]")
-            else:
-                out.append("(" + run + "|\t)")
+            out.append("(" + pattern[i:j] + "|[ \t]*\t[ \t]*)")
             i = j
-        else:
-            out.append(ere_escape_char(c))
-            i += 1
-    out.append("$")
+            continue
+        out.append(ere_escape_char(c))
+        i += 1
+    out.append("[ \t]*$")
     return "".join(out)
 
 
@@ -352,47 +348,58 @@ def strerror_ere(text):
     return "".join(ere_escape_char(c) for c in text)
 
 
-def ngctl_word(word, payload_bytes=None):
-    """A scenario word as ngctl command text. Quoted words keep their quotes
-    (re-encoded as a C string, which is what ngctl's ASCII message parser
-    reads); bare words are passed unchanged."""
-    if not word.quoted:
-        return word.text
-    out = ['"']
-    for c in word.text:
-        o = ord(c)
-        if c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif o < 0x20 or o >= 0x7f:
-            out.append("\\%03o" % o)
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
-
-
 def ngctl_words(words):
-    """The words of an ngctl command line as ngctl argv. `write HOOK PAYLOAD`
-    with a quoted payload becomes ngctl's byte list (ngctl's write takes bytes
-    only); everything else is passed as ngctl command text."""
-    if len(words) >= 3 and not words[0].quoted and words[0].text \
-            and "write".startswith(words[0].text.lower()) \
-            and any(w.quoted for w in words[2:]):
-        data = parse_payload(words[2:])
-        return [words[0].text, ngctl_word(words[1])] + ["0x%02x" % b for b in data]
-    return [ngctl_word(w) for w in words]
+    """The words of an ngctl command as ngctl's argv: each word's text, quotes
+    removed and escapes decoded (as the host harness passes them)."""
+    out = []
+    for w in words:
+        if "\0" in w.text:
+            raise ValueError("a NUL byte cannot be passed to ngctl")
+        out.append(w.text)
+    return out
+
+
+def session_line(words):
+    """An interactive ngctl splits its input lines at blanks (strtok), so a
+    session command is its words joined by one blank; a word that holds a
+    blank, a newline or nothing cannot be typed as one word."""
+    argv = ngctl_words(words)
+    for a in argv:
+        if a == "" or any(c in a for c in " \t\n\r\v\f"):
+            raise ValueError("the session command word %r cannot be typed into an interactive "
+                             "ngctl as one word (it splits lines at blanks)" % a)
+    return " ".join(argv)
+
+
+def error_ere(kind, op, errno_name, text):
+    """The output line, as an ERE, by which a command reports errno_name."""
+    t = strerror_ere(text)
+    if kind in ("ngctl", "session-start", "session-cmd"):
+        return "^[ \t]*ngctl: .*: " + t + "[ \t]*$"
+    if kind == "kld" and op == "load":
+        # kldload(8): EEXIST and ENOEXEC have their own messages.
+        if errno_name == "EEXIST":
+            return "^kldload: can't load .*: module already loaded or in kernel$"
+        if errno_name == "ENOEXEC":
+            return "^kldload: an error occurred while loading module .*"
+        return "^kldload: can't load .*: " + t + "$"
+    if kind == "kld":
+        # kldunload(8): a module that is not loaded is "can't find file".
+        if errno_name == "ENOENT":
+            return "^kldunload: (can't find file .*|can't unload file: " + t + ")$"
+        return "^kldunload: can't unload file: " + t + "$"
+    return "^sockhelper: .*: " + t + "$"
 
 
 # --------------------------------------------------------------------------
 # Parsing
 
-RESULT_KINDS = ("ngctl", "session-start", "session-cmd", "close", "kld", "sock")
+# Command kinds. PROCESS kinds have an exit status and output ("=> exit",
+# "|", "!|"); FAILING kinds can fail ("=> ok", "=> error", and the implied
+# "=> ok"). As in the host harness (harness/src/scenario/parse.rs).
+PROCESS_KINDS = ("ngctl", "session-start", "session-cmd", "kld")
+FAILING_KINDS = PROCESS_KINDS + ("sock",)
+COMMAND_KINDS = FAILING_KINDS + ("close", "as", "wait")
 
 
 class Stmt:
@@ -403,7 +410,7 @@ class Stmt:
         self.line = line
         self.text = text
         self.__dict__.update(fields)
-        self.has_status = False   # result statements: an explicit "=>" follows
+        self.has_status = False   # commands: an explicit "=>" follows
 
 
 class Scenario:
@@ -418,296 +425,280 @@ class Scenario:
 def parse(path, text):
     """Parse scenario text. Raises ScenarioError (file:line) on the first bad statement."""
     sc = Scenario(path)
-    in_header = True
     who = "root"
-    sessions = {}          # name -> fd, for open sessions
-    closed_sessions = set()
-    sockets = {}           # name -> "udp" | "tcp-listen" | "tcp" | "closed"
-    last_result = None
+    sessions = {}          # name -> shell fd, for open sessions
+    sockets = {}           # name -> "udp" | "listen" | "stream"
+    last = None            # the most recent command
 
     for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+        line = raw.strip(" \t\r")
         if not line or line.startswith("#"):
             continue
 
         def err(msg):
             raise ScenarioError(path, lineno, msg)
 
-        # Expectations on the most recent command: "=>", "|", "!|".
-        if line.startswith("|") or line.startswith("!|"):
+        def expectation(st, needs):
+            """Attach expectation st to the most recent command, if it takes it."""
+            if last is None:
+                err("expectation %r before any command" % line)
+            if needs == "process" and last.kind not in PROCESS_KINDS:
+                what = ("'=> exit' applies only to ngctl, session commands, kldload and kldunload"
+                        if st.kind == "exit" else "the command has no output to match")
+                err("%r: %s (most recent command: line %d)" % (line, what, last.line))
+            if needs == "failing" and last.kind not in FAILING_KINDS:
+                err("%r: this command cannot fail (most recent command: line %d)"
+                    % (line, last.line))
+            st.target = last
+            sc.stmts.append(st)
+
+        def command(st):
+            nonlocal last
+            sc.stmts.append(st)
+            last = st
+
+        def need_session(name):
+            if name not in sessions:
+                err("%s: no open session named %s" % (name + ":", name))
+
+        # "|" and "!|" patterns keep every character of the raw text.
+        if line.startswith("!|") or line.startswith("|"):
             neg = line.startswith("!|")
-            pat = line[2:] if neg else line[1:]
-            pat = pat.lstrip(" \t")
+            pat = line[2 if neg else 1:].strip(" \t")
             if not pat:
-                err("empty pattern after '%s'" % ("!|" if neg else "|"))
-            if last_result is None:
-                err("'%s' before any command: an expectation applies to the most recent command"
-                    % ("!|" if neg else "|"))
-            sc.stmts.append(Stmt("nomatch" if neg else "match", lineno, line, pattern=pat,
-                                 ere=pattern_to_ere(pat), target=last_result))
-            in_header = False
+                err("empty pattern")
+            expectation(Stmt("nomatch" if neg else "match", lineno, line, pattern=pat,
+                             ere=pattern_to_ere(pat)), "process")
             continue
 
-        # "S: expect PATTERN": the pattern is raw text, like "|" patterns.
-        m = re.match(r"^([^\s\"]+):[ \t]+expect(?:[ \t]+(.*))?$", line)
+        # "S: expect PATTERN" too.
+        m = re.match(r"^([^\s\"][^\s]*):[ \t]+expect(?:[ \t]+(.*))?$", line)
         if m:
             name = m.group(1)
-            if name not in sessions:
-                if name in closed_sessions:
-                    err("session %r is closed" % name)
-                err("no session %r (start it with 'session %s')" % (name, name))
+            need_session(name)
             pat = (m.group(2) or "").strip(" \t")
             if not pat:
-                err("'%s: expect' needs a pattern" % name)
-            sc.stmts.append(Stmt("expect", lineno, line, session=name, pattern=pat,
-                                 ere=pattern_to_ere(pat)))
-            in_header = False
+                err("empty pattern")
+            expectation(Stmt("expect", lineno, line, session=name, pattern=pat,
+                             ere=pattern_to_ere(pat)), None)
             continue
 
         try:
             words = tokenize(line)
         except ValueError as e:
             err(str(e))
-        head = words[0].text if not words[0].quoted else None
+        if words[0].quoted:
+            err("unknown statement %r" % line)
+        head = words[0].text
         rest = words[1:]
+        texts = [w.text for w in rest]
 
         if head == "=>":
-            if last_result is None:
-                err("'=>' before any command: an expectation applies to the most recent command")
-            if last_result.has_status:
-                err("a second '=>' for the command on line %d" % last_result.line)
-            if not rest:
-                err("'=>' needs ok, error ERRNO or exit N")
-            what = rest[0].text
-            if what == "ok" and len(rest) == 1:
-                st = Stmt("ok", lineno, line, target=last_result)
-            elif what == "error" and len(rest) == 2:
-                name = rest[1].text
-                if name not in ERRNOS:
-                    err("unknown errno %r (use FreeBSD's symbolic names, e.g. EINVAL)" % name)
-                num, msg = ERRNOS[name]
-                st = Stmt("error", lineno, line, errno=name, errnum=num, strerror=msg,
-                          target=last_result)
-            elif what == "exit" and len(rest) == 2:
-                if not rest[1].text.isdigit() or int(rest[1].text) > 255:
-                    err("bad exit status %r (want 0..255)" % rest[1].text)
-                if last_result.kind == "session-cmd":
-                    err("'=> exit' is not available for a session command: an interactive ngctl "
-                        "has no exit status per command (use '=> ok' or '=> error ERRNO')")
-                if last_result.kind == "sock":
-                    err("'=> exit' is not available for a socket action (use '=> ok' or "
-                        "'=> error ERRNO')")
-                st = Stmt("exit", lineno, line, status=int(rest[1].text), target=last_result)
+            if texts == ["ok"]:
+                expectation(Stmt("ok", lineno, line), "failing")
+            elif len(texts) == 2 and texts[0] == "error":
+                if texts[1] not in ERRNOS:
+                    err("unknown errno name %r (FreeBSD's symbolic names, e.g. EINVAL)" % texts[1])
+                expectation(Stmt("error", lineno, line, errno=texts[1],
+                                 strerror=ERRNOS[texts[1]][1]), "failing")
+            elif len(texts) == 2 and texts[0] == "exit":
+                if not texts[1].isdigit() or int(texts[1]) > 255:
+                    err("bad exit status %r" % texts[1])
+                st = Stmt("exit", lineno, line, status=int(texts[1]))
+                if last is not None and last.kind == "session-cmd" and st.status not in (0, 64, 71):
+                    err("'=> exit %d' after a session command: an interactive ngctl shows only "
+                        "success (0), a usage error (64) or an error (71)" % st.status)
+                expectation(st, "process")
             else:
-                err("bad expectation %r: want '=> ok', '=> error ERRNO' or '=> exit N'" % line)
-            if last_result.kind == "session-start" and st.kind != "ok":
-                # A session that is expected to fail to start is not open afterwards.
-                name = last_result.session
-                sessions.pop(name, None)
-                closed_sessions.add(name)
-            last_result.has_status = True
-            sc.stmts.append(st)
-            in_header = False
+                err("usage: => ok | => error ERRNO | => exit N")
+            last.has_status = True
             continue
 
         if head in ("scenario", "require", "spec"):
-            if not in_header:
-                err("'%s' is a header statement: it must come before the first command" % head)
+            if last is not None:
+                err("header statement %r after the first command" % head)
             if head == "scenario":
-                if not rest:
-                    err("'scenario' needs a title")
-                sc.title = line[len("scenario"):].strip()
+                title = line[len("scenario"):].strip()
+                if not title:
+                    err("usage: scenario TEXT")
+                if sc.title:
+                    err("a second 'scenario' title")
+                sc.title = title
             elif head == "require":
                 if not rest:
-                    err("'require' needs at least one module")
-                for w in rest:
-                    if not MODULE_RE.match(w.text):
-                        err("bad module name %r" % w.text)
-                    sc.requires.append(w.text)
+                    err("usage: require MODULE...")
+                for t in texts:
+                    if not NAME_RE.match(t):
+                        err("bad module name %r" % t)
+                    sc.requires.append(t)
             else:
                 if not rest:
-                    err("'spec' needs at least one reference, e.g. ksocket.md:K4")
-                sc.specs.extend(w.text for w in rest)
+                    err("usage: spec REF...")
+                sc.specs.extend(texts)
             continue
 
-        in_header = False
-
-        def result(st):
-            nonlocal last_result
-            sc.stmts.append(st)
-            last_result = st
-
         if head == "ngctl":
-            if not rest:
-                err("'ngctl' needs a command")
             try:
                 argv = ngctl_words(rest)
             except ValueError as e:
                 err(str(e))
-            result(Stmt("ngctl", lineno, line, argv=argv, who=who))
+            command(Stmt("ngctl", lineno, line, argv=argv, who=who))
 
         elif head == "session":
-            if len(rest) != 1 or not NAME_RE.match(rest[0].text):
-                err("want 'session NAME' (NAME: letters, digits, _)")
-            name = rest[0].text
+            if len(rest) != 1:
+                err("usage: session S")
+            name = texts[0]
+            if not NAME_RE.match(name):
+                err("bad session name %r" % name)
             if name in sessions:
-                err("session %r is already open" % name)
+                err("session %s is already open" % name)
             free = [fd for fd in SESSION_FDS if fd not in sessions.values()]
             if not free:
-                err("too many open sessions (at most %d at once)" % len(SESSION_FDS))
+                err("too many open sessions (at most %d at once on FreeBSD)" % len(SESSION_FDS))
             sessions[name] = free[0]
-            closed_sessions.discard(name)
-            result(Stmt("session-start", lineno, line, session=name, fd=free[0], who=who))
+            command(Stmt("session-start", lineno, line, session=name, fd=free[0], who=who))
 
         elif head == "close":
             if len(rest) != 1:
-                err("want 'close NAME'")
-            name = rest[0].text
+                err("usage: close S")
+            name = texts[0]
             if name not in sessions:
-                err("no open session %r" % name)
-            fd = sessions.pop(name)
-            closed_sessions.add(name)
-            result(Stmt("close", lineno, line, session=name, fd=fd))
+                err("close %s: no such open session" % name)
+            command(Stmt("close", lineno, line, session=name, fd=sessions.pop(name)))
 
         elif head in ("kldload", "kldunload"):
-            if len(rest) != 1 or not MODULE_RE.match(rest[0].text):
-                err("want '%s MODULE'" % head)
-            result(Stmt("kld", lineno, line, op="load" if head == "kldload" else "unload",
-                        module=rest[0].text, who=who))
+            if len(rest) != 1:
+                err("usage: %s MODULE" % head)
+            if not MODULE_RE.match(texts[0]):
+                err("bad module name %r" % texts[0])
+            command(Stmt("kld", lineno, line, op="load" if head == "kldload" else "unload",
+                         module=texts[0], who=who))
 
         elif head == "as":
-            if len(rest) != 1 or rest[0].text not in ("root", "user"):
-                err("want 'as root' or 'as user'")
-            who = rest[0].text
-            sc.stmts.append(Stmt("as", lineno, line, who=who))
+            if texts not in (["root"], ["user"]):
+                err("usage: as root | as user")
+            who = texts[0]
+            command(Stmt("as", lineno, line, who=who))
 
         elif head == "wait":
-            if len(rest) != 1 or not rest[0].text.isdigit():
-                err("want 'wait MS' (milliseconds)")
-            ms = int(rest[0].text)
-            if ms > MAX_WAIT_MS:
-                err("wait %d ms is over the %d ms bound" % (ms, MAX_WAIT_MS))
-            sc.stmts.append(Stmt("wait", lineno, line, ms=ms))
+            if len(texts) != 1:
+                err("usage: wait MS")
+            if not texts[0].isdigit():
+                err("wait: bad number of milliseconds %r" % texts[0])
+            if int(texts[0]) > MAX_WAIT_MS:
+                err("wait: at most %d ms" % MAX_WAIT_MS)
+            command(Stmt("wait", lineno, line, ms=int(texts[0])))
 
         elif head == "udp":
-            if len(rest) < 2 or not NAME_RE.match(rest[0].text):
-                err("want 'udp NAME bind ADDR:PORT' or 'udp NAME send ADDR:PORT PAYLOAD'")
-            name, op = rest[0].text, rest[1].text
-            kind = sockets.get(name)
-            if kind not in (None, "udp"):
-                err("socket %r is a %s socket, not udp" % (name, kind))
+            if len(rest) < 2:
+                err("usage: udp NAME bind ADDR:PORT | udp NAME send ADDR:PORT PAYLOAD")
+            name, verb = texts[0], texts[1]
+            if not NAME_RE.match(name):
+                err("bad socket name %r" % name)
             try:
-                if op == "bind" and len(rest) == 3:
-                    addr, port = parse_addr(rest[2].text)
+                if verb == "bind":
+                    if len(rest) != 3:
+                        err("usage: udp NAME bind ADDR:PORT")
+                    addr, port = parse_addr(texts[2])
+                    if name in sockets:
+                        err("socket %s already exists" % name)
+                    sockets[name] = "udp"
                     args = ["udp", name, "bind", addr, str(port)]
-                elif op == "send" and len(rest) >= 4:
-                    addr, port = parse_addr(rest[2].text)
+                elif verb == "send":
+                    if len(rest) < 3:
+                        err("usage: udp NAME send ADDR:PORT PAYLOAD")
+                    if sockets.get(name) != "udp":
+                        err("no UDP socket named %s (use 'udp %s bind ADDR:PORT' first)"
+                            % (name, name))
+                    addr, port = parse_addr(texts[2])
                     data = parse_payload(rest[3:])
                     args = ["udp", name, "send", addr, str(port), data.hex() or "-"]
                 else:
-                    err("want 'udp NAME bind ADDR:PORT' or 'udp NAME send ADDR:PORT PAYLOAD'")
+                    err("unknown udp action %r" % verb)
             except ValueError as e:
                 err(str(e))
-            sockets[name] = "udp"
-            result(Stmt("sock", lineno, line, args=args))
+            command(Stmt("sock", lineno, line, args=args))
 
         elif head == "tcp":
-            if len(rest) < 2 or not NAME_RE.match(rest[0].text):
-                err("want 'tcp NAME listen|connect ADDR:PORT', 'tcp NAME accept FROM', "
-                    "'tcp NAME send PAYLOAD' or 'tcp NAME close'")
-            name, op = rest[0].text, rest[1].text
-            kind = sockets.get(name)
+            if len(rest) < 2:
+                err("usage: tcp NAME listen|connect ADDR:PORT | accept FROM | send PAYLOAD | close")
+            name, verb = texts[0], texts[1]
+            if not NAME_RE.match(name):
+                err("bad socket name %r" % name)
             try:
-                if op in ("listen", "connect") and len(rest) == 3:
-                    if kind in ("udp",):
-                        err("socket %r is a udp socket" % name)
-                    if kind in ("tcp", "tcp-listen"):
-                        err("tcp socket %r is already open (close it first)" % name)
-                    addr, port = parse_addr(rest[2].text)
-                    args = ["tcp", name, op, addr, str(port)]
-                    if op == "connect":
+                if verb in ("listen", "connect"):
+                    if len(rest) != 3:
+                        err("usage: tcp NAME %s ADDR:PORT" % verb)
+                    addr, port = parse_addr(texts[2])
+                    if name in sockets:
+                        err("socket %s already exists" % name)
+                    sockets[name] = "listen" if verb == "listen" else "stream"
+                    args = ["tcp", name, verb, addr, str(port)]
+                    if verb == "connect":
                         args.append(str(CONNECT_TIMEOUT_MS))
-                    sockets[name] = "tcp-listen" if op == "listen" else "tcp"
-                elif op == "accept" and len(rest) == 3:
-                    frm = rest[2].text
-                    if sockets.get(frm) != "tcp-listen":
-                        err("'tcp %s accept %s': %r is not a listening tcp socket" % (name, frm, frm))
-                    if kind in ("udp", "tcp", "tcp-listen"):
-                        err("socket %r is already open" % name)
-                    args = ["tcp", name, "accept", frm, str(CONNECT_TIMEOUT_MS)]
-                    sockets[name] = "tcp"
-                elif op == "send" and len(rest) >= 3:
-                    if kind != "tcp":
-                        err("'tcp %s send': %r is not a connected tcp socket" % (name, name))
+                elif verb == "accept":
+                    if len(rest) != 3:
+                        err("usage: tcp NAME accept FROM")
+                    if sockets.get(texts[2]) != "listen":
+                        err("no listening TCP socket named %s" % texts[2])
+                    if name in sockets:
+                        err("socket %s already exists" % name)
+                    sockets[name] = "stream"
+                    args = ["tcp", name, "accept", texts[2], str(CONNECT_TIMEOUT_MS)]
+                elif verb == "send":
+                    if sockets.get(name) != "stream":
+                        err("no connected TCP socket named %s" % name)
                     args = ["tcp", name, "send", parse_payload(rest[2:]).hex() or "-"]
-                elif op == "close" and len(rest) == 2:
-                    if kind not in ("tcp", "tcp-listen"):
-                        err("'tcp %s close': no open tcp socket %r" % (name, name))
+                elif verb == "close":
+                    if len(rest) != 2:
+                        err("usage: tcp NAME close")
+                    if sockets.get(name) not in ("stream", "listen"):
+                        err("no TCP socket named %s" % name)
                     args = ["tcp", name, "close"]
-                    sockets[name] = "closed"
                 else:
-                    err("want 'tcp NAME listen|connect ADDR:PORT', 'tcp NAME accept FROM', "
-                        "'tcp NAME send PAYLOAD' or 'tcp NAME close'")
+                    err("unknown tcp action %r" % verb)
             except ValueError as e:
                 err(str(e))
-            result(Stmt("sock", lineno, line, args=args))
+            command(Stmt("sock", lineno, line, args=args))
 
-        elif head is not None and head.endswith(":") and len(head) > 1:
+        elif head.endswith(":") and len(head) > 1:
             name = head[:-1]
-            if name not in sessions:
-                if name in closed_sessions:
-                    err("session %r is closed" % name)
-                err("no session %r (start it with 'session %s')" % (name, name))
-            if not rest:
-                err("'%s' needs an ngctl command" % head)
+            need_session(name)
             try:
-                argv = ngctl_words(rest)
+                cmdline = session_line(rest)
             except ValueError as e:
                 err(str(e))
-            cmdline = " ".join(argv)
-            if "\n" in cmdline:
-                err("a session command must fit on one line")
-            result(Stmt("session-cmd", lineno, line, session=name, cmdline=cmdline))
+            command(Stmt("session-cmd", lineno, line, session=name, cmdline=cmdline))
 
-        elif head is not None and len(rest) >= 1 and rest[0].text in (
-                "recv", "recv-from", "silent", "eof") and NAME_RE.match(head):
-            name, op = head, rest[0].text
-            kind = sockets.get(name)
-            if kind is None:
-                err("no socket %r (create it with udp or tcp first)" % name)
-            if kind == "closed":
-                err("socket %r is closed" % name)
-            if kind == "tcp-listen":
-                err("socket %r is a listening socket: it receives no data" % name)
+        elif head in sockets:
+            name = head
+            kind = sockets[name]
+            verb = texts[0] if texts else ""
+            more = rest[1:]
             try:
-                if op == "recv":
-                    data = parse_payload(rest[1:])
-                    args = ["recv", name, data.hex() or "-", str(RECV_TIMEOUT_MS)]
-                elif op == "recv-from":
-                    if kind != "udp":
-                        err("recv-from is for udp sockets; %r is tcp" % name)
-                    if len(rest) < 3:
-                        err("want '%s recv-from ADDR:PORT PAYLOAD'" % name)
-                    addr, port = parse_addr(rest[1].text)
-                    data = parse_payload(rest[2:])
-                    args = ["recvfrom", name, addr, str(port), data.hex() or "-",
+                if verb == "recv" and kind != "listen":
+                    args = ["recv", name, parse_payload(more).hex() or "-", str(RECV_TIMEOUT_MS)]
+                elif verb == "recv-from" and kind == "udp":
+                    if not more:
+                        err("usage: NAME recv-from ADDR:PORT PAYLOAD")
+                    addr, port = parse_addr(more[0].text)
+                    args = ["recvfrom", name, addr, str(port), parse_payload(more[1:]).hex() or "-",
                             str(RECV_TIMEOUT_MS)]
-                elif op == "silent":
-                    if len(rest) != 1:
-                        err("want '%s silent'" % name)
+                elif verb == "silent" and not more and kind != "listen":
                     args = ["silent", name, str(SILENT_MS)]
-                else:
-                    if len(rest) != 1:
-                        err("want '%s eof'" % name)
-                    if kind != "tcp":
-                        err("eof is for tcp streams; %r is udp" % name)
+                elif verb == "eof" and not more and kind == "stream":
                     args = ["eof", name, str(RECV_TIMEOUT_MS)]
+                elif verb in ("recv", "recv-from", "silent", "eof"):
+                    err("%r does not apply to socket %s (%s) or has bad arguments"
+                        % (verb, name, kind))
+                else:
+                    err("unknown statement %r" % line)
             except ValueError as e:
                 err(str(e))
-            sc.stmts.append(Stmt("sockexpect", lineno, line, args=args))
+            expectation(Stmt("sockexpect", lineno, line, args=args), None)
 
         else:
-            err("unknown statement %r" % (words[0].text,))
+            err("unknown statement %r" % line)
 
     return sc
 
@@ -754,7 +745,10 @@ def render(sc, display_path):
         elif k == "ok":
             w("ngs_ok")
         elif k == "error":
-            w("ngs_error %s %s %s" % (st.errno, shq(st.strerror), shq(strerror_ere(st.strerror))))
+            t = st.target
+            w("ngs_error %s %s %s" % (st.errno, shq(st.strerror),
+                                      shq(error_ere(t.kind, getattr(t, "op", None),
+                                                    st.errno, st.strerror))))
         elif k == "exit":
             w("ngs_exit %d" % st.status)
         elif k == "match":
@@ -768,7 +762,7 @@ def render(sc, display_path):
             w("ngs_sock_expect %s" % " ".join(shq(a) for a in st.args))
         else:  # pragma: no cover
             raise AssertionError(k)
-        if k in RESULT_KINDS and not st.has_status:
+        if k in FAILING_KINDS and not st.has_status:
             w("ngs_ok  # implied: no '=>' follows")
     w("")
     w("ngs_end")
@@ -784,7 +778,7 @@ def display_path(path):
 
 
 def translate_file(path):
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         text = f.read()
     dp = display_path(path)
     return render(parse(dp, text), dp)
@@ -823,10 +817,10 @@ def update_golden():
     for gold, text in sorted(wanted.items()):
         old = None
         if os.path.exists(gold):
-            with open(gold, encoding="utf-8") as f:
+            with open(gold, encoding="utf-8", newline="") as f:
                 old = f.read()
         if old != text:
-            with open(gold, "w", encoding="utf-8") as f:
+            with open(gold, "w", encoding="utf-8", newline="") as f:
                 f.write(text)
             print("wrote %s" % os.path.relpath(gold, TOP))
     return 0
@@ -865,7 +859,8 @@ def main(argv=None):
             continue
         if args.out_dir:
             os.makedirs(args.out_dir, exist_ok=True)
-            with open(os.path.join(args.out_dir, script_name(path)), "w", encoding="utf-8") as f:
+            with open(os.path.join(args.out_dir, script_name(path)), "w", encoding="utf-8",
+                      newline="") as f:
                 f.write(script)
         else:
             sys.stdout.write(script)

@@ -7,3 +7,4 @@ pub mod arena;
 pub mod exports;
 pub mod kern;
 pub mod netgraph;
+pub mod scenario;

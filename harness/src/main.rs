@@ -109,6 +109,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("load") => cmd_load(&args[1..]),
+        Some("run" | "run-one") => ExitCode::from(ngharness::scenario::cli(&args) as u8),
         _ => usage(),
     }
 }

@@ -163,3 +163,36 @@ pub fn alloc_pkt(len: i32) -> KResult<Mbuf> {
     // SAFETY: a fresh chain belongs to the caller.
     unsafe { Mbuf::from_raw(m) }.ok_or(Errno::ENOBUFS)
 }
+
+/// Allocates one empty mbuf with a packet header (`m_gethdr(M_NOWAIT,
+/// MT_DATA)`, through the exported `m_get2`): length 0, no data.
+pub fn alloc_hdr() -> KResult<Mbuf> {
+    #[allow(clippy::cast_possible_wrap)]
+    let (how, ty, flags) = (
+        fbsd_sys::M_NOWAIT as i32,
+        fbsd_sys::MT_DATA as i16,
+        fbsd_sys::M_PKTHDR as i32,
+    );
+    // SAFETY: m_get2 with size 0 returns one fresh packet-header mbuf or NULL.
+    let m = unsafe { fbsd_sys::m_get2(0, how, ty, flags) };
+    // SAFETY: a fresh mbuf belongs to the caller.
+    unsafe { Mbuf::from_raw(m) }.ok_or(Errno::ENOBUFS)
+}
+
+impl Mbuf {
+    /// Puts `self` behind a fresh, empty packet-header mbuf whose packet
+    /// length is the chain's length (stream data carries no packet header).
+    /// No data is copied. On `ENOBUFS` the chain is freed.
+    pub fn behind_new_header(self) -> KResult<Mbuf> {
+        let mut h = alloc_hdr()?;
+        let len = i32::try_from(self.chain_len()).unwrap_or(i32::MAX);
+        let tail = self.into_raw();
+        // SAFETY: `h` is a fresh single mbuf we own; linking the owned chain
+        // `tail` as its successor transfers that chain into `h`.
+        unsafe {
+            (*h.raw.as_ptr()).__bindgen_anon_1.m_next = tail;
+        }
+        h.set_pkt_len(len);
+        Ok(h)
+    }
+}

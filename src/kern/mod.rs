@@ -23,3 +23,8 @@ pub mod print;
 pub mod thread;
 
 pub use errno::{Errno, KResult};
+pub mod ngparse;
+pub mod ngpriv;
+pub mod nodeset;
+#[cfg(feature = "ksocket")]
+pub mod soext;

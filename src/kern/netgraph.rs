@@ -428,3 +428,50 @@ impl Drop for Msg {
         }
     }
 }
+
+/// `NG_SEND_MSG_ID(error, here, msg, dest, 0)`: sends `msg` from `here` to
+/// the node with ID `dest` (return address: `here`'s ID). The message is
+/// consumed on success and on every error.
+pub fn send_msg_id(here: Node<'_>, msg: Msg, dest: u32) -> KResult<()> {
+    // SAFETY: ng_package_msg consumes the message (freeing it on failure);
+    // ng_address_ID frees the item on error; ng_snd_item consumes it.
+    unsafe {
+        let item = fbsd_sys::ng_package_msg(msg.into_raw(), fbsd_sys::NG_NOFLAGS as i32);
+        if item.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        let err = fbsd_sys::ng_address_ID(here.as_ptr(), item, dest, 0);
+        if err != 0 {
+            return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
+        }
+        Errno::check(fbsd_sys::ng_snd_item(item, 0))
+    }
+}
+
+/// A function netgraph runs as a writer of a node (`ng_item_fn`).
+pub type NodeFn = unsafe extern "C" fn(
+    node: fbsd_sys::node_p,
+    hook: fbsd_sys::hook_p,
+    arg1: *mut c_void,
+    arg2: core::ffi::c_int,
+);
+
+/// `ng_send_fn1(node, NULL, f, NULL, arg2, flags)`: asks netgraph to run `f`
+/// as a writer of `node` (now if idle and `NG_QUEUE` is not in `flags`,
+/// otherwise from a queue thread). Without `NG_WAITOK` this never sleeps and
+/// may be called from a socket upcall. `ENOMEM` when no item is available;
+/// `f` then never runs.
+pub fn send_fn(node: Node<'_>, f: NodeFn, arg2: i32, flags: i32) -> KResult<()> {
+    // SAFETY: the node is referenced for the borrow; netgraph takes its own
+    // reference for the item; arg1 is NULL, so nothing is owned by the item.
+    Errno::check(unsafe {
+        fbsd_sys::ng_send_fn1(
+            node.as_ptr(),
+            core::ptr::null_mut(),
+            Some(f),
+            core::ptr::null_mut(),
+            arg2,
+            flags,
+        )
+    })
+}

@@ -266,3 +266,39 @@ impl Drop for KSocket {
         let _ = unsafe { fbsd_sys::soclose(self.so.as_ptr()) };
     }
 }
+
+// SAFETY: a kernel socket may be used from any thread: the socket layer
+// serialises every operation with its own locks, and the owner (one node)
+// closes it exactly once.
+unsafe impl Send for KSocket {}
+// SAFETY: as above; concurrent `sosend` calls from several netgraph readers
+// of one node are serialised by the socket's send I/O lock.
+unsafe impl Sync for KSocket {}
+
+impl KSocket {
+    /// Takes ownership of a socket reference (from `solisten_dequeue`).
+    ///
+    /// # Safety
+    /// The caller must own one reference on `so` (which `soclose` consumes
+    /// when the value is dropped).
+    pub unsafe fn from_raw(so: *mut socket) -> Option<KSocket> {
+        NonNull::new(so).map(|so| KSocket { so })
+    }
+
+    /// `solisten(so, backlog, curthread)`.
+    pub fn listen(&self, backlog: i32) -> KResult<()> {
+        // SAFETY: the socket is owned; curthread is the running thread.
+        Errno::check(unsafe {
+            fbsd_sys::solisten(self.so.as_ptr(), backlog, CurThread::get().as_ptr())
+        })
+    }
+
+    /// `soaccept` into caller storage: the peer's address. On error the
+    /// caller still owns the socket (dropping it closes it).
+    pub fn accept_peer(&self) -> KResult<SockAddr> {
+        let mut a = SockAddr::empty();
+        // SAFETY: the socket is owned; the storage's ss_len is preset to its size.
+        Errno::check(unsafe { fbsd_sys::soaccept(self.so.as_ptr(), a.as_sockaddr()) })?;
+        Ok(a)
+    }
+}

@@ -98,16 +98,16 @@ unsafe extern "C" fn k_strlcpy(d: *mut c_char, s: *const c_char, size: usize) ->
 
 /// Exports libkern's memory and string functions.
 pub fn register(ex: &mut Exports) {
-    ex.func("memcpy", k_memcpy as usize);
-    ex.func("memmove", k_memmove as usize);
-    ex.func("memset", k_memset as usize);
-    ex.func("memcmp", k_memcmp as usize);
-    ex.func("bcmp", k_memcmp as usize);
-    ex.func("bzero", k_bzero as usize);
-    ex.func("bcopy", k_bcopy as usize);
-    ex.func("strlen", k_strlen as usize);
-    ex.func("strnlen", k_strnlen as usize);
-    ex.func("strcmp", k_strcmp as usize);
-    ex.func("strncmp", k_strncmp as usize);
-    ex.func("strlcpy", k_strlcpy as usize);
+    ex.func("memcpy", k_memcpy as *const () as usize);
+    ex.func("memmove", k_memmove as *const () as usize);
+    ex.func("memset", k_memset as *const () as usize);
+    ex.func("memcmp", k_memcmp as *const () as usize);
+    ex.func("bcmp", k_memcmp as *const () as usize);
+    ex.func("bzero", k_bzero as *const () as usize);
+    ex.func("bcopy", k_bcopy as *const () as usize);
+    ex.func("strlen", k_strlen as *const () as usize);
+    ex.func("strnlen", k_strnlen as *const () as usize);
+    ex.func("strcmp", k_strcmp as *const () as usize);
+    ex.func("strncmp", k_strncmp as *const () as usize);
+    ex.func("strlcpy", k_strlcpy as *const () as usize);
 }

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 
 use crate::exports::Exports;
 
+pub mod domain;
 pub mod fault;
+pub mod inet;
 pub mod libkern;
 pub mod loader;
 pub mod lock;
@@ -18,6 +20,7 @@ pub mod malloc;
 pub mod mbuf;
 pub mod printf;
 pub mod sched;
+pub mod sockbuf;
 pub mod sysctl;
 pub mod thread;
 
@@ -61,5 +64,9 @@ pub fn register_all(ex: &mut Exports) {
     malloc::register(ex);
     mbuf::register(ex);
     sched::register(ex);
+    domain::register(ex);
+    inet::register(ex);
+    sockbuf::register(ex);
     crate::netgraph::core::register(ex);
+    crate::netgraph::parse::register(ex);
 }

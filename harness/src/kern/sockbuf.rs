@@ -33,15 +33,18 @@
 //! are never compressed by FreeBSD either.
 
 use std::collections::HashSet;
-use std::ffi::{c_int, c_short, c_uint};
+use std::ffi::{c_int, c_short};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fbsd_sys::{mbuf, sb_which, sockaddr, sockbuf, socket, sockopt, thread, u_long, SO_RCV, SO_SND};
+use fbsd_sys::{
+    mbuf, sb_which, sockaddr, sockbuf, socket, sockopt, thread, u_long, SO_RCV, SO_SND,
+};
 
 use crate::exports::Exports;
 use crate::kern::domain::locks::{mtx_lock, mtx_owned, mtx_unlock};
 use crate::kern::domain::{
-    check_sockbuf, check_socket, note_state, so_lock, sobuf, soeventmtx, soisconnected_impl, which_name,
+    check_sockbuf, check_socket, note_state, so_lock, sobuf, soeventmtx, soisconnected_impl,
+    which_name,
 };
 use crate::kern::fault::{entry, same_signature, Caller};
 use crate::kern::mbuf::fields::*;
@@ -110,11 +113,6 @@ pub(crate) unsafe fn sb_mb(sb: *mut sockbuf) -> *mut mbuf {
 unsafe fn set_sb_mb(sb: *mut sockbuf, m: *mut mbuf) {
     // SAFETY: as in `sb_mb`.
     unsafe { (*sb).__bindgen_anon_1.__bindgen_anon_1.sb_mb = m };
-}
-
-unsafe fn sb_mbtail(sb: *mut sockbuf) -> *mut mbuf {
-    // SAFETY: as in `sb_mb`.
-    unsafe { (*sb).__bindgen_anon_1.__bindgen_anon_1.sb_mbtail }
 }
 
 unsafe fn set_sb_mbtail(sb: *mut sockbuf, m: *mut mbuf) {
@@ -325,7 +323,9 @@ fn chain_ok(m: *mut mbuf, what: &str, c: Caller, need_pkthdr: bool) -> bool {
         return true;
     }
     if !kmbuf::is_live(m) {
-        violation(format!("{what} from {c}: mbuf {m:p} is not live (freed or not an mbuf)"));
+        violation(format!(
+            "{what} from {c}: mbuf {m:p} is not live (freed or not an mbuf)"
+        ));
         return false;
     }
     let mut ok = true;
@@ -347,8 +347,7 @@ fn chain_ok(m: *mut mbuf, what: &str, c: Caller, need_pkthdr: bool) -> bool {
 /// `sbappendaddr_locked_internal` plus the space check of
 /// `sbappendaddr_locked` (`check_space`).
 fn append_addr(
-    so: *mut socket,
-    which: sb_which,
+    sb: *mut sockbuf,
     asa: *const sockaddr,
     m0: *mut mbuf,
     control: *mut mbuf,
@@ -356,14 +355,17 @@ fn append_addr(
     what: &str,
     c: Caller,
 ) -> c_int {
-    let sb = sobuf(so, which);
     if asa.is_null() {
-        kernel_panic(&format!("{what}(asa = NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"));
+        kernel_panic(&format!(
+            "{what}(asa = NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"
+        ));
     }
     if !m0.is_null() && kmbuf::is_live(m0) {
         // SAFETY: `m0` is live.
         if unsafe { flags(m0) } & M_PKTHDR == 0 {
-            kernel_panic(&format!("sbappendaddr_locked (called from {c}: m0 {m0:p} has no M_PKTHDR)"));
+            kernel_panic(&format!(
+                "sbappendaddr_locked (called from {c}: m0 {m0:p} has no M_PKTHDR)"
+            ));
         }
     }
     if !chain_ok(m0, what, c, true) || !chain_ok(control, what, c, false) {
@@ -384,7 +386,13 @@ fn append_addr(
         let salen = usize::from((*asa).sa_len);
         let (clen, ctrl_last) = chain_len(control);
         if check_space {
-            let space = salen as i64 + if m0.is_null() { 0 } else { i64::from(ph_len(m0)) } + clen;
+            let space = salen as i64
+                + if m0.is_null() {
+                    0
+                } else {
+                    i64::from(ph_len(m0))
+                }
+                + clen;
             if space > sbspace(sb) {
                 return 0;
             }
@@ -494,7 +502,11 @@ fn append(sb: *mut sockbuf, m: *mut mbuf, prflags: c_int) {
         let keep_notready = prflags & fbsd_sys::PRUS_NOTREADY as c_int != 0;
         let mut p = m;
         while !p.is_null() {
-            let mask = if keep_notready { !M_PROTOFLAGS | fbsd_sys::M_PROTO1 } else { !M_PROTOFLAGS };
+            let mask = if keep_notready {
+                !M_PROTOFLAGS | fbsd_sys::M_PROTO1
+            } else {
+                !M_PROTOFLAGS
+            };
             set_flags(p, flags(p) & mask);
             p = next(p);
         }
@@ -784,7 +796,9 @@ fn sowakeup(so: *mut socket, which: sb_which, c: Caller) {
         }
         if ret == SU_ISCONNECTED {
             if which == SO_SND {
-                violation(format!("send buffer upcall of socket {so:p} returned SU_ISCONNECTED"));
+                violation(format!(
+                    "send buffer upcall of socket {so:p} returned SU_ISCONNECTED"
+                ));
                 ret = 0;
             } else {
                 // soupcall_clear(so, SO_RCV)
@@ -870,7 +884,11 @@ pub(crate) fn wait(so: *mut socket, which: sb_which, bound: Option<u64>) -> c_in
         (*sb).sb_flags |= SB_WAIT;
         (*sb).sb_timeo
     };
-    let timeout = if timeo > 0 { Some(crate::kern::sched::sbt_to_ticks(timeo).max(1)) } else { bound };
+    let timeout = if timeo > 0 {
+        Some(crate::kern::sched::sbt_to_ticks(timeo).max(1))
+    } else {
+        bound
+    };
     mtx_unlock(m);
     let r = crate::kern::domain::sleep(chan(sb), timeout, "sbwait");
     mtx_lock(m);
@@ -894,9 +912,11 @@ unsafe extern "C" fn sbappendaddr_locked_c(
     ra: usize,
 ) -> c_int {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendaddr_locked", c) else { return 0 };
+    let Some((so, which)) = check_sockbuf(sb, "sbappendaddr_locked", c) else {
+        return 0;
+    };
     assert_locked(so, which, "sbappendaddr_locked", c);
-    append_addr(so, which, asa, m0, control, true, "sbappendaddr_locked", c)
+    append_addr(sb, asa, m0, control, true, "sbappendaddr_locked", c)
 }
 
 unsafe extern "C" fn sbappendaddr_nospacecheck_locked_c(
@@ -908,9 +928,11 @@ unsafe extern "C" fn sbappendaddr_nospacecheck_locked_c(
 ) -> c_int {
     let c = Caller::Addr(ra);
     let what = "sbappendaddr_nospacecheck_locked";
-    let Some((so, which)) = check_sockbuf(sb, what, c) else { return 0 };
+    let Some((so, which)) = check_sockbuf(sb, what, c) else {
+        return 0;
+    };
     assert_locked(so, which, what, c);
-    append_addr(so, which, asa, m0, control, false, what, c)
+    append_addr(sb, asa, m0, control, false, what, c)
 }
 
 unsafe extern "C" fn sbappendaddr_c(
@@ -921,17 +943,21 @@ unsafe extern "C" fn sbappendaddr_c(
     ra: usize,
 ) -> c_int {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendaddr", c) else { return 0 };
+    let Some((so, which)) = check_sockbuf(sb, "sbappendaddr", c) else {
+        return 0;
+    };
     let m = sockbuf_mtx(so, which, "sbappendaddr", c);
     mtx_lock(m);
-    let r = append_addr(so, which, asa, m0, control, true, "sbappendaddr", c);
+    let r = append_addr(sb, asa, m0, control, true, "sbappendaddr", c);
     mtx_unlock(m);
     r
 }
 
 unsafe extern "C" fn sbappendrecord_locked_c(sb: *mut sockbuf, m0: *mut mbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendrecord_locked", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbappendrecord_locked", c) else {
+        return;
+    };
     assert_locked(so, which, "sbappendrecord_locked", c);
     if chain_ok(m0, "sbappendrecord_locked", c, false) {
         append_record(sb, m0);
@@ -940,7 +966,9 @@ unsafe extern "C" fn sbappendrecord_locked_c(sb: *mut sockbuf, m0: *mut mbuf, ra
 
 unsafe extern "C" fn sbappendrecord_c(sb: *mut sockbuf, m0: *mut mbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendrecord", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbappendrecord", c) else {
+        return;
+    };
     let m = sockbuf_mtx(so, which, "sbappendrecord", c);
     mtx_lock(m);
     if chain_ok(m0, "sbappendrecord", c, false) {
@@ -951,7 +979,9 @@ unsafe extern "C" fn sbappendrecord_c(sb: *mut sockbuf, m0: *mut mbuf, ra: usize
 
 unsafe extern "C" fn sbappend_locked_c(sb: *mut sockbuf, m: *mut mbuf, fl: c_int, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappend_locked", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbappend_locked", c) else {
+        return;
+    };
     assert_locked(so, which, "sbappend_locked", c);
     if chain_ok(m, "sbappend_locked", c, false) {
         append(sb, m, fl);
@@ -960,7 +990,9 @@ unsafe extern "C" fn sbappend_locked_c(sb: *mut sockbuf, m: *mut mbuf, fl: c_int
 
 unsafe extern "C" fn sbappend_c(sb: *mut sockbuf, m: *mut mbuf, fl: c_int, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappend", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbappend", c) else {
+        return;
+    };
     let mx = sockbuf_mtx(so, which, "sbappend", c);
     mtx_lock(mx);
     if chain_ok(m, "sbappend", c, false) {
@@ -971,14 +1003,18 @@ unsafe extern "C" fn sbappend_c(sb: *mut sockbuf, m: *mut mbuf, fl: c_int, ra: u
 
 unsafe extern "C" fn sbflush_locked_c(sb: *mut sockbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbflush_locked", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbflush_locked", c) else {
+        return;
+    };
     assert_locked(so, which, "sbflush_locked", c);
     flush_locked(sb);
 }
 
 unsafe extern "C" fn sbflush_c(sb: *mut sockbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbflush", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbflush", c) else {
+        return;
+    };
     let m = sockbuf_mtx(so, which, "sbflush", c);
     mtx_lock(m);
     flush_locked(sb);
@@ -987,21 +1023,31 @@ unsafe extern "C" fn sbflush_c(sb: *mut sockbuf, ra: usize) {
 
 unsafe extern "C" fn sbdroprecord_locked_c(sb: *mut sockbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbdroprecord_locked", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbdroprecord_locked", c) else {
+        return;
+    };
     assert_locked(so, which, "sbdroprecord_locked", c);
     droprecord_locked(sb);
 }
 
 unsafe extern "C" fn sbdroprecord_c(sb: *mut sockbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbdroprecord", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sbdroprecord", c) else {
+        return;
+    };
     let m = sockbuf_mtx(so, which, "sbdroprecord", c);
     mtx_lock(m);
     droprecord_locked(sb);
     mtx_unlock(m);
 }
 
-unsafe extern "C" fn sbreserve_locked_c(so: *mut socket, which: sb_which, cc: u_long, _td: *mut thread, ra: usize) -> bool {
+unsafe extern "C" fn sbreserve_locked_c(
+    so: *mut socket,
+    which: sb_which,
+    cc: u_long,
+    _td: *mut thread,
+    ra: usize,
+) -> bool {
     let c = Caller::Addr(ra);
     if !check_socket(so, "sbreserve_locked", c) {
         return false;
@@ -1038,7 +1084,9 @@ unsafe extern "C" fn sbdestroy_c(so: *mut socket, which: sb_which, ra: usize) {
 
 unsafe extern "C" fn sballoc_c(sb: *mut sockbuf, m: *mut mbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sballoc", c) else { return };
+    let Some((so, which)) = check_sockbuf(sb, "sballoc", c) else {
+        return;
+    };
     assert_locked(so, which, "sballoc", c);
     if kmbuf::is_live(m) {
         // SAFETY: live buffer (locked) and live mbuf.
@@ -1050,7 +1098,9 @@ unsafe extern "C" fn sballoc_c(sb: *mut sockbuf, m: *mut mbuf, ra: usize) {
 
 unsafe extern "C" fn sbfree_c(sb: *mut sockbuf, m: *mut mbuf, ra: usize) {
     let c = Caller::Addr(ra);
-    let Some(_) = check_sockbuf(sb, "sbfree", c) else { return };
+    let Some(_) = check_sockbuf(sb, "sbfree", c) else {
+        return;
+    };
     if kmbuf::is_live(m) {
         // SAFETY: live buffer and live mbuf.
         unsafe { sbfree(sb, m) };
@@ -1119,7 +1169,12 @@ unsafe extern "C" fn socantrcvmore_c(so: *mut socket, ra: usize) {
     }
 }
 
-unsafe extern "C" fn soreserve_c(so: *mut socket, sndcc: u_long, rcvcc: u_long, ra: usize) -> c_int {
+unsafe extern "C" fn soreserve_c(
+    so: *mut socket,
+    sndcc: u_long,
+    rcvcc: u_long,
+    ra: usize,
+) -> c_int {
     soreserve_impl(so, sndcc, rcvcc, Caller::Addr(ra))
 }
 
@@ -1292,16 +1347,28 @@ same_signature!(
 pub fn register(ex: &mut Exports) {
     use abi::*;
     let funcs: [(&str, usize); 28] = [
-        ("sbappendaddr_locked", sbappendaddr_locked as *const () as usize),
-        ("sbappendaddr_nospacecheck_locked", sbappendaddr_nospacecheck_locked as *const () as usize),
+        (
+            "sbappendaddr_locked",
+            sbappendaddr_locked as *const () as usize,
+        ),
+        (
+            "sbappendaddr_nospacecheck_locked",
+            sbappendaddr_nospacecheck_locked as *const () as usize,
+        ),
         ("sbappendaddr", sbappendaddr as *const () as usize),
-        ("sbappendrecord_locked", sbappendrecord_locked as *const () as usize),
+        (
+            "sbappendrecord_locked",
+            sbappendrecord_locked as *const () as usize,
+        ),
         ("sbappendrecord", sbappendrecord as *const () as usize),
         ("sbappend_locked", sbappend_locked as *const () as usize),
         ("sbappend", sbappend as *const () as usize),
         ("sbflush_locked", sbflush_locked as *const () as usize),
         ("sbflush", sbflush as *const () as usize),
-        ("sbdroprecord_locked", sbdroprecord_locked as *const () as usize),
+        (
+            "sbdroprecord_locked",
+            sbdroprecord_locked as *const () as usize,
+        ),
         ("sbdroprecord", sbdroprecord as *const () as usize),
         ("sbreserve_locked", sbreserve_locked as *const () as usize),
         ("sbrelease_locked", sbrelease_locked as *const () as usize),
@@ -1311,11 +1378,20 @@ pub fn register(ex: &mut Exports) {
         ("sbfree", sbfree as *const () as usize),
         ("sorwakeup_locked", sorwakeup_locked as *const () as usize),
         ("sowwakeup_locked", sowwakeup_locked as *const () as usize),
-        ("soroverflow_locked", soroverflow_locked as *const () as usize),
+        (
+            "soroverflow_locked",
+            soroverflow_locked as *const () as usize,
+        ),
         ("soroverflow", soroverflow as *const () as usize),
-        ("socantsendmore_locked", socantsendmore_locked as *const () as usize),
+        (
+            "socantsendmore_locked",
+            socantsendmore_locked as *const () as usize,
+        ),
         ("socantsendmore", socantsendmore as *const () as usize),
-        ("socantrcvmore_locked", socantrcvmore_locked as *const () as usize),
+        (
+            "socantrcvmore_locked",
+            socantrcvmore_locked as *const () as usize,
+        ),
         ("socantrcvmore", socantrcvmore as *const () as usize),
         ("soreserve", soreserve as *const () as usize),
         ("sbsetopt", sbsetopt as *const () as usize),
@@ -1363,8 +1439,3 @@ pub fn stats(so: *mut socket, which: sb_which) -> SbStats {
         }
     }
 }
-
-/// `c_uint` view of `sb_which` for callers outside the crate.
-pub const RCV: c_uint = SO_RCV;
-/// See [`RCV`].
-pub const SND: c_uint = SO_SND;

@@ -90,7 +90,7 @@ pub fn get(name: &str) -> Option<i64> {
         let kind = (*oid).oid_kind & CTLTYPE;
         let arg1 = (*oid).oid_arg1;
         if arg1.is_null() {
-            return Some((*oid).oid_arg2 as i64);
+            return Some((*oid).oid_arg2);
         }
         match kind {
             CTLTYPE_INT => Some(i64::from(*(arg1 as *const i32))),
@@ -139,9 +139,9 @@ unsafe extern "C" fn k_sysctl_handle(
 /// Exports the handler functions static OIDs reference and installs the
 /// loader hook that registers them.
 pub fn register(ex: &mut Exports) {
-    ex.func("sysctl_handle_int", k_sysctl_handle as usize);
-    ex.func("sysctl_handle_long", k_sysctl_handle as usize);
-    ex.func("sysctl_handle_string", k_sysctl_handle as usize);
+    ex.func("sysctl_handle_int", k_sysctl_handle as *const () as usize);
+    ex.func("sysctl_handle_long", k_sysctl_handle as *const () as usize);
+    ex.func("sysctl_handle_string", k_sysctl_handle as *const () as usize);
     static HOOKED: std::sync::Once = std::sync::Once::new();
     HOOKED.call_once(|| crate::kern::loader::add_hook(on_phase));
 }

@@ -190,7 +190,9 @@ pub fn from_linux(e: i32) -> Option<Errno> {
         (libc::EINPROGRESS, "EINPROGRESS"),
         (libc::ENOSYS, "ENOSYS"),
     ];
-    L.iter().find(|&&(l, _)| l == e).and_then(|&(_, n)| by_name(n))
+    L.iter()
+        .find(|&&(l, _)| l == e)
+        .and_then(|&(_, n)| by_name(n))
 }
 
 /// The FreeBSD errno of a Linux I/O error (EIO if it has no errno or no
@@ -202,7 +204,9 @@ pub fn from_io(e: &std::io::Error) -> Errno {
         }
     }
     match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => fbsd_sys::ETIMEDOUT as Errno,
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            fbsd_sys::ETIMEDOUT as Errno
+        }
         _ => fbsd_sys::EIO as Errno,
     }
 }
@@ -228,7 +232,10 @@ mod tests {
         assert_eq!(strerror(16), "Device busy");
         assert_eq!(strerror(65), "No route to host");
         assert_eq!(strerror(2), "No such file or directory");
-        assert_eq!(strerror(47), "Address family not supported by protocol family");
+        assert_eq!(
+            strerror(47),
+            "Address family not supported by protocol family"
+        );
         assert_eq!(strerror(150), "Unknown error: 150");
         assert_eq!(by_name("EWOULDBLOCK"), Some(35));
         assert_eq!(by_name("EBOGUS"), None);

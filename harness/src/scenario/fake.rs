@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use super::errno::Errno;
 use super::msg::{self, cmd, LinkInfo, NgMsg, NodeInfo};
-use super::port::{sockaddr_data, Fd, SockApi, Wait, NG_CONTROL, NG_DATA};
+use super::port::{sockaddr_data, Datagram, Fd, SockApi, Wait, NG_CONTROL, NG_DATA};
 use crate::netgraph::parse;
 
 const EINVAL: Errno = fbsd_sys::EINVAL as Errno;
@@ -121,11 +121,16 @@ fn decode_id(s: &str) -> Option<u32> {
     if !inner.as_bytes().first()?.is_ascii_hexdigit() {
         return None;
     }
-    let h = inner.strip_prefix("0x").or_else(|| inner.strip_prefix("0X")).unwrap_or(inner);
+    let h = inner
+        .strip_prefix("0x")
+        .or_else(|| inner.strip_prefix("0X"))
+        .unwrap_or(inner);
     if h.is_empty() || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
-    let v = u128::from_str_radix(h, 16).ok().map(|v| v.min(u64::MAX as u128) as u64)?;
+    let v = u128::from_str_radix(h, 16)
+        .ok()
+        .map(|v| v.min(u64::MAX as u128) as u64)?;
     if v == 0 || v == u64::MAX {
         return None;
     }
@@ -133,7 +138,12 @@ fn decode_id(s: &str) -> Option<u32> {
 }
 
 fn mk_reply(req: &NgMsg, data: Vec<u8>) -> NgMsg {
-    NgMsg { flags: msg::NGF_RESP, arglen: data.len() as u32, data, ..req.clone() }
+    NgMsg {
+        flags: msg::NGF_RESP,
+        arglen: data.len() as u32,
+        data,
+        ..req.clone()
+    }
 }
 
 fn header_of(m: &NgMsg) -> fbsd_sys::ng_mesg_ng_msghdr {
@@ -151,14 +161,21 @@ fn header_of(m: &NgMsg) -> fbsd_sys::ng_mesg_ng_msghdr {
 }
 
 /// The hole type's command list: (cmd, name, has a response).
-const HOLE_CMDS: &[(u32, &str, bool)] = &[(1, "getstats", true), (2, "clrstats", false), (3, "getclrstats", true)];
+const HOLE_CMDS: &[(u32, &str, bool)] = &[
+    (1, "getstats", true),
+    (2, "clrstats", false),
+    (3, "getclrstats", true),
+];
 
 impl FakeState {
     fn lookup_name(&self, name: &str) -> Option<u32> {
         if let Some(id) = decode_id(name) {
             return self.nodes.contains_key(&id).then_some(id);
         }
-        self.nodes.iter().find(|(_, n)| n.name == name).map(|(&id, _)| id)
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.name == name)
+            .map(|(&id, _)| id)
     }
 
     /// Path resolution (ng_path2noderef).
@@ -170,12 +187,20 @@ impl FakeState {
                 if n.is_empty() || rest.contains(':') || (n != "." && n.contains('.')) {
                     return Err(EINVAL);
                 }
-                let id = if n == "." { here.ok_or(EINVAL)? } else { self.lookup_name(n).ok_or(ENOENT)? };
+                let id = if n == "." {
+                    here.ok_or(EINVAL)?
+                } else {
+                    self.lookup_name(n).ok_or(ENOENT)?
+                };
                 (id, rest)
             }
             None => (here.ok_or(EINVAL)?, path),
         };
-        let segs: Vec<&str> = rest.trim_start_matches('.').trim_end_matches('.').split('.').collect();
+        let segs: Vec<&str> = rest
+            .trim_start_matches('.')
+            .trim_end_matches('.')
+            .split('.')
+            .collect();
         let mut cur = node;
         for s in segs {
             if s.is_empty() {
@@ -193,20 +218,38 @@ impl FakeState {
 
     fn info(&self, id: u32) -> NodeInfo {
         let n = &self.nodes[&id];
-        NodeInfo { name: n.name.clone(), ty: n.ty.name().into(), id, hooks: n.hooks.len() as u32 }
+        NodeInfo {
+            name: n.name.clone(),
+            ty: n.ty.name().into(),
+            id,
+            hooks: n.hooks.len() as u32,
+        }
     }
 
     fn new_node(&mut self, ty: Ty) -> u32 {
         let id = self.next_id;
         self.next_id += 1;
-        self.nodes.insert(id, Node { name: String::new(), ty, hooks: Vec::new(), ctl: None, data: None });
+        self.nodes.insert(
+            id,
+            Node {
+                name: String::new(),
+                ty,
+                hooks: Vec::new(),
+                ctl: None,
+                data: None,
+            },
+        );
         id
     }
 
     /// Removes one end of a link and the other; nodes that die of it go too.
     fn destroy_hook(&mut self, node: u32, hook: &str) {
-        let Some(n) = self.nodes.get_mut(&node) else { return };
-        let Some(i) = n.hooks.iter().position(|h| h.name == hook) else { return };
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        let Some(i) = n.hooks.iter().position(|h| h.name == hook) else {
+            return;
+        };
         let h = n.hooks.remove(i);
         if let Some(p) = self.nodes.get_mut(&h.peer) {
             p.hooks.retain(|x| x.name != h.peer_hook);
@@ -238,20 +281,42 @@ impl FakeState {
 
     fn add_link(&mut self, a: u32, ah: &str, b: u32, bh: &str) {
         if let Some(n) = self.nodes.get_mut(&a) {
-            n.hooks.insert(0, Hook { name: ah.into(), peer: b, peer_hook: bh.into(), stats: (0, 0) });
+            n.hooks.insert(
+                0,
+                Hook {
+                    name: ah.into(),
+                    peer: b,
+                    peer_hook: bh.into(),
+                    stats: (0, 0),
+                },
+            );
         }
         if let Some(n) = self.nodes.get_mut(&b) {
-            n.hooks.insert(0, Hook { name: bh.into(), peer: a, peer_hook: ah.into(), stats: (0, 0) });
+            n.hooks.insert(
+                0,
+                Hook {
+                    name: bh.into(),
+                    peer: a,
+                    peer_hook: ah.into(),
+                    stats: (0, 0),
+                },
+            );
         }
     }
 
     fn has_hook(&self, id: u32, h: &str) -> bool {
-        self.nodes.get(&id).is_some_and(|n| n.hooks.iter().any(|x| x.name == h))
+        self.nodes
+            .get(&id)
+            .is_some_and(|n| n.hooks.iter().any(|x| x.name == h))
     }
 
     /// A message arriving at `dest` from node `ret`.
     fn rcvmsg(&mut self, dest: u32, m: NgMsg, ret: u32) -> Result<(), Errno> {
-        if m.cookie == msg::NGM_GENERIC_COOKIE && !m.is_resp() && m.cmd != cmd::TEXT_STATUS && m.cmd != cmd::TEXT_CONFIG {
+        if m.cookie == msg::NGM_GENERIC_COOKIE
+            && !m.is_resp()
+            && m.cmd != cmd::TEXT_STATUS
+            && m.cmd != cmd::TEXT_CONFIG
+        {
             return self.generic(dest, m, ret);
         }
         let ty = self.nodes.get(&dest).ok_or(EINVAL)?.ty;
@@ -264,7 +329,11 @@ impl FakeState {
             Ty::Hole => self.hole_msg(dest, m, ret),
             Ty::Socket => {
                 if m.cookie == NGM_SOCKET_COOKIE {
-                    return if m.cmd == 1 || m.cmd == 2 { Ok(()) } else { Err(EINVAL) };
+                    return if m.cmd == 1 || m.cmd == 2 {
+                        Ok(())
+                    } else {
+                        Err(EINVAL)
+                    };
                 }
                 let ctl = self.nodes[&dest].ctl.ok_or(EINVAL)?;
                 let from = format!("[{ret:x}]:");
@@ -379,22 +448,35 @@ impl FakeState {
                 let links: Vec<LinkInfo> = self.nodes[&here]
                     .hooks
                     .iter()
-                    .map(|h| LinkInfo { ourhook: h.name.clone(), peerhook: h.peer_hook.clone(), peer: self.info(h.peer) })
+                    .map(|h| LinkInfo {
+                        ourhook: h.name.clone(),
+                        peerhook: h.peer_hook.clone(),
+                        peer: self.info(h.peer),
+                    })
                     .collect();
                 let d = msg::encode_hooklist(&ni, &links);
                 reply(self, d)
             }
             cmd::LISTNODES | cmd::LISTNAMES => {
                 let named = m.cmd == cmd::LISTNAMES;
-                let list: Vec<NodeInfo> =
-                    self.nodes.keys().map(|&id| self.info(id)).filter(|n| !named || !n.name.is_empty()).collect();
+                let list: Vec<NodeInfo> = self
+                    .nodes
+                    .keys()
+                    .map(|&id| self.info(id))
+                    .filter(|n| !named || !n.name.is_empty())
+                    .collect();
                 let d = msg::encode_namelist(&list);
                 reply(self, d)
             }
             cmd::LISTTYPES => {
                 let types: Vec<(String, u32)> = [Ty::Socket, Ty::Hole, Ty::Echo]
                     .iter()
-                    .map(|t| (t.name().to_string(), self.nodes.values().filter(|n| n.ty == *t).count() as u32))
+                    .map(|t| {
+                        (
+                            t.name().to_string(),
+                            self.nodes.values().filter(|n| n.ty == *t).count() as u32,
+                        )
+                    })
                     .collect();
                 let d = msg::encode_typelist(&types);
                 reply(self, d)
@@ -402,7 +484,10 @@ impl FakeState {
             cmd::BINARY2ASCII => {
                 let inner = NgMsg::decode(&m.data);
                 let text = self.b2a(here, &inner)?;
-                let mut a = NgMsg { cmdstr: inner.cmdstr, ..inner.clone() };
+                let mut a = NgMsg {
+                    cmdstr: inner.cmdstr,
+                    ..inner.clone()
+                };
                 if let Some(n) = self.cmd_name(here, inner.cookie, inner.cmd) {
                     a.cmdstr = msg::cfield::<32>(&n);
                 }
@@ -418,7 +503,13 @@ impl FakeState {
                     return Err(EINVAL);
                 }
                 let (cookie, c, bin) = self.a2b(here, &inner)?;
-                let b = NgMsg { cookie, cmd: c, arglen: bin.len() as u32, data: bin, ..inner };
+                let b = NgMsg {
+                    cookie,
+                    cmd: c,
+                    arglen: bin.len() as u32,
+                    data: bin,
+                    ..inner
+                };
                 let d = b.encode();
                 reply(self, d)
             }
@@ -430,10 +521,15 @@ impl FakeState {
         if self.nodes[&here].name == name {
             return Ok(());
         }
-        if name.is_empty() || name.contains('.') || name.contains(':') || decode_id(name).is_some() {
+        if name.is_empty() || name.contains('.') || name.contains(':') || decode_id(name).is_some()
+        {
             return Err(EINVAL);
         }
-        if self.nodes.iter().any(|(&id, n)| id != here && n.name == name) {
+        if self
+            .nodes
+            .iter()
+            .any(|(&id, n)| id != here && n.name == name)
+        {
             return Err(EADDRINUSE);
         }
         if let Some(n) = self.nodes.get_mut(&here) {
@@ -450,7 +546,8 @@ impl FakeState {
     }
 
     fn b2a(&self, here: u32, inner: &NgMsg) -> Result<String, Errno> {
-        if self.nodes.get(&here).map(|n| n.ty) == Some(Ty::Hole) && inner.cookie == NGM_HOLE_COOKIE {
+        if self.nodes.get(&here).map(|n| n.ty) == Some(Ty::Hole) && inner.cookie == NGM_HOLE_COOKIE
+        {
             let &(_, _, has_resp) = HOLE_CMDS.iter().find(|h| h.0 == inner.cmd).ok_or(ENOSYS)?;
             if inner.is_resp() {
                 if !has_resp {
@@ -471,14 +568,22 @@ impl FakeState {
                 if o != 0 {
                     parts.push(format!("octets={o}"));
                 }
-                return Ok(if parts.is_empty() { "{}".into() } else { format!("{{ {} }}", parts.join(" ")) });
+                return Ok(if parts.is_empty() {
+                    "{}".into()
+                } else {
+                    format!("{{ {} }}", parts.join(" "))
+                });
             }
             let ty = parse::types().hookbuf;
             // SAFETY: a predefined parse type of the engine.
             return unsafe { parse::unparse_with_header(ty, &header_of(inner), &inner.data) };
         }
         let g = parse::find_generic_cmd(inner.cookie, inner.cmd).ok_or(ENOSYS)?;
-        let ty = if inner.is_resp() { g.resp_type } else { g.mesg_type };
+        let ty = if inner.is_resp() {
+            g.resp_type
+        } else {
+            g.mesg_type
+        };
         if ty.is_null() {
             return Ok(String::new());
         }
@@ -493,17 +598,32 @@ impl FakeState {
         if self.nodes.get(&here).map(|n| n.ty) == Some(Ty::Hole) {
             if let Some(&(c, _, has_resp)) = HOLE_CMDS.iter().find(|h| h.1 == name) {
                 if inner.is_resp() {
-                    return if has_resp { Err(ENOSYS) } else { Ok((NGM_HOLE_COOKIE, c, Vec::new())) };
+                    return if has_resp {
+                        Err(ENOSYS)
+                    } else {
+                        Ok((NGM_HOLE_COOKIE, c, Vec::new()))
+                    };
                 }
                 hdr.cmd = c;
                 hdr.typecookie = NGM_HOLE_COOKIE;
                 // SAFETY: a predefined parse type of the engine.
-                let b = unsafe { parse::parse_with_header(parse::types().hookbuf, text.as_bytes(), &hdr, parse::A2B_BUFSIZE) }?;
+                let b = unsafe {
+                    parse::parse_with_header(
+                        parse::types().hookbuf,
+                        text.as_bytes(),
+                        &hdr,
+                        parse::A2B_BUFSIZE,
+                    )
+                }?;
                 return Ok((NGM_HOLE_COOKIE, c, b));
             }
         }
         let g = parse::find_generic_name(&name).ok_or(ENOSYS)?;
-        let ty = if inner.is_resp() { g.resp_type } else { g.mesg_type };
+        let ty = if inner.is_resp() {
+            g.resp_type
+        } else {
+            g.mesg_type
+        };
         if ty.is_null() {
             return Ok((g.cookie, g.cmd, Vec::new()));
         }
@@ -522,13 +642,25 @@ impl FakeState {
         if depth > 8 {
             return;
         }
-        let Some(h) = self.nodes.get(&from).and_then(|n| n.hooks.iter().find(|h| h.name == hook)) else { return };
+        let Some(h) = self
+            .nodes
+            .get(&from)
+            .and_then(|n| n.hooks.iter().find(|h| h.name == hook))
+        else {
+            return;
+        };
         let (to, th) = (h.peer, h.peer_hook.clone());
-        let Some(ty) = self.nodes.get(&to).map(|n| n.ty) else { return };
+        let Some(ty) = self.nodes.get(&to).map(|n| n.ty) else {
+            return;
+        };
         match ty {
             Ty::Echo => self.send_data(to, &th, data, depth + 1),
             Ty::Hole => {
-                if let Some(h) = self.nodes.get_mut(&to).and_then(|n| n.hooks.iter_mut().find(|h| h.name == th)) {
+                if let Some(h) = self
+                    .nodes
+                    .get_mut(&to)
+                    .and_then(|n| n.hooks.iter_mut().find(|h| h.name == th))
+                {
                     h.stats.0 += 1;
                     h.stats.1 += data.len() as u64;
                 }
@@ -547,9 +679,13 @@ impl FakeState {
     }
 
     fn close_fd(&mut self, fd: Fd) {
-        let Some(s) = self.socks.remove(&fd) else { return };
+        let Some(s) = self.socks.remove(&fd) else {
+            return;
+        };
         let Some(id) = s.node else { return };
-        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
         if s.proto == NG_CONTROL {
             n.ctl = None;
         } else {
@@ -583,7 +719,15 @@ impl SockApi for FakeNet {
             }
             id
         });
-        st.socks.insert(fd, Sock { proto, node, q: VecDeque::new(), disconnected: false });
+        st.socks.insert(
+            fd,
+            Sock {
+                proto,
+                node,
+                q: VecDeque::new(),
+                disconnected: false,
+            },
+        );
         Ok(fd)
     }
 
@@ -687,10 +831,12 @@ impl SockApi for FakeNet {
 
     fn poll(&mut self, fd: Fd, _wait: Wait) -> bool {
         let st = self.0.borrow();
-        st.socks.get(&fd).is_some_and(|s| !s.q.is_empty() || s.disconnected)
+        st.socks
+            .get(&fd)
+            .is_some_and(|s| !s.q.is_empty() || s.disconnected)
     }
 
-    fn recvfrom(&mut self, fd: Fd, buflen: usize, _wait: Wait) -> Result<Option<(Vec<u8>, Vec<u8>)>, Errno> {
+    fn recvfrom(&mut self, fd: Fd, buflen: usize, _wait: Wait) -> Result<Option<Datagram>, Errno> {
         let mut st = self.0.borrow_mut();
         let s = st.socks.get_mut(&fd).ok_or(EBADF)?;
         match s.q.pop_front() {

@@ -173,8 +173,17 @@ pub struct NodeInfo {
 impl NodeInfo {
     /// Decodes the 72 bytes at `off` (missing bytes read as zero).
     pub fn decode_at(b: &[u8], off: usize) -> NodeInfo {
-        let field = |o: usize| -> Vec<u8> { (0..NODESIZ).map(|i| b.get(off + o + i).copied().unwrap_or(0)).collect() };
-        NodeInfo { name: cstr(&field(0)), ty: cstr(&field(32)), id: le32(b, off + 64), hooks: le32(b, off + 68) }
+        let field = |o: usize| -> Vec<u8> {
+            (0..NODESIZ)
+                .map(|i| b.get(off + o + i).copied().unwrap_or(0))
+                .collect()
+        };
+        NodeInfo {
+            name: cstr(&field(0)),
+            ty: cstr(&field(32)),
+            id: le32(b, off + 64),
+            hooks: le32(b, off + 68),
+        }
     }
 
     /// Encodes 72 bytes.
@@ -206,8 +215,16 @@ pub fn decode_hooklist(b: &[u8]) -> (NodeInfo, Vec<LinkInfo>) {
     let links = (0..node.hooks as usize)
         .map(|k| {
             let off = NODEINFO_LEN + k * LINKINFO_LEN;
-            let field = |o: usize| -> Vec<u8> { (0..NODESIZ).map(|i| b.get(off + o + i).copied().unwrap_or(0)).collect() };
-            LinkInfo { ourhook: cstr(&field(0)), peerhook: cstr(&field(32)), peer: NodeInfo::decode_at(b, off + 64) }
+            let field = |o: usize| -> Vec<u8> {
+                (0..NODESIZ)
+                    .map(|i| b.get(off + o + i).copied().unwrap_or(0))
+                    .collect()
+            };
+            LinkInfo {
+                ourhook: cstr(&field(0)),
+                peerhook: cstr(&field(32)),
+                peer: NodeInfo::decode_at(b, off + 64),
+            }
         })
         .collect();
     (node, links)
@@ -227,7 +244,9 @@ pub fn encode_hooklist(node: &NodeInfo, links: &[LinkInfo]) -> Vec<u8> {
 /// `struct namelist`: `numnames` and that many nodeinfo entries.
 pub fn decode_namelist(b: &[u8]) -> Vec<NodeInfo> {
     let n = le32(b, 0) as usize;
-    (0..n).map(|k| NodeInfo::decode_at(b, 4 + k * NODEINFO_LEN)).collect()
+    (0..n)
+        .map(|k| NodeInfo::decode_at(b, 4 + k * NODEINFO_LEN))
+        .collect()
 }
 
 /// Encodes a `struct namelist`.
@@ -245,7 +264,9 @@ pub fn decode_typelist(b: &[u8]) -> Vec<(String, u32)> {
     (0..n)
         .map(|k| {
             let off = 4 + k * TYPEINFO_LEN;
-            let name: Vec<u8> = (0..NODESIZ).map(|i| b.get(off + i).copied().unwrap_or(0)).collect();
+            let name: Vec<u8> = (0..NODESIZ)
+                .map(|i| b.get(off + i).copied().unwrap_or(0))
+                .collect();
             (cstr(&name), le32(b, off + 32))
         })
         .collect()
@@ -263,7 +284,12 @@ pub fn encode_typelist(types: &[(String, u32)]) -> Vec<u8> {
 
 /// `struct ngm_mkpeer` (96 bytes).
 pub fn mkpeer(ty: &str, ourhook: &str, peerhook: &str) -> Vec<u8> {
-    [cfield::<NODESIZ>(ty), cfield::<NODESIZ>(ourhook), cfield::<NODESIZ>(peerhook)].concat()
+    [
+        cfield::<NODESIZ>(ty),
+        cfield::<NODESIZ>(ourhook),
+        cfield::<NODESIZ>(peerhook),
+    ]
+    .concat()
 }
 
 /// `struct ngm_connect` (576 bytes).
@@ -290,14 +316,26 @@ mod tests {
         assert_eq!(size_of::<fbsd_sys::nodeinfo>(), NODEINFO_LEN);
         assert_eq!(size_of::<fbsd_sys::linkinfo>(), LINKINFO_LEN);
         assert_eq!(size_of::<fbsd_sys::typeinfo>(), TYPEINFO_LEN);
-        assert_eq!(size_of::<fbsd_sys::ngm_mkpeer>(), mkpeer("a", "b", "c").len());
-        assert_eq!(size_of::<fbsd_sys::ngm_connect>(), connect("a", "b", "c").len());
+        assert_eq!(
+            size_of::<fbsd_sys::ngm_mkpeer>(),
+            mkpeer("a", "b", "c").len()
+        );
+        assert_eq!(
+            size_of::<fbsd_sys::ngm_connect>(),
+            connect("a", "b", "c").len()
+        );
         assert_eq!(size_of::<fbsd_sys::ngm_name>(), 32);
         assert_eq!(size_of::<fbsd_sys::ngm_rmhook>(), 32);
         assert_eq!(std::mem::offset_of!(fbsd_sys::namelist, nodeinfo), 4);
         assert_eq!(std::mem::offset_of!(fbsd_sys::typelist, typeinfo), 4);
-        assert_eq!(std::mem::offset_of!(fbsd_sys::ng_mesg_ng_msghdr, cmdstr), 24);
-        assert_eq!(std::mem::offset_of!(fbsd_sys::ng_mesg_ng_msghdr, typecookie), 20);
+        assert_eq!(
+            std::mem::offset_of!(fbsd_sys::ng_mesg_ng_msghdr, cmdstr),
+            24
+        );
+        assert_eq!(
+            std::mem::offset_of!(fbsd_sys::ng_mesg_ng_msghdr, typecookie),
+            20
+        );
     }
 
     #[test]
@@ -311,18 +349,36 @@ mod tests {
         let mut b2 = b.clone();
         b2.push(9);
         assert_eq!(NgMsg::decode(&b2).data, vec![1, 2, 3]);
-        assert_eq!(NgMsg::decode(&b[..10]).cmd, 0);
+        assert_eq!(NgMsg::decode(&b[..8]).cmd, 0);
+        assert_eq!(NgMsg::decode(&b[..8]).arglen, 3);
     }
 
     #[test]
     fn structures_roundtrip() {
-        let ni = NodeInfo { name: "ec".into(), ty: "echo".into(), id: 3, hooks: 1 };
-        let peer = NodeInfo { name: String::new(), ty: "socket".into(), id: 1, hooks: 1 };
-        let l = LinkInfo { ourhook: "x".into(), peerhook: "e".into(), peer };
+        let ni = NodeInfo {
+            name: "ec".into(),
+            ty: "echo".into(),
+            id: 3,
+            hooks: 1,
+        };
+        let peer = NodeInfo {
+            name: String::new(),
+            ty: "socket".into(),
+            id: 1,
+            hooks: 1,
+        };
+        let l = LinkInfo {
+            ourhook: "x".into(),
+            peerhook: "e".into(),
+            peer,
+        };
         let b = encode_hooklist(&ni, std::slice::from_ref(&l));
         assert_eq!(b.len(), 72 + 136);
         assert_eq!(decode_hooklist(&b), (ni.clone(), vec![l]));
-        assert_eq!(decode_namelist(&encode_namelist(std::slice::from_ref(&ni))), vec![ni]);
+        assert_eq!(
+            decode_namelist(&encode_namelist(std::slice::from_ref(&ni))),
+            vec![ni]
+        );
         let t = vec![("echo".to_string(), 2)];
         assert_eq!(decode_typelist(&encode_typelist(&t)), t);
         assert_eq!(cfield::<4>("abcdef"), *b"abc\0");

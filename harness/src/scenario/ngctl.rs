@@ -142,7 +142,9 @@ const CMDS: &[CmdDesc] = &[
 /// MatchCommand(): `s` is a prefix of the command name or of an alias,
 /// ignoring case.
 fn match_command(c: &CmdDesc, s: &str) -> bool {
-    let pre = |full: &str| s.len() <= full.len() && full.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes());
+    let pre = |full: &str| {
+        s.len() <= full.len() && full.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+    };
     pre(c.name) || c.aliases.iter().any(|a| pre(a))
 }
 
@@ -185,7 +187,10 @@ pub fn scan_int(s: &str) -> Option<i32> {
         }
         _ => false,
     };
-    let (radix, start) = if b.get(i) == Some(&b'0') && matches!(b.get(i + 1), Some(b'x' | b'X')) && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit()) {
+    let (radix, start) = if b.get(i) == Some(&b'0')
+        && matches!(b.get(i + 1), Some(b'x' | b'X'))
+        && b.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit())
+    {
         (16, i + 2)
     } else if b.get(i) == Some(&b'0') {
         (8, i)
@@ -195,7 +200,9 @@ pub fn scan_int(s: &str) -> Option<i32> {
     let mut v: i64 = 0;
     let mut n = 0;
     for &c in &b[start..] {
-        let Some(d) = (c as char).to_digit(radix) else { break };
+        let Some(d) = (c as char).to_digit(radix) else {
+            break;
+        };
         v = (v * radix as i64 + d as i64).min(i64::from(u32::MAX) + 1);
         n += 1;
     }
@@ -207,9 +214,12 @@ pub fn scan_int(s: &str) -> Option<i32> {
     Some(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
 }
 
+/// Options found by [`getopt`] (letter, argument) and `optind`.
+type Opts = (Vec<(char, Option<String>)>, usize);
+
 /// BSD getopt(3) over `av` (av[0] is the command name). Returns the options
 /// and `optind`, or prints getopt's message and returns Err.
-fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<(Vec<(char, Option<String>)>, usize), ()> {
+fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<Opts, ()> {
     let mut opts = Vec::new();
     let mut i = 1;
     while i < av.len() {
@@ -274,16 +284,30 @@ struct Ctx<'a> {
 impl Ngctl {
     /// A new ngctl process whose node will be named `name`.
     pub fn new(name: &str, base: &Path) -> Ngctl {
-        Ngctl { port: None, name: name.to_string(), debug: 0, base: base.to_path_buf(), problems: Vec::new() }
+        Ngctl {
+            port: None,
+            name: name.to_string(),
+            debug: 0,
+            base: base.to_path_buf(),
+            problems: Vec::new(),
+        }
     }
 
     fn ctx<'a>(&'a mut self, port: &'a mut dyn NgPort, out: &'a mut Vec<String>) -> Ctx<'a> {
-        Ctx { st: self, port, out }
+        Ctx {
+            st: self,
+            port,
+            out,
+        }
     }
 
     /// `NgMkSockNode(name, &csock, &dsock)`, printing `can't create node`
     /// on failure (ngctl then exits with status 71).
-    pub fn create_node(&mut self, port: &mut dyn NgPort, out: &mut Vec<String>) -> Result<(), Errno> {
+    pub fn create_node(
+        &mut self,
+        port: &mut dyn NgPort,
+        out: &mut Vec<String>,
+    ) -> Result<(), Errno> {
         match port.open(Some(&self.name)) {
             Ok(p) => {
                 self.port = Some(p);
@@ -304,13 +328,27 @@ impl Ngctl {
     }
 
     /// `DoCommand(ac, av)`.
-    pub fn do_command(&mut self, port: &mut dyn NgPort, av: &[String], out: &mut Vec<String>) -> i32 {
+    pub fn do_command(
+        &mut self,
+        port: &mut dyn NgPort,
+        av: &[String],
+        out: &mut Vec<String>,
+    ) -> i32 {
         self.ctx(port, out).do_command(av)
     }
 
     /// `DoParseCommand(line)`: split on whitespace, then DoCommand.
-    pub fn do_parse_command(&mut self, port: &mut dyn NgPort, line: &str, out: &mut Vec<String>) -> i32 {
-        let av: Vec<String> = line.split(WHITESPACE).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    pub fn do_parse_command(
+        &mut self,
+        port: &mut dyn NgPort,
+        line: &str,
+        out: &mut Vec<String>,
+    ) -> i32 {
+        let av: Vec<String> = line
+            .split(WHITESPACE)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         self.do_command(port, &av, out)
     }
 
@@ -347,7 +385,8 @@ impl Ctx<'_> {
     }
 
     fn warn(&mut self, what: &str, e: Errno) {
-        self.out.push(format!("ngctl: {what}: {}", errno::strerror(e)));
+        self.out
+            .push(format!("ngctl: {what}: {}", errno::strerror(e)));
     }
 
     fn warnx(&mut self, what: &str) {
@@ -370,7 +409,10 @@ impl Ctx<'_> {
     fn deliver(&mut self, path: &str, m: &NgMsg) -> Result<(), Errno> {
         let p = self.p();
         self.port.send_msg(p, path, &m.encode())?;
-        if m.cmd & msg::NGM_HASREPLY != 0 && m.flags & msg::NGF_RESP == 0 && !self.port.msg_ready(p, Wait::For(BLOCK)) {
+        if m.cmd & msg::NGM_HASREPLY != 0
+            && m.flags & msg::NGF_RESP == 0
+            && !self.port.msg_ready(p, Wait::For(BLOCK))
+        {
             self.st.problems.push(format!(
                 "ngctl would block forever in poll() after sending \"{}\" to \"{path}\": no reply within {} s",
                 m.cmdstr(),
@@ -381,7 +423,13 @@ impl Ctx<'_> {
     }
 
     /// NgSendMsg().
-    fn send_msg(&mut self, path: &str, cookie: u32, command: u32, args: Vec<u8>) -> Result<u32, Errno> {
+    fn send_msg(
+        &mut self,
+        path: &str,
+        cookie: u32,
+        command: u32,
+        args: Vec<u8>,
+    ) -> Result<u32, Errno> {
         let p = self.p();
         let token = self.port.next_token(p);
         let m = NgMsg::request(cookie, command, token, args);
@@ -408,14 +456,25 @@ impl Ctx<'_> {
     fn send_ascii_msg(&mut self, path: &str, text: &str) -> Result<u32, Errno> {
         let t = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
         let (command, args) = match t.find(|c: char| c.is_ascii_whitespace()) {
-            Some(i) => (&t[..i], t[i..].trim_start_matches(|c: char| c.is_ascii_whitespace())),
+            Some(i) => (
+                &t[..i],
+                t[i..].trim_start_matches(|c: char| c.is_ascii_whitespace()),
+            ),
             None => (t, ""),
         };
-        let mut ascii = NgMsg { cmdstr: msg::cfield::<{ msg::CMDSTRSIZ }>(command), ..NgMsg::default() };
+        let mut ascii = NgMsg {
+            cmdstr: msg::cfield::<{ msg::CMDSTRSIZ }>(command),
+            ..NgMsg::default()
+        };
         ascii.data = args.as_bytes().to_vec();
         ascii.data.push(0);
         ascii.arglen = ascii.data.len() as u32;
-        self.send_msg(path, msg::NGM_GENERIC_COOKIE, cmd::ASCII2BINARY, ascii.encode())?;
+        self.send_msg(
+            path,
+            msg::NGM_GENERIC_COOKIE,
+            cmd::ASCII2BINARY,
+            ascii.encode(),
+        )?;
         let (_, reply) = self.recv_msg(None)?;
         let mut binary = NgMsg::decode(&reply.data);
         let p = self.p();
@@ -481,7 +540,11 @@ impl Ctx<'_> {
                 continue;
             }
             let line: String = line.chars().take(LINE_MAX - 1).collect();
-            let av: Vec<String> = line.split(WHITESPACE).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let av: Vec<String> = line
+                .split(WHITESPACE)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
             let rtn = self.do_command(&av);
             if rtn != 0 {
                 self.warnx(&format!("line {}: error in file", i + 1));
@@ -621,7 +684,13 @@ impl Ctx<'_> {
 
     /// Sends a generic request with no arguments and reads the reply
     /// (`warn("send msg")` / `warn("recv msg")` on failure).
-    fn generic_query(&mut self, path: &str, command: u32, send_what: &str, recv_what: &str) -> Option<NgMsg> {
+    fn generic_query(
+        &mut self,
+        path: &str,
+        command: u32,
+        send_what: &str,
+        recv_what: &str,
+    ) -> Option<NgMsg> {
         if let Err(e) = self.send_msg(path, msg::NGM_GENERIC_COOKIE, command, Vec::new()) {
             self.warn(send_what, e);
             return None;
@@ -644,12 +713,20 @@ impl Ctx<'_> {
         if av.len() != optind {
             return CMDRTN_USAGE;
         }
-        let command = if named_only { cmd::LISTNAMES } else { cmd::LISTNODES };
+        let command = if named_only {
+            cmd::LISTNAMES
+        } else {
+            cmd::LISTNODES
+        };
         let Some(resp) = self.generic_query(".", command, "send msg", "recv msg") else {
             return CMDRTN_ERROR;
         };
         let nodes = msg::decode_namelist(&resp.data);
-        self.print(&format!("There are {} total {}nodes:", nodes.len() as i32, if named_only { "named " } else { "" }));
+        self.print(&format!(
+            "There are {} total {}nodes:",
+            nodes.len() as i32,
+            if named_only { "named " } else { "" }
+        ));
         let mut rtn = CMDRTN_OK;
         if list_hooks {
             for (k, ni) in nodes.iter().enumerate() {
@@ -685,11 +762,29 @@ impl Ctx<'_> {
         let (ni, links) = msg::decode_hooklist(&resp.data);
         self.print(&node_line(&ni));
         if !no_hooks && ni.hooks > 0 {
-            let row = |a: &str, b: &str, c: &str, d: &str, e: &str| format!("  {a:<15} {b:<15} {c:<12} {d:<15} {e:<15}");
-            self.print(&row("Local hook", "Peer name", "Peer type", "Peer ID", "Peer hook"));
-            self.print(&row("----------", "---------", "---------", "-------", "---------"));
+            let row = |a: &str, b: &str, c: &str, d: &str, e: &str| {
+                format!("  {a:<15} {b:<15} {c:<12} {d:<15} {e:<15}")
+            };
+            self.print(&row(
+                "Local hook",
+                "Peer name",
+                "Peer type",
+                "Peer ID",
+                "Peer hook",
+            ));
+            self.print(&row(
+                "----------",
+                "---------",
+                "---------",
+                "-------",
+                "---------",
+            ));
             for l in &links {
-                let name = if l.peer.name.is_empty() { "<unnamed>" } else { &l.peer.name };
+                let name = if l.peer.name.is_empty() {
+                    "<unnamed>"
+                } else {
+                    &l.peer.name
+                };
                 let id = format!("{:08x}", l.peer.id);
                 self.print(&row(&l.ourhook, name, &l.peer.ty, &id, &l.peerhook));
             }
@@ -718,26 +813,27 @@ impl Ctx<'_> {
 
     /// status and config: a text request whose EINVAL means "not available".
     fn text_query(&mut self, path: &str, command: u32, arg: Vec<u8>, what: &str) -> i32 {
-        let mut nostat = false;
         match self.send_msg(path, msg::NGM_GENERIC_COOKIE, command, arg) {
-            Err(e) if e == fbsd_sys::EINVAL as Errno => nostat = true,
+            Err(e) if e == fbsd_sys::EINVAL as Errno => {}
             Err(e) => {
                 self.warn("send msg", e);
                 return CMDRTN_ERROR;
             }
-            Ok(_) => match self.recv_msg(Some(msg::HDRLEN + msg::TEXTRESPONSE)) {
-                Ok((_, m)) if m.is_resp() => {
-                    let text = msg::cstr(&m.data);
-                    self.print(&format!("{what} for \"{path}\":"));
-                    self.print(&text);
-                    return CMDRTN_OK;
+            Ok(_) => {
+                if let Ok((_, m)) = self.recv_msg(Some(msg::HDRLEN + msg::TEXTRESPONSE)) {
+                    if m.is_resp() {
+                        let text = msg::cstr(&m.data);
+                        self.print(&format!("{what} for \"{path}\":"));
+                        self.print(&text);
+                        return CMDRTN_OK;
+                    }
                 }
-                _ => nostat = true,
-            },
+            }
         }
-        if nostat {
-            self.print(&format!("No {} available for \"{path}\"", what.to_lowercase()));
-        }
+        self.print(&format!(
+            "No {} available for \"{path}\"",
+            what.to_lowercase()
+        ));
         CMDRTN_OK
     }
 
@@ -792,7 +888,9 @@ impl Ctx<'_> {
             Ok(Some(r)) if r.bytes.is_empty() && r.from.is_empty() => return true,
             Ok(Some(r)) => (r.from, NgMsg::decode(&r.bytes)),
             Ok(None) => {
-                self.st.problems.push("ngctl would block forever in recvfrom() on its control socket".into());
+                self.st
+                    .problems
+                    .push("ngctl would block forever in recvfrom() on its control socket".into());
                 self.warn("recv incoming message", fbsd_sys::ETIMEDOUT as Errno);
                 return false;
             }
@@ -801,14 +899,29 @@ impl Ctx<'_> {
                 return false;
             }
         };
-        let kind = |flags: u32| if flags & msg::NGF_RESP != 0 { "response" } else { "command" };
-        let conv = match self.send_msg(&path, msg::NGM_GENERIC_COOKIE, cmd::BINARY2ASCII, m.encode()) {
+        let kind = |flags: u32| {
+            if flags & msg::NGF_RESP != 0 {
+                "response"
+            } else {
+                "command"
+            }
+        };
+        let conv = match self.send_msg(
+            &path,
+            msg::NGM_GENERIC_COOKIE,
+            cmd::BINARY2ASCII,
+            m.encode(),
+        ) {
             Ok(_) => self.recv_msg(None).ok(),
             Err(_) => None,
         };
         match conv {
             None => {
-                self.print(&format!("Rec'd {} {} from \"{path}\":", kind(m.flags), m.cmd as i32));
+                self.print(&format!(
+                    "Rec'd {} {} from \"{path}\":",
+                    kind(m.flags),
+                    m.cmd as i32
+                ));
                 if m.arglen == 0 {
                     self.print("No arguments");
                 } else {
@@ -853,7 +966,10 @@ impl Ctx<'_> {
                 }
                 Ok(b) => buf = b.into_iter().take(WRITE_BUF).collect(),
                 Err(e) => {
-                    self.warn(&format!("can't read file \"{}\"", av[3]), errno::from_io(&e));
+                    self.warn(
+                        &format!("can't read file \"{}\"", av[3]),
+                        errno::from_io(&e),
+                    );
                     return CMDRTN_ERROR;
                 }
             }
@@ -894,7 +1010,12 @@ impl Ctx<'_> {
             1 => Some(self.resolve(&av[optind])),
             _ => return CMDRTN_USAGE,
         };
-        let Some(resp) = self.generic_query(".", cmd::LISTNODES, "send listnodes msg", "recv listnodes msg") else {
+        let Some(resp) = self.generic_query(
+            ".",
+            cmd::LISTNODES,
+            "send listnodes msg",
+            "recv listnodes msg",
+        ) else {
             return CMDRTN_ERROR;
         };
         let nodes = msg::decode_namelist(&resp.data);
@@ -908,8 +1029,15 @@ impl Ctx<'_> {
         }
         g.push("\tnode [ shape = record, fontsize = 12 ] {".into());
         for n in &nodes {
-            let name = if n.name.is_empty() { "\\<unnamed\\>" } else { &n.name };
-            g.push(format!("\t\t\"{:x}\" [ label = \"{{{}:|{{{}|[{:x}]:}}}}\" ];", n.id, name, n.ty, n.id));
+            let name = if n.name.is_empty() {
+                "\\<unnamed\\>"
+            } else {
+                &n.name
+            };
+            g.push(format!(
+                "\t\t\"{:x}\" [ label = \"{{{}:|{{{}|[{:x}]:}}}}\" ];",
+                n.id, name, n.ty, n.id
+            ));
         }
         g.push("\t};".into());
         g.push("\tsubgraph cluster_disconnected {".into());
@@ -920,7 +1048,12 @@ impl Ctx<'_> {
         g.push("\t};".into());
         for n in &nodes {
             let path = format!("[{:x}]:", n.id);
-            let Some(hl) = self.generic_query(&path, cmd::LISTHOOKS, "send listhooks msg", "recv listhooks msg") else {
+            let Some(hl) = self.generic_query(
+                &path,
+                cmd::LISTHOOKS,
+                "send listhooks msg",
+                "recv listhooks msg",
+            ) else {
                 return CMDRTN_ERROR;
             };
             let (ni, links) = msg::decode_hooklist(&hl.data);
@@ -930,13 +1063,19 @@ impl Ctx<'_> {
             if !compact {
                 g.push("\tnode [ shape = octagon, fontsize = 10 ] {".into());
                 for l in &links {
-                    g.push(format!("\t\t\"{:x}.{}\" [ label = \"{}\" ];", n.id, l.ourhook, l.ourhook));
+                    g.push(format!(
+                        "\t\t\"{:x}.{}\" [ label = \"{}\" ];",
+                        n.id, l.ourhook, l.ourhook
+                    ));
                 }
                 g.push("\t};".into());
                 g.push("\t{".into());
                 g.push("\t\tedge [ weight = 2.0, style = bold ];".into());
                 for l in &links {
-                    g.push(format!("\t\t\"{:x}\" -- \"{:x}.{}\";", n.id, n.id, l.ourhook));
+                    g.push(format!(
+                        "\t\t\"{:x}\" -- \"{:x}.{}\";",
+                        n.id, n.id, l.ourhook
+                    ));
                 }
                 g.push("\t};".into());
             }
@@ -950,7 +1089,10 @@ impl Ctx<'_> {
                         l.peer.id, n.id, l.ourhook, l.peerhook
                     ));
                 } else {
-                    g.push(format!("\t\"{:x}.{}\" -- \"{:x}.{}\";", n.id, l.ourhook, l.peer.id, l.peerhook));
+                    g.push(format!(
+                        "\t\"{:x}.{}\" -- \"{:x}.{}\";",
+                        n.id, l.ourhook, l.peer.id, l.peerhook
+                    ));
                 }
             }
         }
@@ -961,7 +1103,10 @@ impl Ctx<'_> {
                 let mut text = g.join("\n");
                 text.push('\n');
                 if let Err(e) = std::fs::write(&f, text) {
-                    self.warn(&format!("Could not open {} for writing", f.display()), errno::from_io(&e));
+                    self.warn(
+                        &format!("Could not open {} for writing", f.display()),
+                        errno::from_io(&e),
+                    );
                     return CMDRTN_ERROR;
                 }
             }
@@ -990,8 +1135,15 @@ fn scan_int_atoi(s: &str) -> i32 {
 
 /// The `list`/`show` node line.
 fn node_line(ni: &NodeInfo) -> String {
-    let name = if ni.name.is_empty() { "<unnamed>" } else { &ni.name };
-    format!("  Name: {:<15} Type: {:<15} ID: {:08x}   Num hooks: {}", name, ni.ty, ni.id, ni.hooks as i32)
+    let name = if ni.name.is_empty() {
+        "<unnamed>"
+    } else {
+        &ni.name
+    };
+    format!(
+        "  Name: {:<15} Type: {:<15} ID: {:08x}   Num hooks: {}",
+        name, ni.ty, ni.id, ni.hooks as i32
+    )
 }
 
 /// Result of a one-shot `ngctl ARGS...` process.
@@ -1017,7 +1169,11 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
     let mut st = Ngctl::new(&format!("ngctl{pid}"), base);
     let Ok((opts, optind)) = getopt(&av, "df:n:", &mut out) else {
         usage(&mut out);
-        return Outcome { status: EX_USAGE, lines: out, problems: Vec::new() };
+        return Outcome {
+            status: EX_USAGE,
+            lines: out,
+            problems: Vec::new(),
+        };
     };
     let mut file: Option<Vec<u8>> = None;
     for (c, arg) in opts {
@@ -1028,8 +1184,15 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
             'f' => match std::fs::read(st.base.join(&arg)) {
                 Ok(b) => file = Some(b),
                 Err(e) => {
-                    out.push(format!("ngctl: {arg}: {}", errno::strerror(errno::from_io(&e))));
-                    return Outcome { status: EX_NOINPUT, lines: out, problems: Vec::new() };
+                    out.push(format!(
+                        "ngctl: {arg}: {}",
+                        errno::strerror(errno::from_io(&e))
+                    ));
+                    return Outcome {
+                        status: EX_NOINPUT,
+                        lines: out,
+                        problems: Vec::new(),
+                    };
                 }
             },
             _ => st.name = strlcpy_owned(&arg, msg::NODESIZ),
@@ -1037,7 +1200,11 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
     }
     let rest = &av[optind..];
     if st.create_node(port, &mut out).is_err() {
-        return Outcome { status: EX_OSERR, lines: out, problems: st.problems };
+        return Outcome {
+            status: EX_OSERR,
+            lines: out,
+            problems: st.problems,
+        };
     }
     let rtn = if rest.is_empty() {
         if let Some(text) = file {
@@ -1047,13 +1214,21 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
             out.push("ngctl: no command specified".to_string());
             usage(&mut out);
             st.exit(port);
-            return Outcome { status: EX_USAGE, lines: out, problems: st.problems };
+            return Outcome {
+                status: EX_USAGE,
+                lines: out,
+                problems: st.problems,
+            };
         }
     } else {
         st.do_command(port, rest, &mut out)
     };
     st.exit(port);
-    Outcome { status: exit_status(rtn), lines: out, problems: st.problems }
+    Outcome {
+        status: exit_status(rtn),
+        lines: out,
+        problems: st.problems,
+    }
 }
 
 fn strlcpy_owned(s: &str, n: usize) -> String {
@@ -1085,10 +1260,16 @@ impl Session {
     pub fn start(port: &mut dyn NgPort, pid: u32, base: &Path, out: &mut Vec<String>) -> Session {
         let mut st = Ngctl::new(&format!("ngctl{pid}"), base);
         if st.create_node(port, out).is_err() {
-            return Session { st, ended: Ended::Exit(EX_OSERR) };
+            return Session {
+                st,
+                ended: Ended::Exit(EX_OSERR),
+            };
         }
         help_all(out);
-        Session { st, ended: Ended::No }
+        Session {
+            st,
+            ended: Ended::No,
+        }
     }
 
     /// Is it still running?
@@ -1098,7 +1279,12 @@ impl Session {
 
     /// One command line typed at the prompt. Returns the command's result
     /// mapped like an exit status (0, 64, 71); `quit` ends the session.
-    pub fn command(&mut self, port: &mut dyn NgPort, words: &[String], out: &mut Vec<String>) -> i32 {
+    pub fn command(
+        &mut self,
+        port: &mut dyn NgPort,
+        words: &[String],
+        out: &mut Vec<String>,
+    ) -> i32 {
         let line = words.join(" ");
         let rtn = self.st.do_parse_command(port, &line, out);
         if rtn == CMDRTN_QUIT {
@@ -1172,16 +1358,23 @@ mod tests {
 
     #[test]
     fn command_matching() {
-        let find = |w: &str| -> Vec<&str> { CMDS.iter().filter(|c| match_command(c, w)).map(|c| c.name).collect() };
+        let find = |w: &str| -> Vec<&str> {
+            CMDS.iter()
+                .filter(|c| match_command(c, w))
+                .map(|c| c.name)
+                .collect()
+        };
         assert_eq!(find("ls"), vec!["list"]);
         assert_eq!(find("LIST"), vec!["list"]);
-        assert_eq!(find("s"), vec!["show", "shutdown", "status"]);
+        // "source" is an alias of read.
+        assert_eq!(find("s"), vec!["read", "show", "shutdown", "status"]);
         assert_eq!(find("sh"), vec!["show", "shutdown"]);
         assert_eq!(find("sho"), vec!["show"]);
         assert_eq!(find("w"), vec!["write"]);
         assert_eq!(find("."), vec!["read"]);
         assert_eq!(find("kill"), vec!["shutdown"]);
-        assert_eq!(find("co"), vec!["config", "connect"]);
+        // "confdot" is an alias of dot.
+        assert_eq!(find("co"), vec!["config", "connect", "dot"]);
         assert_eq!(find("exit"), vec!["quit"]);
         assert!(find("listx").is_empty());
         assert_eq!(find("d"), vec!["debug", "dot", "rmhook"]);
@@ -1222,7 +1415,14 @@ mod tests {
     #[test]
     fn hex_dump_format() {
         let l = dump_ascii(b"hi\n");
-        assert_eq!(l, vec![format!("0000:  68 69 0a {}  hi.{}", "   ".repeat(13).trim_end(), " ".repeat(13))]);
+        assert_eq!(
+            l,
+            vec![format!(
+                "0000:  68 69 0a {} hi.{}",
+                "   ".repeat(13),
+                " ".repeat(13)
+            )]
+        );
         assert_eq!(l[0].len(), 7 + 48 + 1 + 16);
         let l = dump_ascii(&(0u8..20).collect::<Vec<_>>());
         assert_eq!(l.len(), 2);
@@ -1232,10 +1432,26 @@ mod tests {
 
     #[test]
     fn node_lines() {
-        let ni = NodeInfo { name: "ec".into(), ty: "echo".into(), id: 0x1f, hooks: 2 };
-        assert_eq!(node_line(&ni), "  Name: ec              Type: echo            ID: 0000001f   Num hooks: 2");
-        let ni = NodeInfo { name: String::new(), ty: "socket".into(), id: 1, hooks: 0 };
-        assert_eq!(node_line(&ni), "  Name: <unnamed>       Type: socket          ID: 00000001   Num hooks: 0");
+        let ni = NodeInfo {
+            name: "ec".into(),
+            ty: "echo".into(),
+            id: 0x1f,
+            hooks: 2,
+        };
+        assert_eq!(
+            node_line(&ni),
+            "  Name: ec              Type: echo            ID: 0000001f   Num hooks: 2"
+        );
+        let ni = NodeInfo {
+            name: String::new(),
+            ty: "socket".into(),
+            id: 1,
+            hooks: 0,
+        };
+        assert_eq!(
+            node_line(&ni),
+            "  Name: <unnamed>       Type: socket          ID: 00000001   Num hooks: 0"
+        );
     }
 
     #[test]

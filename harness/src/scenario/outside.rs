@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::errno::{self, Errno};
@@ -18,7 +18,11 @@ pub const SILENT_WAIT: Duration = Duration::from_millis(200);
 enum Sock {
     Udp(UdpSocket),
     Listener(TcpListener),
-    Stream { s: TcpStream, buf: Vec<u8>, eof: bool },
+    Stream {
+        s: TcpStream,
+        buf: Vec<u8>,
+        eof: bool,
+    },
 }
 
 /// The outside sockets of one scenario, by name.
@@ -36,7 +40,11 @@ fn io_err(what: &str, e: &std::io::Error) -> OutErr {
 }
 
 /// Runs `pump` (the kernel) and polls `f` until it yields or `d` passes.
-fn wait_for<T>(d: Duration, pump: &mut dyn FnMut() -> bool, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+fn wait_for<T>(
+    d: Duration,
+    pump: &mut dyn FnMut() -> bool,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let end = Instant::now() + d;
     loop {
         if let Some(v) = f() {
@@ -53,11 +61,13 @@ fn wait_for<T>(d: Duration, pump: &mut dyn FnMut() -> bool, mut f: impl FnMut() 
 
 impl Outside {
     fn get(&mut self, name: &str) -> Result<&mut Sock, OutErr> {
-        self.socks.get_mut(name).ok_or((fbsd_sys::EBADF as Errno, format!("no socket named {name}")))
+        self.socks
+            .get_mut(name)
+            .ok_or((fbsd_sys::EBADF as Errno, format!("no socket named {name}")))
     }
 
     /// `udp NAME bind ADDR:PORT`.
-    pub fn udp_bind(&mut self, name: &str, a: SocketAddrV4) -> Result<(), OutErr> {
+    pub fn udp_bind(&mut self, name: &str, a: SocketAddr) -> Result<(), OutErr> {
         let s = UdpSocket::bind(a).map_err(|e| io_err(&format!("bind {a}"), &e))?;
         s.set_nonblocking(true).map_err(|e| io_err("fcntl", &e))?;
         self.socks.insert(name.into(), Sock::Udp(s));
@@ -65,15 +75,21 @@ impl Outside {
     }
 
     /// `udp NAME send ADDR:PORT PAYLOAD`.
-    pub fn udp_send(&mut self, name: &str, a: SocketAddrV4, p: &[u8]) -> Result<(), OutErr> {
+    pub fn udp_send(&mut self, name: &str, a: SocketAddr, p: &[u8]) -> Result<(), OutErr> {
         match self.get(name)? {
-            Sock::Udp(s) => s.send_to(p, a).map(|_| ()).map_err(|e| io_err(&format!("sendto {a}"), &e)),
-            _ => Err((fbsd_sys::EINVAL as Errno, format!("{name} is not a UDP socket"))),
+            Sock::Udp(s) => s
+                .send_to(p, a)
+                .map(|_| ())
+                .map_err(|e| io_err(&format!("sendto {a}"), &e)),
+            _ => Err((
+                fbsd_sys::EINVAL as Errno,
+                format!("{name} is not a UDP socket"),
+            )),
         }
     }
 
     /// `tcp NAME listen ADDR:PORT`.
-    pub fn tcp_listen(&mut self, name: &str, a: SocketAddrV4) -> Result<(), OutErr> {
+    pub fn tcp_listen(&mut self, name: &str, a: SocketAddr) -> Result<(), OutErr> {
         let l = TcpListener::bind(a).map_err(|e| io_err(&format!("listen {a}"), &e))?;
         l.set_nonblocking(true).map_err(|e| io_err("fcntl", &e))?;
         self.socks.insert(name.into(), Sock::Listener(l));
@@ -81,18 +97,33 @@ impl Outside {
     }
 
     /// `tcp NAME connect ADDR:PORT` (bounded).
-    pub fn tcp_connect(&mut self, name: &str, a: SocketAddrV4) -> Result<(), OutErr> {
-        let s = TcpStream::connect_timeout(&SocketAddr::V4(a), EXPECT_WAIT)
+    pub fn tcp_connect(&mut self, name: &str, a: SocketAddr) -> Result<(), OutErr> {
+        let s = TcpStream::connect_timeout(&a, EXPECT_WAIT)
             .map_err(|e| io_err(&format!("connect {a}"), &e))?;
         s.set_nonblocking(true).map_err(|e| io_err("fcntl", &e))?;
-        self.socks.insert(name.into(), Sock::Stream { s, buf: Vec::new(), eof: false });
+        self.socks.insert(
+            name.into(),
+            Sock::Stream {
+                s,
+                buf: Vec::new(),
+                eof: false,
+            },
+        );
         Ok(())
     }
 
     /// `tcp NAME accept FROM` (bounded).
-    pub fn tcp_accept(&mut self, name: &str, from: &str, pump: &mut dyn FnMut() -> bool) -> Result<(), OutErr> {
+    pub fn tcp_accept(
+        &mut self,
+        name: &str,
+        from: &str,
+        pump: &mut dyn FnMut() -> bool,
+    ) -> Result<(), OutErr> {
         let Sock::Listener(l) = self.get(from)? else {
-            return Err((fbsd_sys::EINVAL as Errno, format!("{from} is not a listening socket")));
+            return Err((
+                fbsd_sys::EINVAL as Errno,
+                format!("{from} is not a listening socket"),
+            ));
         };
         let r = wait_for(EXPECT_WAIT, pump, || match l.accept() {
             Ok((s, _)) => Some(Ok(s)),
@@ -100,16 +131,34 @@ impl Outside {
             Err(e) => Some(Err(io_err("accept", &e))),
         });
         let r = r.transpose()?;
-        let s = r.ok_or((fbsd_sys::ETIMEDOUT as Errno, format!("accept on {from}: no connection within 2 s")))?;
+        let s = r.ok_or((
+            fbsd_sys::ETIMEDOUT as Errno,
+            format!("accept on {from}: no connection within 2 s"),
+        ))?;
         s.set_nonblocking(true).map_err(|e| io_err("fcntl", &e))?;
-        self.socks.insert(name.into(), Sock::Stream { s, buf: Vec::new(), eof: false });
+        self.socks.insert(
+            name.into(),
+            Sock::Stream {
+                s,
+                buf: Vec::new(),
+                eof: false,
+            },
+        );
         Ok(())
     }
 
     /// `tcp NAME send PAYLOAD`.
-    pub fn tcp_send(&mut self, name: &str, p: &[u8], pump: &mut dyn FnMut() -> bool) -> Result<(), OutErr> {
+    pub fn tcp_send(
+        &mut self,
+        name: &str,
+        p: &[u8],
+        pump: &mut dyn FnMut() -> bool,
+    ) -> Result<(), OutErr> {
         let Sock::Stream { s, .. } = self.get(name)? else {
-            return Err((fbsd_sys::EINVAL as Errno, format!("{name} is not a TCP stream")));
+            return Err((
+                fbsd_sys::EINVAL as Errno,
+                format!("{name} is not a TCP stream"),
+            ));
         };
         let mut off = 0;
         let mut err = None;
@@ -127,7 +176,10 @@ impl Outside {
         match err {
             Some(e) => Err(e),
             None if off == p.len() => Ok(()),
-            None => Err((fbsd_sys::ETIMEDOUT as Errno, format!("write on {name}: blocked for 2 s"))),
+            None => Err((
+                fbsd_sys::ETIMEDOUT as Errno,
+                format!("write on {name}: blocked for 2 s"),
+            )),
         }
     }
 
@@ -168,7 +220,7 @@ impl Outside {
     pub fn expect_recv(
         &mut self,
         name: &str,
-        from: Option<SocketAddrV4>,
+        from: Option<SocketAddr>,
         want: &[u8],
         pump: &mut dyn FnMut() -> bool,
     ) -> Result<(), String> {
@@ -182,7 +234,7 @@ impl Outside {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => None,
                     Err(e) => {
                         err = Some(e.to_string());
-                        Some((Vec::new(), SocketAddr::V4(SocketAddrV4::new(0.into(), 0))))
+                        Some((Vec::new(), SocketAddr::from(([0, 0, 0, 0], 0))))
                     }
                 });
                 if let Some(e) = err {
@@ -192,11 +244,18 @@ impl Outside {
                     return Err(format!("{name} received nothing within 2 s"));
                 };
                 if d != want {
-                    return Err(format!("{name} received {} instead of {}", show(&d), show(want)));
+                    return Err(format!(
+                        "{name} received {} instead of {}",
+                        show(&d),
+                        show(want)
+                    ));
                 }
                 if let Some(f) = from {
-                    if a != SocketAddr::V4(f) {
-                        return Err(format!("{name} received {} from {a}, not from {f}", show(&d)));
+                    if a != f {
+                        return Err(format!(
+                            "{name} received {} from {a}, not from {f}",
+                            show(&d)
+                        ));
                     }
                 }
                 Ok(())
@@ -221,8 +280,16 @@ impl Outside {
                 let n = buf.len().min(want.len());
                 let got: Vec<u8> = buf.drain(..n).collect();
                 if got != want {
-                    let why = if got.len() < want.len() && *eof { " (then end of file)" } else { "" };
-                    return Err(format!("{name} received {}{why} instead of {}", show(&got), show(want)));
+                    let why = if got.len() < want.len() && *eof {
+                        " (then end of file)"
+                    } else {
+                        ""
+                    };
+                    return Err(format!(
+                        "{name} received {}{why} instead of {}",
+                        show(&got),
+                        show(want)
+                    ));
                 }
                 Ok(())
             }
@@ -231,7 +298,11 @@ impl Outside {
     }
 
     /// `NAME silent`: nothing arrives within 200 ms.
-    pub fn expect_silent(&mut self, name: &str, pump: &mut dyn FnMut() -> bool) -> Result<(), String> {
+    pub fn expect_silent(
+        &mut self,
+        name: &str,
+        pump: &mut dyn FnMut() -> bool,
+    ) -> Result<(), String> {
         let sock = self.get(name).map_err(|e| e.1)?;
         match sock {
             Sock::Udp(u) => {
@@ -288,7 +359,10 @@ impl Outside {
             return Err(format!("read on {name} failed: {e}"));
         }
         if !buf.is_empty() {
-            return Err(format!("{name} has unread bytes {} before the end of file", show(buf)));
+            return Err(format!(
+                "{name} has unread bytes {} before the end of file",
+                show(buf)
+            ));
         }
         if *eof {
             Ok(())
@@ -329,11 +403,15 @@ mod tests {
         let mut o = Outside::default();
         let mut pump = || false;
         o.udp_bind("a", "127.0.0.1:0".parse().unwrap()).unwrap();
-        let Sock::Udp(u) = &o.socks["a"] else { panic!() };
-        let SocketAddr::V4(aa) = u.local_addr().unwrap() else { panic!() };
+        let Sock::Udp(u) = &o.socks["a"] else {
+            panic!()
+        };
+        let aa = u.local_addr().unwrap();
         o.udp_bind("b", "127.0.0.1:0".parse().unwrap()).unwrap();
-        let Sock::Udp(u) = &o.socks["b"] else { panic!() };
-        let SocketAddr::V4(ba) = u.local_addr().unwrap() else { panic!() };
+        let Sock::Udp(u) = &o.socks["b"] else {
+            panic!()
+        };
+        let ba = u.local_addr().unwrap();
         o.expect_silent("a", &mut pump).unwrap();
         o.udp_send("b", aa, b"ping").unwrap();
         o.expect_recv("a", Some(ba), b"ping", &mut pump).unwrap();
@@ -349,8 +427,10 @@ mod tests {
         let mut o = Outside::default();
         let mut pump = || false;
         o.tcp_listen("l", "127.0.0.1:0".parse().unwrap()).unwrap();
-        let Sock::Listener(l) = &o.socks["l"] else { panic!() };
-        let SocketAddr::V4(la) = l.local_addr().unwrap() else { panic!() };
+        let Sock::Listener(l) = &o.socks["l"] else {
+            panic!()
+        };
+        let la = l.local_addr().unwrap();
         o.tcp_connect("c", la).unwrap();
         o.tcp_accept("s", "l", &mut pump).unwrap();
         o.tcp_send("c", b"hello", &mut pump).unwrap();

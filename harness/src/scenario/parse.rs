@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::errno::{self, Errno};
@@ -38,13 +38,13 @@ pub enum CmdKind {
     /// `as root` / `as user`.
     As(Cred),
     /// `udp NAME bind ADDR:PORT`.
-    UdpBind(String, SocketAddrV4),
+    UdpBind(String, SocketAddr),
     /// `udp NAME send ADDR:PORT PAYLOAD`.
-    UdpSend(String, SocketAddrV4, Vec<u8>),
+    UdpSend(String, SocketAddr, Vec<u8>),
     /// `tcp NAME listen ADDR:PORT`.
-    TcpListen(String, SocketAddrV4),
+    TcpListen(String, SocketAddr),
     /// `tcp NAME connect ADDR:PORT`.
-    TcpConnect(String, SocketAddrV4),
+    TcpConnect(String, SocketAddr),
     /// `tcp NAME accept FROM`.
     TcpAccept(String, String),
     /// `tcp NAME send PAYLOAD`.
@@ -60,7 +60,11 @@ impl CmdKind {
     fn is_process(&self) -> bool {
         matches!(
             self,
-            CmdKind::Ngctl(_) | CmdKind::Session(_) | CmdKind::SessionCmd(..) | CmdKind::Kldload(_) | CmdKind::Kldunload(_)
+            CmdKind::Ngctl(_)
+                | CmdKind::Session(_)
+                | CmdKind::SessionCmd(..)
+                | CmdKind::Kldload(_)
+                | CmdKind::Kldunload(_)
         )
     }
 
@@ -88,7 +92,7 @@ pub enum ExpKind {
     /// `NAME recv PAYLOAD`.
     Recv(String, Vec<u8>),
     /// `NAME recv-from ADDR:PORT PAYLOAD`.
-    RecvFrom(String, SocketAddrV4, Vec<u8>),
+    RecvFrom(String, SocketAddr, Vec<u8>),
     /// `NAME silent`.
     Silent(String),
     /// `NAME eof`.
@@ -220,17 +224,18 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, String> {
                             b'\\' => w.push(b'\\'),
                             b'"' => w.push(b'"'),
                             b'x' => {
-                                let mut v: u32 = 0;
-                                let mut n = 0;
-                                while n < 2 && i < b.len() && b[i].is_ascii_hexdigit() {
-                                    v = v * 16 + (b[i] as char).to_digit(16).unwrap_or(0);
-                                    i += 1;
-                                    n += 1;
-                                }
-                                if n == 0 {
-                                    return Err("\\x needs hex digits".into());
-                                }
-                                w.push(v as u8);
+                                let h = b
+                                    .get(i..i + 2)
+                                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                                let Some(h) = h else {
+                                    return Err(
+                                        "bad escape: \\x needs two hex digits (\\xHH)".into()
+                                    );
+                                };
+                                let v =
+                                    u8::from_str_radix(std::str::from_utf8(h).unwrap_or("0"), 16);
+                                w.push(v.unwrap_or(0));
+                                i += 2;
                             }
                             _ => return Err(format!("unknown escape \\{}", e as char)),
                         }
@@ -241,13 +246,19 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, String> {
             if i < b.len() && !is_blank(b[i]) {
                 return Err("a quoted word must be followed by a blank".into());
             }
-            words.push(Word { bytes: w, quoted: true });
+            words.push(Word {
+                bytes: w,
+                quoted: true,
+            });
         } else {
             let s = i;
             while i < b.len() && !is_blank(b[i]) {
                 i += 1;
             }
-            words.push(Word { bytes: b[s..i].to_vec(), quoted: false });
+            words.push(Word {
+                bytes: b[s..i].to_vec(),
+                quoted: false,
+            });
         }
     }
     Ok(words)
@@ -275,8 +286,9 @@ pub fn parse_payload(words: &[Word]) -> Result<Vec<u8>, String> {
 }
 
 /// Parses `ADDR:PORT` (IPv4).
-pub fn parse_addr(s: &str) -> Result<SocketAddrV4, String> {
-    s.parse::<SocketAddrV4>().map_err(|_| format!("bad address `{s}` (expected ADDR:PORT, e.g. 127.0.0.1:7777)"))
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("bad address `{s}` (expected ADDR:PORT, e.g. 127.0.0.1:7777)"))
 }
 
 const KEYWORDS: &[&str] = &[
@@ -300,10 +312,24 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Longest `wait` accepted, in milliseconds.
-pub const MAX_WAIT_MS: u64 = 10_000;
+pub const MAX_WAIT_MS: u64 = 60_000;
+/// Sessions open at once (the FreeBSD VM runner gives each a shell fd).
+pub const MAX_SESSIONS: usize = 6;
 
+/// Session, socket and module names: `[A-Za-z_][A-Za-z0-9_]*`, not a keyword.
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') && !KEYWORDS.contains(&s)
+    let b = s.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !KEYWORDS.contains(&s)
+}
+
+/// kldload/kldunload arguments: `[A-Za-z0-9_.-]+`.
+fn valid_module(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -323,7 +349,11 @@ struct State {
 
 impl State {
     fn err(&mut self, line: usize, msg: impl Into<String>) {
-        self.errors.push(ParseError { path: self.path.clone(), line, msg: msg.into() });
+        self.errors.push(ParseError {
+            path: self.path.clone(),
+            line,
+            msg: msg.into(),
+        });
     }
 }
 
@@ -331,7 +361,11 @@ impl State {
 pub fn parse_file(path: &Path) -> Result<Scenario, Vec<ParseError>> {
     match std::fs::read_to_string(path) {
         Ok(s) => parse_str(path, &s),
-        Err(e) => Err(vec![ParseError { path: path.to_path_buf(), line: 0, msg: format!("cannot read: {e}") }]),
+        Err(e) => Err(vec![ParseError {
+            path: path.to_path_buf(),
+            line: 0,
+            msg: format!("cannot read: {e}"),
+        }]),
     }
 }
 
@@ -339,7 +373,13 @@ pub fn parse_file(path: &Path) -> Result<Scenario, Vec<ParseError>> {
 pub fn parse_str(path: &Path, text: &str) -> Result<Scenario, Vec<ParseError>> {
     let mut st = State {
         path: path.to_path_buf(),
-        sc: Scenario { path: path.to_path_buf(), title: None, requires: Vec::new(), specs: Vec::new(), cmds: Vec::new() },
+        sc: Scenario {
+            path: path.to_path_buf(),
+            title: None,
+            requires: Vec::new(),
+            specs: Vec::new(),
+            cmds: Vec::new(),
+        },
         errors: Vec::new(),
         sessions: HashMap::new(),
         socks: HashMap::new(),
@@ -367,6 +407,15 @@ fn statement(st: &mut State, line: usize, t: &str) {
     }
     if let Some(rest) = t.strip_prefix('|') {
         return expectation_pattern(st, line, t, rest, false);
+    }
+    // `S: expect PATTERN` keeps the raw pattern text too.
+    let mut raw = t.splitn(3, [' ', '\t']);
+    if let (Some(w0), Some(w1)) = (raw.next(), raw.next()) {
+        if let Some(s) = w0.strip_suffix(':') {
+            if w1 == "expect" && !s.is_empty() && !s.starts_with('"') {
+                return session_expect(st, line, t, s, raw.next().unwrap_or(""));
+            }
+        }
     }
     let words = match split_words(t) {
         Ok(w) => w,
@@ -398,6 +447,12 @@ fn statement(st: &mut State, line: usize, t: &str) {
             if st.sessions.get(&name) == Some(&true) {
                 return st.err(line, format!("session {name} is already open"));
             }
+            if st.sessions.values().filter(|&&open| open).count() >= MAX_SESSIONS {
+                return st.err(
+                    line,
+                    format!("too many open sessions (at most {MAX_SESSIONS} at once on FreeBSD)"),
+                );
+            }
             st.sessions.insert(name.clone(), true);
             command(st, line, t, CmdKind::Session(name));
         }
@@ -417,7 +472,14 @@ fn statement(st: &mut State, line: usize, t: &str) {
                 return st.err(line, format!("usage: {first_t} MODULE"));
             };
             let m = m.text();
-            let k = if first_t == "kldload" { CmdKind::Kldload(m) } else { CmdKind::Kldunload(m) };
+            if !valid_module(&m) {
+                return st.err(line, format!("bad module name `{m}`"));
+            }
+            let k = if first_t == "kldload" {
+                CmdKind::Kldload(m)
+            } else {
+                CmdKind::Kldunload(m)
+            };
             command(st, line, t, k);
         }
         "as" => match args.iter().map(Word::text).collect::<Vec<_>>().as_slice() {
@@ -460,7 +522,10 @@ fn ngctl_words(args: &[Word]) -> Result<Vec<String>, String> {
 
 fn header(st: &mut State, line: usize, t: &str, kw: &str, args: &[Word]) {
     if !st.sc.cmds.is_empty() {
-        return st.err(line, format!("header statement `{kw}` after the first command"));
+        return st.err(
+            line,
+            format!("header statement `{kw}` after the first command"),
+        );
     }
     match kw {
         "scenario" => {
@@ -496,7 +561,12 @@ fn header(st: &mut State, line: usize, t: &str, kw: &str, args: &[Word]) {
 }
 
 fn command(st: &mut State, line: usize, t: &str, kind: CmdKind) {
-    st.sc.cmds.push(Command { line, text: t.to_string(), kind, expects: Vec::new() });
+    st.sc.cmds.push(Command {
+        line,
+        text: t.to_string(),
+        kind,
+        expects: Vec::new(),
+    });
 }
 
 /// Attaches an expectation to the most recent command.
@@ -508,14 +578,26 @@ fn expect(st: &mut State, line: usize, t: &str, kind: ExpKind) {
         ExpKind::Exit(_) if !last.kind.is_process() => {
             Some("`=> exit` applies only to ngctl, session commands, kldload and kldunload")
         }
-        ExpKind::Line(_) | ExpKind::NoLine(_) if !last.kind.is_process() => Some("the command has no output to match"),
-        ExpKind::Ok | ExpKind::Error(_) if !last.kind.can_fail() => Some("this command cannot fail"),
+        ExpKind::Exit(n) if matches!(last.kind, CmdKind::SessionCmd(..)) && ![0, 64, 71].contains(n) => Some(
+            "an interactive ngctl shows only success (0), a usage error (64) or an error (71) after a command",
+        ),
+        ExpKind::Line(_) | ExpKind::NoLine(_) if !last.kind.is_process() => {
+            Some("the command has no output to match")
+        }
+        ExpKind::Ok | ExpKind::Error(_) if !last.kind.can_fail() => {
+            Some("this command cannot fail")
+        }
         _ => None,
     };
     if let Some(p) = problem {
-        return st.err(line, format!("`{t}`: {p} (most recent command: line {})", last.line));
+        let l = last.line;
+        return st.err(line, format!("`{t}`: {p} (most recent command: line {l})"));
     }
-    last.expects.push(Expect { line, text: t.to_string(), kind });
+    last.expects.push(Expect {
+        line,
+        text: t.to_string(),
+        kind,
+    });
 }
 
 fn expectation_pattern(st: &mut State, line: usize, t: &str, rest: &str, negated: bool) {
@@ -524,7 +606,16 @@ fn expectation_pattern(st: &mut State, line: usize, t: &str, rest: &str, negated
         return st.err(line, "empty pattern");
     }
     let p = Pattern::new(p);
-    expect(st, line, t, if negated { ExpKind::NoLine(p) } else { ExpKind::Line(p) });
+    expect(
+        st,
+        line,
+        t,
+        if negated {
+            ExpKind::NoLine(p)
+        } else {
+            ExpKind::Line(p)
+        },
+    );
 }
 
 fn expectation_status(st: &mut State, line: usize, t: &str, args: &[Word]) {
@@ -544,28 +635,50 @@ fn expectation_status(st: &mut State, line: usize, t: &str, args: &[Word]) {
     expect(st, line, t, kind);
 }
 
+fn session_expect(st: &mut State, line: usize, t: &str, s: &str, rest: &str) {
+    if st.sessions.get(s) != Some(&true) {
+        return st.err(line, format!("`{s}:`: no open session named {s}"));
+    }
+    let rest = rest.trim_matches([' ', '\t']);
+    if rest.is_empty() {
+        return st.err(line, "empty pattern");
+    }
+    expect(
+        st,
+        line,
+        t,
+        ExpKind::SessionExpect(s.to_string(), Pattern::new(rest)),
+    );
+}
+
 fn session_line(st: &mut State, line: usize, t: &str, s: &str, args: &[Word]) {
     if st.sessions.get(s) != Some(&true) {
         return st.err(line, format!("`{s}:`: no open session named {s}"));
     }
-    if args.first().is_some_and(|w| !w.quoted && w.bytes == b"expect") {
-        // The pattern is the raw text after "S:" and "expect".
-        let rest = t[s.len() + 1..].trim_start_matches([' ', '\t']);
-        let rest = rest["expect".len()..].trim_matches([' ', '\t']);
-        if rest.is_empty() {
-            return st.err(line, "empty pattern");
-        }
-        return expect(st, line, t, ExpKind::SessionExpect(s.to_string(), Pattern::new(rest)));
-    }
     match ngctl_words(args) {
-        Ok(w) => command(st, line, t, CmdKind::SessionCmd(s.to_string(), w)),
+        Ok(w) => {
+            // Interactive ngctl splits its input at blanks (strtok).
+            if let Some(bad) = w
+                .iter()
+                .find(|a| a.is_empty() || a.contains([' ', '\t', '\n', '\r', '\u{b}', '\u{c}']))
+            {
+                return st.err(
+                    line,
+                    format!("the session command word {bad:?} cannot be typed into an interactive ngctl as one word (it splits lines at blanks)"),
+                );
+            }
+            command(st, line, t, CmdKind::SessionCmd(s.to_string(), w))
+        }
         Err(e) => st.err(line, e),
     }
 }
 
 fn udp(st: &mut State, line: usize, t: &str, args: &[Word]) {
     let (Some(name), Some(verb)) = (args.first(), args.get(1)) else {
-        return st.err(line, "usage: udp NAME bind ADDR:PORT | udp NAME send ADDR:PORT PAYLOAD");
+        return st.err(
+            line,
+            "usage: udp NAME bind ADDR:PORT | udp NAME send ADDR:PORT PAYLOAD",
+        );
     };
     let (name, verb) = (name.text(), verb.text());
     if !valid_name(&name) {
@@ -592,7 +705,10 @@ fn udp(st: &mut State, line: usize, t: &str, args: &[Word]) {
                 return st.err(line, "usage: udp NAME send ADDR:PORT PAYLOAD");
             };
             if st.socks.get(&name) != Some(&SockKind::Udp) {
-                return st.err(line, format!("no UDP socket named {name} (use `udp {name} bind ADDR:PORT` first)"));
+                return st.err(
+                    line,
+                    format!("no UDP socket named {name} (use `udp {name} bind ADDR:PORT` first)"),
+                );
             }
             match (parse_addr(&a.text()), parse_payload(&args[3..])) {
                 (Ok(addr), Ok(p)) => command(st, line, t, CmdKind::UdpSend(name, addr, p)),
@@ -605,7 +721,10 @@ fn udp(st: &mut State, line: usize, t: &str, args: &[Word]) {
 
 fn tcp(st: &mut State, line: usize, t: &str, args: &[Word]) {
     let (Some(name), Some(verb)) = (args.first(), args.get(1)) else {
-        return st.err(line, "usage: tcp NAME listen|connect ADDR:PORT | accept FROM | send PAYLOAD | close");
+        return st.err(
+            line,
+            "usage: tcp NAME listen|connect ADDR:PORT | accept FROM | send PAYLOAD | close",
+        );
     };
     let (name, verb) = (name.text(), verb.text());
     if !valid_name(&name) {
@@ -629,8 +748,19 @@ fn tcp(st: &mut State, line: usize, t: &str, args: &[Word]) {
             match parse_addr(&a.text()) {
                 Ok(addr) => {
                     let listen = verb == "listen";
-                    if new_name(st, if listen { SockKind::Listener } else { SockKind::Stream }) {
-                        let k = if listen { CmdKind::TcpListen(name, addr) } else { CmdKind::TcpConnect(name, addr) };
+                    if new_name(
+                        st,
+                        if listen {
+                            SockKind::Listener
+                        } else {
+                            SockKind::Stream
+                        },
+                    ) {
+                        let k = if listen {
+                            CmdKind::TcpListen(name, addr)
+                        } else {
+                            CmdKind::TcpConnect(name, addr)
+                        };
                         command(st, line, t, k);
                     }
                 }
@@ -663,7 +793,9 @@ fn tcp(st: &mut State, line: usize, t: &str, args: &[Word]) {
                 return st.err(line, "usage: tcp NAME close");
             }
             match st.socks.get(&name) {
-                Some(SockKind::Stream) | Some(SockKind::Listener) => command(st, line, t, CmdKind::TcpClose(name)),
+                Some(SockKind::Stream) | Some(SockKind::Listener) => {
+                    command(st, line, t, CmdKind::TcpClose(name))
+                }
                 _ => st.err(line, format!("no TCP socket named {name}")),
             }
         }
@@ -689,10 +821,15 @@ fn socket_expectation(st: &mut State, line: usize, t: &str, name: &str, args: &[
                 (Err(e), _) | (_, Err(e)) => return st.err(line, e),
             }
         }
-        "silent" if rest.is_empty() && kind != SockKind::Listener => ExpKind::Silent(name.to_string()),
+        "silent" if rest.is_empty() && kind != SockKind::Listener => {
+            ExpKind::Silent(name.to_string())
+        }
         "eof" if rest.is_empty() && kind == SockKind::Stream => ExpKind::Eof(name.to_string()),
         "recv" | "recv-from" | "silent" | "eof" => {
-            return st.err(line, format!("`{verb}` does not apply to socket {name} ({kind:?}) or has bad arguments"))
+            return st.err(
+                line,
+                format!("`{verb}` does not apply to socket {name} ({kind:?}) or has bad arguments"),
+            )
         }
         _ => return st.err(line, format!("unknown statement `{t}`")),
     };
@@ -713,9 +850,17 @@ mod tests {
 
     #[test]
     fn words_and_quotes() {
-        let w = split_words(r#"a "b c" "x\n\t\\\"\x41\x7" d"#).unwrap();
+        let w = split_words(r#"a "b c" "x\n\t\\\"\x41\x07" d"#).unwrap();
         let t: Vec<Vec<u8>> = w.iter().map(|w| w.bytes.clone()).collect();
-        assert_eq!(t, vec![b"a".to_vec(), b"b c".to_vec(), b"x\n\t\\\"A\x07".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            t,
+            vec![
+                b"a".to_vec(),
+                b"b c".to_vec(),
+                b"x\n\t\\\"A\x07".to_vec(),
+                b"d".to_vec()
+            ]
+        );
         assert!(w[1].quoted && !w[0].quoted);
         // A quote inside a word is literal.
         let w = split_words(r#"name="ab""#).unwrap();
@@ -723,6 +868,7 @@ mod tests {
         assert!(split_words(r#""abc"#).is_err());
         assert!(split_words(r#""a\qb""#).is_err());
         assert!(split_words(r#""a"b"#).is_err());
+        assert!(split_words(r#""\x7""#).is_err());
     }
 
     #[test]
@@ -762,18 +908,37 @@ ngctl mkpeer . ksocket k foo
 close s
 "#)
         .unwrap();
-        assert_eq!(s.title.as_deref(), Some("UDP echo server from echo <-> ksocket"));
+        assert_eq!(
+            s.title.as_deref(),
+            Some("UDP echo server from echo <-> ksocket")
+        );
         assert_eq!(s.requires, vec!["ng_socket", "ng_ksocket"]);
         assert_eq!(s.specs.len(), 2);
         assert_eq!(s.cmds.len(), 11);
-        assert_eq!(s.cmds[1].kind, CmdKind::SessionCmd("s".into(), vec!["mkpeer".into(), ".".into(), "echo".into(), "tmp".into(), "x".into()]));
+        assert_eq!(
+            s.cmds[1].kind,
+            CmdKind::SessionCmd(
+                "s".into(),
+                vec![
+                    "mkpeer".into(),
+                    ".".into(),
+                    "echo".into(),
+                    "tmp".into(),
+                    "x".into()
+                ]
+            )
+        );
         let getname = &s.cmds[6];
         assert_eq!(getname.line, 12);
         assert_eq!(getname.expects.len(), 2);
         assert!(getname.implied_ok());
-        assert!(matches!(&getname.expects[1].kind, ExpKind::Line(p) if p.matches("Args:\tinet/127.0.0.1:7777")));
+        assert!(
+            matches!(&getname.expects[1].kind, ExpKind::Line(p) if p.matches("Args:\tinet/127.0.0.1:7777"))
+        );
         let send = &s.cmds[8];
-        assert!(matches!(&send.expects[0].kind, ExpKind::RecvFrom(n, a, d) if n == "c" && a.port() == 7777 && d == b"ping"));
+        assert!(
+            matches!(&send.expects[0].kind, ExpKind::RecvFrom(n, a, d) if n == "c" && a.port() == 7777 && d == b"ping")
+        );
         assert_eq!(s.cmds[9].expects[0].kind, ExpKind::Error(22));
         assert!(!s.cmds[9].implied_ok());
     }
@@ -781,7 +946,13 @@ close s
     #[test]
     fn errors_carry_file_and_line() {
         let e = errs("ngctl list\nfrobnicate all\n=> error EBOGUS\n");
-        assert_eq!(e, vec!["t.ngs:2: unknown statement `frobnicate all`", "t.ngs:3: unknown errno name `EBOGUS`"]);
+        assert_eq!(
+            e,
+            vec![
+                "t.ngs:2: unknown statement `frobnicate all`",
+                "t.ngs:3: unknown errno name `EBOGUS`"
+            ]
+        );
         let e = errs("| foo\n");
         assert_eq!(e, vec!["t.ngs:1: expectation `| foo` before any command"]);
         let e = errs("=> ok\n");
@@ -807,12 +978,37 @@ close s
     #[test]
     fn session_expect_and_socket_expectations() {
         let s = p("session s\ns: write e 0x61\ns: expect Rec'd data packet on hook \"e\":\ntcp l listen 127.0.0.1:0\ntcp a connect 127.0.0.1:1\ntcp b accept l\nb recv \"x\"\nb eof\na silent\n").unwrap();
-        assert!(matches!(&s.cmds[1].expects[0].kind, ExpKind::SessionExpect(n, p) if n == "s" && p.as_str() == "Rec'd data packet on hook \"e\":"));
+        assert!(
+            matches!(&s.cmds[1].expects[0].kind, ExpKind::SessionExpect(n, p) if n == "s" && p.as_str() == "Rec'd data packet on hook \"e\":")
+        );
         let b = &s.cmds[4];
         assert_eq!(b.expects.len(), 3);
         assert_eq!(b.expects[0].kind, ExpKind::Recv("b".into(), b"x".to_vec()));
         assert_eq!(b.expects[1].kind, ExpKind::Eof("b".into()));
         assert!(errs("tcp l listen 127.0.0.1:0\nl recv \"x\"\n")[0].contains("does not apply"));
         assert!(errs("udp u bind 127.0.0.1:0\nu eof\n")[0].contains("does not apply"));
+    }
+
+    #[test]
+    fn rules_shared_with_the_vm_translator() {
+        // Names: [A-Za-z_][A-Za-z0-9_]*.
+        assert!(errs("session 1s\n")[0].contains("bad session name"));
+        assert!(errs("session a-b\n")[0].contains("bad session name"));
+        assert!(errs("udp my-sock bind 127.0.0.1:0\n")[0].contains("bad socket name"));
+        assert!(errs("kldload ng/x\n")[0].contains("bad module name"));
+        assert!(p("kldload ng_ksocket.ko\n").is_ok());
+        // A session command word cannot hold a blank (ngctl splits at blanks).
+        assert!(errs("session s\ns: name . \"a b\"\n")[0].contains("cannot be typed"));
+        assert!(errs("session s\ns: write e \"\"\n")[0].contains("cannot be typed"));
+        assert!(p("ngctl name . \"a b\"\n").is_ok());
+        // After a session command only 0, 64 and 71 can be seen.
+        assert!(errs("session s\ns: list\n=> exit 1\n")[0].contains("interactive ngctl"));
+        assert!(p("session s\ns: list\n=> exit 64\n").is_ok());
+        // At most six sessions at once.
+        let many: String = (0..7).map(|i| format!("session s{i}\n")).collect();
+        assert!(errs(&many)[0].starts_with("t.ngs:7: too many open sessions"));
+        // IPv6 outside sockets; waits up to a minute.
+        assert!(p("udp u bind [::1]:0\nwait 60000\n").is_ok());
+        assert!(errs("wait 60001\n")[0].contains("at most"));
     }
 }

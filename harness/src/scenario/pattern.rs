@@ -59,7 +59,10 @@ impl Pattern {
                 i += 1;
             }
         }
-        Pattern { src: src.to_string(), toks }
+        Pattern {
+            src: src.to_string(),
+            toks,
+        }
     }
 
     /// The pattern text.
@@ -69,7 +72,10 @@ impl Pattern {
 
     /// Does `line` match (as a whole, leading/trailing blanks ignored)?
     pub fn matches(&self, line: &str) -> bool {
-        let line: Vec<char> = line.trim_matches(|c: char| is_ws(c) || c == '\r' || c == '\n').chars().collect();
+        let line: Vec<char> = line
+            .trim_matches(|c: char| is_ws(c) || c == '\r' || c == '\n')
+            .chars()
+            .collect();
         let mut failed = HashSet::new();
         self.m(0, &line, 0, &mut failed)
     }
@@ -85,12 +91,20 @@ impl Pattern {
         ok
     }
 
-    fn m1(&self, ti: usize, line: &[char], li: usize, failed: &mut HashSet<(usize, usize)>) -> bool {
+    fn m1(
+        &self,
+        ti: usize,
+        line: &[char],
+        li: usize,
+        failed: &mut HashSet<(usize, usize)>,
+    ) -> bool {
         let Some(t) = self.toks.get(ti) else {
             return li == line.len();
         };
         match t {
-            Tok::Lit(c) => li < line.len() && line[li] == *c && self.m(ti + 1, line, li + 1, failed),
+            Tok::Lit(c) => {
+                li < line.len() && line[li] == *c && self.m(ti + 1, line, li + 1, failed)
+            }
             Tok::Star => (li..=line.len()).any(|k| self.m(ti + 1, line, k, failed)),
             Tok::Id => {
                 let mut k = li;
@@ -108,7 +122,9 @@ impl Pattern {
                 while k < line.len() && is_ws(line[k]) {
                     k += 1;
                     let run = &line[li..k];
-                    if (run == wc.as_slice() || run.contains(&'\t')) && self.m(ti + 1, line, k, failed) {
+                    if (run == wc.as_slice() || run.contains(&'\t'))
+                        && self.m(ti + 1, line, k, failed)
+                    {
                         return true;
                     }
                 }
@@ -126,7 +142,12 @@ impl std::fmt::Display for Pattern {
 
 /// Index of the first line at or after `from` that matches `p`.
 pub fn find(p: &Pattern, lines: &[String], from: usize) -> Option<usize> {
-    lines.iter().enumerate().skip(from).find(|(_, l)| p.matches(l)).map(|(i, _)| i)
+    lines
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| p.matches(l))
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -149,7 +170,10 @@ mod tests {
         assert!(m("There are * total nodes:", "There are 3 total nodes:"));
         assert!(m("a*", "a"));
         assert!(m("*", ""));
-        assert!(m("x * ngctl* * socket", "x               ngctl4242       socket"));
+        assert!(m(
+            "x * ngctl* * socket",
+            "x               ngctl4242       socket"
+        ));
         assert!(!m("a*b", "acd"));
         assert!(m("**a**", "xxa"));
     }
@@ -167,7 +191,10 @@ mod tests {
 
     #[test]
     fn tabs() {
-        assert!(m("Args:\tinet/127.0.0.1:7777", "Args:\tinet/127.0.0.1:7777"));
+        assert!(m(
+            "Args:\tinet/127.0.0.1:7777",
+            "Args:\tinet/127.0.0.1:7777"
+        ));
         assert!(m("Args: inet/127.0.0.1:7777", "Args:\tinet/127.0.0.1:7777"));
         assert!(m("Args:    inet/1", "Args:\tinet/1"));
         // Blanks are otherwise exact.

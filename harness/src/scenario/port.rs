@@ -72,13 +72,23 @@ pub trait NgPort {
     fn msg_ready(&mut self, p: PortId, wait: Wait) -> bool;
     /// `recvfrom()` on the control socket with a `buflen`-byte buffer (None:
     /// SO_RCVBUF, as NgAllocRecvMsg). `Ok(None)`: nothing within `wait`.
-    fn recv_msg(&mut self, p: PortId, buflen: Option<usize>, wait: Wait) -> Result<Option<Received>, Errno>;
+    fn recv_msg(
+        &mut self,
+        p: PortId,
+        buflen: Option<usize>,
+        wait: Wait,
+    ) -> Result<Option<Received>, Errno>;
     /// `sendto()` on the data socket to hook `hook`.
     fn send_data(&mut self, p: PortId, hook: &str, data: &[u8]) -> Result<(), Errno>;
     /// Is a packet (or EOF) waiting on the data socket?
     fn data_ready(&mut self, p: PortId, wait: Wait) -> bool;
     /// `recvfrom()` on the data socket (None: SO_RCVBUF, as NgAllocRecvData).
-    fn recv_data(&mut self, p: PortId, buflen: Option<usize>, wait: Wait) -> Result<Option<Received>, Errno>;
+    fn recv_data(
+        &mut self,
+        p: PortId,
+        buflen: Option<usize>,
+        wait: Wait,
+    ) -> Result<Option<Received>, Errno>;
     /// Closes both sockets (the process exits).
     fn close(&mut self, p: PortId);
     /// Runs pending kernel work once; true if anything happened.
@@ -101,6 +111,9 @@ pub const AF_NETGRAPH: u8 = fbsd_sys::AF_NETGRAPH as u8;
 /// Offset of `sg_data` in `struct sockaddr_ng` (libnetgraph's NGSA_OVERHEAD).
 pub const NGSA_OVERHEAD: usize = 2;
 
+/// A received datagram and the bytes of its source address.
+pub type Datagram = (Vec<u8>, Vec<u8>);
+
 /// The `PF_NETGRAPH` system calls a libnetgraph program makes.
 pub trait SockApi {
     /// Short backend name for reports.
@@ -117,7 +130,7 @@ pub trait SockApi {
     fn poll(&mut self, fd: Fd, wait: Wait) -> bool;
     /// `recvfrom(fd, buf, buflen, 0, from, &fromlen)`: (datagram, from
     /// address bytes); `Ok(None)` if nothing arrived within `wait`.
-    fn recvfrom(&mut self, fd: Fd, buflen: usize, wait: Wait) -> Result<Option<(Vec<u8>, Vec<u8>)>, Errno>;
+    fn recvfrom(&mut self, fd: Fd, buflen: usize, wait: Wait) -> Result<Option<Datagram>, Errno>;
     /// `getsockopt(fd, SOL_SOCKET, SO_RCVBUF)`.
     fn rcvbuf(&mut self, fd: Fd) -> Result<usize, Errno>;
     /// `close(fd)`.
@@ -132,6 +145,8 @@ pub trait SockApi {
 
 /// A `struct sockaddr_ng` as libnetgraph builds it: `sg_len = strlen + 3`
 /// (stored in a byte, as C does), family AF_NETGRAPH, the string and a NUL.
+/// libnetgraph passes `sg_len` as the address length, so a wrapped `sg_len`
+/// (paths of 253+ bytes) also cuts the address short: so does this.
 pub fn sockaddr_ng(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut v = Vec::with_capacity(b.len() + 3);
@@ -139,6 +154,8 @@ pub fn sockaddr_ng(s: &str) -> Vec<u8> {
     v.push(AF_NETGRAPH);
     v.extend_from_slice(b);
     v.push(0);
+    let n = usize::from(v[0]);
+    v.truncate(n);
     v
 }
 
@@ -173,7 +190,11 @@ pub struct SocketPort<S: SockApi> {
 impl<S: SockApi> SocketPort<S> {
     /// libnetgraph over `api`.
     pub fn new(api: S) -> SocketPort<S> {
-        SocketPort { api, procs: HashMap::new(), next: 1 }
+        SocketPort {
+            api,
+            procs: HashMap::new(),
+            next: 1,
+        }
     }
 
     fn proc(&self, p: PortId) -> Result<&Proc, Errno> {
@@ -181,7 +202,13 @@ impl<S: SockApi> SocketPort<S> {
     }
 
     /// NgMkSockNode's body; on error the sockets it opened are closed.
-    fn mk_sock_node(&mut self, name: Option<&str>, cs: &mut Fd, ds: &mut Fd, token: &mut u32) -> Result<(), Errno> {
+    fn mk_sock_node(
+        &mut self,
+        name: Option<&str>,
+        cs: &mut Fd,
+        ds: &mut Fd,
+        token: &mut u32,
+    ) -> Result<(), Errno> {
         *cs = match self.api.socket(NG_CONTROL) {
             Ok(fd) => fd,
             Err(e) if e == fbsd_sys::EAFNOSUPPORT as Errno => {
@@ -203,7 +230,9 @@ impl<S: SockApi> SocketPort<S> {
                 let m = NgMsg::request(msg::NGM_GENERIC_COOKIE, msg::cmd::NODEINFO, t, Vec::new());
                 self.api.sendto(*cs, &m.encode(), &sockaddr_ng("."))?;
                 self.api.poll(*cs, Wait::For(BLOCK));
-                let r = self.api.recvfrom(*cs, msg::HDRLEN + msg::NODEINFO_LEN, Wait::For(BLOCK))?;
+                let r =
+                    self.api
+                        .recvfrom(*cs, msg::HDRLEN + msg::NODEINFO_LEN, Wait::For(BLOCK))?;
                 let Some((b, _)) = r else {
                     return Err(fbsd_sys::ETIMEDOUT as Errno);
                 };
@@ -213,7 +242,8 @@ impl<S: SockApi> SocketPort<S> {
         };
         *ds = self.api.socket(NG_DATA)?;
         let target = format!("{namebuf}:");
-        self.api.connect(*ds, &sockaddr_ng(strlcpy(&target, msg::NODESIZ + 1)))?;
+        self.api
+            .connect(*ds, &sockaddr_ng(strlcpy(&target, msg::NODESIZ + 1)))?;
         Ok(())
     }
 }
@@ -272,13 +302,21 @@ impl<S: SockApi> NgPort for SocketPort<S> {
         }
     }
 
-    fn recv_msg(&mut self, p: PortId, buflen: Option<usize>, wait: Wait) -> Result<Option<Received>, Errno> {
+    fn recv_msg(
+        &mut self,
+        p: PortId,
+        buflen: Option<usize>,
+        wait: Wait,
+    ) -> Result<Option<Received>, Errno> {
         let cs = self.proc(p)?.cs;
         let n = match buflen {
             Some(n) => n,
             None => self.api.rcvbuf(cs)?,
         };
-        Ok(self.api.recvfrom(cs, n, wait)?.map(|(b, sa)| Received { from: sockaddr_data(&sa), bytes: b }))
+        Ok(self.api.recvfrom(cs, n, wait)?.map(|(b, sa)| Received {
+            from: sockaddr_data(&sa),
+            bytes: b,
+        }))
     }
 
     fn send_data(&mut self, p: PortId, hook: &str, data: &[u8]) -> Result<(), Errno> {
@@ -296,13 +334,21 @@ impl<S: SockApi> NgPort for SocketPort<S> {
         }
     }
 
-    fn recv_data(&mut self, p: PortId, buflen: Option<usize>, wait: Wait) -> Result<Option<Received>, Errno> {
+    fn recv_data(
+        &mut self,
+        p: PortId,
+        buflen: Option<usize>,
+        wait: Wait,
+    ) -> Result<Option<Received>, Errno> {
         let ds = self.proc(p)?.ds;
         let n = match buflen {
             Some(n) => n,
             None => self.api.rcvbuf(ds)?,
         };
-        Ok(self.api.recvfrom(ds, n, wait)?.map(|(b, sa)| Received { from: sockaddr_data(&sa), bytes: b }))
+        Ok(self.api.recvfrom(ds, n, wait)?.map(|(b, sa)| Received {
+            from: sockaddr_data(&sa),
+            bytes: b,
+        }))
     }
 
     fn close(&mut self, p: PortId) {
@@ -328,9 +374,13 @@ mod tests {
     #[test]
     fn sockaddrs_as_libnetgraph_builds_them() {
         assert_eq!(sockaddr_ng("foo"), vec![6, 32, b'f', b'o', b'o', 0]);
-        assert_eq!(sockaddr_data(&[34, 32, b'[', b'1', b']', b':', 0, 0]), "[1]:");
+        assert_eq!(
+            sockaddr_data(&[34, 32, b'[', b'1', b']', b':', 0, 0]),
+            "[1]:"
+        );
         // sg_len is a byte: long paths wrap, as in C.
         assert_eq!(sockaddr_ng(&"a".repeat(300))[0], ((300 + 3) % 256) as u8);
+        assert_eq!(sockaddr_ng(&"a".repeat(300)).len(), (300 + 3) % 256);
         assert_eq!(strlcpy("abcdef", 4), "abc");
         assert_eq!(strlcpy("ab", 4), "ab");
     }

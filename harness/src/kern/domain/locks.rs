@@ -124,7 +124,8 @@ pub(crate) fn sx_init(s: *mut sx, name: &'static CStr) {
     // SAFETY: `s` points at a zeroed sx inside a harness-owned socket.
     unsafe {
         (*s).lock_object.lo_name = name.as_ptr();
-        (*s).lock_object.lo_flags = fbsd_sys::LO_INITIALIZED | (LO_CLASS_SX << fbsd_sys::LO_CLASSSHIFT);
+        (*s).lock_object.lo_flags =
+            fbsd_sys::LO_INITIALIZED | (LO_CLASS_SX << fbsd_sys::LO_CLASSSHIFT);
         (*s).sx_lock = SX_LOCK_UNLOCKED as _;
     }
 }

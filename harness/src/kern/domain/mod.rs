@@ -29,7 +29,9 @@ use std::mem::size_of;
 use std::ptr::{self, null_mut};
 use std::sync::Once;
 
-use fbsd_sys::{domain, mtx, protosw, sb_which, sockaddr, sockbuf, socket, sockopt, sx, vnet, SO_RCV, SO_SND};
+use fbsd_sys::{
+    domain, mtx, protosw, sb_which, sockaddr, sockbuf, socket, sockopt, sx, vnet, SO_RCV, SO_SND,
+};
 
 use self::locks::{mtx_destroy, mtx_init, mtx_lock, mtx_owned, mtx_unlock, sx_destroy, sx_init};
 use crate::exports::Exports;
@@ -39,8 +41,9 @@ use crate::kern::thread::{curthread, set_curvnet};
 use crate::kern::{kernel_panic, malloc, violation};
 
 pub use self::syscalls::{
-    bind, close, close_all, connect, getpeername, getsockname, getsockopt, getsockopt_int, poll_readable,
-    readable, recvfrom, sendmsg, sendto, set_blocking_bound, set_nonblocking, setsockopt, setsockopt_int,
+    bind, close, close_all, connect, getpeername, getsockname, getsockopt, getsockopt_int,
+    poll_readable, readable, recvfrom, sendmsg, sendto, set_blocking_bound, set_nonblocking,
+    setsockopt, setsockopt_int, socket, Received,
 };
 
 /// A socket descriptor of the harness's single process-wide descriptor table.
@@ -48,7 +51,6 @@ pub type Fd = i32;
 /// An errno value (FreeBSD numbering).
 pub type Errno = i32;
 
-pub(crate) const EPERM: c_int = fbsd_sys::EPERM as c_int;
 pub(crate) const EINVAL: c_int = fbsd_sys::EINVAL as c_int;
 pub(crate) const EBADF: c_int = fbsd_sys::EBADF as c_int;
 pub(crate) const ENOBUFS: c_int = fbsd_sys::ENOBUFS as c_int;
@@ -76,8 +78,16 @@ const SS_VALID: i16 =
 /// timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`), before giving up with EWOULDBLOCK.
 pub const DEFAULT_BLOCKING_BOUND: u64 = 60_000;
 
-/// Fill pattern of freed `struct socket` memory (as malloc's trash).
+/// Alignment of harness-allocated sockets (a cache line, like the UMA zone).
 const SOCKET_ALIGN: usize = 64;
+
+// The FreeBSD 15 amd64 layout the modules are compiled against.
+const _: () = {
+    assert!(size_of::<socket>() == 1024);
+    assert!(size_of::<sockbuf>() == 208);
+    assert!(size_of::<protosw>() == 264);
+    assert!(size_of::<domain>() == 80);
+};
 
 // ---------------------------------------------------------------------------
 // State
@@ -244,7 +254,9 @@ pub(crate) fn check_socket(so: *mut socket, what: &str, c: Caller) -> bool {
         Some(n) => violation(format!(
             "{what}({so:p}) from {c}: use after free of socket #{n} (freed by the socket layer)"
         )),
-        None => violation(format!("{what}({so:p}) from {c}: not a socket of the harness socket layer")),
+        None => violation(format!(
+            "{what}({so:p}) from {c}: not a socket of the harness socket layer"
+        )),
     }
     false
 }
@@ -256,7 +268,10 @@ pub(crate) fn sock_of_sb(sb: *mut sockbuf) -> Option<(*mut socket, sb_which)> {
     let snd_off = base + std::mem::offset_of!(fbsd_sys::socket__bindgen_ty_1__bindgen_ty_1, so_snd);
     let a = sb as usize;
     with(|s| {
-        if let Some(so) = a.checked_sub(rcv_off).filter(|so| s.sockets.contains_key(so)) {
+        if let Some(so) = a
+            .checked_sub(rcv_off)
+            .filter(|so| s.sockets.contains_key(so))
+        {
             return Some((so as *mut socket, SO_RCV));
         }
         a.checked_sub(snd_off)
@@ -267,7 +282,11 @@ pub(crate) fn sock_of_sb(sb: *mut sockbuf) -> Option<(*mut socket, sb_which)> {
 
 /// Like [`sock_of_sb`], reporting a violation for a sockbuf that belongs to no
 /// live socket.
-pub(crate) fn check_sockbuf(sb: *mut sockbuf, what: &str, c: Caller) -> Option<(*mut socket, sb_which)> {
+pub(crate) fn check_sockbuf(
+    sb: *mut sockbuf,
+    what: &str,
+    c: Caller,
+) -> Option<(*mut socket, sb_which)> {
     if sb.is_null() {
         violation(format!("{what}(NULL) from {c}: NULL socket buffer"));
         return None;
@@ -278,7 +297,9 @@ pub(crate) fn check_sockbuf(sb: *mut sockbuf, what: &str, c: Caller) -> Option<(
             Some(n) => violation(format!(
                 "{what}({sb:p}) from {c}: use after free: socket buffer of freed socket #{n}"
             )),
-            None => violation(format!("{what}({sb:p}) from {c}: not a socket buffer of a harness socket")),
+            None => violation(format!(
+                "{what}({sb:p}) from {c}: not a socket buffer of a harness socket"
+            )),
         }
     }
     r
@@ -295,7 +316,11 @@ fn check_state_bits(so: *mut socket, what: &str, c: Caller) {
         Some(old != st)
     });
     if bad != 0 && changed == Some(true) {
-        let extra = if bad & 0x400 != 0 { " (SS_ISCONFIRMING was removed in FreeBSD 15)" } else { "" };
+        let extra = if bad & 0x400 != 0 {
+            " (SS_ISCONFIRMING was removed in FreeBSD 15)"
+        } else {
+            ""
+        };
         violation(format!(
             "{what}({so:p}) from {c}: so_state {st:#x} has undefined bits {bad:#x}{extra}"
         ));
@@ -350,7 +375,9 @@ pub(crate) fn call_proto<R>(what: &str, so: *mut socket, f: impl FnOnce() -> R) 
     let after = crate::kern::lock::held_names();
     if after.len() > before.len() {
         let extra: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
-        violation(format!("{what}(so {so:p}) returned with mutex(es) {extra:?} held"));
+        violation(format!(
+            "{what}(so {so:p}) returned with mutex(es) {extra:?} held"
+        ));
     }
     let crit2 = crate::kern::thread::critnest(curthread());
     if crit2 != crit {
@@ -460,16 +487,28 @@ fn pr_init(dp: *mut domain, pr: *mut protosw, c: Caller) {
 
 fn domain_add_impl(dp: *mut domain, c: Caller) {
     if dp.is_null() {
-        kernel_panic(&format!("domain_add(NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"));
+        kernel_panic(&format!(
+            "domain_add(NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"
+        ));
     }
     let v = crate::kern::thread::curvnet();
     if !v.is_null() && v != crate::kern::thread::vnet0() {
-        violation(format!("domain_add({dp:p}) from {c}: curvnet {v:p} is not the default vnet (MPASS)"));
+        violation(format!(
+            "domain_add({dp:p}) from {c}: curvnet {v:p} is not the default vnet (MPASS)"
+        ));
     }
     // SAFETY: DOMAIN_SET hands the module's writable `struct domain`.
-    let (family, name, probe) = unsafe { ((*dp).dom_family, cstr_lossy((*dp).dom_name), (*dp).dom_probe) };
+    let (family, name, probe) = unsafe {
+        (
+            (*dp).dom_family,
+            cstr_lossy((*dp).dom_name),
+            (*dp).dom_probe,
+        )
+    };
     if with(|s| s.domains.iter().any(|d| d.ptr == dp as usize)) {
-        violation(format!("domain_add({name}) from {c}: domain {dp:p} is already registered"));
+        violation(format!(
+            "domain_add({name}) from {c}: domain {dp:p} is already registered"
+        ));
         return;
     }
     if let Some(probe) = probe {
@@ -497,12 +536,23 @@ fn domain_add_impl(dp: *mut domain, c: Caller) {
     let head = with(|s| s.domains.first().map_or(0, |d| d.ptr));
     // SAFETY: the kernel links the domain into its SLIST through `dom_next`.
     unsafe { (*dp).dom_next.sle_next = head as *mut domain };
-    with(|s| s.domains.insert(0, Dom { ptr: dp as usize, family, name }));
+    with(|s| {
+        s.domains.insert(
+            0,
+            Dom {
+                ptr: dp as usize,
+                family,
+                name,
+            },
+        )
+    });
 }
 
 fn domain_remove_impl(dp: *mut domain, c: Caller) {
     if dp.is_null() {
-        kernel_panic(&format!("domain_remove(NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"));
+        kernel_panic(&format!(
+            "domain_remove(NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"
+        ));
     }
     // SAFETY: SYSUNINIT hands the module's domain, still mapped.
     let flags = unsafe { (*dp).dom_flags };
@@ -513,11 +563,18 @@ fn domain_remove_impl(dp: *mut domain, c: Caller) {
         let i = s.domains.iter().position(|d| d.ptr == dp as usize)?;
         Some(s.domains.remove(i))
     }) else {
-        violation(format!("domain_remove({dp:p}) from {c}: domain is not registered"));
+        violation(format!(
+            "domain_remove({dp:p}) from {c}: domain is not registered"
+        ));
         return;
     };
     relink_domains();
-    let live = with(|s| s.sockets.values().filter(|k| k.family == d.family && !k.dead).count());
+    let live = with(|s| {
+        s.sockets
+            .values()
+            .filter(|k| k.family == d.family && !k.dead)
+            .count()
+    });
     if live > 0 {
         violation(format!(
             "domain_remove({}) from {c}: {live} socket(s) of the domain are still open; their so_proto \
@@ -539,7 +596,12 @@ fn relink_domains() {
 
 /// `pffinddomain(family)`.
 pub(crate) fn finddomain(family: c_int) -> Option<*mut domain> {
-    with(|s| s.domains.iter().find(|d| d.family == family).map(|d| d.ptr as *mut domain))
+    with(|s| {
+        s.domains
+            .iter()
+            .find(|d| d.family == family)
+            .map(|d| d.ptr as *mut domain)
+    })
 }
 
 /// `pffindproto(family, type, proto)`: the first protosw of the domain with
@@ -558,7 +620,9 @@ pub(crate) fn findproto(family: c_int, ty: c_int, proto: c_int) -> Option<*mut p
 
 fn protosw_register_impl(dp: *mut domain, npr: *mut protosw, c: Caller) -> c_int {
     if dp.is_null() || npr.is_null() {
-        violation(format!("protosw_register({dp:p}, {npr:p}) from {c}: NULL argument (MPASS)"));
+        violation(format!(
+            "protosw_register({dp:p}, {npr:p}) from {c}: NULL argument (MPASS)"
+        ));
         return EINVAL;
     }
     // SAFETY: the module's domain and protosw.
@@ -606,7 +670,12 @@ fn protosw_unregister_impl(pr: *mut protosw, c: Caller) -> c_int {
         };
         *base.add(i) = null_mut();
     }
-    let live = with(|s| s.sockets.keys().filter(|&&so| unsafe_proto(so) == pr as usize).count());
+    let live = with(|s| {
+        s.sockets
+            .keys()
+            .filter(|&&so| unsafe_proto(so) == pr as usize)
+            .count()
+    });
     if live > 0 {
         violation(format!(
             "protosw_unregister({pr:p}) from {c}: {live} socket(s) of this protocol are still open"
@@ -669,7 +738,11 @@ pub(crate) fn soalloc(v: *mut vnet) -> *mut socket {
     if so.is_null() {
         std::alloc::handle_alloc_error(layout);
     }
-    mtx_init(so_lock(so), c"socket", fbsd_sys::MTX_DEF | fbsd_sys::MTX_DUPOK);
+    mtx_init(
+        so_lock(so),
+        c"socket",
+        fbsd_sys::MTX_DEF | fbsd_sys::MTX_DUPOK,
+    );
     mtx_init(soeventmtx(so, SO_SND), c"so_snd", fbsd_sys::MTX_DEF);
     mtx_init(soeventmtx(so, SO_RCV), c"so_rcv", fbsd_sys::MTX_DEF);
     sx_init(so_sx(so, SO_SND), c"so_snd_sx");
@@ -695,7 +768,16 @@ pub(crate) fn track(so: *mut socket, family: i32, ty: i32, protocol: i32) -> u64
         let serial = s.serial;
         s.sockets.insert(
             so as usize,
-            Sock { serial, family, ty, protocol, dead: false, fd: None, attached: false, last_state: 0 },
+            Sock {
+                serial,
+                family,
+                ty,
+                protocol,
+                dead: false,
+                fd: None,
+                attached: false,
+                last_state: 0,
+            },
         );
         serial
     })
@@ -720,7 +802,10 @@ pub(crate) fn sodealloc(so: *mut socket) {
     // SAFETY: `so` is a live harness socket being destroyed.
     unsafe {
         if (*so).so_count != 0 {
-            violation(format!("sodealloc: socket #{serial} still has so_count {}", (*so).so_count));
+            violation(format!(
+                "sodealloc: socket #{serial} still has so_count {}",
+                (*so).so_count
+            ));
         }
         if !(*so).so_pcb.is_null() {
             violation(format!(
@@ -732,14 +817,20 @@ pub(crate) fn sodealloc(so: *mut socket) {
         for which in [SO_SND, SO_RCV] {
             let sb = sobuf(so, which);
             if !sbuf::sb_mb(sb).is_null() {
-                violation(format!("socket #{serial}: {} buffer not empty when freed", which_name(which)));
+                violation(format!(
+                    "socket #{serial}: {} buffer not empty when freed",
+                    which_name(which)
+                ));
                 sbuf::flush_locked(sb);
             }
         }
         let cr = (*so).so_cred;
         if !cr.is_null() {
             if (*cr).cr_ref <= 1 {
-                violation(format!("socket #{serial}: credential {cr:p} over-released (cr_ref {})", (*cr).cr_ref));
+                violation(format!(
+                    "socket #{serial}: credential {cr:p} over-released (cr_ref {})",
+                    (*cr).cr_ref
+                ));
             } else {
                 (*cr).cr_ref -= 1;
             }
@@ -802,7 +893,10 @@ pub(crate) fn sorele_locked_impl(so: *mut socket, c: Caller) {
         return;
     }
     if !mtx_owned(so_lock(so)) {
-        violation(format!("sorele_locked(socket #{}) from {c}: SOCK_LOCK not held", serial_of(so)));
+        violation(format!(
+            "sorele_locked(socket #{}) from {c}: SOCK_LOCK not held",
+            serial_of(so)
+        ));
         mtx_lock(so_lock(so));
     }
     // SAFETY: `so` is a live harness socket; so_count is protected by SOCK_LOCK.
@@ -905,11 +999,21 @@ fn soisdisconnected_impl(so: *mut socket, c: Caller) {
 /// `sodupsockaddr(sa, mflags)`: a `malloc(M_SONAME)` copy.
 fn sodupsockaddr_impl(sa: *const sockaddr, mflags: c_int, c: Caller) -> *mut sockaddr {
     if sa.is_null() {
-        kernel_panic(&format!("sodupsockaddr(NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"));
+        kernel_panic(&format!(
+            "sodupsockaddr(NULL) from {c} (Fatal trap 12: page fault while in kernel mode)"
+        ));
     }
     // SAFETY: the caller's sockaddr; sa_len bytes are readable.
     let len = usize::from(unsafe { (*sa).sa_len });
-    let p = malloc::alloc(len, malloc::harness_type("soname"), mflags, 1, c, None, "sodupsockaddr");
+    let p = malloc::alloc(
+        len,
+        malloc::harness_type("soname"),
+        mflags,
+        1,
+        c,
+        None,
+        "sodupsockaddr",
+    );
     if !p.is_null() {
         // SAFETY: `p` has `len` bytes; `sa` has sa_len readable bytes.
         unsafe { ptr::copy_nonoverlapping(sa.cast::<u8>(), p, len) };
@@ -917,9 +1021,17 @@ fn sodupsockaddr_impl(sa: *const sockaddr, mflags: c_int, c: Caller) -> *mut soc
     p.cast()
 }
 
-fn sooptcopyin_impl(sopt: *mut sockopt, buf: *mut c_void, len: usize, minlen: usize, c: Caller) -> c_int {
+fn sooptcopyin_impl(
+    sopt: *mut sockopt,
+    buf: *mut c_void,
+    len: usize,
+    minlen: usize,
+    c: Caller,
+) -> c_int {
     if sopt.is_null() || buf.is_null() {
-        violation(format!("sooptcopyin({sopt:p}, {buf:p}) from {c}: NULL argument"));
+        violation(format!(
+            "sooptcopyin({sopt:p}, {buf:p}) from {c}: NULL argument"
+        ));
         return EINVAL;
     }
     // SAFETY: the caller's sockopt; sopt_val has sopt_valsize bytes (kernel
@@ -1043,11 +1155,18 @@ pub fn socket_of(fd: Fd) -> Option<*mut socket> {
 
 /// Families currently registered (list order, newest first).
 pub fn registered_families() -> Vec<(i32, String)> {
-    with(|s| s.domains.iter().map(|d| (d.family, d.name.clone())).collect())
+    with(|s| {
+        s.domains
+            .iter()
+            .map(|d| (d.family, d.name.clone()))
+            .collect()
+    })
 }
 
 pub(crate) fn fd_socket(fd: Fd) -> Result<*mut socket, Errno> {
-    with(|s| s.fds.get(&fd).copied()).map(|so| so as *mut socket).ok_or(EBADF)
+    with(|s| s.fds.get(&fd).copied())
+        .map(|so| so as *mut socket)
+        .ok_or(EBADF)
 }
 
 pub(crate) fn install_fd(so: *mut socket) -> Fd {
@@ -1086,8 +1205,11 @@ pub fn check_all() -> Vec<String> {
         let mut v: Vec<_> = s
             .sockets
             .iter()
-            // SAFETY: keys are live harness sockets.
-            .map(|(&so, k)| (k.serial, k.fd, unsafe { (*(so as *mut socket)).so_count }, k.family))
+            .map(|(&so, k)| {
+                // SAFETY: keys are live harness sockets.
+                let cnt = unsafe { (*(so as *mut socket)).so_count };
+                (k.serial, k.fd, cnt, k.family)
+            })
             .collect();
         v.sort();
         v
@@ -1106,7 +1228,8 @@ pub fn check_all() -> Vec<String> {
     let freed: Vec<(usize, u64)> = with(|s| s.freed.clone());
     for (p, serial) in freed {
         // SAFETY: quarantined socket memory stays allocated for the process.
-        if let Some((off, n)) = unsafe { malloc::poison_damage(p as *const u8, size_of::<socket>(), 0) } {
+        let damage = unsafe { malloc::poison_damage(p as *const u8, size_of::<socket>(), 0) };
+        if let Some((off, n)) = damage {
             let msg = format!(
                 "use after free: {n} byte(s) of freed socket #{serial} ({p:#x}) were written after it was \
                  freed (first at offset {off})"
@@ -1132,7 +1255,12 @@ unsafe extern "C" fn domain_remove_impl_c(dp: *mut domain, ra: usize) {
 unsafe extern "C" fn pffinddomain_impl(family: c_int, _ra: usize) -> *mut domain {
     finddomain(family).unwrap_or(null_mut())
 }
-unsafe extern "C" fn pffindproto_impl(family: c_int, ty: c_int, proto: c_int, _ra: usize) -> *mut protosw {
+unsafe extern "C" fn pffindproto_impl(
+    family: c_int,
+    ty: c_int,
+    proto: c_int,
+    _ra: usize,
+) -> *mut protosw {
     findproto(family, ty, proto).unwrap_or(null_mut())
 }
 unsafe extern "C" fn protosw_register_c(dp: *mut domain, pr: *mut protosw, ra: usize) -> c_int {
@@ -1153,16 +1281,31 @@ unsafe extern "C" fn soisdisconnected_c(so: *mut socket, ra: usize) {
 unsafe extern "C" fn soisdisconnecting_c(so: *mut socket, ra: usize) {
     soisdisconnecting_impl(so, Caller::Addr(ra));
 }
-unsafe extern "C" fn sodupsockaddr_c(sa: *const sockaddr, mflags: c_int, ra: usize) -> *mut sockaddr {
+unsafe extern "C" fn sodupsockaddr_c(
+    sa: *const sockaddr,
+    mflags: c_int,
+    ra: usize,
+) -> *mut sockaddr {
     sodupsockaddr_impl(sa, mflags, Caller::Addr(ra))
 }
 unsafe extern "C" fn sorele_locked_c(so: *mut socket, ra: usize) {
     sorele_locked_impl(so, Caller::Addr(ra));
 }
-unsafe extern "C" fn sooptcopyin_c(sopt: *mut sockopt, buf: *mut c_void, len: usize, minlen: usize, ra: usize) -> c_int {
+unsafe extern "C" fn sooptcopyin_c(
+    sopt: *mut sockopt,
+    buf: *mut c_void,
+    len: usize,
+    minlen: usize,
+    ra: usize,
+) -> c_int {
     sooptcopyin_impl(sopt, buf, len, minlen, Caller::Addr(ra))
 }
-unsafe extern "C" fn sooptcopyout_c(sopt: *mut sockopt, buf: *const c_void, len: usize, ra: usize) -> c_int {
+unsafe extern "C" fn sooptcopyout_c(
+    sopt: *mut sockopt,
+    buf: *const c_void,
+    len: usize,
+    ra: usize,
+) -> c_int {
     sooptcopyout_impl(sopt, buf, len, Caller::Addr(ra))
 }
 
@@ -1255,7 +1398,10 @@ pub fn register(ex: &mut Exports) {
         ("pffinddomain", pffinddomain as *const () as usize),
         ("pffindproto", pffindproto as *const () as usize),
         ("protosw_register", protosw_register as *const () as usize),
-        ("protosw_unregister", protosw_unregister as *const () as usize),
+        (
+            "protosw_unregister",
+            protosw_unregister as *const () as usize,
+        ),
         ("soisconnected", soisconnected as *const () as usize),
         ("soisconnecting", soisconnecting as *const () as usize),
         ("soisdisconnected", soisdisconnected as *const () as usize),
@@ -1287,6 +1433,7 @@ pub mod testing {
     /// # Safety
     /// `dp` must point at a `struct domain` (and protosws) that stay valid
     /// and writable while registered.
+    #[track_caller]
     pub unsafe fn domain_add(dp: *mut domain) {
         domain_add_impl(dp, Caller::here());
     }
@@ -1295,6 +1442,7 @@ pub mod testing {
     ///
     /// # Safety
     /// As for [`domain_add`].
+    #[track_caller]
     pub unsafe fn domain_remove(dp: *mut domain) {
         domain_remove_impl(dp, Caller::here());
     }
@@ -1306,11 +1454,13 @@ pub mod testing {
     }
 
     /// `soisconnected(so)` as a protocol calls it.
+    #[track_caller]
     pub fn soisconnected(so: *mut socket) {
         soisconnected_impl(so, Caller::here());
     }
 
     /// `soisdisconnected(so)` as a protocol calls it.
+    #[track_caller]
     pub fn soisdisconnected(so: *mut socket) {
         soisdisconnected_impl(so, Caller::here());
     }
@@ -1319,21 +1469,25 @@ pub mod testing {
     ///
     /// # Safety
     /// `sa` must point at a readable sockaddr of `sa_len` bytes.
+    #[track_caller]
     pub unsafe fn sodupsockaddr(sa: *const sockaddr, mflags: c_int) -> *mut sockaddr {
         sodupsockaddr_impl(sa, mflags, Caller::here())
     }
 
     /// `sorele_locked(so)` (socket lock held on entry).
+    #[track_caller]
     pub fn sorele_locked(so: *mut socket) {
         sorele_locked_impl(so, Caller::here());
     }
 
     /// `mtx_lock`/`mtx_unlock` through the lock model (like module code).
+    #[track_caller]
     pub fn mtx_lock(m: *mut mtx) {
         locks::mtx_lock(m);
     }
 
     /// See [`mtx_lock`].
+    #[track_caller]
     pub fn mtx_unlock(m: *mut mtx) {
         locks::mtx_unlock(m);
     }

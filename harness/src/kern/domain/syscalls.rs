@@ -13,8 +13,8 @@ use std::ffi::{c_int, c_short, c_ulong, c_void};
 use std::ptr::{self, null_mut};
 
 use fbsd_sys::{
-    ifnet, iovec, kaiocb, mbuf, off_t, protosw, shutdown_how, sockaddr, socket, sockopt, thread, uio, SO_RCV,
-    SO_SND,
+    ifnet, iovec, kaiocb, mbuf, protosw, shutdown_how, sockaddr, socket, sockopt, thread, uio,
+    SO_RCV, SO_SND,
 };
 
 use super::locks::{mtx_lock, mtx_unlock, sx_owner, sx_xlock_free, sx_xunlock};
@@ -212,8 +212,19 @@ pub fn socket(domain: i32, ty: i32, protocol: i32) -> Result<Fd, Errno> {
     // harness objects that live for the whole process.
     let (cred, vnet) = unsafe {
         let cred = (*td).td_ucred;
-        let pr = if cred.is_null() { null_mut() } else { (*cred).cr_prison };
-        (cred, if pr.is_null() { null_mut() } else { (*pr).pr_vnet })
+        let pr = if cred.is_null() {
+            null_mut()
+        } else {
+            (*cred).cr_prison
+        };
+        (
+            cred,
+            if pr.is_null() {
+                null_mut()
+            } else {
+                (*pr).pr_vnet
+            },
+        )
     };
     let so = soalloc(vnet);
     track(so, domain, ty, protocol);
@@ -298,7 +309,9 @@ fn sodisconnect(so: *mut socket) -> c_int {
     if st & SS_ISDISCONNECTING != 0 {
         return EALREADY;
     }
-    let Some(pr) = proto_of(so) else { return ENOTCONN };
+    let Some(pr) = proto_of(so) else {
+        return ENOTCONN;
+    };
     // SAFETY: the protocol's disconnect method (or the installed default).
     match unsafe { (*pr).pr_disconnect } {
         // SAFETY: as above.
@@ -370,7 +383,10 @@ fn soclose(so: *mut socket) -> c_int {
         }
         // SAFETY: so_options/so_linger are socket fields.
         let (opts, linger) = unsafe { ((*so).so_options, (*so).so_linger) };
-        if error == 0 && state_of(so) & SS_ISCONNECTED != 0 && opts & fbsd_sys::SO_LINGER as c_int != 0 && linger != 0
+        if error == 0
+            && state_of(so) & SS_ISCONNECTED != 0
+            && opts & fbsd_sys::SO_LINGER as c_int != 0
+            && linger != 0
         {
             let st = state_of(so);
             if !(st & SS_ISDISCONNECTING != 0 && st & SS_NBIO != 0) {
@@ -431,7 +447,13 @@ pub fn sendto(fd: Fd, data: &[u8], addr: Option<&[u8]>, flags: i32) -> Result<us
 
 /// `sendmsg(fd, {data, addr, control}, flags)`: `control` is the raw
 /// `msg_control` bytes (cmsg headers included).
-pub fn sendmsg(fd: Fd, data: &[u8], addr: Option<&[u8]>, control: Option<&[u8]>, flags: i32) -> Result<usize, Errno> {
+pub fn sendmsg(
+    fd: Fd,
+    data: &[u8],
+    addr: Option<&[u8]>,
+    control: Option<&[u8]>,
+    flags: i32,
+) -> Result<usize, Errno> {
     let so = so_of(fd)?;
     let to = match addr {
         Some(a) => getsockaddr(a)?,
@@ -439,19 +461,28 @@ pub fn sendmsg(fd: Fd, data: &[u8], addr: Option<&[u8]>, control: Option<&[u8]>,
     };
     let mut ctl: *mut mbuf = null_mut();
     if let Some(c) = control {
+        // sendit(): shorter than a cmsghdr → EINVAL; sockargs(): above
+        // MCLBYTES → EMSGSIZE.
         if c.len() < CMSGHDR_SIZE || c.len() > kmbuf::MCLBYTES {
             free_sockaddr(to, "sendmsg", so);
-            return Err(EINVAL);
+            return Err(if c.len() < CMSGHDR_SIZE {
+                EINVAL
+            } else {
+                EMSGSIZE
+            });
         }
         // SAFETY: sockargs(): one mbuf (or cluster) of the control length.
         unsafe {
             ctl = kmbuf::abi::m_get2(c.len() as c_int, M_WAITOK, MT_CONTROL as c_short, 0);
-            ptr::copy_nonoverlapping(c.as_ptr(), data(ctl), c.len());
+            ptr::copy_nonoverlapping(c.as_ptr(), kmbuf::fields::data(ctl), c.len());
             set_len(ctl, c.len() as i32);
         }
     }
     let td = curthread();
-    let mut iov = iovec { iov_base: data.as_ptr() as *mut c_void, iov_len: data.len() };
+    let mut iov = iovec {
+        iov_base: data.as_ptr() as *mut c_void,
+        iov_len: data.len(),
+    };
     let mut u = uio {
         uio_iov: &mut iov,
         uio_iovcnt: 1,
@@ -471,7 +502,9 @@ pub fn sendmsg(fd: Fd, data: &[u8], addr: Option<&[u8]>, control: Option<&[u8]>,
     // SAFETY: the protocol's sosend (normally the installed sosend_generic).
     let err = match unsafe { (*pr).pr_sosend } {
         // SAFETY: as above; `u` and `to` stay valid during the call.
-        Some(f) => with_so_vnet(so, || unsafe { f(so, to, &mut u, null_mut(), ctl, flags, td) }),
+        Some(f) => with_so_vnet(so, || unsafe {
+            f(so, to, &mut u, null_mut(), ctl, flags, td)
+        }),
         None => {
             if !ctl.is_null() {
                 kmbuf::free_chain(ctl);
@@ -483,14 +516,24 @@ pub fn sendmsg(fd: Fd, data: &[u8], addr: Option<&[u8]>, control: Option<&[u8]>,
     let sent = data.len() - u.uio_resid.max(0) as usize;
     match err {
         0 => Ok(data.len()),
-        e if (e == EINTR || e == ERESTART || e == EWOULDBLOCK) && sent > 0 && sent < data.len() => Ok(sent),
+        e if (e == EINTR || e == ERESTART || e == EWOULDBLOCK) && sent > 0 && sent < data.len() => {
+            Ok(sent)
+        }
         e => Err(e),
     }
 }
 
 /// `pr_send(so, flags, m, addr, control, td)` with the H4 checks: the
 /// protocol owns `m` and `control` on every return — freed, or passed on.
-fn call_pr_send(so: *mut socket, pr: *mut protosw, flags: c_int, m: *mut mbuf, addr: *mut sockaddr, control: *mut mbuf, td: *mut thread) -> c_int {
+fn call_pr_send(
+    so: *mut socket,
+    pr: *mut protosw,
+    flags: c_int,
+    m: *mut mbuf,
+    addr: *mut sockaddr,
+    control: *mut mbuf,
+    td: *mut thread,
+) -> c_int {
     let mut ptrs = Vec::new();
     chain_ptrs(m, &mut ptrs);
     chain_ptrs(control, &mut ptrs);
@@ -500,17 +543,23 @@ fn call_pr_send(so: *mut socket, pr: *mut protosw, flags: c_int, m: *mut mbuf, a
         kmbuf::free_chain(control);
         return EOPNOTSUPP;
     };
-    let addr_live = !addr.is_null() && malloc::is_live(addr.cast());
-    // SAFETY: as above.
-    let err = call_proto("pr_send", so, || unsafe { f(so, flags, m, addr, control, td) });
-    if addr_live && !malloc::is_live(addr.cast()) {
-        // Reported (and the double free avoided) by free_sockaddr later.
-    }
-    let (fam, ty, proto) = with(|s| {
-        s.sockets.get(&(so as usize)).map_or((0, 0, 0), |k| (k.family, k.ty, k.protocol))
+    // SAFETY: as above. A freed `addr` is reported by the syscall layer.
+    let err = call_proto("pr_send", so, || unsafe {
+        f(so, flags, m, addr, control, td)
     });
-    let what = format!("pr_send of protocol ({fam}, {ty}, {proto}) on socket #{}", serial_of(so));
-    let live: Vec<usize> = ptrs.into_iter().filter(|&p| kmbuf::is_live(p as *const mbuf)).collect();
+    let (fam, ty, proto) = with(|s| {
+        s.sockets
+            .get(&(so as usize))
+            .map_or((0, 0, 0), |k| (k.family, k.ty, k.protocol))
+    });
+    let what = format!(
+        "pr_send of protocol ({fam}, {ty}, {proto}) on socket #{}",
+        serial_of(so)
+    );
+    let live: Vec<usize> = ptrs
+        .into_iter()
+        .filter(|&p| kmbuf::is_live(p as *const mbuf))
+        .collect();
     if live.is_empty() {
         return err;
     }
@@ -566,7 +615,7 @@ unsafe extern "C" fn sosend_generic_impl(
     let resid: isize = unsafe {
         if !uio.is_null() {
             (*uio).uio_resid
-        } else if !top.is_null() && flags(top) & fbsd_sys::M_PKTHDR != 0 {
+        } else if !top.is_null() && kmbuf::fields::flags(top) & fbsd_sys::M_PKTHDR != 0 {
             ph_len(top) as isize
         } else {
             let mut n = 0isize;
@@ -585,8 +634,12 @@ unsafe extern "C" fn sosend_generic_impl(
         return EINVAL;
     }
     let atomic = prf & PR_ATOMIC != 0 || !top.is_null();
-    // SAFETY: `control` is the caller's mbuf.
-    let clen: i64 = if control.is_null() { 0 } else { i64::from(unsafe { len(control) }) };
+    let clen: i64 = if control.is_null() {
+        0
+    } else {
+        // SAFETY: `control` is the caller's mbuf.
+        i64::from(unsafe { len(control) })
+    };
     let e = io_lock(so, SO_SND, flags);
     if e != 0 {
         // The split 15-era implementation returns without freeing here (H1);
@@ -617,7 +670,11 @@ unsafe extern "C" fn sosend_generic_impl(
                 }
             } else if addr.is_null() {
                 mtx_unlock(soeventmtx(so, SO_SND));
-                break 'release if prf & PR_CONNREQUIRED != 0 { ENOTCONN } else { EDESTADDRREQ };
+                break 'release if prf & PR_CONNREQUIRED != 0 {
+                    ENOTCONN
+                } else {
+                    EDESTADDRREQ
+                };
             }
         }
         // SAFETY: the send buffer mutex is held.
@@ -646,21 +703,38 @@ unsafe extern "C" fn sosend_generic_impl(
         if uio.is_null() {
             if flags & MSG_EOR != 0 {
                 // SAFETY: `top` is the caller's chain.
-                unsafe { set_flags(top, flags(top) | fbsd_sys::M_EOR) };
+                unsafe { set_flags(top, kmbuf::fields::flags(top) | fbsd_sys::M_EOR) };
             }
         } else {
-            let fl = if atomic { fbsd_sys::M_PKTHDR as c_int } else { 0 }
-                | if flags & MSG_EOR != 0 { fbsd_sys::M_EOR as c_int } else { 0 };
+            let fl = if atomic {
+                fbsd_sys::M_PKTHDR as c_int
+            } else {
+                0
+            } | if flags & MSG_EOR != 0 {
+                fbsd_sys::M_EOR as c_int
+            } else {
+                0
+            };
             // SAFETY: `uio` describes the caller's buffer.
             top = unsafe {
-                kmbuf::abi::m_uiotombuf(uio, M_WAITOK, space.clamp(0, c_int::MAX as i64) as c_int, if atomic { MAX_HDR } else { 0 }, fl)
+                kmbuf::abi::m_uiotombuf(
+                    uio,
+                    M_WAITOK,
+                    space.clamp(0, c_int::MAX as i64) as c_int,
+                    if atomic { MAX_HDR } else { 0 },
+                    fl,
+                )
             };
             if top.is_null() {
                 break 'release fbsd_sys::EFAULT as c_int;
             }
         }
-        // SAFETY: `uio` (if any) is the caller's.
-        let left = if uio.is_null() { 0 } else { unsafe { (*uio).uio_resid } };
+        let left = if uio.is_null() {
+            0
+        } else {
+            // SAFETY: the caller's uio.
+            unsafe { (*uio).uio_resid }
+        };
         let prus = if flags & MSG_OOB != 0 {
             PRUS_OOB
         } else if flags & MSG_EOF != 0 && prf & PR_IMPLOPCL != 0 && left <= 0 {
@@ -670,7 +744,10 @@ unsafe extern "C" fn sosend_generic_impl(
         } else {
             0
         };
-        let (t, c) = (std::mem::replace(&mut top, null_mut()), std::mem::replace(&mut control, null_mut()));
+        let (t, c) = (
+            std::mem::replace(&mut top, null_mut()),
+            std::mem::replace(&mut control, null_mut()),
+        );
         let e = call_pr_send(so, pr, prus, t, addr, c, td);
         if e != 0 || left <= 0 || atomic {
             break 'release e;
@@ -710,20 +787,25 @@ unsafe extern "C" fn soreceive_generic_impl(
         return EBADF;
     }
     if !mp0.is_null() {
-        violation("soreceive_generic: the mbuf form (mp0 != NULL) is not modelled for harness sockets".to_string());
+        violation(
+            "soreceive_generic: the mbuf form (mp0 != NULL) is not modelled for harness sockets"
+                .to_string(),
+        );
         return EOPNOTSUPP;
     }
     if uio.is_null() {
         violation("soreceive_generic: NULL uio".to_string());
         return EINVAL;
     }
-    // SAFETY: as above.
-    let mut flags = if flagsp.is_null() { 0 } else { unsafe { *flagsp } & !MSG_EOR };
+    let mut flags = if flagsp.is_null() {
+        0
+    } else {
+        // SAFETY: the caller's flags word.
+        (unsafe { *flagsp }) & !MSG_EOR
+    };
     if flags & MSG_OOB != 0 {
-        return proto_of(so)
-            // SAFETY: the protocol's rcvoob method (default: EOPNOTSUPP).
-            .and_then(|pr| unsafe { (*pr).pr_rcvoob })
-            .map_or(EOPNOTSUPP, |_| EOPNOTSUPP);
+        // Out-of-band receive (pr_rcvoob) is not modelled.
+        return EOPNOTSUPP;
     }
     let prf = pr_flags(so);
     let e = io_lock(so, SO_RCV, flags);
@@ -734,7 +816,6 @@ unsafe extern "C" fn soreceive_generic_impl(
     let rmtx = soeventmtx(so, SO_RCV);
     mtx_lock(rmtx);
     let mut error = 0;
-    let mut got_data = false;
     'out: {
         loop {
             // SAFETY: the receive buffer mutex is held.
@@ -743,7 +824,8 @@ unsafe extern "C" fn soreceive_generic_impl(
                 break;
             }
             // SAFETY: socket fields; the buffer mutex is held.
-            let (soerr, rerr, state) = unsafe { ((*so).so_error, (*so).so_rerror, (*rcv).sb_state) };
+            let (soerr, rerr, state) =
+                unsafe { ((*so).so_error, (*so).so_rerror, (*rcv).sb_state) };
             if soerr != 0 || rerr != 0 {
                 // SAFETY: as above.
                 unsafe {
@@ -846,7 +928,6 @@ unsafe extern "C" fn soreceive_generic_impl(
                     error = ue;
                     break 'out;
                 }
-                got_data = true;
                 if n == l {
                     eor |= flags_of(m) & fbsd_sys::M_EOR != 0;
                     m = consume_mbuf(rcv, if peek { head } else { sbuf::sb_mb(rcv) }, m, peek);
@@ -868,7 +949,11 @@ unsafe extern "C" fn soreceive_generic_impl(
             if eor {
                 flags |= MSG_EOR;
             }
-            let still_in_record = if peek { !m.is_null() } else { !m.is_null() && sbuf::sb_mb(rcv) == m };
+            let still_in_record = if peek {
+                !m.is_null()
+            } else {
+                !m.is_null() && sbuf::sb_mb(rcv) == m
+            };
             if still_in_record && prf & PR_ATOMIC != 0 {
                 flags |= MSG_TRUNC;
                 if !peek {
@@ -888,7 +973,6 @@ unsafe extern "C" fn soreceive_generic_impl(
             mtx_lock(rmtx);
         }
     }
-    let _ = got_data;
     mtx_unlock(rmtx);
     io_unlock(so, SO_RCV);
     if !flagsp.is_null() {
@@ -906,7 +990,12 @@ fn flags_of(m: *mut mbuf) -> u32 {
 /// Consumes mbuf `m` (the current head of the first record `head`) from the
 /// receive buffer: accounting removed and the mbuf freed (unless peeking).
 /// Returns the next mbuf of the record.
-unsafe fn consume_mbuf(sb: *mut fbsd_sys::sockbuf, head: *mut mbuf, m: *mut mbuf, peek: bool) -> *mut mbuf {
+unsafe fn consume_mbuf(
+    sb: *mut fbsd_sys::sockbuf,
+    head: *mut mbuf,
+    m: *mut mbuf,
+    peek: bool,
+) -> *mut mbuf {
     // SAFETY: per the caller: `sb` locked, `m` its first record's head mbuf.
     unsafe {
         let rest = next(m);
@@ -921,7 +1010,12 @@ unsafe fn consume_mbuf(sb: *mut fbsd_sys::sockbuf, head: *mut mbuf, m: *mut mbuf
 
 /// Unlinks the head mbuf `m` of the first record (`head == m`) from the
 /// buffer, making `rest` the record's head; removes its accounting.
-unsafe fn sbuf_unlink_head(sb: *mut fbsd_sys::sockbuf, head: *mut mbuf, m: *mut mbuf, rest: *mut mbuf) {
+unsafe fn sbuf_unlink_head(
+    sb: *mut fbsd_sys::sockbuf,
+    head: *mut mbuf,
+    m: *mut mbuf,
+    rest: *mut mbuf,
+) {
     // SAFETY: per the caller.
     unsafe {
         debug_assert_eq!(head, m);
@@ -931,15 +1025,21 @@ unsafe fn sbuf_unlink_head(sb: *mut fbsd_sys::sockbuf, head: *mut mbuf, m: *mut 
     }
 }
 
+/// What [`recvfrom`] returns: (data, source address, msg_flags).
+pub type Received = (Vec<u8>, Option<Vec<u8>>, i32);
+
 /// `recvfrom(fd, max_len, flags)` → (data, source address, msg_flags).
 /// Blocking sockets sleep (bounded, see [`set_blocking_bound`]) until data,
 /// EOF or an error; EWOULDBLOCK for non-blocking sockets or MSG_DONTWAIT;
 /// EOF is `Ok` with no data and no address; a datagram longer than `max_len`
 /// is truncated with `MSG_TRUNC` in the flags.
-pub fn recvfrom(fd: Fd, max_len: usize, flags: i32) -> Result<(Vec<u8>, Option<Vec<u8>>, i32), Errno> {
+pub fn recvfrom(fd: Fd, max_len: usize, flags: i32) -> Result<Received, Errno> {
     let so = so_of(fd)?;
     let mut buf = vec![0u8; max_len];
-    let mut iov = iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: max_len };
+    let mut iov = iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: max_len,
+    };
     let mut u = uio {
         uio_iov: &mut iov,
         uio_iovcnt: 1,
@@ -955,7 +1055,9 @@ pub fn recvfrom(fd: Fd, max_len: usize, flags: i32) -> Result<(Vec<u8>, Option<V
     // SAFETY: the protocol's soreceive (normally the installed default).
     let err = match unsafe { (*pr).pr_soreceive } {
         // SAFETY: as above; all out-pointers are valid locals.
-        Some(f) => with_so_vnet(so, || unsafe { f(so, &mut psa, &mut u, null_mut(), null_mut(), &mut fl) }),
+        Some(f) => with_so_vnet(so, || unsafe {
+            f(so, &mut psa, &mut u, null_mut(), null_mut(), &mut fl)
+        }),
         None => EOPNOTSUPP,
     };
     let got = max_len - u.uio_resid.max(0) as usize;
@@ -963,11 +1065,17 @@ pub fn recvfrom(fd: Fd, max_len: usize, flags: i32) -> Result<(Vec<u8>, Option<V
         None
     } else {
         // SAFETY: an M_SONAME sockaddr from sodupsockaddr (sa_len bytes).
-        let v = unsafe { std::slice::from_raw_parts(psa.cast::<u8>(), usize::from((*psa).sa_len)).to_vec() };
+        let v = unsafe {
+            std::slice::from_raw_parts(psa.cast::<u8>(), usize::from((*psa).sa_len)).to_vec()
+        };
         malloc::kfree(psa.cast(), malloc::harness_type("soname"));
         Some(v)
     };
-    let err = if (err == EINTR || err == ERESTART || err == EWOULDBLOCK) && got > 0 { 0 } else { err };
+    let err = if (err == EINTR || err == ERESTART || err == EWOULDBLOCK) && got > 0 {
+        0
+    } else {
+        err
+    };
     if err != 0 {
         return Err(err);
     }
@@ -981,8 +1089,7 @@ fn soreadable(so: *mut socket) -> bool {
     let rcv = so_rcv(so);
     // SAFETY: `so` is live; read under the receive buffer mutex.
     unsafe {
-        (*rcv).sb_acc >= (*rcv).sb_lowat.max(1)
-            || (!sbuf::sb_mb(rcv).is_null() && (*rcv).sb_lowat <= 1)
+        (*rcv).sb_acc >= (*rcv).sb_lowat
             || (*so).so_error != 0
             || (*so).so_rerror != 0
             || (*rcv).sb_state & SBS_CANTRCVMORE != 0
@@ -1062,7 +1169,13 @@ fn sockname(so: *mut socket, peer: bool) -> Result<Vec<u8>, Errno> {
     let sa: *mut sockaddr = ss.as_mut_ptr().cast();
     let pr = proto_of(so).ok_or(EBADF)?;
     // SAFETY: the protocol's method (or the installed default).
-    let f = unsafe { if peer { (*pr).pr_peeraddr } else { (*pr).pr_sockaddr } };
+    let f = unsafe {
+        if peer {
+            (*pr).pr_peeraddr
+        } else {
+            (*pr).pr_sockaddr
+        }
+    };
     let what = if peer { "pr_peeraddr" } else { "pr_sockaddr" };
     let err = match f {
         // SAFETY: `sa` points at 128 bytes with sa_len preset.
@@ -1074,12 +1187,21 @@ fn sockname(so: *mut socket, peer: bool) -> Result<Vec<u8>, Errno> {
     }
     let l = usize::from(ss[0]);
     if l > SS_MAXSIZE {
-        violation(format!("{what}(socket #{}): sa_len {l} exceeds the storage it was given", serial_of(so)));
+        violation(format!(
+            "{what}(socket #{}): sa_len {l} exceeds the storage it was given",
+            serial_of(so)
+        ));
     }
     Ok(ss[..l.min(SS_MAXSIZE)].to_vec())
 }
 
-fn sockopt_new(dir: fbsd_sys::sopt_dir, level: c_int, name: c_int, val: *mut c_void, size: usize) -> sockopt {
+fn sockopt_new(
+    dir: fbsd_sys::sopt_dir,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    size: usize,
+) -> sockopt {
     sockopt {
         sopt_dir: dir,
         sopt_level: level,
@@ -1098,7 +1220,13 @@ fn sockopt_new(dir: fbsd_sys::sopt_dir, level: c_int, name: c_int, val: *mut c_v
 pub fn setsockopt(fd: Fd, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
     let so = so_of(fd)?;
     let mut v = val.to_vec();
-    let mut sopt = sockopt_new(fbsd_sys::SOPT_SET, level, name, v.as_mut_ptr().cast(), v.len());
+    let mut sopt = sockopt_new(
+        fbsd_sys::SOPT_SET,
+        level,
+        name,
+        v.as_mut_ptr().cast(),
+        v.len(),
+    );
     let pr = proto_of(so).ok_or(EBADF)?;
     // SAFETY: the protosw of a live socket.
     let ctl = unsafe { (*pr).pr_ctloutput };
@@ -1122,7 +1250,10 @@ pub fn setsockopt(fd: Fd, level: i32, name: i32, val: &[u8]) -> Result<(), Errno
     };
     let n = name as u32;
     let r: Result<(), Errno> = match n {
-        fbsd_sys::SO_SNDBUF | fbsd_sys::SO_RCVBUF | fbsd_sys::SO_SNDLOWAT | fbsd_sys::SO_RCVLOWAT => {
+        fbsd_sys::SO_SNDBUF
+        | fbsd_sys::SO_RCVBUF
+        | fbsd_sys::SO_SNDLOWAT
+        | fbsd_sys::SO_RCVLOWAT => {
             // SAFETY: the protosw of a live socket.
             match unsafe { (*pr).pr_setsbopt } {
                 // SAFETY: the protocol's (or default) setsbopt.
@@ -1143,7 +1274,11 @@ pub fn setsockopt(fd: Fd, level: i32, name: i32, val: &[u8]) -> Result<(), Errno
                     } else {
                         let sbt = tv[0].saturating_mul(crate::kern::sched::SBT_1S)
                             + tv[1] * (crate::kern::sched::SBT_1S / 1_000_000);
-                        let which = if n == fbsd_sys::SO_SNDTIMEO { SO_SND } else { SO_RCV };
+                        let which = if n == fbsd_sys::SO_SNDTIMEO {
+                            SO_SND
+                        } else {
+                            SO_RCV
+                        };
                         mtx_lock(soeventmtx(so, which));
                         // SAFETY: the buffer mutex is held.
                         unsafe { (*sobuf(so, which)).sb_timeo = sbt };
@@ -1226,7 +1361,13 @@ pub fn setsockopt_int(fd: Fd, level: i32, name: i32, v: i32) -> Result<(), Errno
 pub fn getsockopt(fd: Fd, level: i32, name: i32, max_len: usize) -> Result<Vec<u8>, Errno> {
     let so = so_of(fd)?;
     let mut out = vec![0u8; max_len];
-    let mut sopt = sockopt_new(fbsd_sys::SOPT_GET, level, name, out.as_mut_ptr().cast(), max_len);
+    let mut sopt = sockopt_new(
+        fbsd_sys::SOPT_GET,
+        level,
+        name,
+        out.as_mut_ptr().cast(),
+        max_len,
+    );
     let pr = proto_of(so).ok_or(EBADF)?;
     if level != SOL_SOCKET {
         // SAFETY: the protosw of a live socket.
@@ -1253,7 +1394,9 @@ pub fn getsockopt(fd: Fd, level: i32, name: i32, max_len: usize) -> Result<Vec<u
             fbsd_sys::SO_RCVLOWAT => int_out((*so_rcv(so)).sb_lowat as c_int),
             fbsd_sys::SO_TYPE => int_out(c_int::from((*so).so_type)),
             fbsd_sys::SO_PROTOCOL => int_out(c_int::from((*pr).pr_protocol)),
-            fbsd_sys::SO_DOMAIN => int_out(with(|s| s.sockets.get(&(so as usize)).map_or(0, |k| k.family))),
+            fbsd_sys::SO_DOMAIN => int_out(with(|s| {
+                s.sockets.get(&(so as usize)).map_or(0, |k| k.family)
+            })),
             fbsd_sys::SO_ERROR => {
                 let e = if (*so).so_error != 0 {
                     std::mem::replace(&mut (*so).so_error, 0)
@@ -1262,7 +1405,9 @@ pub fn getsockopt(fd: Fd, level: i32, name: i32, max_len: usize) -> Result<Vec<u
                 };
                 int_out(c_int::from(e))
             }
-            fbsd_sys::SO_ACCEPTCONN => int_out(c_int::from((*so).so_options & fbsd_sys::SO_ACCEPTCONN as c_int != 0)),
+            fbsd_sys::SO_ACCEPTCONN => int_out(c_int::from(
+                (*so).so_options & fbsd_sys::SO_ACCEPTCONN as c_int != 0,
+            )),
             fbsd_sys::SO_LINGER => {
                 let on = (*so).so_options & fbsd_sys::SO_LINGER as c_int;
                 let mut b = on.to_ne_bytes().to_vec();
@@ -1270,9 +1415,14 @@ pub fn getsockopt(fd: Fd, level: i32, name: i32, max_len: usize) -> Result<Vec<u
                 b
             }
             fbsd_sys::SO_SNDTIMEO | fbsd_sys::SO_RCVTIMEO => {
-                let sbt = if n == fbsd_sys::SO_SNDTIMEO { (*so_snd(so)).sb_timeo } else { (*so_rcv(so)).sb_timeo };
+                let sbt = if n == fbsd_sys::SO_SNDTIMEO {
+                    (*so_snd(so)).sb_timeo
+                } else {
+                    (*so_rcv(so)).sb_timeo
+                };
                 let s = sbt / crate::kern::sched::SBT_1S;
-                let us = (sbt % crate::kern::sched::SBT_1S) * 1_000_000 / crate::kern::sched::SBT_1S;
+                let us =
+                    (sbt % crate::kern::sched::SBT_1S) * 1_000_000 / crate::kern::sched::SBT_1S;
                 let mut b = s.to_ne_bytes().to_vec();
                 b.extend_from_slice(&us.to_ne_bytes());
                 b
@@ -1341,7 +1491,11 @@ pub(crate) mod defaults {
         unsafe { soreceive_generic_impl(so, psa, uio, mp0, controlp, flagsp) }
     }
 
-    pub(crate) unsafe extern "C" fn sopoll_generic(so: *mut socket, events: c_int, _td: *mut thread) -> c_int {
+    pub(crate) unsafe extern "C" fn sopoll_generic(
+        so: *mut socket,
+        events: c_int,
+        _td: *mut thread,
+    ) -> c_int {
         if !is_socket(so) {
             return 0;
         }
@@ -1360,7 +1514,9 @@ pub(crate) mod defaults {
             if events & (POLLOUT | POLLWRNORM) != 0 && writable {
                 rev |= events & (POLLOUT | POLLWRNORM);
             }
-            if (*so_rcv(so)).sb_state & SBS_CANTRCVMORE != 0 && (*snd).sb_state & SBS_CANTSENDMORE != 0 {
+            if (*so_rcv(so)).sb_state & SBS_CANTRCVMORE != 0
+                && (*snd).sb_state & SBS_CANTSENDMORE != 0
+            {
                 rev |= POLLHUP;
             }
         }
@@ -1373,13 +1529,23 @@ pub(crate) mod defaults {
         sbuf::sbsetopt_impl(so, sopt, Caller::here())
     }
 
-    pub(crate) unsafe extern "C" fn pr_accept_notsupp(_so: *mut socket, _sa: *mut sockaddr) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_accept_notsupp(
+        _so: *mut socket,
+        _sa: *mut sockaddr,
+    ) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_aio_queue_notsupp(_so: *mut socket, _job: *mut kaiocb) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_aio_queue_notsupp(
+        _so: *mut socket,
+        _job: *mut kaiocb,
+    ) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_bind_notsupp(_so: *mut socket, _nam: *mut sockaddr, _td: *mut thread) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_bind_notsupp(
+        _so: *mut socket,
+        _nam: *mut sockaddr,
+        _td: *mut thread,
+    ) -> c_int {
         EOPNOTSUPP
     }
     pub(crate) unsafe extern "C" fn pr_bindat_notsupp(
@@ -1390,7 +1556,11 @@ pub(crate) mod defaults {
     ) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_connect_notsupp(_so: *mut socket, _nam: *mut sockaddr, _td: *mut thread) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_connect_notsupp(
+        _so: *mut socket,
+        _nam: *mut sockaddr,
+        _td: *mut thread,
+    ) -> c_int {
         EOPNOTSUPP
     }
     pub(crate) unsafe extern "C" fn pr_connect2_notsupp(_a: *mut socket, _b: *mut socket) -> c_int {
@@ -1416,16 +1586,27 @@ pub(crate) mod defaults {
     pub(crate) unsafe extern "C" fn pr_disconnect_notsupp(_so: *mut socket) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_listen_notsupp(_so: *mut socket, _backlog: c_int, _td: *mut thread) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_listen_notsupp(
+        _so: *mut socket,
+        _backlog: c_int,
+        _td: *mut thread,
+    ) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_peeraddr_notsupp(_so: *mut socket, _nam: *mut sockaddr) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_peeraddr_notsupp(
+        _so: *mut socket,
+        _nam: *mut sockaddr,
+    ) -> c_int {
         EOPNOTSUPP
     }
     pub(crate) unsafe extern "C" fn pr_rcvd_notsupp(_so: *mut socket, _flags: c_int) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_rcvoob_notsupp(_so: *mut socket, _m: *mut mbuf, _flags: c_int) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_rcvoob_notsupp(
+        _so: *mut socket,
+        _m: *mut mbuf,
+        _flags: c_int,
+    ) -> c_int {
         EOPNOTSUPP
     }
     /// Frees `control`, and `m` unless `PRUS_NOTREADY`.
@@ -1445,13 +1626,23 @@ pub(crate) mod defaults {
         }
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_shutdown_notsupp(_so: *mut socket, _how: shutdown_how) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_shutdown_notsupp(
+        _so: *mut socket,
+        _how: shutdown_how,
+    ) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_sockaddr_notsupp(_so: *mut socket, _nam: *mut sockaddr) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_sockaddr_notsupp(
+        _so: *mut socket,
+        _nam: *mut sockaddr,
+    ) -> c_int {
         EOPNOTSUPP
     }
-    pub(crate) unsafe extern "C" fn pr_ready_notsupp(_so: *mut socket, _m: *mut mbuf, _count: c_int) -> c_int {
+    pub(crate) unsafe extern "C" fn pr_ready_notsupp(
+        _so: *mut socket,
+        _m: *mut mbuf,
+        _count: c_int,
+    ) -> c_int {
         EOPNOTSUPP
     }
 
@@ -1463,7 +1654,5 @@ pub(crate) mod defaults {
         let _d: fbsd_sys::pr_setsbopt_t = Some(sbsetopt_default);
         let _e: fbsd_sys::pr_send_t = Some(pr_send_notsupp);
         let _f: fbsd_sys::pr_ready_t = Some(pr_ready_notsupp);
-        let _g: fbsd_sys::pr_sendfile_wait_t = None;
-        let _h: Option<off_t> = None;
     };
 }

@@ -70,23 +70,31 @@ pub(crate) fn inet_to_linux(b: &[u8], family: c_int) -> Result<LinuxAddr, c_int>
             return Err(fb::EINVAL);
         }
         // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-        let sin = unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+        let sin =
+            unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
         sin.sin_family = libc::AF_INET as libc::sa_family_t;
         sin.sin_port = u16::from_ne_bytes([b[2], b[3]]);
         sin.sin_addr.s_addr = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
-        Ok(LinuxAddr { storage: ss, len: size_of::<libc::sockaddr_in>() as libc::socklen_t })
+        Ok(LinuxAddr {
+            storage: ss,
+            len: size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        })
     } else {
         if usize::from(b[0]) != SIN6_LEN || b.len() < SIN6_LEN {
             return Err(fb::EINVAL);
         }
         // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
-        let sin6 = unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+        let sin6 =
+            unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
         sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
         sin6.sin6_port = u16::from_ne_bytes([b[2], b[3]]);
         sin6.sin6_flowinfo = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
         sin6.sin6_addr.s6_addr.copy_from_slice(&b[8..24]);
         sin6.sin6_scope_id = u32::from_ne_bytes([b[24], b[25], b[26], b[27]]);
-        Ok(LinuxAddr { storage: ss, len: size_of::<libc::sockaddr_in6>() as libc::socklen_t })
+        Ok(LinuxAddr {
+            storage: ss,
+            len: size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        })
     }
 }
 
@@ -132,7 +140,10 @@ pub(crate) fn local_to_linux(path: &[u8]) -> Result<LinuxAddr, c_int> {
         *d = *s as libc::c_char;
     }
     let len = SUN_PATH_OFF + path.len() + 1;
-    Ok(LinuxAddr { storage: ss, len: len as libc::socklen_t })
+    Ok(LinuxAddr {
+        storage: ss,
+        len: len as libc::socklen_t,
+    })
 }
 
 /// Converts a Linux address (as returned by `getsockname`, `getpeername`,
@@ -143,7 +154,8 @@ pub(crate) fn from_linux(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> V
     match c_int::from(ss.ss_family) {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
             // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let mut v = vec![0u8; SIN_LEN];
             v[0] = SIN_LEN as u8;
             v[1] = AF_INET as u8;
@@ -153,7 +165,8 @@ pub(crate) fn from_linux(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> V
         }
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6 = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let sin6 =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
             let mut v = vec![0u8; SIN6_LEN];
             v[0] = SIN6_LEN as u8;
             v[1] = AF_INET6 as u8;
@@ -165,9 +178,14 @@ pub(crate) fn from_linux(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> V
         }
         libc::AF_UNIX => {
             // SAFETY: the family says the storage holds a sockaddr_un.
-            let sun = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+            let sun =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
             let n = len.saturating_sub(SUN_PATH_OFF).min(sun.sun_path.len());
-            let path: Vec<u8> = sun.sun_path[..n].iter().map(|&c| c as u8).take_while(|&c| c != 0).collect();
+            let path: Vec<u8> = sun.sun_path[..n]
+                .iter()
+                .map(|&c| c as u8)
+                .take_while(|&c| c != 0)
+                .collect();
             if path.is_empty() || path.len() + SUN_PATH_OFF > SUN_LEN_MAX {
                 return NONAME.to_vec();
             }

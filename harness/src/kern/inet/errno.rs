@@ -3,22 +3,99 @@
 
 use std::ffi::c_int;
 
-/// FreeBSD errno constants used by the socket model.
+/// FreeBSD errno constants (the full set a socket call can map to).
+#[allow(dead_code)]
 pub(crate) mod fb {
     use std::ffi::c_int;
     macro_rules! e {
         ($($n:ident),* $(,)?) => { $(pub const $n: c_int = fbsd_sys::$n as c_int;)* };
     }
     e!(
-        EPERM, ENOENT, EINTR, EIO, ENXIO, EBADF, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, EINVAL, ENFILE,
-        EMFILE, ENOSPC, EPIPE, EDOM, EAGAIN, EWOULDBLOCK, EINPROGRESS, EALREADY, ENOTSOCK, EDESTADDRREQ,
-        EMSGSIZE, EPROTOTYPE, ENOPROTOOPT, EPROTONOSUPPORT, ESOCKTNOSUPPORT, EOPNOTSUPP, EPFNOSUPPORT,
-        EAFNOSUPPORT, EADDRINUSE, EADDRNOTAVAIL, ENETDOWN, ENETUNREACH, ENETRESET, ECONNABORTED,
-        ECONNRESET, ENOBUFS, EISCONN, ENOTCONN, ESHUTDOWN, ETOOMANYREFS, ETIMEDOUT, ECONNREFUSED, ELOOP,
-        ENAMETOOLONG, EHOSTDOWN, EHOSTUNREACH, ENOTEMPTY, EUSERS, EDQUOT, ESTALE, EREMOTE, ENOLCK, ENOSYS,
-        EIDRM, ENOMSG, EOVERFLOW, ECANCELED, EILSEQ, ENOATTR, EBADMSG, EMULTIHOP, ENOLINK, EPROTO,
-        ENOTRECOVERABLE, EOWNERDEAD, EDEADLK, ENOTDIR, EISDIR, EROFS, ENOTTY, ETXTBSY, EFBIG, ESPIPE,
-        EMLINK, ERANGE, ESRCH, E2BIG, ENOEXEC, ECHILD, ENOTBLK, EXDEV, ENODEV,
+        EPERM,
+        ENOENT,
+        EINTR,
+        EIO,
+        ENXIO,
+        EBADF,
+        ENOMEM,
+        EACCES,
+        EFAULT,
+        EBUSY,
+        EEXIST,
+        EINVAL,
+        ENFILE,
+        EMFILE,
+        ENOSPC,
+        EPIPE,
+        EDOM,
+        EAGAIN,
+        EWOULDBLOCK,
+        EINPROGRESS,
+        EALREADY,
+        ENOTSOCK,
+        EDESTADDRREQ,
+        EMSGSIZE,
+        EPROTOTYPE,
+        ENOPROTOOPT,
+        EPROTONOSUPPORT,
+        ESOCKTNOSUPPORT,
+        EOPNOTSUPP,
+        EPFNOSUPPORT,
+        EAFNOSUPPORT,
+        EADDRINUSE,
+        EADDRNOTAVAIL,
+        ENETDOWN,
+        ENETUNREACH,
+        ENETRESET,
+        ECONNABORTED,
+        ECONNRESET,
+        ENOBUFS,
+        EISCONN,
+        ENOTCONN,
+        ESHUTDOWN,
+        ETOOMANYREFS,
+        ETIMEDOUT,
+        ECONNREFUSED,
+        ELOOP,
+        ENAMETOOLONG,
+        EHOSTDOWN,
+        EHOSTUNREACH,
+        ENOTEMPTY,
+        EUSERS,
+        EDQUOT,
+        ESTALE,
+        EREMOTE,
+        ENOLCK,
+        ENOSYS,
+        EIDRM,
+        ENOMSG,
+        EOVERFLOW,
+        ECANCELED,
+        EILSEQ,
+        ENOATTR,
+        EBADMSG,
+        EMULTIHOP,
+        ENOLINK,
+        EPROTO,
+        ENOTRECOVERABLE,
+        EOWNERDEAD,
+        EDEADLK,
+        ENOTDIR,
+        EISDIR,
+        EROFS,
+        ENOTTY,
+        ETXTBSY,
+        EFBIG,
+        ESPIPE,
+        EMLINK,
+        ERANGE,
+        ESRCH,
+        E2BIG,
+        ENOEXEC,
+        ECHILD,
+        ENOTBLK,
+        EXDEV,
+        ENODEV,
     );
 }
 
@@ -83,9 +160,13 @@ pub fn linux_to_fbsd(e: c_int) -> c_int {
         libc::ECANCELED => ECANCELED,
         libc::EOWNERDEAD => EOWNERDEAD,
         libc::ENOTRECOVERABLE => ENOTRECOVERABLE,
-        libc::ENOTUNIQ | libc::ENONET | libc::ENOPKG | libc::ENOSR | libc::ENOSTR | libc::ETIME => EIO,
+        libc::ENOTUNIQ | libc::ENONET | libc::ENOPKG | libc::ENOSR | libc::ENOSTR | libc::ETIME => {
+            EIO
+        }
         other => {
-            eprintln!("harness: inet: Linux errno {other} has no FreeBSD counterpart; reporting EIO");
+            eprintln!(
+                "harness: inet: Linux errno {other} has no FreeBSD counterpart; reporting EIO"
+            );
             EIO
         }
     }
@@ -98,7 +179,9 @@ pub(crate) fn last() -> c_int {
 
 /// The calling thread's raw Linux `errno`.
 pub(crate) fn last_linux() -> c_int {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]

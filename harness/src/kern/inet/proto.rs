@@ -36,7 +36,10 @@ impl Kind {
     }
     /// Local (AF_UNIX) socket.
     pub fn is_local(self) -> bool {
-        matches!(self, Kind::LocalStream | Kind::LocalDgram | Kind::LocalSeqpacket)
+        matches!(
+            self,
+            Kind::LocalStream | Kind::LocalDgram | Kind::LocalSeqpacket
+        )
     }
     /// Connection-oriented (accepts `listen`).
     pub fn can_listen(self) -> bool {
@@ -84,17 +87,42 @@ pub(crate) const IPPROTO_MAX: c_int = 256;
 struct Entry(c_int, c_int, c_int, Kind);
 
 const INET: &[Entry] = &[
-    Entry(STREAM, IPPROTO_TCP, CONNREQUIRED | IMPLOPCL | WANTRCVD | CAPATTACH, Kind::Tcp),
+    Entry(
+        STREAM,
+        IPPROTO_TCP,
+        CONNREQUIRED | IMPLOPCL | WANTRCVD | CAPATTACH,
+        Kind::Tcp,
+    ),
     Entry(DGRAM, IPPROTO_UDP, ATOMIC | ADDR | CAPATTACH, Kind::Udp),
-    Entry(DGRAM, IPPROTO_UDPLITE, ATOMIC | ADDR | CAPATTACH, Kind::UdpLite),
+    Entry(
+        DGRAM,
+        IPPROTO_UDPLITE,
+        ATOMIC | ADDR | CAPATTACH,
+        Kind::UdpLite,
+    ),
     Entry(RAW, 0, ATOMIC | ADDR, Kind::Raw),
 ];
 
 const LOCAL: &[Entry] = &[
     // FreeBSD 15 moved unix/stream onto its own socket buffers (PR_SOCKBUF).
-    Entry(STREAM, 0, CONNREQUIRED | WANTRCVD | CAPATTACH | SOCKBUF, Kind::LocalStream),
-    Entry(DGRAM, 0, ATOMIC | ADDR | CAPATTACH | SOCKBUF, Kind::LocalDgram),
-    Entry(SEQPACKET, 0, ADDR | ATOMIC | CONNREQUIRED | WANTRCVD | CAPATTACH, Kind::LocalSeqpacket),
+    Entry(
+        STREAM,
+        0,
+        CONNREQUIRED | WANTRCVD | CAPATTACH | SOCKBUF,
+        Kind::LocalStream,
+    ),
+    Entry(
+        DGRAM,
+        0,
+        ATOMIC | ADDR | CAPATTACH | SOCKBUF,
+        Kind::LocalDgram,
+    ),
+    Entry(
+        SEQPACKET,
+        0,
+        ADDR | ATOMIC | CONNREQUIRED | WANTRCVD | CAPATTACH,
+        Kind::LocalSeqpacket,
+    ),
 ];
 
 fn table(family: c_int) -> Option<&'static [Entry]> {
@@ -114,7 +142,9 @@ pub fn is_modelled_family(family: c_int) -> bool {
 /// unknown family, `EPROTOTYPE` when `proto == 0` and no protocol has the
 /// type, `EPROTONOSUPPORT` otherwise.
 pub fn find(family: c_int, ty: c_int, proto: c_int) -> Result<Kind, c_int> {
-    let Some(t) = table(family) else { return Err(fb::EAFNOSUPPORT) };
+    let Some(t) = table(family) else {
+        return Err(fb::EAFNOSUPPORT);
+    };
     for e in t {
         if e.0 == ty && (e.1 == 0 || proto == 0 || e.1 == proto) {
             return Ok(e.3);
@@ -129,12 +159,18 @@ pub fn find(family: c_int, ty: c_int, proto: c_int) -> Result<Kind, c_int> {
 
 /// `pr_flags` of a kind.
 pub fn flags(kind: Kind) -> c_int {
-    INET.iter().chain(LOCAL).find(|e| e.3 == kind).map_or(0, |e| e.2)
+    INET.iter()
+        .chain(LOCAL)
+        .find(|e| e.3 == kind)
+        .map_or(0, |e| e.2)
 }
 
 /// `pr_protocol` of a kind (0 for the wildcard raw and local entries).
 pub fn protocol(kind: Kind) -> c_int {
-    INET.iter().chain(LOCAL).find(|e| e.3 == kind).map_or(0, |e| e.1)
+    INET.iter()
+        .chain(LOCAL)
+        .find(|e| e.3 == kind)
+        .map_or(0, |e| e.1)
 }
 
 struct Tables {
@@ -152,7 +188,8 @@ fn leak_zeroed(size: usize) -> *mut u8 {
 }
 
 fn build_domain(family: c_int, name: &str, entries: &[Entry], out: &mut Vec<(c_int, Kind, usize)>) {
-    let d = leak_zeroed(size_of::<domain>() + entries.len() * size_of::<*mut protosw>()).cast::<domain>();
+    let d = leak_zeroed(size_of::<domain>() + entries.len() * size_of::<*mut protosw>())
+        .cast::<domain>();
     let cname = CString::new(name).expect("domain name").into_raw();
     // SAFETY: `d` is a fresh zeroed block large enough for the domain and
     // its protosw pointer array.

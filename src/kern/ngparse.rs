@@ -1,0 +1,472 @@
+//! Custom netgraph parse types (ng_parse(9)): safe views of the raw
+//! arguments the parse engine passes to a type's `parse`, `unparse` and
+//! `getLength` methods, delegation to a supertype's method, and netgraph's
+//! string codec (`ng_get_string_token` / `ng_encode_string`).
+//!
+//! Engine facts relied on (netgraph-core.md §7.2): the binary object being
+//! built (`start`) or printed (`data`) is preceded by a 56-byte `struct
+//! ng_mesg` header, whose `arglen` bounds the binary data on output (during
+//! ASCII→binary conversion it holds the length of the text plus one).
+
+use core::ffi::{c_char, c_int, c_void, CStr};
+
+use fbsd_sys::{ng_mesg_ng_msghdr, ng_parse_type};
+
+use super::cell::KernelCell;
+use super::errno::Errno;
+use crate::pure::sockaddr::{DecodedString, StrCodec};
+
+const HDR: usize = core::mem::size_of::<ng_mesg_ng_msghdr>();
+
+fn to_c_int(v: usize) -> c_int {
+    c_int::try_from(v).unwrap_or(c_int::MAX)
+}
+
+fn from_c_int(v: c_int) -> usize {
+    usize::try_from(v).unwrap_or(0)
+}
+
+/// Reads the message header in front of `p`.
+///
+/// # Safety
+/// `p` must be preceded by 56 readable bytes (the engine's contract for
+/// `start` and `data`).
+unsafe fn header_before(p: *const u8) -> ng_mesg_ng_msghdr {
+    // SAFETY: guaranteed by the caller; the header may be unaligned in a
+    // scratch buffer, so it is read unaligned.
+    unsafe { core::ptr::read_unaligned(p.sub(HDR).cast::<ng_mesg_ng_msghdr>()) }
+}
+
+/// The `parse` method of the first type up the supertype chain of `ty`
+/// (excluding `ty` itself) that has one.
+fn super_parse(ty: *const ng_parse_type) -> fbsd_sys::ng_parse_t {
+    // SAFETY: `ty` is one of the module's static parse types; parse type
+    // records (ours and netgraph's) are never modified and their supertype
+    // chains end in NULL.
+    unsafe {
+        let mut t = (*ty).supertype;
+        while !t.is_null() {
+            if (*t).parse.is_some() {
+                return (*t).parse;
+            }
+            t = (*t).supertype;
+        }
+    }
+    None
+}
+
+/// As [`super_parse`], for `unparse`.
+fn super_unparse(ty: *const ng_parse_type) -> fbsd_sys::ng_unparse_t {
+    // SAFETY: as in `super_parse`.
+    unsafe {
+        let mut t = (*ty).supertype;
+        while !t.is_null() {
+            if (*t).unparse.is_some() {
+                return (*t).unparse;
+            }
+            t = (*t).supertype;
+        }
+    }
+    None
+}
+
+/// The arguments of a `parse` method call.
+pub struct ParseCall {
+    s: *const c_char,
+    off: *mut c_int,
+    start: *const u8,
+    buf: *mut u8,
+    buflen: *mut c_int,
+}
+
+impl ParseCall {
+    /// Wraps the arguments the engine passed; `None` if one is NULL.
+    ///
+    /// # Safety
+    /// They must be those of a `parse` method call in progress: `s` a
+    /// NUL-terminated string, `*off` an index into it, `buf` writable for
+    /// `*buflen` bytes, `start` preceded by a message header; all valid until
+    /// the method returns, and the value is dropped before it returns.
+    unsafe fn new(
+        s: *const c_char,
+        off: *mut c_int,
+        start: *const u8,
+        buf: *mut u8,
+        buflen: *mut c_int,
+    ) -> Option<ParseCall> {
+        if s.is_null() || off.is_null() || start.is_null() || buf.is_null() || buflen.is_null() {
+            return None;
+        }
+        Some(ParseCall {
+            s,
+            off,
+            start,
+            buf,
+            buflen,
+        })
+    }
+
+    /// The whole text (a C string, without its NUL).
+    pub fn input(&self) -> &[u8] {
+        // SAFETY: `s` is NUL-terminated and lives for the call (see `new`).
+        unsafe { CStr::from_ptr(self.s).to_bytes() }
+    }
+
+    /// The text and the output buffer (`*buflen` bytes).
+    pub fn split(&mut self) -> (&[u8], &mut [u8]) {
+        // SAFETY: the string and the output buffer are distinct objects
+        // valid for the call (see `new`).
+        unsafe {
+            let input = CStr::from_ptr(self.s).to_bytes();
+            let out = core::slice::from_raw_parts_mut(self.buf, from_c_int(*self.buflen));
+            (input, out)
+        }
+    }
+
+    /// Where this value's text begins (`*off`).
+    pub fn off(&self) -> usize {
+        // SAFETY: `off` is valid for the call.
+        from_c_int(unsafe { *self.off })
+    }
+
+    /// Sets `*off`.
+    pub fn set_off(&mut self, v: usize) {
+        // SAFETY: `off` is valid for the call.
+        unsafe { *self.off = to_c_int(v) }
+    }
+
+    /// Sets `*buflen` to the number of bytes produced.
+    pub fn set_len(&mut self, n: usize) {
+        // SAFETY: `buflen` is valid for the call.
+        unsafe { *self.buflen = to_c_int(n) }
+    }
+
+    /// The message header in front of the binary being built.
+    pub fn header(&self) -> ng_mesg_ng_msghdr {
+        // SAFETY: `start` is preceded by a header (see `new`).
+        unsafe { header_before(self.start) }
+    }
+
+    /// Runs the `parse` method inherited from `ty`'s supertypes on the same
+    /// arguments, as type `ty` (its `info` is used); returns its errno.
+    pub fn parse_as(&mut self, ty: &'static KernelCell<ng_parse_type>) -> c_int {
+        let ty = ty.get().cast_const();
+        let Some(f) = super_parse(ty) else {
+            return Errno::EINVAL.raw();
+        };
+        // SAFETY: the engine's own arguments, still valid, handed on to an
+        // engine method with a type whose supertype provides that method.
+        unsafe { f(ty, self.s, self.off, self.start, self.buf, self.buflen) }
+    }
+
+    /// The text, the output buffer (`*buflen` bytes) and netgraph's string
+    /// codec over the text.
+    pub fn parts(&mut self) -> (&[u8], &mut [u8], NgStrings<'_>) {
+        let s = self.s;
+        let (input, out) = self.split();
+        (input, out, NgStrings { input, s })
+    }
+}
+
+/// The arguments of an `unparse` method call.
+pub struct UnparseCall {
+    data: *const u8,
+    off: *mut c_int,
+    cbuf: *mut c_char,
+    cbuflen: c_int,
+}
+
+impl UnparseCall {
+    /// Wraps the arguments the engine passed; `None` if one is NULL.
+    ///
+    /// # Safety
+    /// They must be those of an `unparse` method call in progress: `data`
+    /// preceded by a message header whose `arglen` bytes follow it, `*off` an
+    /// index into them, `cbuf` writable for `cbuflen` bytes; all valid until
+    /// the method returns, and the value is dropped before it returns.
+    unsafe fn new(
+        data: *const u8,
+        off: *mut c_int,
+        cbuf: *mut c_char,
+        cbuflen: c_int,
+    ) -> Option<UnparseCall> {
+        if data.is_null() || off.is_null() || cbuf.is_null() {
+            return None;
+        }
+        Some(UnparseCall {
+            data,
+            off,
+            cbuf,
+            cbuflen,
+        })
+    }
+
+    /// The message header in front of the data.
+    pub fn header(&self) -> ng_mesg_ng_msghdr {
+        // SAFETY: `data` is preceded by a header (see `new`).
+        unsafe { header_before(self.data) }
+    }
+
+    /// The binary from `*off` to the end of the message (`arglen`), and the
+    /// text buffer (`cbuflen` bytes).
+    pub fn split(&mut self) -> (&[u8], &mut [u8]) {
+        let arglen = usize::try_from(self.header().arglen).unwrap_or(0);
+        let off = self.off();
+        let avail = arglen.saturating_sub(off);
+        // SAFETY: the message's `arglen` data bytes follow `data` (see `new`),
+        // of which `avail` start at `off`; the text buffer is a distinct
+        // object of `cbuflen` bytes.
+        unsafe {
+            let bin = core::slice::from_raw_parts(self.data.add(off.min(arglen)), avail);
+            let out =
+                core::slice::from_raw_parts_mut(self.cbuf.cast::<u8>(), from_c_int(self.cbuflen));
+            (bin, out)
+        }
+    }
+
+    /// Where this value's binary begins (`*off`).
+    pub fn off(&self) -> usize {
+        // SAFETY: `off` is valid for the call.
+        from_c_int(unsafe { *self.off })
+    }
+
+    /// Advances `*off` past `n` consumed bytes.
+    pub fn advance(&mut self, n: usize) {
+        let v = self.off().saturating_add(n);
+        // SAFETY: `off` is valid for the call.
+        unsafe { *self.off = to_c_int(v) }
+    }
+
+    /// Runs the `unparse` method inherited from `ty`'s supertypes on the same
+    /// arguments, as type `ty`; returns its errno.
+    pub fn unparse_as(&mut self, ty: &'static KernelCell<ng_parse_type>) -> c_int {
+        let ty = ty.get().cast_const();
+        let Some(f) = super_unparse(ty) else {
+            return Errno::EINVAL.raw();
+        };
+        // SAFETY: the engine's own arguments, handed on to an engine method.
+        unsafe { f(ty, self.data, self.off, self.cbuf, self.cbuflen) }
+    }
+
+    /// Netgraph's string encoder (decoding is not available here).
+    pub fn strings(&self) -> NgStrings<'static> {
+        NgStrings {
+            input: &[],
+            s: core::ptr::null(),
+        }
+    }
+}
+
+/// Netgraph's quoted-string codec: `ng_get_string_token` and
+/// `ng_encode_string`, so strings are read and written exactly like
+/// everywhere else in netgraph.
+///
+/// Both return memory from netgraph's private parse malloc type, which no
+/// module can name; it is freed with the exported `M_NETGRAPH` (FreeBSD's own
+/// ksocket uses its node type instead; either only affects statistics).
+pub struct NgStrings<'a> {
+    input: &'a [u8],
+    s: *const c_char,
+}
+
+fn free_ng(p: *mut c_char) {
+    // SAFETY: `p` was returned by a netgraph string routine (malloc'd) and is
+    // freed once.
+    unsafe { fbsd_sys::free(p.cast::<c_void>(), (&raw mut fbsd_sys::M_NETGRAPH).cast()) }
+}
+
+impl StrCodec for NgStrings<'_> {
+    fn decode(
+        &self,
+        input: &[u8],
+        start: &mut usize,
+        out: &mut [u8],
+    ) -> Result<DecodedString, crate::pure::Errno> {
+        // Only the call's own text (same address, same C string) can be
+        // handed to the C routine, which needs the terminating NUL.
+        if self.s.is_null()
+            || input.as_ptr() != self.input.as_ptr()
+            || input.len() > self.input.len()
+        {
+            return Err(Errno::EINVAL.raw());
+        }
+        let mut st = to_c_int(*start);
+        let mut len: c_int = 0;
+        let mut slen: c_int = 0;
+        // SAFETY: `s` is the NUL-terminated text of the parse call in
+        // progress and `st` an index into it; the out pointers are valid.
+        let p = unsafe { fbsd_sys::ng_get_string_token(self.s, &mut st, &mut len, &mut slen) };
+        *start = from_c_int(st);
+        if p.is_null() {
+            return Err(Errno::EINVAL.raw());
+        }
+        let slen = from_c_int(slen);
+        let n = slen.min(out.len());
+        // SAFETY: the decoded buffer holds `slen` bytes (plus a NUL).
+        let decoded = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), n) };
+        if let Some(dst) = out.get_mut(..n) {
+            dst.copy_from_slice(decoded);
+        }
+        free_ng(p);
+        Ok(DecodedString {
+            consumed: from_c_int(len),
+            len: slen,
+        })
+    }
+
+    fn encode(&self, raw: &[u8], out: &mut [u8]) -> Result<usize, crate::pure::Errno> {
+        // ng_encode_string sizes its buffer from strlen(raw): it may only be
+        // given a NUL-terminated copy without interior NULs, which the
+        // longest socket-address path (255 bytes) fits.
+        const MAX: usize = 256;
+        if raw.contains(&0) || raw.len() >= MAX {
+            return encode_fallback(raw, out);
+        }
+        let mut tmp = [0u8; MAX];
+        if let Some(dst) = tmp.get_mut(..raw.len()) {
+            dst.copy_from_slice(raw);
+        }
+        // SAFETY: `tmp` is NUL-terminated right after the `raw.len()` bytes.
+        let p = unsafe {
+            fbsd_sys::ng_encode_string(tmp.as_ptr().cast::<c_char>(), to_c_int(raw.len()))
+        };
+        if p.is_null() {
+            return Err(Errno::ENOMEM.raw());
+        }
+        // SAFETY: the encoder returns a NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(p) }.to_bytes();
+        let r = match out.get_mut(..text.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(text);
+                Ok(text.len())
+            }
+            None => Err(Errno::ERANGE.raw()),
+        };
+        free_ng(p);
+        r
+    }
+}
+
+/// `ng_encode_string`'s escapes, for input it cannot take (interior NULs):
+/// `\t \f \n \r \v`, backslash-escaped `"` and `\`, other bytes outside
+/// 0x20..=0x7e as `\xHH`.
+fn encode_fallback(raw: &[u8], out: &mut [u8]) -> Result<usize, crate::pure::Errno> {
+    let mut w = crate::pure::Writer::new(out);
+    w.put(b"\"")?;
+    for &c in raw {
+        match c {
+            b'\t' => w.put(b"\\t")?,
+            0x0c => w.put(b"\\f")?,
+            b'\n' => w.put(b"\\n")?,
+            b'\r' => w.put(b"\\r")?,
+            0x0b => w.put(b"\\v")?,
+            b'"' | b'\\' => w.put(&[b'\\', c])?,
+            0x20..=0x7e => w.put(&[c])?,
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let hi = HEX.get(usize::from(c >> 4)).copied().unwrap_or(b'0');
+                let lo = HEX.get(usize::from(c & 0xf)).copied().unwrap_or(b'0');
+                w.put(&[b'\\', b'x', hi, lo])?;
+            }
+        }
+    }
+    w.put(b"\"")?;
+    Ok(w.len())
+}
+
+/// The arguments of an array `getLength` method call.
+pub struct LengthCall {
+    start: *const u8,
+    buf: *const u8,
+}
+
+impl LengthCall {
+    /// The message header in front of the top-level object.
+    pub fn header(&self) -> ng_mesg_ng_msghdr {
+        // SAFETY: the engine's `start` is preceded by a message header.
+        unsafe { header_before(self.start) }
+    }
+
+    /// The byte `back` bytes before the array (a field of the enclosing
+    /// composite), if that is still inside the top-level object.
+    pub fn byte_before(&self, back: usize) -> Option<u8> {
+        let at = (self.buf as usize).checked_sub(back)?;
+        if at < self.start as usize {
+            return None;
+        }
+        // SAFETY: `start..buf` lies inside the top-level object the engine is
+        // building or printing, all of which is readable.
+        Some(unsafe { *self.buf.sub(back) })
+    }
+}
+
+/// A custom `parse` method.
+pub trait ParseMethod {
+    /// Parses `call`'s text; returns an errno (0 on success).
+    fn parse(call: &mut ParseCall) -> c_int;
+}
+
+/// A custom `unparse` method.
+pub trait UnparseMethod {
+    /// Prints `call`'s binary; returns an errno (0 on success).
+    fn unparse(call: &mut UnparseCall) -> c_int;
+}
+
+/// A custom array `getLength` method.
+pub trait LengthMethod {
+    /// The array's element count.
+    fn length(call: &LengthCall) -> c_int;
+}
+
+/// The C entry point of a [`ParseMethod`], for a `struct ng_parse_type`.
+///
+/// # Safety
+/// Called by netgraph's parse engine only (`ng_parse_t` contract).
+pub unsafe extern "C" fn parse_entry<P: ParseMethod>(
+    _ty: *const ng_parse_type,
+    s: *const c_char,
+    off: *mut c_int,
+    start: *const u8,
+    buf: *mut u8,
+    buflen: *mut c_int,
+) -> c_int {
+    // SAFETY: the engine's arguments for this call (see ParseCall::new).
+    match unsafe { ParseCall::new(s, off, start, buf, buflen) } {
+        Some(mut c) => P::parse(&mut c),
+        None => Errno::EINVAL.raw(),
+    }
+}
+
+/// The C entry point of an [`UnparseMethod`].
+///
+/// # Safety
+/// Called by netgraph's parse engine only (`ng_unparse_t` contract).
+pub unsafe extern "C" fn unparse_entry<P: UnparseMethod>(
+    _ty: *const ng_parse_type,
+    data: *const u8,
+    off: *mut c_int,
+    cbuf: *mut c_char,
+    cbuflen: c_int,
+) -> c_int {
+    // SAFETY: the engine's arguments for this call (see UnparseCall::new).
+    match unsafe { UnparseCall::new(data, off, cbuf, cbuflen) } {
+        Some(mut c) => P::unparse(&mut c),
+        None => Errno::EINVAL.raw(),
+    }
+}
+
+/// The C entry point of a [`LengthMethod`] (`ng_parse_array_getLength_t`).
+///
+/// # Safety
+/// Called by netgraph's parse engine only: `start` is the top-level object,
+/// preceded by a message header, and `buf` points inside it.
+pub unsafe extern "C" fn length_entry<L: LengthMethod>(
+    _ty: *const ng_parse_type,
+    start: *const u8,
+    buf: *const u8,
+) -> c_int {
+    if start.is_null() || buf.is_null() {
+        return 0;
+    }
+    L::length(&LengthCall { start, buf })
+}

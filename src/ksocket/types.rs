@@ -1,0 +1,372 @@
+//! The ksocket type record, its command list and the ASCII parse types
+//! (ksocket.md §2.1, §7).
+//!
+//! Parse-type records are `static`s the kernel reads by address; they refer
+//! to netgraph's exported predefined types (`ng_parse_struct_type`, …).
+
+use core::ffi::{c_int, c_void, CStr};
+
+use fbsd_sys::{ng_cmdlist, ng_parse_struct_field, ng_parse_type, ng_type};
+
+use super::args;
+use super::node::Ksocket;
+use super::opttext;
+use super::stats;
+use crate::kern::cell::KernelCell;
+use crate::kern::ngparse::{
+    length_entry, parse_entry, unparse_entry, LengthCall, LengthMethod, ParseCall, ParseMethod,
+    UnparseCall, UnparseMethod,
+};
+use crate::kern::ngpriv::GatedAdapter;
+use crate::pure::sockaddr::{self, ParseOutcome, UnparseOutcome};
+
+/// `NGM_KSOCKET_COOKIE`.
+pub const COOKIE: u32 = fbsd_sys::NGM_KSOCKET_COOKIE;
+/// `NG_KSOCKET_TAG_SOCKADDR`.
+pub const TAG_SOCKADDR: u16 = fbsd_sys::NG_KSOCKET_TAG_SOCKADDR as u16;
+
+/// Command numbers (FreeBSD's, then this node's statistics messages).
+pub mod cmd {
+    pub const BIND: u32 = fbsd_sys::NGM_KSOCKET_BIND;
+    pub const LISTEN: u32 = fbsd_sys::NGM_KSOCKET_LISTEN;
+    pub const ACCEPT: u32 = fbsd_sys::NGM_KSOCKET_ACCEPT;
+    pub const CONNECT: u32 = fbsd_sys::NGM_KSOCKET_CONNECT;
+    pub const GETNAME: u32 = fbsd_sys::NGM_KSOCKET_GETNAME;
+    pub const GETPEERNAME: u32 = fbsd_sys::NGM_KSOCKET_GETPEERNAME;
+    pub const SETOPT: u32 = fbsd_sys::NGM_KSOCKET_SETOPT;
+    pub const GETOPT: u32 = fbsd_sys::NGM_KSOCKET_GETOPT;
+    /// Reply: the counters (`struct ng_ksocket_stats`).
+    pub const GETSTATS: u32 = 100;
+    /// Resets the counters; no reply.
+    pub const CLRSTATS: u32 = 101;
+    /// Reply: the counters, which are reset in the same step.
+    pub const GETCLRSTATS: u32 = 102;
+}
+
+/// The type record registered with netgraph.
+#[no_mangle]
+pub static ngsock_ksocket_type: KernelCell<ng_type> = KernelCell::new(
+    GatedAdapter::<Ksocket>::record(c"ksocket", CMDLIST.get().cast_const().cast()),
+);
+
+const fn parse_type(
+    supertype: *const ng_parse_type,
+    info: *const c_void,
+    parse: fbsd_sys::ng_parse_t,
+    unparse: fbsd_sys::ng_unparse_t,
+) -> ng_parse_type {
+    ng_parse_type {
+        supertype,
+        info,
+        private: core::ptr::null_mut(),
+        parse,
+        unparse,
+        getDefault: None,
+        getAlign: None,
+    }
+}
+
+const fn field(name: &'static CStr, ty: *const ng_parse_type) -> ng_parse_struct_field {
+    ng_parse_struct_field {
+        name: name.as_ptr(),
+        type_: ty,
+        alignment: 0,
+    }
+}
+
+const END: ng_parse_struct_field = ng_parse_struct_field {
+    name: core::ptr::null(),
+    type_: core::ptr::null(),
+    alignment: 0,
+};
+
+/// A byte array whose length a [`LengthMethod`] computes: the array's
+/// `info` is the getLength function itself.
+const fn bytearray<L: LengthMethod>() -> ng_parse_type {
+    let f: unsafe extern "C" fn(*const ng_parse_type, *const u8, *const u8) -> c_int =
+        length_entry::<L>;
+    parse_type(
+        &raw const fbsd_sys::ng_parse_bytearray_type,
+        f as *const c_void,
+        None,
+        None,
+    )
+}
+
+// ---- generic struct sockaddr: { len family data }, data length = len - 2 ----
+
+struct SockdataLen;
+
+impl LengthMethod for SockdataLen {
+    fn length(c: &LengthCall) -> c_int {
+        // `len` is two bytes before the data (len, family, data...).
+        match c.byte_before(2) {
+            Some(l) if l >= 2 => c_int::from(l.wrapping_sub(2)),
+            _ => 0,
+        }
+    }
+}
+
+static GENERIC_SOCKDATA_TYPE: KernelCell<ng_parse_type> =
+    KernelCell::new(bytearray::<SockdataLen>());
+
+static GENERIC_SOCKADDR_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
+    field(c"len", &raw const fbsd_sys::ng_parse_uint8_type),
+    field(c"family", &raw const fbsd_sys::ng_parse_uint8_type),
+    field(c"data", GENERIC_SOCKDATA_TYPE.get().cast_const()),
+    END,
+]);
+
+/// The generic `struct sockaddr` form (also the `addr` of ACCEPT replies).
+static GENERIC_SOCKADDR_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    &raw const fbsd_sys::ng_parse_struct_type,
+    GENERIC_SOCKADDR_FIELDS.get().cast_const().cast(),
+    None,
+    None,
+));
+
+// ---- struct sockaddr with the family shorthands (local/, inet/, inet6/) ----
+
+struct SockaddrText;
+
+impl ParseMethod for SockaddrText {
+    fn parse(call: &mut ParseCall) -> c_int {
+        let mut off = call.off();
+        let r = {
+            let (input, out, strings) = call.parts();
+            sockaddr::parse(input, &mut off, out, &strings)
+        };
+        call.set_off(off);
+        match r {
+            Ok(ParseOutcome::Parsed(n)) => {
+                call.set_len(n);
+                0
+            }
+            Ok(ParseOutcome::Generic) => call.parse_as(&GENERIC_SOCKADDR_TYPE),
+            Err(e) => e,
+        }
+    }
+}
+
+impl UnparseMethod for SockaddrText {
+    fn unparse(call: &mut UnparseCall) -> c_int {
+        let strings = call.strings();
+        let r = {
+            let (bin, out) = call.split();
+            sockaddr::unparse(bin, out, &strings)
+        };
+        match r {
+            Ok(UnparseOutcome::Text { consumed, .. }) => {
+                call.advance(consumed);
+                0
+            }
+            Ok(UnparseOutcome::Generic) => call.unparse_as(&GENERIC_SOCKADDR_TYPE),
+            Err(e) => e,
+        }
+    }
+}
+
+/// `struct sockaddr` (no default: an address is never omitted).
+static SOCKADDR_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    core::ptr::null(),
+    core::ptr::null(),
+    Some(parse_entry::<SockaddrText>),
+    Some(unparse_entry::<SockaddrText>),
+));
+
+// ---- struct ng_ksocket_sockopt: { level name value }, value = arglen - 8 ----
+
+struct SockoptValLen;
+
+impl LengthMethod for SockoptValLen {
+    fn length(c: &LengthCall) -> c_int {
+        // As FreeBSD computes it: the enclosing message's arglen minus the
+        // 8-byte level/name header (an unsigned difference cut to int).
+        c.header().arglen.wrapping_sub(8) as c_int
+    }
+}
+
+static SOCKOPTVAL_TYPE: KernelCell<ng_parse_type> = KernelCell::new(bytearray::<SockoptValLen>());
+
+static SOCKOPT_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
+    field(c"level", &raw const fbsd_sys::ng_parse_int32_type),
+    field(c"name", &raw const fbsd_sys::ng_parse_int32_type),
+    field(c"value", SOCKOPTVAL_TYPE.get().cast_const()),
+    END,
+]);
+
+struct SockoptText;
+
+impl ParseMethod for SockoptText {
+    fn parse(call: &mut ParseCall) -> c_int {
+        let start = call.off();
+        // FreeBSD's form first, so that every text it accepts means the same.
+        let generic = call.parse_as(&SOCKOPT_TYPE);
+        if generic == 0 {
+            return 0;
+        }
+        let typed = {
+            let (input, out, _) = call.parts();
+            opttext::parse_typed(input, start)
+                .and_then(|(t, end)| opttext::encode_typed(&t, out).map(|n| (n, end)))
+        };
+        match typed {
+            Ok((n, end)) => {
+                call.set_off(end);
+                call.set_len(n);
+                0
+            }
+            Err(_) => generic,
+        }
+    }
+}
+
+impl UnparseMethod for SockoptText {
+    fn unparse(call: &mut UnparseCall) -> c_int {
+        let typed = {
+            let (bin, out) = call.split();
+            match args::sockopt_head(bin) {
+                Ok((level, name)) => {
+                    let value = bin.get(args::SOCKOPT_HDR..).unwrap_or(&[]);
+                    opttext::format_typed(level, name, value, out).map(|r| r.map(|_| bin.len()))
+                }
+                Err(_) => Ok(None),
+            }
+        };
+        match typed {
+            Ok(Some(consumed)) => {
+                call.advance(consumed);
+                0
+            }
+            Ok(None) => call.unparse_as(&SOCKOPT_TYPE),
+            Err(e) => e,
+        }
+    }
+}
+
+/// `struct ng_ksocket_sockopt`, raw or typed (see `opttext`).
+static SOCKOPT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    &raw const fbsd_sys::ng_parse_struct_type,
+    SOCKOPT_FIELDS.get().cast_const().cast(),
+    Some(parse_entry::<SockoptText>),
+    Some(unparse_entry::<SockoptText>),
+));
+
+// ---- struct ng_ksocket_accept: { nodeid addr } ----
+
+static ACCEPT_FIELDS: KernelCell<[ng_parse_struct_field; 3]> = KernelCell::new([
+    field(c"nodeid", &raw const fbsd_sys::ng_parse_hint32_type),
+    field(c"addr", GENERIC_SOCKADDR_TYPE.get().cast_const()),
+    END,
+]);
+
+static ACCEPT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    &raw const fbsd_sys::ng_parse_struct_type,
+    ACCEPT_FIELDS.get().cast_const().cast(),
+    None,
+    None,
+));
+
+// ---- struct ng_ksocket_stats: uint64 counters ----
+
+// Evaluated at compile time: an out-of-range index is a build error.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn stats_fields() -> [ng_parse_struct_field; stats::NUM + 1] {
+    let mut f = [END; stats::NUM + 1];
+    let mut i = 0;
+    while i < stats::NUM {
+        f[i] = field(stats::NAMES[i], &raw const fbsd_sys::ng_parse_uint64_type);
+        i += 1;
+    }
+    f
+}
+
+static STATS_FIELDS: KernelCell<[ng_parse_struct_field; stats::NUM + 1]> =
+    KernelCell::new(stats_fields());
+
+static STATS_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    &raw const fbsd_sys::ng_parse_struct_type,
+    STATS_FIELDS.get().cast_const().cast(),
+    None,
+    None,
+));
+
+// ---- the command list, in FreeBSD's order, then the statistics ----
+
+const fn entry(
+    cmd: u32,
+    name: &'static CStr,
+    mesg: *const ng_parse_type,
+    resp: *const ng_parse_type,
+) -> ng_cmdlist {
+    ng_cmdlist {
+        cookie: COOKIE,
+        cmd: cmd as c_int,
+        name: name.as_ptr(),
+        mesgType: mesg,
+        respType: resp,
+    }
+}
+
+const NONE: *const ng_parse_type = core::ptr::null();
+
+static CMDLIST: KernelCell<[ng_cmdlist; 12]> = KernelCell::new([
+    entry(cmd::BIND, c"bind", SOCKADDR_TYPE.get().cast_const(), NONE),
+    entry(
+        cmd::LISTEN,
+        c"listen",
+        &raw const fbsd_sys::ng_parse_int32_type,
+        NONE,
+    ),
+    entry(cmd::ACCEPT, c"accept", NONE, ACCEPT_TYPE.get().cast_const()),
+    entry(
+        cmd::CONNECT,
+        c"connect",
+        SOCKADDR_TYPE.get().cast_const(),
+        &raw const fbsd_sys::ng_parse_int32_type,
+    ),
+    entry(
+        cmd::GETNAME,
+        c"getname",
+        NONE,
+        SOCKADDR_TYPE.get().cast_const(),
+    ),
+    entry(
+        cmd::GETPEERNAME,
+        c"getpeername",
+        NONE,
+        SOCKADDR_TYPE.get().cast_const(),
+    ),
+    entry(
+        cmd::SETOPT,
+        c"setopt",
+        SOCKOPT_TYPE.get().cast_const(),
+        NONE,
+    ),
+    entry(
+        cmd::GETOPT,
+        c"getopt",
+        SOCKOPT_TYPE.get().cast_const(),
+        SOCKOPT_TYPE.get().cast_const(),
+    ),
+    entry(
+        cmd::GETSTATS,
+        c"getstats",
+        NONE,
+        STATS_TYPE.get().cast_const(),
+    ),
+    entry(cmd::CLRSTATS, c"clrstats", NONE, NONE),
+    entry(
+        cmd::GETCLRSTATS,
+        c"getclrstats",
+        NONE,
+        STATS_TYPE.get().cast_const(),
+    ),
+    ng_cmdlist {
+        cookie: 0,
+        cmd: 0,
+        name: core::ptr::null(),
+        mesgType: NONE,
+        respType: NONE,
+    },
+]);
