@@ -86,16 +86,16 @@ ngs_error ENOENT 'No such file or directory' '^[ 	]*ngctl: .*: No such file or d
 ngs_at 38 '| ngctl: send msg: No such file or directory'
 ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)send( |[ 	]*	[ 	]*)msg:( |[ 	]*	[ 	]*)No( |[ 	]*	[ 	]*)such( |[ 	]*	[ 	]*)file( |[ 	]*	[ 	]*)or( |[ 	]*	[ 	]*)directory[ 	]*$' 'ngctl: send msg: No such file or directory'
 
-ngs_at 41 'kldunload ng_socket'
+ngs_at 43 'kldunload ng_socket'
 ngs_kld unload root ng_socket
 
-ngs_at 42 '=> error EBUSY'
+ngs_at 44 '=> error EBUSY'
 ngs_error EBUSY 'Device busy' '^kldunload: can'\''t unload file: Device busy$'
 
-ngs_at 43 '| kldunload: can'\''t unload file: Device busy'
+ngs_at 45 '| kldunload: can'\''t unload file: Device busy'
 ngs_match '^[ 	]*kldunload:( |[ 	]*	[ 	]*)can'\''t( |[ 	]*	[ 	]*)unload( |[ 	]*	[ 	]*)file:( |[ 	]*	[ 	]*)Device( |[ 	]*	[ 	]*)busy[ 	]*$' 'kldunload: can'\''t unload file: Device busy'
 
-ngs_at 44 'close s'
+ngs_at 46 'close s'
 ngs_session_close s
 
 ngs_end
