@@ -9,7 +9,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko test check fmt clippy unit gate harness vm-test bench demo \
+.PHONY: all bootstrap ko test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
         load unload clean
 
 all: bootstrap ko
@@ -29,11 +29,14 @@ FORCE:
 test: all
 	@sh scripts/test.sh all
 
-fmt clippy unit gate harness:
+fmt clippy unit man gate harness:
 	@sh scripts/test.sh $@
 
 vm-test: all
 	@sh vm-tests/run.sh $(MODULES)
+
+vm-unit:
+	@python3 -m unittest discover -s vm-tests/tests
 
 bench: all
 	@sh scripts/bench.sh

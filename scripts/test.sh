@@ -61,6 +61,7 @@ if want harness; then
     fi
 fi
 if want vm; then
+    step "vm-tests: translator, runtime and workflow unit tests" python3 -m unittest discover -s vm-tests/tests
     step "vm-tests (FreeBSD 15 VM)" sh vm-tests/run.sh "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
 fi
 

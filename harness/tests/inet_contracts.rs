@@ -162,3 +162,57 @@ fn upcall_that_drops_its_lock_is_flagged() {
     close(b);
     expect_clean();
 }
+
+#[test]
+fn su_isconnected_from_a_receive_upcall() {
+    unsafe extern "C" fn accf(
+        _so: *mut fbsd_sys::socket,
+        arg: *mut std::ffi::c_void,
+        w: i32,
+    ) -> i32 {
+        assert_eq!(w, M_NOWAIT);
+        // SAFETY: the test passes a live counter.
+        unsafe {
+            (*(arg as *const std::sync::atomic::AtomicUsize))
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        };
+        1 // SU_ISCONNECTED
+    }
+    let env = setup();
+    let a = env.socreate(PF_INET, SOCK_DGRAM, 0).unwrap();
+    let b = env.socreate(PF_INET, SOCK_DGRAM, 0).unwrap();
+    assert_eq!(env.bind(b, &sockaddr_in(LOOP4, 0)), 0);
+    let bn = sockname(b);
+    let n = Box::new(std::sync::atomic::AtomicUsize::new(0));
+    inet::buf_lock(b, SO_RCV);
+    // SAFETY: valid socket, mutex held.
+    unsafe {
+        api::soupcall_set(
+            b,
+            SO_RCV,
+            Some(accf),
+            (&*n as *const std::sync::atomic::AtomicUsize)
+                .cast_mut()
+                .cast(),
+        )
+    };
+    inet::buf_unlock(b, SO_RCV);
+    assert_eq!(env.send(a, Some(&bn), b"x"), 0);
+    assert!(inet::pump_until(WAIT_MS, || n
+        .load(std::sync::atomic::Ordering::SeqCst)
+        > 0));
+    // The socket layer cleared the upcall and ran soisconnected().
+    // SAFETY: live socket.
+    assert!(unsafe { (*b).__bindgen_anon_1.__bindgen_anon_1.so_rcv.sb_upcall }.is_none());
+    assert_ne!(so_state(b) & SS_ISCONNECTED, 0);
+    assert_eq!(env.send(a, Some(&bn), b"y"), 0);
+    inet::pump(20);
+    assert_eq!(
+        n.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no further calls"
+    );
+    close(a);
+    close(b);
+    expect_clean();
+}

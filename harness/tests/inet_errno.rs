@@ -94,6 +94,7 @@ fn bind_connect_listen_errors() {
 
     // Reserved ports need privilege.
     let user = kthread::new_thread(kthread::Cred::User(1001));
+    // SAFETY: a fresh harness thread.
     let uc = unsafe { (*user).td_ucred };
     let t3 = env.socreate_cred(PF_INET, SOCK_STREAM, 0, uc).unwrap();
     kthread::set_curthread(user);

@@ -208,7 +208,11 @@ fn local_dgram_roundtrip() {
     let dir = tempdir("dgram");
     let pa = dir.join("a");
     let pb = dir.join("b");
-    let sa = sockaddr_un(pa.to_str().unwrap().as_bytes());
+    // `a` binds with a full-size sockaddr_un (sun_len 106, NUL padded):
+    // FreeBSD hands these very bytes back as the source address.
+    let mut sa = sockaddr_un(pa.to_str().unwrap().as_bytes());
+    sa[0] = 106;
+    sa.resize(106, 0);
     let sb = sockaddr_un(pb.to_str().unwrap().as_bytes());
     let a = env.socreate(PF_LOCAL, SOCK_DGRAM, 0).expect("local dgram");
     let b = env.socreate(PF_LOCAL, SOCK_DGRAM, 0).expect("local dgram");
@@ -231,5 +235,37 @@ fn local_dgram_roundtrip() {
     close(a);
     close(b);
     let _ = std::fs::remove_dir_all(&dir);
+    expect_clean();
+}
+
+#[test]
+fn blocking_receive_sleeps_until_data_or_timeout() {
+    let env = setup();
+    let b = env.socreate(PF_INET, SOCK_DGRAM, 0).unwrap();
+    assert_eq!(env.bind(b, &sockaddr_in(LOOP4, 0)), 0);
+    let bn = sockname(b);
+    // A datagram sent by "someone else" 5 model ticks from now.
+    let port = port_of(&bn);
+    ngharness::kern::sched::add_timer(
+        5,
+        Box::new(move || {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.send_to(b"late", ("127.0.0.1", port)).unwrap();
+        }),
+    );
+    // No SS_NBIO, no MSG_DONTWAIT: soreceive sleeps in sbwait.
+    let r = recv_flags(b, 100, false, 0);
+    assert_eq!(r.err, 0);
+    assert_eq!(r.data.as_deref(), Some(&b"late"[..]));
+    // SO_RCVTIMEO bounds the wait: EWOULDBLOCK when it passes.
+    let mut tv = [0u8; 16];
+    tv[8..].copy_from_slice(&20_000i64.to_ne_bytes());
+    assert_eq!(setopt_bytes(b, 0xffff, 0x1006, &tv), 0);
+    let (e, v, n) = getopt(b, 0xffff, 0x1006, 16);
+    assert_eq!((e, n), (0, 16));
+    assert_eq!(i64::from_ne_bytes(v[8..].try_into().unwrap()), 20_000);
+    let r = recv_flags(b, 100, false, 0);
+    assert_eq!(r.err, 35);
+    close(b);
     expect_clean();
 }

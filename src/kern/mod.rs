@@ -16,10 +16,10 @@ pub mod ngops;
 pub mod ngpcb;
 pub mod ngtype;
 pub mod panic;
-pub mod socket;
-pub mod sync;
-pub mod sockproto;
 pub mod print;
+pub mod socket;
+pub mod sockproto;
+pub mod sync;
 pub mod thread;
 
 pub use errno::{Errno, KResult};

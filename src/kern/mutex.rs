@@ -103,7 +103,11 @@ pub unsafe fn raw_unlock(m: *mut mtx) {
 /// until a matching `wakeup`.
 pub unsafe fn msleep(chan: *const core::ffi::c_void, m: &KMutex, wmesg: &'static CStr) -> i32 {
     extern "C" {
-        fn ngsock_msleep(chan: *const core::ffi::c_void, m: *mut mtx, wmesg: *const core::ffi::c_char) -> i32;
+        fn ngsock_msleep(
+            chan: *const core::ffi::c_void,
+            m: *mut mtx,
+            wmesg: *const core::ffi::c_char,
+        ) -> i32;
     }
     // SAFETY: guaranteed by the caller.
     unsafe { ngsock_msleep(chan, m.m.get(), wmesg.as_ptr()) }

@@ -47,7 +47,10 @@ impl<'a> Node<'a> {
     /// # Safety
     /// As for [`Node::from_raw`].
     pub unsafe fn from_nonnull(raw: NonNull<ng_node>) -> Node<'a> {
-        Node { raw, _life: PhantomData }
+        Node {
+            raw,
+            _life: PhantomData,
+        }
     }
 
     /// Raw pointer, for kernel calls.
@@ -133,7 +136,10 @@ impl<'a> Hook<'a> {
     /// # Safety
     /// As for [`Hook::from_raw`].
     pub unsafe fn from_nonnull(raw: NonNull<ng_hook>) -> Hook<'a> {
-        Hook { raw, _life: PhantomData }
+        Hook {
+            raw,
+            _life: PhantomData,
+        }
     }
 
     /// The non-NULL pointer.

@@ -34,7 +34,9 @@ impl NodeRef {
         let mut n: *mut ng_node = core::ptr::null_mut();
         // SAFETY: guaranteed by the caller; `n` is written on success.
         Errno::check(unsafe { fbsd_sys::ng_make_node_common(ty, &mut n) })?;
-        core::ptr::NonNull::new(n).map(|raw| NodeRef { raw }).ok_or(Errno::ENOMEM)
+        core::ptr::NonNull::new(n)
+            .map(|raw| NodeRef { raw })
+            .ok_or(Errno::ENOMEM)
     }
 
     /// Borrows the node.
@@ -47,7 +49,9 @@ impl NodeRef {
     pub fn clone_ref(node: Node<'_>) -> NodeRef {
         // SAFETY: the borrowed node is referenced; NG_NODE_REF is an atomic add.
         unsafe { ngsock_node_ref(node.as_ptr()) };
-        NodeRef { raw: node.as_nonnull() }
+        NodeRef {
+            raw: node.as_nonnull(),
+        }
     }
 
     /// Gives the reference up without dropping it.
@@ -108,7 +112,14 @@ pub struct Apply {
 impl Apply {
     /// A record that calls `f(ctx, error)` when the operation completes.
     pub fn new(f: unsafe extern "C" fn(*mut c_void, i32), ctx: *mut c_void) -> Self {
-        Apply { info: ng_apply_info { apply: Some(f), context: ctx, refs: 0, error: 0 } }
+        Apply {
+            info: ng_apply_info {
+                apply: Some(f),
+                context: ctx,
+                refs: 0,
+                error: 0,
+            },
+        }
     }
 }
 
@@ -204,7 +215,9 @@ impl HookRef {
         match unsafe { Self::take(h.as_ptr()) } {
             Some(r) => r,
             // A Hook is never NULL.
-            None => HookRef { raw: h.as_nonnull() },
+            None => HookRef {
+                raw: h.as_nonnull(),
+            },
         }
     }
 
@@ -251,7 +264,8 @@ pub fn resolve_path(path: &CStr) -> KResult<NodeRef> {
         if item.is_null() {
             return Err(Errno::ENOMEM);
         }
-        let err = fbsd_sys::ng_address_path(core::ptr::null_mut(), item, path.as_ptr().cast_mut(), 0);
+        let err =
+            fbsd_sys::ng_address_path(core::ptr::null_mut(), item, path.as_ptr().cast_mut(), 0);
         if err != 0 {
             return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
         }
@@ -273,7 +287,9 @@ const PENDING: i32 = -1;
 impl Completion {
     /// A completion; initialise it in place with [`Completion::init`].
     pub const fn new() -> Self {
-        Completion { state: super::sync::Mutex::new(0) }
+        Completion {
+            state: super::sync::Mutex::new(0),
+        }
     }
 
     /// Initialises its mutex in place.
@@ -324,7 +340,10 @@ pub fn send_msg_path_sync(
 ) -> KResult<()> {
     let done = done.get_ref();
     *done.state.lock()? = PENDING;
-    let mut apply = Apply::new(Completion::applied, (done as *const Completion).cast_mut().cast::<c_void>());
+    let mut apply = Apply::new(
+        Completion::applied,
+        (done as *const Completion).cast_mut().cast::<c_void>(),
+    );
     // SAFETY: `apply` lives on this stack frame until the callback has run:
     // this function does not return before the state left PENDING, which
     // only the callback does.

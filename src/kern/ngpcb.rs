@@ -23,11 +23,21 @@ pub struct NgPcb<D> {
 
 const _: () = {
     assert!(core::mem::size_of::<NgPcb<u8>>() == core::mem::size_of::<fbsd_sys::ngpcb>());
-    assert!(core::mem::offset_of!(NgPcb<u8>, so) == core::mem::offset_of!(fbsd_sys::ngpcb, ng_socket));
-    assert!(core::mem::offset_of!(NgPcb<u8>, sockdata) == core::mem::offset_of!(fbsd_sys::ngpcb, sockdata));
-    assert!(core::mem::offset_of!(NgPcb<u8>, next) == core::mem::offset_of!(fbsd_sys::ngpcb, socks));
+    assert!(
+        core::mem::offset_of!(NgPcb<u8>, so) == core::mem::offset_of!(fbsd_sys::ngpcb, ng_socket)
+    );
+    assert!(
+        core::mem::offset_of!(NgPcb<u8>, sockdata)
+            == core::mem::offset_of!(fbsd_sys::ngpcb, sockdata)
+    );
+    assert!(
+        core::mem::offset_of!(NgPcb<u8>, next) == core::mem::offset_of!(fbsd_sys::ngpcb, socks)
+    );
     assert!(core::mem::offset_of!(NgPcb<u8>, ty) == core::mem::offset_of!(fbsd_sys::ngpcb, type_));
-    assert!(core::mem::offset_of!(NgPcb<u8>, node_id) == core::mem::offset_of!(fbsd_sys::ngpcb, node_id));
+    assert!(
+        core::mem::offset_of!(NgPcb<u8>, node_id)
+            == core::mem::offset_of!(fbsd_sys::ngpcb, node_id)
+    );
 };
 
 // SAFETY: the socket pointer is immutable after creation; everything else is
@@ -75,7 +85,11 @@ impl Drop for ListLock {
 impl<D: Send + Sync + 'static> NgPcb<D> {
     /// A new PCB for socket `so` of protocol `ty` (NG_CONTROL or NG_DATA),
     /// linked at the head of `ngsocklist`.
-    pub fn create(so: super::sockproto::ProtoSocket, ty: i32, mt: super::malloc::MallocType) -> super::errno::KResult<KArc<Self>> {
+    pub fn create(
+        so: super::sockproto::ProtoSocket,
+        ty: i32,
+        mt: super::malloc::MallocType,
+    ) -> super::errno::KResult<KArc<Self>> {
         let pcb = KArc::try_new(
             NgPcb {
                 so: so.as_nonnull(),
@@ -95,10 +109,15 @@ impl<D: Send + Sync + 'static> NgPcb<D> {
         pcb.next.store(old, Ordering::Relaxed);
         if let Some(o) = core::ptr::NonNull::new(old) {
             // SAFETY: list members are live PCBs (unlinked before being freed).
-            unsafe { o.as_ref() }.prev.store((&raw const pcb.next).cast_mut(), Ordering::Relaxed);
+            unsafe { o.as_ref() }
+                .prev
+                .store((&raw const pcb.next).cast_mut(), Ordering::Relaxed);
         }
         head.store(me.cast_mut(), Ordering::Relaxed);
-        pcb.prev.store((head as *const AtomicPtr<NgPcb<D>>).cast_mut(), Ordering::Relaxed);
+        pcb.prev.store(
+            (head as *const AtomicPtr<NgPcb<D>>).cast_mut(),
+            Ordering::Relaxed,
+        );
         Ok(pcb)
     }
 
@@ -147,7 +166,12 @@ impl<D: Send + Sync + 'static> NgPcb<D> {
         let raw = d.into_raw();
         if self
             .sockdata
-            .compare_exchange(core::ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                raw,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             // SAFETY: `raw` came from into_raw just above; take it back.

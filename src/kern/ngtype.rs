@@ -112,14 +112,26 @@ impl<T: NodeType> Adapter<T> {
         ng_type {
             version: fbsd_sys::NG_ABI_VERSION,
             name: name.as_ptr(),
-            mod_event: if T::HAS_MOD_EVENT { Some(Self::mod_event) } else { None },
+            mod_event: if T::HAS_MOD_EVENT {
+                Some(Self::mod_event)
+            } else {
+                None
+            },
             constructor: Some(Self::constructor),
             rcvmsg: Some(Self::rcvmsg),
             close: None,
             shutdown: Some(Self::shutdown),
             newhook: Some(Self::newhook),
-            findhook: if T::HAS_FINDHOOK { Some(Self::findhook) } else { None },
-            connect: if T::HAS_CONNECT { Some(Self::connect) } else { None },
+            findhook: if T::HAS_FINDHOOK {
+                Some(Self::findhook)
+            } else {
+                None
+            },
+            connect: if T::HAS_CONNECT {
+                Some(Self::connect)
+            } else {
+                None
+            },
             rcvdata: Some(Self::rcvdata),
             disconnect: Some(Self::disconnect),
             cmdlist,
@@ -154,8 +166,13 @@ impl<T: NodeType> Adapter<T> {
     unsafe extern "C" fn rcvmsg(node: node_p, item: item_p, lasthook: hook_p) -> c_int {
         // SAFETY: rcvmsg owns the item whatever it returns; node and
         // lasthook (possibly NULL) are referenced for the call.
-        let (item, node, hook) =
-            unsafe { (Item::from_raw(item), Node::from_raw(node), Hook::from_raw(lasthook)) };
+        let (item, node, hook) = unsafe {
+            (
+                Item::from_raw(item),
+                Node::from_raw(node),
+                Hook::from_raw(lasthook),
+            )
+        };
         match (node, item) {
             (Some(n), Some(i)) => to_raw(T::rcvmsg(n, i, hook)),
             _ => Errno::EINVAL.raw(),
@@ -177,7 +194,11 @@ impl<T: NodeType> Adapter<T> {
         // SAFETY: node and hook are referenced for the call; name is NULL or
         // a NUL-terminated string owned by netgraph for the call.
         let (n, h, name) = unsafe {
-            (Node::from_raw(node), Hook::from_raw(hook), super::ngops::cstr_arg(name))
+            (
+                Node::from_raw(node),
+                Hook::from_raw(hook),
+                super::ngops::cstr_arg(name),
+            )
         };
         match (n, h) {
             (Some(n), Some(h)) => to_raw(T::newhook(n, h, name)),
@@ -230,7 +251,9 @@ pub fn make_node<T: NodeType>() -> KResult<NewNode> {
     let mut n: *mut fbsd_sys::ng_node = core::ptr::null_mut();
     // SAFETY: T::record() is T's registered type record.
     Errno::check(unsafe { fbsd_sys::ng_make_node_common(T::record(), &mut n) })?;
-    core::ptr::NonNull::new(n).map(|node| NewNode { node }).ok_or(Errno::ENOMEM)
+    core::ptr::NonNull::new(n)
+        .map(|node| NewNode { node })
+        .ok_or(Errno::ENOMEM)
 }
 
 impl NewNode {

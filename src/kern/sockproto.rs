@@ -104,7 +104,10 @@ impl ProtoSocket {
     pub fn lock_rcvbuf(self) -> RcvBufGuard {
         // SAFETY: the socket is referenced; its receive mutex is initialised.
         unsafe { ngsock_so_rcvbuf_lock(self.so.as_ptr()) };
-        RcvBufGuard { so: self, held: true }
+        RcvBufGuard {
+            so: self,
+            held: true,
+        }
     }
 }
 
@@ -180,7 +183,9 @@ pub struct LoadedModule(i32);
 pub fn kldload(name: &CStr) -> KResult<LoadedModule> {
     let mut id: i32 = 0;
     // SAFETY: called from pr_send in the sending process's thread, no locks held.
-    Errno::check(unsafe { fbsd_sys::kern_kldload(CurThread::get().as_ptr(), name.as_ptr(), &mut id) })?;
+    Errno::check(unsafe {
+        fbsd_sys::kern_kldload(CurThread::get().as_ptr(), name.as_ptr(), &mut id)
+    })?;
     Ok(LoadedModule(id))
 }
 
@@ -280,7 +285,13 @@ impl ProtoSocket {
     /// Bytes queued in the receive buffer.
     pub fn rcv_cc(self) -> u32 {
         // SAFETY: a racy read of a counter, for diagnostics only.
-        unsafe { (*self.so.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.so_rcv.sb_ccc }
+        unsafe {
+            (*self.so.as_ptr())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .so_rcv
+                .sb_ccc
+        }
     }
 }
 

@@ -45,10 +45,23 @@ unsafe impl<T: Send + Sync> Sync for KArc<T> {}
 impl<T> KArc<T> {
     /// Allocates without sleeping; `ENOMEM` on failure.
     pub fn try_new(val: T, ty: MallocType) -> KResult<Self> {
-        const { assert!(core::mem::align_of::<ArcInner<T>>() <= 16, "kernel malloc aligns to 16") };
-        let p = ty.alloc_zeroed(core::mem::size_of::<ArcInner<T>>())?.cast::<ArcInner<T>>();
+        const {
+            assert!(
+                core::mem::align_of::<ArcInner<T>>() <= 16,
+                "kernel malloc aligns to 16"
+            )
+        };
+        let p = ty
+            .alloc_zeroed(core::mem::size_of::<ArcInner<T>>())?
+            .cast::<ArcInner<T>>();
         // SAFETY: a fresh allocation of the right size and alignment.
-        unsafe { p.as_ptr().write(ArcInner { refs: AtomicUsize::new(1), ty, val }) };
+        unsafe {
+            p.as_ptr().write(ArcInner {
+                refs: AtomicUsize::new(1),
+                ty,
+                val,
+            })
+        };
         Ok(KArc { p })
     }
 
@@ -65,7 +78,11 @@ impl<T> KArc<T> {
     }
 
     /// Initialises, in place, a mutex stored inside the object.
-    pub fn init_mutex<U>(&self, field: impl for<'a> FnOnce(&'a T) -> &'a Mutex<U>, name: &'static CStr) {
+    pub fn init_mutex<U>(
+        &self,
+        field: impl for<'a> FnOnce(&'a T) -> &'a Mutex<U>,
+        name: &'static CStr,
+    ) {
         self.pinned_field(field).init(name);
     }
 

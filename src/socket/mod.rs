@@ -56,7 +56,12 @@ fn pcb_mtype() -> MallocType {
 
 fn buffer_sizes() -> (u64, u64) {
     // SAFETY: plain reads of the sysctl variables (u_long writes are atomic).
-    unsafe { ((&raw const ngsock_maxdgram).read_volatile(), (&raw const ngsock_recvspace).read_volatile()) }
+    unsafe {
+        (
+            (&raw const ngsock_maxdgram).read_volatile(),
+            (&raw const ngsock_recvspace).read_volatile(),
+        )
+    }
 }
 
 /// Node private data ("struct ngsock").
@@ -204,8 +209,12 @@ impl NodeType for SocketType {
         let m = item.take_mbuf();
         drop(item);
         let Some(m) = m else { return Ok(()) };
-        let Some(node) = hook.node() else { return Ok(()) };
-        let Some(sock) = ngtype::private::<SocketType>(node) else { return Ok(()) };
+        let Some(node) = hook.node() else {
+            return Ok(());
+        };
+        let Some(sock) = ngtype::private::<SocketType>(node) else {
+            return Ok(());
+        };
         let st = sock.st.lock()?;
         // No data socket: the packet is silently discarded.
         let Some(so) = st.data else { return Ok(()) };
@@ -228,8 +237,14 @@ impl NodeType for SocketType {
     fn disconnect(hook: Hook<'_>) {
         update_connected(hook);
         let Some(node) = hook.node() else { return };
-        let Some(sock) = ngtype::private::<SocketType>(node) else { return };
-        let nolinger = sock.st.lock().map(|st| st.flags & NGS_FLAG_NOLINGER != 0).unwrap_or(false);
+        let Some(sock) = ngtype::private::<SocketType>(node) else {
+            return;
+        };
+        let nolinger = sock
+            .st
+            .lock()
+            .map(|st| st.flags & NGS_FLAG_NOLINGER != 0)
+            .unwrap_or(false);
         if nolinger && node.num_hooks() == 0 && node.is_valid() {
             let _ = node.rmnode_self();
         }
@@ -258,7 +273,9 @@ impl NodeType for SocketType {
 /// Marks the data socket connected exactly when the node has one hook.
 fn update_connected(hook: Hook<'_>) {
     let Some(node) = hook.node() else { return };
-    let Some(sock) = ngtype::private::<SocketType>(node) else { return };
+    let Some(sock) = ngtype::private::<SocketType>(node) else {
+        return;
+    };
     let data = sock.st.lock().ok().and_then(|st| st.data);
     if let Some(so) = data {
         so.set_connected_flag(node.num_hooks() == 1);
@@ -342,7 +359,13 @@ fn attach_node(so: ProtoSocket, pcb: &KArc<Pcb>) -> KResult<()> {
     let node = ngtype::make_node::<SocketType>()?;
     let sock = match KArc::try_new(
         NgSock {
-            st: Mutex::new(State { node: None, ctl: Some(so), data: None, flags: 0, refs: 2 }),
+            st: Mutex::new(State {
+                node: None,
+                ctl: Some(so),
+                data: None,
+                flags: 0,
+                refs: 2,
+            }),
             done: Completion::new(),
         },
         sock_mtype(),
@@ -375,7 +398,9 @@ fn data_attach(so: ProtoSocket, _proto: i32) -> KResult<()> {
 }
 
 fn detach(so: ProtoSocket) {
-    let Some(pcb) = so.take_pcb::<Pcb>() else { return };
+    let Some(pcb) = so.take_pcb::<Pcb>() else {
+        return;
+    };
     if let Some(sock) = pcb.unlink_data() {
         if let Ok(mut st) = sock.st.lock() {
             if pcb.kind() == NG_CONTROL {
@@ -406,7 +431,13 @@ fn ctl_bind(so: ProtoSocket, sa: &[u8]) -> KResult<()> {
         return Err(Errno::EINVAL);
     }
     let name = ngops::as_cstr(data).ok_or(Errno::EINVAL)?;
-    let node = sock.st.lock()?.node.as_ref().map(|n| NodeRef::clone_ref(n.node())).ok_or(Errno::EINVAL)?;
+    let node = sock
+        .st
+        .lock()?
+        .node
+        .as_ref()
+        .map(|n| NodeRef::clone_ref(n.node()))
+        .ok_or(Errno::EINVAL)?;
     ngops::name_node(node.node(), name)
 }
 
@@ -421,7 +452,10 @@ fn data_connect(so: ProtoSocket, sa: &[u8]) -> KResult<()> {
         return Err(Errno::EISCONN);
     }
     let mut path = [0u8; SG_MAXLEN * 8];
-    sockproto::copy_cstr(&mut path, sockproto::cstr_bytes_u8(sa.get(2..).unwrap_or(&[])));
+    sockproto::copy_cstr(
+        &mut path,
+        sockproto::cstr_bytes_u8(sa.get(2..).unwrap_or(&[])),
+    );
     let path = ngops::as_cstr(&path).ok_or(Errno::EINVAL)?;
     let far = ngops::resolve_path(path)?;
     let n = far.node();
@@ -441,7 +475,12 @@ fn data_connect(so: ProtoSocket, sa: &[u8]) -> KResult<()> {
     pcb.link(sock)
 }
 
-fn ctl_send(so: ProtoSocket, m: Option<Mbuf>, addr: Option<&[u8]>, control: Option<Mbuf>) -> KResult<()> {
+fn ctl_send(
+    so: ProtoSocket,
+    m: Option<Mbuf>,
+    addr: Option<&[u8]>,
+    control: Option<Mbuf>,
+) -> KResult<()> {
     if control.is_some() {
         return Err(Errno::EINVAL);
     }
@@ -465,7 +504,9 @@ fn ctl_send(so: ProtoSocket, m: Option<Mbuf>, addr: Option<&[u8]>, control: Opti
     let mut msg = Msg::from_chain(&m, len)?;
     drop(m);
     let h = *msg.header();
-    if Some(h.arglen as usize) != len.checked_sub(NG_MESG_HDR) || u32::from(h.version) != fbsd_sys::NG_VERSION {
+    if Some(h.arglen as usize) != len.checked_sub(NG_MESG_HDR)
+        || u32::from(h.version) != fbsd_sys::NG_VERSION
+    {
         return Err(Errno::EINVAL);
     }
     if h.typecookie == fbsd_sys::NGM_GENERIC_COOKIE && h.cmd == fbsd_sys::NGM_MKPEER {
@@ -474,7 +515,13 @@ fn ctl_send(so: ProtoSocket, m: Option<Mbuf>, addr: Option<&[u8]>, control: Opti
 
     let pcb = so.pcb_of::<Pcb>().ok_or(Errno::EINVAL)?;
     let sock = pcb.data().ok_or(Errno::EINVAL)?;
-    let node = sock.st.lock()?.node.as_ref().map(|n| NodeRef::clone_ref(n.node())).ok_or(Errno::EINVAL)?;
+    let node = sock
+        .st
+        .lock()?
+        .node
+        .as_ref()
+        .map(|n| NodeRef::clone_ref(n.node()))
+        .ok_or(Errno::EINVAL)?;
     ngops::send_msg_path_sync(node.node(), msg, path, sock_done(&sock))
 }
 
@@ -487,7 +534,9 @@ fn sock_done(sock: &KArc<NgSock>) -> core::pin::Pin<&Completion> {
 /// allowed to sleep.
 fn autoload_type(msg: &mut Msg) -> KResult<()> {
     let data = msg.data_mut();
-    let Some(ty) = data.get_mut(..NG_TYPESIZ) else { return Ok(()) };
+    let Some(ty) = data.get_mut(..NG_TYPESIZ) else {
+        return Ok(());
+    };
     if let Some(last) = ty.last_mut() {
         *last = 0;
     }
@@ -510,7 +559,12 @@ fn autoload_type(msg: &mut Msg) -> KResult<()> {
     Ok(())
 }
 
-fn data_send(so: ProtoSocket, m: Option<Mbuf>, addr: Option<&[u8]>, control: Option<Mbuf>) -> KResult<()> {
+fn data_send(
+    so: ProtoSocket,
+    m: Option<Mbuf>,
+    addr: Option<&[u8]>,
+    control: Option<Mbuf>,
+) -> KResult<()> {
     let pcb = so.pcb_of::<Pcb>().ok_or(Errno::EINVAL)?;
     if control.is_some() {
         return Err(Errno::EINVAL);

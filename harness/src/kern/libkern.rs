@@ -25,7 +25,10 @@ unsafe extern "C" fn k_memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void
 unsafe extern "C" fn k_memcmp(a: *const c_void, b: *const c_void, n: usize) -> c_int {
     // SAFETY: both buffers are valid for n bytes (kernel contract).
     let (x, y) = unsafe {
-        (std::slice::from_raw_parts(a.cast::<u8>(), n), std::slice::from_raw_parts(b.cast::<u8>(), n))
+        (
+            std::slice::from_raw_parts(a.cast::<u8>(), n),
+            std::slice::from_raw_parts(b.cast::<u8>(), n),
+        )
     };
     for (p, q) in x.iter().zip(y) {
         if p != q {

@@ -30,7 +30,10 @@ static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 pub fn violation(msg: impl Into<String>) {
     let msg = msg.into();
     eprintln!("harness: VIOLATION: {msg}");
-    VIOLATIONS.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+    VIOLATIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(msg);
 }
 
 /// Violations recorded so far (and clears the list).

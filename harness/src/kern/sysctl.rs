@@ -60,7 +60,9 @@ fn full_name(oid: *const sysctl_oid) -> String {
 fn on_phase(phase: Phase, f: &FileInfo) {
     match phase {
         Phase::Linked => {
-            let Some((start, end)) = f.linker_set("sysctl_set") else { return };
+            let Some((start, end)) = f.linker_set("sysctl_set") else {
+                return;
+            };
             let mut map = OIDS.lock().unwrap_or_else(|e| e.into_inner());
             let mut p = start;
             while p + 8 <= end {
@@ -73,7 +75,9 @@ fn on_phase(phase: Phase, f: &FileInfo) {
             }
         }
         Phase::Unloading => {
-            OIDS.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (id, _)| *id != f.id);
+            OIDS.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, (id, _)| *id != f.id);
         }
         _ => {}
     }
@@ -103,7 +107,9 @@ pub fn get(name: &str) -> Option<i64> {
 /// Writes an integer sysctl (only writable variables); false if refused.
 pub fn set(name: &str, v: i64) -> bool {
     let map = OIDS.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(&(_, addr)) = map.get(name) else { return false };
+    let Some(&(_, addr)) = map.get(name) else {
+        return false;
+    };
     let oid = addr as *const sysctl_oid;
     // SAFETY: as in `get`.
     unsafe {
@@ -123,7 +129,11 @@ pub fn set(name: &str, v: i64) -> bool {
 
 /// Names of all registered sysctls.
 pub fn names() -> Vec<String> {
-    OIDS.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    OIDS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .cloned()
+        .collect()
 }
 
 unsafe extern "C" fn k_sysctl_handle(
@@ -141,7 +151,10 @@ unsafe extern "C" fn k_sysctl_handle(
 pub fn register(ex: &mut Exports) {
     ex.func("sysctl_handle_int", k_sysctl_handle as *const () as usize);
     ex.func("sysctl_handle_long", k_sysctl_handle as *const () as usize);
-    ex.func("sysctl_handle_string", k_sysctl_handle as *const () as usize);
+    ex.func(
+        "sysctl_handle_string",
+        k_sysctl_handle as *const () as usize,
+    );
     static HOOKED: std::sync::Once = std::sync::Once::new();
     HOOKED.call_once(|| crate::kern::loader::add_hook(on_phase));
 }

@@ -1,5 +1,4 @@
 //! The netgraph framework model (the part of `netgraph.ko` loaded modules use).
-pub mod parse;
 pub mod client;
 pub mod core;
 pub mod echo;
@@ -7,3 +6,4 @@ pub mod generic;
 pub mod hole;
 pub mod macros;
 pub mod mbufx;
+pub mod parse;

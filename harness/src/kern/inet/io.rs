@@ -715,7 +715,7 @@ fn receive_dgram(
                             .unwrap_or_else(|| addr::NONAME.to_vec())
                     }
                 } else {
-                    addr::from_linux(&ss, msg.msg_namelen)
+                    super::local_name_fixup(addr::from_linux(&ss, msg.msg_namelen))
                 };
                 // sodupsockaddr(sa, M_NOWAIT): may fail under memory pressure.
                 let p = malloc::kmalloc(a.len(), malloc::harness_type("soname"), super::M_NOWAIT);

@@ -410,6 +410,26 @@ pub(crate) fn with_sock<R>(so: *mut socket, f: impl FnOnce(&mut Sock) -> R) -> O
     with(|i| i.socks.get_mut(&(so as usize)).map(f))
 }
 
+/// A local address as FreeBSD reports it: the very bytes the owner passed
+/// to `sobind` when the path belongs to one of our sockets (`unp_addr` is a
+/// copy of them), else the `SUN_LEN` form Linux gives.
+pub(crate) fn local_name_fixup(b: Vec<u8>) -> Vec<u8> {
+    if b.len() < 3 || c_int::from(b[1]) != addr::AF_LOCAL {
+        return b;
+    }
+    let Ok(path) = addr::local_path(&b) else {
+        return b;
+    };
+    with(|i| {
+        i.socks
+            .values()
+            .filter_map(|s| s.bound.as_ref())
+            .find(|bb| addr::local_path(bb).is_ok_and(|p| p == path))
+            .cloned()
+    })
+    .unwrap_or(b)
+}
+
 pub(crate) fn is_mine(so: *mut socket) -> bool {
     initialized() && with(|i| i.socks.contains_key(&(so as usize)))
 }

@@ -538,6 +538,7 @@ pub unsafe extern "C" fn soconnect(so: *mut socket, nam: *mut sockaddr, td: *mut
         Kind::LocalStream | Kind::LocalSeqpacket => match e {
             0 => {
                 let peer = addr::linux_sockname(fd, true).unwrap_or_else(|_| addr::NONAME.to_vec());
+                let peer = super::local_name_fixup(peer);
                 with_sock(so, |s| s.peer = Some(peer));
                 events::soisconnected(so);
                 0
@@ -828,9 +829,9 @@ pub unsafe extern "C" fn soaccept(so: *mut socket, sa: *mut sockaddr) -> c_int {
                 },
             }
         }
-        Kind::LocalStream | Kind::LocalSeqpacket => {
-            addr::linux_sockname(fd, true).unwrap_or_else(|_| addr::NONAME.to_vec())
-        }
+        Kind::LocalStream | Kind::LocalSeqpacket => super::local_name_fixup(
+            addr::linux_sockname(fd, true).unwrap_or_else(|_| addr::NONAME.to_vec()),
+        ),
         _ => return fb::EOPNOTSUPP,
     };
     write_sockaddr(sa, &bytes, "soaccept");
@@ -892,7 +893,9 @@ pub unsafe extern "C" fn sopeeraddr(so: *mut socket, sa: *mut sockaddr) -> c_int
     let st = state(so);
     let bytes = if family == AF_LOCAL {
         if st & SS_ISCONNECTED != 0 {
-            addr::linux_sockname(fd, true).unwrap_or_else(|_| addr::NONAME.to_vec())
+            super::local_name_fixup(
+                addr::linux_sockname(fd, true).unwrap_or_else(|_| addr::NONAME.to_vec()),
+            )
         } else {
             addr::NONAME.to_vec()
         }

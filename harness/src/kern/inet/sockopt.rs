@@ -234,16 +234,19 @@ const SOL_BOOLS: &[c_int] = &[
     SO_RERROR,
 ];
 
+/// `tvtosbt()` (`ustosbt()` rounds so that `sbttotv()` gives the value back).
 fn sbt_from_tv(sec: i64, usec: i64) -> i64 {
     if sec > i64::from(i32::MAX) {
         return i64::MAX;
     }
-    sec * sched::SBT_1S + usec * sched::SBT_1S / 1_000_000
+    let frac = ((usec as u64) * 9_223_372_036_855 + 0x7fff_ffff) >> 31;
+    (sec << 32) + frac as i64
 }
 
+/// `sbttotv()`.
 fn tv_from_sbt(sbt: i64) -> [u8; TIMEVAL_LEN] {
-    let sec = sbt / sched::SBT_1S;
-    let usec = (sbt % sched::SBT_1S) * 1_000_000 / sched::SBT_1S;
+    let sec = sbt >> 32;
+    let usec = ((1_000_000u64 * (sbt as u64 & 0xffff_ffff)) >> 32) as i64;
     let mut b = [0u8; TIMEVAL_LEN];
     b[..8].copy_from_slice(&sec.to_ne_bytes());
     b[8..].copy_from_slice(&usec.to_ne_bytes());
@@ -590,9 +593,10 @@ fn get_sol(c: &Ctx, s: *mut sockopt, name: c_int) -> c_int {
             copyout(s, &b)
         }
         n if SOL_BOOLS.contains(&n) || n == SO_ACCEPTCONN => out_int(s, opts & n),
-        // SAFETY (all arms below): reads fields of a live socket.
+        // SAFETY: reads a field of a live socket.
         SO_FIB => out_int(s, unsafe { (*so).so_fibnum }),
         SO_DOMAIN => out_int(s, c.family),
+        // SAFETY: reads a field of a live socket.
         SO_TYPE => out_int(s, c_int::from(unsafe { (*so).so_type })),
         SO_PROTOCOL => out_int(s, proto::protocol(c.kind)),
         SO_ERROR => {
@@ -678,7 +682,9 @@ fn get_sol(c: &Ctx, s: *mut sockopt, name: c_int) -> c_int {
             };
             out_int(s, v as c_int)
         }
+        // SAFETY: reads a field of a live socket.
         SO_TS_CLOCK => out_int(s, unsafe { (*so).so_ts_clock }),
+        // SAFETY: reads a field of a live socket.
         SO_MAX_PACING_RATE => out_int(s, unsafe { (*so).so_max_pacing_rate } as c_int),
         SO_SPLICE => copyout(s, &0i64.to_ne_bytes()),
         SO_LABEL | SO_PEERLABEL => fb::EOPNOTSUPP,
