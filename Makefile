@@ -29,8 +29,17 @@ FORCE:
 test: all
 	@sh scripts/test.sh all
 
-fmt clippy unit man gate harness:
+fmt clippy unit man gate:
 	@sh scripts/test.sh $@
+
+# The host kernel harness on chosen modules and scenarios:
+#   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"
+# (defaults: both modules, every scenario file).
+KO        ?= $(BUILD)/ng_socket.ko $(BUILD)/ng_ksocket.ko
+SCENARIOS ?= scenarios/*.ngs
+harness: all
+	@. scripts/env.sh && $$CARGO run --quiet -p ngharness -- load $(KO) && \
+	  $$CARGO run --quiet -p ngharness -- run $(foreach k,$(KO),--ko $(k)) $(SCENARIOS)
 
 vm-test: all
 	@sh vm-tests/run.sh $(MODULES)
