@@ -53,6 +53,7 @@ int	ngsock_ks_connect_result(struct socket *, int *);
 void	ngsock_ks_clear_connecting(struct socket *);
 int	ngsock_ks_dequeue(struct socket *, struct socket **);
 void	ngsock_node_ref(struct ng_node *);
+void	ngsock_callout_init(struct callout *);
 
 /* The same upcall on both buffers, each under its own buffer lock. */
 void
@@ -164,6 +165,13 @@ void
 ngsock_node_ref(struct ng_node *node)
 {
 	NG_NODE_REF(node);
+}
+
+/* ng_callout_init() is a macro (callout_init(c, 1): MP-safe). */
+void
+ngsock_callout_init(struct callout *c)
+{
+	ng_callout_init(c);
 }
 
 /* Layouts the Rust side relies on. */

@@ -16,7 +16,7 @@ SYSROOT=${FREEBSD_SYSROOT:-$CACHE/freebsd-15.0-sysroot}
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
-DEB_PKGS="rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-clippy rustfmt-web clang-19 lld-19 libclang1-19 llvm-19 unzip mandoc python3"
+DEB_PKGS="rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-clippy rustfmt-web clang-19 lld-19 libclang1-19 llvm-19 unzip mandoc python3 valgrind"
 
 need_pkgs() {
     missing=""

@@ -4,6 +4,8 @@
 //! drives them with scenario files written in ngctl's command language.
 
 pub mod arena;
+pub mod bench;
+pub mod demo;
 pub mod exports;
 pub mod kern;
 pub mod netgraph;

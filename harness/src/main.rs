@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! ngharness load [-q] A.ko [B.ko ...]
+//! ngharness run ...     (scenarios: see `scenario`)
+//! ngharness bench ...   (data-path benchmark: see `bench`)
+//! ngharness demo ...    (UDP echo server demo: see `demo`)
 //! ```
 //! `load` boots the harness kernel, loads the modules in order (printing one
 //! `kld:` line per linker step on stderr, and the kernel console), then
@@ -16,6 +19,9 @@ use ngharness::kern::{self, loader, printf, thread};
 
 fn usage() -> ExitCode {
     eprintln!("usage: ngharness load [-q] A.ko [B.ko ...]");
+    eprintln!("       ngharness run [options] SCENARIO...");
+    eprintln!("       ngharness bench [--quick] [options] [NG_SOCKET.ko NG_KSOCKET.ko]");
+    eprintln!("       ngharness demo [--port N] [NG_SOCKET.ko NG_KSOCKET.ko]");
     ExitCode::from(2)
 }
 
@@ -110,6 +116,8 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("load") => cmd_load(&args[1..]),
         Some("run" | "run-one") => ExitCode::from(ngharness::scenario::cli(&args) as u8),
+        Some("bench") => ExitCode::from(ngharness::bench::cli(&args[1..]) as u8),
+        Some("demo") => ExitCode::from(ngharness::demo::cli(&args[1..]) as u8),
         _ => usage(),
     }
 }

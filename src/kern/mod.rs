@@ -23,6 +23,8 @@ pub mod sync;
 pub mod thread;
 
 pub use errno::{Errno, KResult};
+#[cfg(feature = "ksocket")]
+pub mod ngcallout;
 pub mod ngparse;
 pub mod ngpriv;
 pub mod nodeset;

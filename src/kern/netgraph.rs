@@ -105,6 +105,19 @@ impl<'a> Node<'a> {
         unsafe { fbsd_sys::ng_unref_node(self.raw.as_ptr()) }
     }
 
+    /// `NG_NODE_REVIVE`: clears the node's invalid flag. Used after a failed
+    /// [`Node::rmnode_self`] (which marks the node invalid before it tries
+    /// to queue the removal), so that a node whose removal could not be
+    /// queued stays reachable instead of lingering unreachable forever.
+    pub fn revive(self) {
+        #[allow(clippy::cast_possible_wrap)]
+        const NGF_INVALID: i32 = fbsd_sys::NGF_INVALID as i32;
+        // SAFETY: the node is referenced for 'a; its flags are changed by
+        // the node's own writers and by the core's removal, which has not
+        // been queued when this is used.
+        unsafe { (*self.raw.as_ptr()).nd_flags &= !NGF_INVALID }
+    }
+
     /// Asks netgraph to shut this node down (`ng_rmnode_self`).
     pub fn rmnode_self(self) -> KResult<()> {
         // SAFETY: the node is referenced for 'a.

@@ -157,6 +157,88 @@ pub unsafe fn send_msg_path(
     Ok(())
 }
 
+/// Shuts `node` down from a context that may sleep (a socket system call,
+/// no lock held), with allocations that cannot fail: an `NGM_SHUTDOWN`
+/// message from the node to itself, allocated with `M_WAITOK` and packaged
+/// with `NG_WAITOK`, applied at once when the node is idle.
+///
+/// `ng_rmnode_self` instead queues a function item allocated without
+/// sleeping and marks the node invalid first, so when that allocation
+/// fails the node can never be reached again and is never freed. A node
+/// that is already invalid (an earlier `ng_rmnode_self` whose item could
+/// not be allocated, or a removal in progress) only accepts `ng_rmnode`, so
+/// it gets `ng_rmnode_self` again.
+pub fn shutdown_sleeping(node: Node<'_>) -> KResult<()> {
+    #[allow(clippy::cast_possible_wrap)]
+    const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
+    #[allow(clippy::cast_possible_wrap)]
+    const WAITOK_ZERO: i32 = (fbsd_sys::M_WAITOK | fbsd_sys::M_ZERO) as i32;
+    if !node.is_valid() {
+        return node.rmnode_self();
+    }
+    let size = core::mem::size_of::<fbsd_sys::ng_mesg>();
+    // SAFETY: malloc(9) with M_WAITOK sleeps until it succeeds (the caller
+    // may sleep); M_NETGRAPH_MSG is netgraph's exported message type.
+    let p = unsafe {
+        fbsd_sys::malloc(
+            size,
+            (&raw mut fbsd_sys::M_NETGRAPH_MSG).cast(),
+            WAITOK_ZERO,
+        )
+    };
+    // SAFETY: a fresh, zeroed M_NETGRAPH_MSG allocation of a whole header
+    // (arglen 0), owned by the new value.
+    let Some(mut msg) = (unsafe { super::netgraph::Msg::from_raw(p.cast()) }) else {
+        return node.rmnode_self();
+    };
+    {
+        let h = msg.header_mut();
+        h.version = fbsd_sys::NG_VERSION as u8;
+        h.typecookie = fbsd_sys::NGM_GENERIC_COOKIE;
+        h.cmd = fbsd_sys::NGM_SHUTDOWN;
+    }
+    // SAFETY: ng_package_msg consumes the message; with NG_WAITOK it sleeps
+    // for an item. ng_address_path frees the item on error and otherwise
+    // references the node ("." is the node itself); ng_snd_item consumes
+    // the item. Return address 0: NGM_SHUTDOWN has no reply.
+    unsafe {
+        let item = fbsd_sys::ng_package_msg(msg.into_raw_msg(), NG_WAITOK);
+        if item.is_null() {
+            return node.rmnode_self();
+        }
+        let err = fbsd_sys::ng_address_path(node.as_ptr(), item, c".".as_ptr().cast_mut(), 0);
+        if err != 0 {
+            return node.rmnode_self();
+        }
+        Errno::check(fbsd_sys::ng_snd_item(item, 0))
+    }
+}
+
+/// Sends an mbuf chain out of `hook` from a context that may sleep (a
+/// socket system call, no lock held): the data item is allocated with
+/// `NG_WAITOK`, so at the `net.graph.maxdata` limit the sender waits for an
+/// item instead of failing, as FreeBSD's data-socket send does. The chain is
+/// consumed on every path; the result is what delivery returned.
+pub fn send_data_sleeping(hook: Hook<'_>, m: super::mbuf::Mbuf) -> KResult<()> {
+    #[allow(clippy::cast_possible_wrap)]
+    const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
+    // SAFETY: ng_package_data consumes the chain (freeing it on failure)
+    // and may sleep with NG_WAITOK (allowed here); ng_address_hook frees the
+    // item on error; ng_snd_item consumes it. The hook is referenced by the
+    // caller for the call.
+    unsafe {
+        let item = fbsd_sys::ng_package_data(m.into_raw(), NG_WAITOK);
+        if item.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        let err = fbsd_sys::ng_address_hook(core::ptr::null_mut(), item, hook.as_ptr(), 0);
+        if err != 0 {
+            return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
+        }
+        Errno::check(fbsd_sys::ng_snd_item(item, 0))
+    }
+}
+
 /// Resolves an absolute path to a node (`ng_name2noderef` with no
 /// starting node): returns a referenced node.
 pub fn find_node(path: &CStr) -> KResult<NodeRef> {

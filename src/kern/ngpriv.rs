@@ -463,7 +463,15 @@ impl FreshNode {
 
 impl Drop for FreshNode {
     fn drop(&mut self) {
-        // SAFETY: the creation reference is owned and dropped once.
-        unsafe { fbsd_sys::ng_unref_node(self.raw.as_ptr()) }
+        #[allow(clippy::cast_possible_wrap)]
+        const NGF_INVALID: i32 = fbsd_sys::NGF_INVALID as i32;
+        // SAFETY: the creation reference is owned and dropped once. The node
+        // is marked invalid first: it is being discarded, so nothing that
+        // finds it by ID in the meantime may use it (FreeBSD frees a valid
+        // node here alike; the flag only makes the discard explicit).
+        unsafe {
+            (*self.raw.as_ptr()).nd_flags |= NGF_INVALID;
+            fbsd_sys::ng_unref_node(self.raw.as_ptr());
+        }
     }
 }

@@ -241,7 +241,9 @@ impl<T: NodeType> Adapter<T> {
 
 /// A node just created by its own type (not through NGM_MKPEER), owning its
 /// creation reference until it is handed to the node with
-/// [`NewNode::into_creation_ref`]. Dropping it instead removes the node.
+/// [`NewNode::into_creation_ref`]. Dropping it instead removes the node,
+/// with sleeping allocations ([`super::ngops::shutdown_sleeping`]): create
+/// and drop it only where sleeping is allowed (e.g. `pr_attach`).
 pub struct NewNode {
     node: core::ptr::NonNull<fbsd_sys::ng_node>,
 }
@@ -273,6 +275,6 @@ impl NewNode {
 impl Drop for NewNode {
     fn drop(&mut self) {
         // Shutting the node down drops the creation reference via the adapter.
-        let _ = self.node().rmnode_self();
+        let _ = super::ngops::shutdown_sleeping(self.node());
     }
 }

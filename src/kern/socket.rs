@@ -51,9 +51,8 @@ impl SockAddr {
         let mut s = SockAddr {
             ss: sockaddr_storage::default(),
         };
-        let dst = s.as_bytes_mut_full();
-        for (d, v) in dst.iter_mut().zip(b.iter().take(len)) {
-            *d = *v;
+        if let (Some(d), Some(v)) = (s.as_bytes_mut_full().get_mut(..len), b.get(..len)) {
+            d.copy_from_slice(v);
         }
         Ok(s)
     }

@@ -139,8 +139,16 @@ pub fn tag_len(sa: &[u8]) -> Option<u16> {
 
 /// Fills a source-address tag payload: `id` (host order), then `sa`.
 pub fn fill_tag(payload: &mut [u8], id: u32, sa: &[u8]) {
-    for (d, s) in payload.iter_mut().zip(id.to_ne_bytes().iter().chain(sa)) {
-        *d = *s;
+    let (head, tail) = payload.split_at_mut(payload.len().min(4));
+    copy_prefix(head, &id.to_ne_bytes());
+    copy_prefix(tail, sa);
+}
+
+/// Copies as much of `src` as fits at the start of `dst` (one memcpy).
+fn copy_prefix(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+        d.copy_from_slice(s);
     }
 }
 
@@ -156,7 +164,11 @@ pub fn fill_accept_reply(out: &mut [u8], nodeid: u32, peer: &[u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -262,6 +274,109 @@ mod tests {
         let mut long = p.clone();
         long.extend_from_slice(&[0xee; 8]);
         assert_eq!(tag_dest(&long, 5), TagDest::Use(&sin[..]));
+    }
+
+    use proptest::prelude::*;
+
+    fn bytes(max: usize) -> impl Strategy<Value = std::vec::Vec<u8>> {
+        prop::collection::vec(any::<u8>(), 0..max)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Every argument rule is total (no input panics) and says exactly
+        /// what ksocket.md §5 says.
+        #[test]
+        fn argument_rules_are_total(arg in bytes(40)) {
+            let sa_ok = arg.len() >= 2 && arg.len() >= usize::from(arg[0]);
+            prop_assert_eq!(sockaddr_arg(&arg).is_ok(), sa_ok);
+            prop_assert_eq!(listen_arg(&arg).is_ok(), arg.len() == 4);
+            prop_assert_eq!(empty_arg(&arg).is_ok(), arg.is_empty());
+            prop_assert_eq!(sockopt_head(&arg).is_ok(), arg.len() >= SOCKOPT_HDR);
+            match setopt_arg(&arg) {
+                Ok((l, n, v)) => {
+                    prop_assert_eq!(v, &arg[SOCKOPT_HDR..]);
+                    prop_assert_eq!(sockopt_head(&arg), Ok((l, n)));
+                }
+                Err(e) => {
+                    prop_assert_eq!(e, EINVAL);
+                    prop_assert!(arg.len() < SOCKOPT_HDR);
+                }
+            }
+            let want = if arg.len() < SOCKOPT_HDR {
+                Err(EINVAL)
+            } else if arg.len() == SOCKOPT_HDR {
+                Ok(GetoptForm::Compat)
+            } else if arg[SOCKOPT_HDR..].iter().all(|&b| b == 0) {
+                Ok(GetoptForm::Extended)
+            } else {
+                Err(EINVAL)
+            };
+            prop_assert_eq!(getopt_form(&arg), want);
+        }
+
+        #[test]
+        fn listen_backlog_roundtrip(v in any::<i32>()) {
+            prop_assert_eq!(listen_arg(&v.to_ne_bytes()), Ok(v));
+        }
+
+        #[test]
+        fn sockopt_roundtrip(level in any::<i32>(), name in any::<i32>(), value in bytes(64)) {
+            let a = opt(level, name, &value);
+            prop_assert_eq!(setopt_arg(&a), Ok((level, name, &value[..])));
+        }
+
+        /// A tag made for an address reads back as that address for its
+        /// own node and for "third party" ID 0, and is ignored by others.
+        #[test]
+        fn tag_roundtrip(
+            id in 1u32..,
+            other in 1u32..,
+            sa_len in 2u8..=128,
+            fill in any::<u8>(),
+        ) {
+            let mut sa = std::vec![fill; usize::from(sa_len)];
+            sa[0] = sa_len;
+            let p = tag(id, &sa);
+            prop_assert_eq!(p.len(), 4 + sa.len());
+            prop_assert_eq!(tag_dest(&p, id), TagDest::Use(&sa[..]));
+            let third = tag(0, &sa);
+            prop_assert_eq!(tag_dest(&third, other), TagDest::Use(&sa[..]));
+            if other != id {
+                prop_assert_eq!(tag_dest(&p, other), TagDest::Ignore);
+            }
+            let n = accept_reply_len(&sa).unwrap() as usize;
+            let mut out = std::vec![0u8; n];
+            fill_accept_reply(&mut out, id, &sa);
+            prop_assert_eq!(&out[..4], &id.to_ne_bytes());
+            prop_assert_eq!(&out[4..], &sa[..]);
+        }
+
+        /// Any tag payload, however malformed: no panic, and an address
+        /// handed out is a prefix of the payload of at least 2 bytes.
+        #[test]
+        fn tag_dest_is_total(payload in bytes(80), my_id in any::<u32>()) {
+            match tag_dest(&payload, my_id) {
+                TagDest::Use(sa) => {
+                    prop_assert!(sa.len() >= 2);
+                    prop_assert_eq!(usize::from(sa[0]), sa.len());
+                    prop_assert_eq!(sa, &payload[4..4 + sa.len()]);
+                }
+                TagDest::Ignore => {
+                    let id = u32::from_ne_bytes(payload[..4].try_into().unwrap());
+                    prop_assert!(id != 0 && id != my_id);
+                }
+                TagDest::Malformed => {}
+            }
+        }
+
+        #[test]
+        fn getopt_sizing_is_bounded(cur in 1usize..200_000, got in 0usize..200_000) {
+            if let Some(n) = next_optlen(cur, got) {
+                prop_assert!(n > cur && n <= OPTLEN_MAX);
+            }
+        }
     }
 
     #[test]

@@ -34,7 +34,13 @@
 //! socket never reaches `sosend` (dropped with ENOTCONN); a truncated
 //! datagram no longer stops the receive loop; a parent never spins waiting
 //! for its embryonic clones; socket state bits are changed under the socket
-//! lock.
+//! lock; a clone drains the data that arrived before its hook one tick
+//! after the hook is connected, so that an NGM_CONNECT sent to another node
+//! has validated the far end of the link (FreeBSD's drain can run first and
+//! lose that data); a node whose removal netgraph cannot queue (no item)
+//! is revived and retried instead of being left unreachable with its socket
+//! (FreeBSD's `ng_rmnode_self` failure); a clone discarded while being
+//! created is marked invalid before its last reference is dropped.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 pub mod args;

@@ -18,6 +18,7 @@ use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::{alloc_hdr, Mbuf};
 use crate::kern::netgraph::{send_data, send_fn, send_msg_id, Hook, Item, Msg, Node};
+use crate::kern::ngcallout::NgCallout;
 use crate::kern::ngops::first_hook;
 use crate::kern::ngpriv::{FreshNode, GatedAdapter, GatedType, PrivSlot, Reader, Writer};
 use crate::kern::nodeset::ngsock_ks_embryos as EMBRYOS;
@@ -47,9 +48,15 @@ const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
 #[allow(clippy::cast_possible_wrap)]
 const M_WAITOK: i32 = fbsd_sys::M_WAITOK as i32;
 
-/// Function items (`arg2` of `ng_send_fn1`).
+/// Function items (`arg2` of `ng_send_fn1` and of the retry callout).
 const FN_INCOMING: i32 = 1;
 const FN_ACCEPT: i32 = 2;
+/// Remove the node (an embryo whose parent is gone).
+const FN_REMOVE: i32 = 3;
+/// Remove the node if it still has no hook (retry after a failed removal).
+const FN_REMOVE_UNHOOKED: i32 = 4;
+/// Ticks between attempts to remove a node whose removal could not be queued.
+const REMOVE_RETRY_TICKS: i32 = 10;
 
 /// The node type.
 pub struct Ksocket;
@@ -75,6 +82,9 @@ pub struct State {
     /// Token and node ID for asynchronous ACCEPT / CONNECT responses.
     response_token: u32,
     response_addr: u32,
+    /// Timer for deferred work (allocated on first use): a clone's first
+    /// `incoming`, retries of a removal netgraph could not queue.
+    retry: Option<NgCallout>,
 }
 
 impl Shared {
@@ -151,9 +161,17 @@ impl GatedType for Ksocket {
             }
         }
         if cloned {
-            // Drain what arrived before the hook existed. Always queued, so it
-            // runs after netgraph has finished validating the hook.
-            let _ = send_fn(node, Adapter::FUNCTION, FN_INCOMING, NG_QUEUE);
+            // Drain what arrived before the hook existed, once netgraph has
+            // finished connecting it. When the clone is the far end of an
+            // NGM_CONNECT (`ngctl connect . [clone]: c x`), this method runs
+            // before the requesting node's end of the link is valid, in a
+            // step netgraph queues on that node; data sent before then is
+            // refused (FreeBSD, which queues the drain at once, can lose
+            // what arrived before the hook that way). A timer one tick away
+            // runs after that queued step; without a timer, queue at once.
+            if !arm_retry(node, st, 1, FN_INCOMING) {
+                let _ = send_fn(node, Adapter::FUNCTION, FN_INCOMING, NG_QUEUE);
+            }
         }
         Ok(())
     }
@@ -236,17 +254,25 @@ impl GatedType for Ksocket {
         }
     }
 
-    fn disconnect(w: Writer<'_>, _hook: Hook<'_>) {
+    fn disconnect(mut w: Writer<'_>, _hook: Hook<'_>) {
         // The single hook is gone: so is the node (and its socket).
         let node = w.node();
-        if node.is_valid() {
-            let _ = node.rmnode_self();
+        if !node.is_valid() {
+            return;
+        }
+        match SLOT.write(&mut w) {
+            Some((_, st)) => remove_self(node, st),
+            None => {
+                let _ = node.rmnode_self();
+            }
         }
     }
 
     fn shutdown(mut w: Writer<'_>) {
         let node = w.node();
         if let Some((_, st)) = SLOT.write(&mut w) {
+            // A pending `incoming` retry is cancelled with its timer.
+            drop(st.retry.take());
             if let Some(so) = st.so.take() {
                 // No upcall may run (or be running) once the socket is closed.
                 if so.is_listening() {
@@ -265,7 +291,7 @@ impl GatedType for Ksocket {
         // Embryonic children die with their parent. Each is unlinked before
         // its removal is requested, so nothing waits for it to run.
         while let Some(child) = EMBRYOS.pop_owned_by(node.id()) {
-            let _ = child.node().rmnode_self();
+            remove_embryo(child.node());
             drop(child);
         }
         drop(SLOT.take(w));
@@ -279,6 +305,14 @@ impl GatedType for Ksocket {
                 if let Some((sh, st)) = SLOT.write(&mut w) {
                     // Every completed connection is accepted, requested or not.
                     let _ = accept(node, sh, st);
+                }
+            }
+            FN_REMOVE | FN_REMOVE_UNHOOKED => {
+                let node = w.node();
+                if arg == FN_REMOVE || node.num_hooks() == 0 {
+                    if let Some((_, st)) = SLOT.write(&mut w) {
+                        remove_self(node, st);
+                    }
                 }
             }
             _ => {}
@@ -582,7 +616,10 @@ fn incoming(mut w: Writer<'_>) {
         connect_done(node, st);
     }
     // Without a hook (embryonic clone) the data waits in the socket.
-    let (Some(hook), Some(so)) = (hook, st.so.as_ref()) else {
+    let Some(hook) = hook else {
+        return;
+    };
+    let Some(so) = st.so.as_ref() else {
         return;
     };
     receive(node, hook, sh, so);
@@ -595,6 +632,45 @@ fn incoming(mut w: Writer<'_>) {
         }
         st.flags.insert(KsFlags::EOFSEEN);
     }
+}
+
+/// Asks netgraph to remove this node (`ng_rmnode_self`). When netgraph
+/// cannot queue the removal (no item), `ng_rmnode_self` has already marked
+/// the node invalid: FreeBSD then leaks it, unreachable, with its socket.
+/// Here the node is revived (reachable again, e.g. by `ngctl shutdown`) and
+/// the removal retried a few ticks later, for as long as the node has no
+/// hook.
+fn remove_self(node: Node<'_>, st: &mut State) {
+    if node.rmnode_self().is_ok() {
+        return;
+    }
+    node.revive();
+    let _ = arm_retry(node, st, REMOVE_RETRY_TICKS, FN_REMOVE_UNHOOKED);
+}
+
+/// Removes an embryonic child of a node being shut down: at once if
+/// netgraph can queue the removal, else by a function item in the child's
+/// own context (which retries as [`remove_self`] does). Should both fail,
+/// the child stays valid: a hook-less clone anyone can shut down.
+fn remove_embryo(child: Node<'_>) {
+    if child.rmnode_self().is_ok() {
+        return;
+    }
+    child.revive();
+    let _ = send_fn(child, Adapter::FUNCTION, FN_REMOVE, NG_QUEUE);
+}
+
+/// Arms the node's retry timer (allocated on first use) to run function
+/// `what` in `ticks` ticks; false when no timer or item can be had.
+fn arm_retry(node: Node<'_>, st: &mut State, ticks: i32, what: i32) -> bool {
+    let c = match st.retry {
+        Some(ref c) => c,
+        None => match NgCallout::new(mtype()) {
+            Ok(c) => st.retry.insert(c),
+            Err(_) => return false,
+        },
+    };
+    c.arm(node, ticks, Adapter::FUNCTION, what).is_ok()
 }
 
 /// Reports the outcome of a pending connect, once it is known.

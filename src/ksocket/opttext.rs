@@ -231,6 +231,7 @@ pub fn format_typed(
 mod tests {
     extern crate std;
     use super::*;
+    use proptest::prelude::*;
     use std::string::String;
 
     fn p(s: &str) -> Result<OptText, Errno> {
@@ -369,6 +370,115 @@ mod tests {
             format_typed(0xffff, 4, &[1, 0, 0, 0], &mut small),
             Err(ERANGE)
         );
+    }
+
+    fn norm(kind: ValueKind, v: i32) -> i32 {
+        match kind {
+            ValueKind::Int => v,
+            ValueKind::Bool => i32::from(v != 0),
+        }
+    }
+
+    fn encoded(t: &OptText) -> [u8; TYPED_LEN] {
+        let mut b = [0u8; TYPED_LEN];
+        assert_eq!(encode_typed(t, &mut b), Ok(TYPED_LEN));
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Every known option and every value: binary → text → binary is
+        /// the identity (booleans normalised to 0/1, as the kernel reads
+        /// any non-zero int as "on").
+        #[test]
+        fn typed_roundtrip_every_option(i in 0..OPTIONS.len(), v in any::<i32>()) {
+            let o = &OPTIONS[i];
+            let text = f(o.level, o.value, &v.to_ne_bytes()).unwrap();
+            let (back, end) = parse_typed(text.as_bytes(), 0).unwrap();
+            prop_assert_eq!(end, text.len());
+            let want = OptText { level: o.level, name: o.value, value: norm(o.kind, v) };
+            prop_assert_eq!(back, want);
+            // And through the binary form: encode → format → parse → encode.
+            let bin = encoded(&back);
+            let text2 = f(
+                i32::from_ne_bytes(bin[0..4].try_into().unwrap()),
+                i32::from_ne_bytes(bin[4..8].try_into().unwrap()),
+                &bin[8..12],
+            )
+            .unwrap();
+            prop_assert_eq!(&text2, &text);
+        }
+
+        /// Symbolic and numeric spellings of the same option agree, with
+        /// any integer spelling of the value.
+        #[test]
+        fn numeric_and_symbolic_spellings_agree(
+            i in 0..OPTIONS.len(),
+            v in any::<i32>(),
+            radix in 0..3u8,
+        ) {
+            let o = &OPTIONS[i];
+            let lvl = crate::pure::sockopt::level_by_value(o.level).unwrap();
+            let vtext = match radix {
+                0 => std::format!("{v}"),
+                1 => std::format!("{:#x}", v as u32),
+                _ => std::format!("0{:o}", v as u32),
+            };
+            let sym = std::format!("{{ level={} name={} value={vtext} }}", lvl.name, o.name);
+            let num = std::format!("{{ name={:#x} value={vtext} level={} }}", o.value, o.level);
+            let short = std::format!("{{name={} value={vtext}}}", o.name);
+            let want = t(o.level, o.value, norm(o.kind, v));
+            prop_assert_eq!(p(&sym), want);
+            prop_assert_eq!(p(&num), want);
+            // Without a level the option's own level is used (the first
+            // option of that name in the table).
+            if OPTIONS.iter().position(|x| x.name == o.name) == Some(i) {
+                prop_assert_eq!(p(&short), want);
+            }
+        }
+
+        /// No input, however malformed, panics; a success stays in bounds.
+        #[test]
+        fn parse_typed_never_panics(
+            input in prop::collection::vec(any::<u8>(), 0..64),
+            off in 0usize..70,
+        ) {
+            if let Ok((_, end)) = parse_typed(&input, off) {
+                prop_assert!(end <= input.len());
+                prop_assert!(end > off);
+            }
+        }
+
+        #[test]
+        fn parse_typed_near_misses_never_panic(
+            body in r#"[{} =\[\]\\"a-zA-Z_0-9xX+\-]{0,60}"#,
+            off in 0usize..4,
+        ) {
+            let text = std::format!("{{{body}");
+            if let Ok((r, end)) = parse_typed(text.as_bytes(), off) {
+                prop_assert!(end <= text.len());
+                let mut out = [0u8; TYPED_LEN];
+                prop_assert_eq!(encode_typed(&r, &mut out), Ok(TYPED_LEN));
+            }
+        }
+
+        #[test]
+        fn format_typed_never_panics(
+            level in prop_oneof![Just(0xffffi32), Just(0), Just(6), Just(17), Just(41), any::<i32>()],
+            name in prop_oneof![0i32..0x20, 0x1000i32..0x1010, any::<i32>()],
+            value in prop::collection::vec(any::<u8>(), 0..9),
+            size in 0usize..80,
+        ) {
+            let mut out = std::vec![0u8; size];
+            if let Ok(Some(n)) = format_typed(level, name, &value, &mut out) {
+                prop_assert!(n < size);
+                prop_assert_eq!(out[n], 0);
+                // Whatever is printed parses back to the same option.
+                let (r, _) = parse_typed(&out[..n], 0).unwrap();
+                prop_assert_eq!((r.level, r.name), (level, name));
+            }
+        }
     }
 
     #[test]

@@ -1235,6 +1235,33 @@ mod tests {
             }
         }
 
+        /// Text → binary → text: the canonical `inet/` and `local/` forms
+        /// come back unchanged, in both dialects.
+        #[test]
+        fn inet_text_roundtrip(a in any::<[u8; 4]>(), port in any::<u16>()) {
+            let mut text = std::format!("inet/{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+            if port != 0 {
+                text.push_str(&std::format!(":{port}"));
+            }
+            for d in [F, X] {
+                let (bin, off) = p(&text, d).unwrap();
+                prop_assert_eq!(off, text.len());
+                prop_assert_eq!(&bin, &encode_sockaddr_in(a, port).to_vec());
+                prop_assert_eq!(u(&bin, d).unwrap(), Some(text.clone()));
+            }
+        }
+
+        #[test]
+        fn local_text_roundtrip(path in "[ !#-\\[\\]-~]{0,100}") {
+            let text = std::format!("local/\"{path}\"");
+            for d in [F, X] {
+                let (bin, off) = p(&text, d).unwrap();
+                prop_assert_eq!(off, text.len());
+                prop_assert_eq!(bin.len(), path.len() + 2);
+                prop_assert_eq!(u(&bin, d).unwrap(), Some(text.clone()));
+            }
+        }
+
         #[test]
         fn sockaddr_in6_roundtrip(
             words in prop::array::uniform8(prop_oneof![Just(0u16), Just(0xffff), any::<u16>()]),

@@ -527,6 +527,31 @@ mod tests {
             prop_assert_eq!(decode_int(&encode_int(v)), Ok(v));
         }
 
+        /// Booleans: every int formats as 0/1 and reads back as `v != 0`;
+        /// every integer spelling (decimal, hex, octal, signed) reads back.
+        #[test]
+        fn bool_and_radix_roundtrip(v in any::<i32>()) {
+            let mut buf = [0u8; 16];
+            let n = format_value(ValueKind::Bool, v, &mut buf).unwrap();
+            prop_assert_eq!(parse_value(ValueKind::Bool, &buf[..n]), Ok(i32::from(v != 0)));
+            let u = v as u32;
+            for t in [
+                std::format!("{u:#x}"),
+                std::format!("{u:#X}"),
+                std::format!("0{u:o}"),
+                std::format!("+{u}"),
+                std::format!(" \t{v}\n"),
+            ] {
+                prop_assert_eq!(parse_value(ValueKind::Int, t.as_bytes()), Ok(v), "{}", t);
+                prop_assert_eq!(
+                    parse_value(ValueKind::Bool, t.as_bytes()),
+                    Ok(i32::from(v != 0)),
+                    "{}",
+                    t
+                );
+            }
+        }
+
         #[test]
         fn parse_value_never_panics(t in prop::collection::vec(any::<u8>(), 0..24)) {
             let _ = parse_value(ValueKind::Int, &t);

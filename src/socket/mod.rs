@@ -20,7 +20,7 @@ use crate::kern::copy::NG_MESG_HDR;
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::Mbuf;
-use crate::kern::netgraph::{send_data, Hook, Item, Msg, Node};
+use crate::kern::netgraph::{Hook, Item, Msg, Node};
 use crate::kern::ngops::{self, Completion, HookRef, NodeRef};
 use crate::kern::ngpcb::NgPcb;
 use crate::kern::ngtype::{self, Adapter, ModEvent, NodeType};
@@ -96,13 +96,16 @@ pub static ngsock_socket_type: KernelCell<ng_type> =
 
 impl NgSock {
     /// Drops one attachment (the lock is held by `st`); removes the node
-    /// when it is the only attachment left.
+    /// when it is the only attachment left. Called from `pr_detach` only
+    /// (the closing thread, which may sleep): the removal uses sleeping
+    /// allocations, so a shortage cannot leave the node behind for ever (as
+    /// `ng_rmnode_self` can, whose item is allocated without sleeping).
     fn release(mut st: crate::kern::sync::MutexGuard<'_, State>) {
         st.refs = st.refs.saturating_sub(1);
         if st.refs == 1 {
             if let Some(node) = st.node.take() {
                 drop(st);
-                let _ = node.node().rmnode_self();
+                let _ = ngops::shutdown_sleeping(node.node());
                 drop(node);
             }
         }
@@ -599,7 +602,9 @@ fn data_send(
         };
         HookRef::of(h)
     };
-    send_data(hook.hook(), m)
+    // Sleeping item allocation, like FreeBSD's ngd_send (NG_WAITOK): this
+    // is the sending process's thread, with no lock held.
+    ngops::send_data_sleeping(hook.hook(), m)
 }
 
 fn sockaddr(so: ProtoSocket, out: &mut [u8]) -> KResult<()> {

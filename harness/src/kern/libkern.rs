@@ -2,15 +2,49 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
+use super::fault::Caller;
+use crate::bench::probe;
 use crate::exports::Exports;
 
-unsafe extern "C" fn k_memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+// memcpy, memmove and bcopy take the caller's return address (in the
+// register after their three arguments) for the bench's copy probe.
+mod abi {
+    use core::ffi::c_void;
+
+    use crate::kern::fault::entry;
+    entry!(
+        /// `void *memcpy(void *d, const void *s, size_t n)`
+        fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memcpy, "rcx"
+    );
+    entry!(
+        /// `void *memmove(void *d, const void *s, size_t n)`
+        fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memmove, "rcx"
+    );
+    entry!(
+        /// `void bcopy(const void *s, void *d, size_t n)`
+        fn bcopy(s: *const c_void, d: *mut c_void, n: usize) => super::k_bcopy, "rcx"
+    );
+}
+
+unsafe extern "C" fn k_memcpy(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    ra: usize,
+) -> *mut c_void {
+    probe::copy("memcpy", n, Caller::Addr(ra));
     // SAFETY: the kernel contract of memcpy: valid, non-overlapping buffers.
     unsafe { std::ptr::copy_nonoverlapping(s.cast::<u8>(), d.cast::<u8>(), n) };
     d
 }
 
-unsafe extern "C" fn k_memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+unsafe extern "C" fn k_memmove(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    ra: usize,
+) -> *mut c_void {
+    probe::copy("memmove", n, Caller::Addr(ra));
     // SAFETY: the kernel contract of memmove: valid buffers (may overlap).
     unsafe { std::ptr::copy(s.cast::<u8>(), d.cast::<u8>(), n) };
     d
@@ -43,7 +77,8 @@ unsafe extern "C" fn k_bzero(d: *mut c_void, n: usize) {
     unsafe { std::ptr::write_bytes(d.cast::<u8>(), 0, n) };
 }
 
-unsafe extern "C" fn k_bcopy(s: *const c_void, d: *mut c_void, n: usize) {
+unsafe extern "C" fn k_bcopy(s: *const c_void, d: *mut c_void, n: usize, ra: usize) {
+    probe::copy("bcopy", n, Caller::Addr(ra));
     // SAFETY: as memmove (bcopy allows overlap).
     unsafe { std::ptr::copy(s.cast::<u8>(), d.cast::<u8>(), n) };
 }
@@ -101,13 +136,13 @@ unsafe extern "C" fn k_strlcpy(d: *mut c_char, s: *const c_char, size: usize) ->
 
 /// Exports libkern's memory and string functions.
 pub fn register(ex: &mut Exports) {
-    ex.func("memcpy", k_memcpy as *const () as usize);
-    ex.func("memmove", k_memmove as *const () as usize);
+    ex.func("memcpy", abi::memcpy as *const () as usize);
+    ex.func("memmove", abi::memmove as *const () as usize);
     ex.func("memset", k_memset as *const () as usize);
     ex.func("memcmp", k_memcmp as *const () as usize);
     ex.func("bcmp", k_memcmp as *const () as usize);
     ex.func("bzero", k_bzero as *const () as usize);
-    ex.func("bcopy", k_bcopy as *const () as usize);
+    ex.func("bcopy", abi::bcopy as *const () as usize);
     ex.func("strlen", k_strlen as *const () as usize);
     ex.func("strnlen", k_strnlen as *const () as usize);
     ex.func("strcmp", k_strcmp as *const () as usize);

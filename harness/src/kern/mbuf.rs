@@ -39,6 +39,7 @@ use fbsd_sys::{
 use super::fault::{self, entry, same_signature, Caller, Site};
 use super::malloc::{self, assert_may_sleep, fill_poison, poison_damage, TAG_TYPE};
 use super::{kernel_panic, violation};
+use crate::bench::probe;
 use crate::exports::Exports;
 
 // ---------------------------------------------------------------------------
@@ -658,6 +659,7 @@ fn new_mbuf(c: Caller) -> *mut mbuf {
         };
         s.mbufs.insert(p as usize, r);
     });
+    probe::alloc(probe::Kind::Mbuf, MSIZE, c);
     p.cast()
 }
 
@@ -683,6 +685,7 @@ fn new_cluster(size: usize, owner: *mut mbuf, c: Caller) -> *mut u8 {
         };
         s.clusters.insert(p as usize, r);
     });
+    probe::alloc(probe::Kind::Cluster, size, c);
     p
 }
 
@@ -1449,6 +1452,7 @@ fn copydata(m: *mut mbuf, off: c_int, len0: c_int, cp: *mut u8, c: Caller) {
             "m_copydata, negative off {off} or len {len0} (from {c})"
         ));
     }
+    probe::copy("m_copydata", len0 as usize, c);
     let (mut off, mut n, mut p) = (off as usize, len0 as usize, m);
     let mut cp = cp;
     // SAFETY: each mbuf is checked live before use; copies are bounded by
@@ -1500,6 +1504,7 @@ fn copyback(m0: *mut mbuf, off: c_int, len0: c_int, cp: *const u8, c: Caller) {
     if !check_live(m0, "m_copyback", c, Use::Access) {
         return;
     }
+    probe::copy("m_copyback", len0.max(0) as usize, c);
     let (mut off, mut n) = (off.max(0) as isize, len0.max(0) as isize);
     let mut cp = cp;
     let mut totlen: isize = 0;
@@ -1602,6 +1607,7 @@ fn copym(m0: *mut mbuf, off0: c_int, len0: c_int, w: How, c: Caller) -> *mut mbu
         }
         let mut top: *mut mbuf = null_mut();
         let mut tail: *mut mbuf = null_mut();
+        let mut copied = 0usize;
         while n > 0 {
             if m.is_null() {
                 if !copyall {
@@ -1650,6 +1656,7 @@ fn copym(m0: *mut mbuf, off0: c_int, len0: c_int, w: How, c: Caller) -> *mut mbu
                     return null_mut();
                 }
                 ptr::copy_nonoverlapping(data(m).add(off as usize), data(nm), l.max(0) as usize);
+                copied += l.max(0) as usize;
             }
             if !copyall {
                 n -= l;
@@ -1657,6 +1664,7 @@ fn copym(m0: *mut mbuf, off0: c_int, len0: c_int, w: How, c: Caller) -> *mut mbu
             off = 0;
             m = next(m);
         }
+        probe::copy("m_copym", copied, c);
         top
     }
 }
@@ -1675,6 +1683,7 @@ fn dup(m: *mut mbuf, w: How, how: c_int, c: Caller) -> *mut mbuf {
             violation(format!("m_dup({m:p}) from {c}: no mbuf packet header"));
         }
         let mut remain = ph_len(m) as isize;
+        probe::copy("m_dup", remain.max(0) as usize, c);
         let mut moff = 0usize;
         let mut src = m;
         let mut top: *mut mbuf = null_mut();
@@ -1867,6 +1876,7 @@ fn pullup(n0: *mut mbuf, want: c_int, c: Caller) -> *mut mbuf {
                 .min(len(n) as isize)
                 .max(0);
             ptr::copy(data(n), data(m).add(len(m) as usize), count as usize);
+            probe::copy("m_pullup", count as usize, c);
             want -= count;
             set_len(m, len(m) + count as i32);
             set_len(n, len(n) - count as i32);
@@ -2107,6 +2117,7 @@ fn uiotombuf(u: *mut uio, w: How, len0: c_int, lspace: c_int, fl: c_int, c: Call
         if lspace.max(0) as usize >= MHLEN {
             return null_mut();
         }
+        probe::copy("m_uiotombuf", total.max(0) as usize, c);
         let m = getm2(
             null_mut(),
             (total + lspace as isize).max(1) as c_int,
@@ -2171,6 +2182,7 @@ fn mbuftouio(u: *mut uio, m: *mut mbuf, len0: c_int, c: Caller) -> c_int {
             progress += l;
             p = next(p);
         }
+        probe::copy("m_mbuftouio", progress.max(0) as usize, c);
     }
     0
 }
@@ -2192,6 +2204,7 @@ fn devget(
     let mut top: *mut mbuf = null_mut();
     let mut tail: *mut mbuf = null_mut();
     let mut tot = totlen.max(0) as usize;
+    probe::copy("m_devget", tot, c);
     let mut off = off as usize;
     let mut buf = buf;
     // SAFETY: fresh mbufs; `buf` holds `totlen` readable bytes (caller contract).
@@ -2257,6 +2270,7 @@ fn append(m0: *mut mbuf, l: c_int, cp: *const u8, c: Caller) -> c_int {
     let Some(&last) = ch.last() else { return 0 };
     let mut m = last;
     let mut remainder = l.max(0) as usize;
+    probe::copy("m_append", remainder, c);
     let mut cp = cp;
     // SAFETY: writes are bounded by the trailing space / fresh mbuf size.
     unsafe {
@@ -2619,7 +2633,8 @@ unsafe extern "C" fn m_uiotombuf_impl(
 unsafe extern "C" fn m_mbuftouio_impl(u: *mut uio, m: *const mbuf, l: c_int, ra: usize) -> c_int {
     mbuftouio(u, m.cast_mut(), l, ca(ra))
 }
-unsafe extern "C" fn uiomove_impl(cp: *mut c_void, n: c_int, u: *mut uio, _ra: usize) -> c_int {
+unsafe extern "C" fn uiomove_impl(cp: *mut c_void, n: c_int, u: *mut uio, ra: usize) -> c_int {
+    probe::copy("uiomove", n.max(0) as usize, ca(ra));
     uiomove_inner(cp.cast(), n, u)
 }
 unsafe extern "C" fn m_tag_alloc_impl(

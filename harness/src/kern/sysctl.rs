@@ -32,7 +32,8 @@ fn oid_name(oid: *const sysctl_oid) -> String {
 }
 
 /// Full dotted name: each parent list is the `oid_children` of its owner
-/// (at offset 0), up to the harness's unnamed `net.graph` node.
+/// (at offset 0), up to the harness's `net.graph` node (named "graph",
+/// with no parent of its own in the harness).
 fn full_name(oid: *const sysctl_oid) -> String {
     let mut parts = vec![oid_name(oid)];
     let mut cur = oid;
@@ -43,7 +44,9 @@ fn full_name(oid: *const sysctl_oid) -> String {
             break;
         }
         let n = oid_name(parent);
-        if n.is_empty() {
+        // SAFETY: as above.
+        let top = unsafe { (*parent).oid_parent }.is_null();
+        if n.is_empty() || (top && n == "graph") {
             // The harness's own `net.graph` node (exported by the netgraph
             // core, the only parent a module's static OIDs hang from).
             parts.push("graph".into());

@@ -785,6 +785,11 @@ pub(crate) unsafe fn ng_uncallout(c: *mut callout, node: node_p) -> c_int {
     c_int::from(rval)
 }
 
+/// Is `c` armed (by `ng_callout`, not yet fired or cancelled)?
+pub(crate) fn callout_is_armed(c: *mut callout) -> bool {
+    with(|s| s.callouts.contains_key(&(c as usize)))
+}
+
 /// Number of armed netgraph callouts.
 pub fn armed_callouts() -> usize {
     with(|c| c.callouts.len())

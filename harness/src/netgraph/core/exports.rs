@@ -86,6 +86,25 @@ pub unsafe extern "C" fn ngk_callout(
     unsafe { dispatch::ng_callout(c, node, hook, ticks, f, arg1, arg2) }
 }
 
+/// `callout_init(c, mpsafe)` (what `ng_callout_init` expands to): an idle
+/// callout. The model keeps armed callouts in the event loop's timers
+/// (`ng_callout`), so initialising only clears the structure.
+///
+/// # Safety
+/// Called by node modules with the pointer the FreeBSD function takes.
+pub unsafe extern "C" fn k_callout_init(c: *mut callout, _mpsafe: c_int) {
+    if c.is_null() {
+        crate::kern::violation("callout_init: NULL callout");
+        return;
+    }
+    if dispatch::callout_is_armed(c) {
+        crate::kern::violation(format!("callout_init({c:p}): the callout is armed"));
+        return;
+    }
+    // SAFETY: the module passes its own callout structure.
+    unsafe { std::ptr::write_bytes(c, 0, 1) };
+}
+
 /// `ng_uncallout`.
 ///
 /// # Safety
@@ -508,6 +527,7 @@ fn func_table() -> Vec<(&'static str, usize)> {
         ("ng_address_path", ngk_address_path as *const () as usize),
         ("ng_bypass", ngk_bypass as *const () as usize),
         ("ng_callout", ngk_callout as *const () as usize),
+        ("callout_init", k_callout_init as *const () as usize),
         ("ng_uncallout", ngk_uncallout as *const () as usize),
         (
             "ng_uncallout_drain",
