@@ -729,3 +729,30 @@ fn deviation_unload_refused_while_sockets_exist() {
     assert_eq!(k.unload(), Err(EBUSY));
     k.finish();
 }
+
+/// §7 newhook/findhook: a node with many hooks finds each by name through
+/// the hook hash (grown several times from 16 buckets), and a removed hook is
+/// gone (EHOSTUNREACH) while the others stay reachable.
+#[test]
+fn many_hooks_found_by_name() {
+    let Some(k) = boot() else { return };
+    let (cs, ds, _) = sock_node("manyhooks");
+    const N: usize = 300;
+    for i in 0..N {
+        let h = format!("h{i}");
+        mkpeer(cs, ".", "hole", &h, "x").unwrap();
+    }
+    for i in (0..N).step_by(7) {
+        let h = format!("h{i}");
+        assert_eq!(kd::sendto(ds, b"1", Some(&sa(&h)), 0), Ok(1), "hook {h}");
+    }
+    for i in (0..N).step_by(3) {
+        rmhook(cs, ".", &format!("h{i}")).unwrap();
+    }
+    for i in 0..N {
+        let h = format!("h{i}");
+        let want = if i % 3 == 0 { Err(EHOSTUNREACH) } else { Ok(1) };
+        assert_eq!(kd::sendto(ds, b"1", Some(&sa(&h)), 0), want, "hook {h}");
+    }
+    k.finish();
+}

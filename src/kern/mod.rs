@@ -8,6 +8,7 @@
 pub mod cell;
 pub mod copy;
 pub mod errno;
+pub mod hookhash;
 pub mod malloc;
 pub mod mbuf;
 pub mod mutex;

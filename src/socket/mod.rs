@@ -18,6 +18,7 @@ use fbsd_sys::{malloc_type, ng_type};
 use crate::kern::cell::KernelCell;
 use crate::kern::copy::NG_MESG_HDR;
 use crate::kern::errno::{Errno, KResult};
+use crate::kern::hookhash::HookHash;
 use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::Mbuf;
 use crate::kern::netgraph::{Hook, Item, Msg, Node};
@@ -79,6 +80,17 @@ struct State {
     flags: u32,
     /// Attachments: control socket, data socket, node.
     refs: u32,
+    /// The node's hooks by name.
+    hooks: HookHash,
+}
+
+/// `findhook` with the private data locked: the one-hook fast path, else
+/// the hash.
+fn find_hook<'a>(st: &State, node: Node<'a>, name: &[u8]) -> Option<Hook<'a>> {
+    if node.num_hooks() == 1 {
+        return ngops::first_hook(node).filter(|h| ngops::hook_name_is(*h, name));
+    }
+    st.hooks.find(node, name)
 }
 
 type Pcb = NgPcb<NgSock>;
@@ -137,22 +149,16 @@ impl NodeType for SocketType {
         Err(Errno::EINVAL)
     }
 
-    fn newhook(_node: Node<'_>, _hook: Hook<'_>, _name: &[u8]) -> KResult<()> {
-        Ok(())
+    fn newhook(node: Node<'_>, hook: Hook<'_>, name: &[u8]) -> KResult<()> {
+        let sock = ngtype::private::<SocketType>(node).ok_or(Errno::EINVAL)?;
+        let mut st = sock.st.lock()?;
+        st.hooks.insert(hook, name)
     }
 
     fn findhook<'a>(node: Node<'a>, name: &[u8]) -> Option<Hook<'a>> {
-        let mut h = ngops::first_hook(node);
-        if node.num_hooks() == 1 {
-            return h.filter(|h| ngops::hook_name_is(*h, name));
-        }
-        while let Some(hook) = h {
-            if ngops::hook_name_is(hook, name) {
-                return Some(hook);
-            }
-            h = ngops::next_hook(hook);
-        }
-        None
+        let sock = ngtype::private::<SocketType>(node)?;
+        let st = sock.st.lock().ok()?;
+        find_hook(&st, node, name)
     }
 
     fn connect(hook: Hook<'_>) -> KResult<()> {
@@ -243,6 +249,9 @@ impl NodeType for SocketType {
         let Some(sock) = ngtype::private::<SocketType>(node) else {
             return;
         };
+        if let Ok(mut st) = sock.st.lock() {
+            st.hooks.remove(hook);
+        }
         let nolinger = sock
             .st
             .lock()
@@ -360,6 +369,7 @@ fn ctl_attach(so: ProtoSocket, _proto: i32) -> KResult<()> {
 /// Creates the control socket's node and links PCB, private data and node.
 fn attach_node(so: ProtoSocket, pcb: &KArc<Pcb>) -> KResult<()> {
     let node = ngtype::make_node::<SocketType>()?;
+    let hooks = HookHash::new(sock_mtype())?;
     let sock = match KArc::try_new(
         NgSock {
             st: Mutex::new(State {
@@ -368,6 +378,7 @@ fn attach_node(so: ProtoSocket, pcb: &KArc<Pcb>) -> KResult<()> {
                 data: None,
                 flags: 0,
                 refs: 2,
+                hooks,
             }),
             done: Completion::new(),
         },
@@ -593,7 +604,7 @@ fn data_send(
             if name.len() >= NG_HOOKSIZ {
                 return Err(Errno::EINVAL);
             }
-            SocketType::findhook(node, sockproto::cstr_bytes_u8(name)).ok_or(Errno::EHOSTUNREACH)?
+            find_hook(&st, node, sockproto::cstr_bytes_u8(name)).ok_or(Errno::EHOSTUNREACH)?
         } else {
             if node.num_hooks() != 1 {
                 return Err(Errno::EDESTADDRREQ);
