@@ -304,10 +304,16 @@ impl Drop for Item {
 /// Sends an mbuf chain out of `hook` (`NG_SEND_DATA_ONLY`). The chain is
 /// consumed on success and on every error.
 pub fn send_data(hook: Hook<'_>, m: Mbuf) -> KResult<()> {
+    send_data_flags(hook, m, 0)
+}
+
+/// `NG_SEND_DATA_FLAGS`: as [`send_data`], with the item allocated with
+/// `flags` (`NG_WAITOK` only where the caller may sleep).
+pub(crate) fn send_data_flags(hook: Hook<'_>, m: Mbuf, flags: i32) -> KResult<()> {
     // SAFETY: ng_package_data consumes the chain (freeing it on failure);
     // ng_address_hook frees the item on error; ng_snd_item consumes it.
     unsafe {
-        let item = fbsd_sys::ng_package_data(m.into_raw(), 0);
+        let item = fbsd_sys::ng_package_data(m.into_raw(), flags);
         if item.is_null() {
             return Err(Errno::ENOMEM);
         }

@@ -222,21 +222,7 @@ pub fn shutdown_sleeping(node: Node<'_>) -> KResult<()> {
 pub fn send_data_sleeping(hook: Hook<'_>, m: super::mbuf::Mbuf) -> KResult<()> {
     #[allow(clippy::cast_possible_wrap)]
     const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
-    // SAFETY: ng_package_data consumes the chain (freeing it on failure)
-    // and may sleep with NG_WAITOK (allowed here); ng_address_hook frees the
-    // item on error; ng_snd_item consumes it. The hook is referenced by the
-    // caller for the call.
-    unsafe {
-        let item = fbsd_sys::ng_package_data(m.into_raw(), NG_WAITOK);
-        if item.is_null() {
-            return Err(Errno::ENOMEM);
-        }
-        let err = fbsd_sys::ng_address_hook(core::ptr::null_mut(), item, hook.as_ptr(), 0);
-        if err != 0 {
-            return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
-        }
-        Errno::check(fbsd_sys::ng_snd_item(item, 0))
-    }
+    super::netgraph::send_data_flags(hook, m, NG_WAITOK)
 }
 
 /// Resolves an absolute path to a node (`ng_name2noderef` with no
