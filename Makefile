@@ -9,7 +9,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
+.PHONY: all bootstrap ko bridge test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
         load unload clean
 
 all: bootstrap ko
@@ -17,7 +17,12 @@ all: bootstrap ko
 bootstrap:
 	@sh scripts/bootstrap.sh >/dev/null
 
-ko: $(MODULES)
+ko: $(MODULES) bridge
+
+# The PF_NETGRAPH bridge for Linux programs: build/libngbridge.so and the
+# compatibility headers in build/include (docs/bridge.md).
+bridge:
+	@sh scripts/build-bridge.sh $(BUILD)
 
 # Cargo tracks the sources itself; always ask it (it is quick when nothing changed).
 $(BUILD)/ng_ksocket.ko: FORCE

@@ -10,3 +10,4 @@ pub mod exports;
 pub mod kern;
 pub mod netgraph;
 pub mod scenario;
+pub mod serve;
