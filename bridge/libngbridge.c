@@ -374,8 +374,11 @@ static int
 wait_fd(int fd, short ev)
 {
 	struct pollfd p = { .fd = fd, .events = ev };
+	int r;
 
-	return (poll(&p, 1, -1));
+	while ((r = poll(&p, 1, -1)) < 0 && errno == EINTR)
+		;
+	return (r);
 }
 
 static int
@@ -506,6 +509,7 @@ exchange(int fd, unsigned char *buf, const struct req *rq, struct rep *rp)
 	for (;;) {
 		ssize_t n = recv_packet(fd, buf);
 		size_t want;
+		int flags;
 
 		if (n < 0)
 			return (-1);
@@ -525,6 +529,7 @@ exchange(int fd, unsigned char *buf, const struct req *rq, struct rep *rp)
 		want = NGB_HDR + rp->len1 + rp->len2;
 		sink(rp, 0, buf, (size_t)n);
 		pos = (size_t)n;
+		flags = buf[NGB_REP_FLAGS] | buf[NGB_REP_FLAGS + 1] << 8;
 		while (pos < want) {
 			n = recv_packet(fd, buf);
 			if (n < 0)
@@ -532,6 +537,13 @@ exchange(int fd, unsigned char *buf, const struct req *rq, struct rep *rp)
 			sink(rp, pos, buf, (size_t)n);
 			pos += (size_t)n;
 		}
+		/*
+		 * The socket became readable during the call: its token is on
+		 * its way; return once it is there, so poll(2) right after the
+		 * call sees it (as with FreeBSD's synchronous delivery).
+		 */
+		if (flags & NGB_FLAG_TOKEN_FOLLOWS)
+			wait_fd(fd, POLLIN);
 		return (0);
 	}
 }

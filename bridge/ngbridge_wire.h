@@ -18,6 +18,9 @@
 #define NGB_MAX_BUFFER (4u << 20)
 #define NGB_KIND_REPLY 1
 #define NGB_KIND_READABLE 2
+/* reply flag (u16 at offset 6): a readiness token follows this reply */
+#define NGB_FLAG_TOKEN_FOLLOWS 1
+#define NGB_REP_FLAGS 6
 
 /* SEND request flags (field c) */
 #define NGB_SEND_CONTROL 1
@@ -55,7 +58,7 @@ enum ngb_op {
 /*
  * request: magic u32 | op u16 | 0 u16 | uid u32 | a i32 | b i32 | c i32 |
  *          len1 u32 | len2 u32 | len3 u32 | 0 u32 | blob1 blob2 blob3
- * reply:   magic u32 | kind u16 | 0 u16 | error i32 | x i32 | ret i64 |
+ * reply:   magic u32 | kind u16 | flags u16 | error i32 | x i32 | ret i64 |
  *          y i32 | len1 u32 | len2 u32 | 0 u32 | blob1 blob2
  */
 #define NGB_REP_KIND 4

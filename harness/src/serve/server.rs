@@ -83,6 +83,8 @@ struct Server {
     served: usize,
     /// The connection that asked for `END`.
     ending: Option<usize>,
+    /// Log every request and reply on stderr (`NGBRIDGE_TRACE` set).
+    trace: bool,
 }
 
 fn errno() -> i32 {
@@ -197,6 +199,7 @@ pub fn run(o: &Options) -> i32 {
         advanced: 0,
         served: 0,
         ending: None,
+        trace: std::env::var_os("NGBRIDGE_TRACE").is_some(),
     };
     let mods: Vec<String> = o.kos.iter().map(|k| k.display().to_string()).collect();
     {
@@ -245,8 +248,13 @@ impl Server {
     /// Queues a readiness token on each socket connection whose socket is
     /// readable and that has none outstanding.
     fn update_tokens(&mut self) {
-        for c in self.conns.iter_mut().flatten() {
-            if c.token_out || c.dead {
+        self.update_tokens_except(None);
+    }
+
+    fn update_tokens_except(&mut self, skip: Option<usize>) {
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            let Some(c) = c else { continue };
+            if c.token_out || c.dead || Some(i) == skip {
                 continue;
             }
             let Some(fd) = c.proc_.sock else { continue };
@@ -458,8 +466,26 @@ impl Server {
             sched::run_until_idle();
             r
         };
+        if self.trace {
+            eprintln!(
+                "ngbridge: conn {i} op {} a {} b {} c {} lens {}/{}/{} -> error {} ret {} x {} y {} lens {}/{}",
+                req.op, req.a, req.b, req.c, req.b1.len(), req.b2.len(), req.b3.len(),
+                reply.error, reply.ret, reply.x, reply.y, reply.b1.len(), reply.b2.len()
+            );
+        }
+        // What the call made readable elsewhere is visible before the
+        // caller learns the call returned (as FreeBSD's sbappend happens
+        // before sendto returns): other clients' tokens go out first, and
+        // this client's own token follows its reply, announced in it.
+        self.update_tokens_except(Some(i));
+        self.flush_all();
         if let Some(c) = self.conns[i].as_mut() {
-            push_reply(c, KIND_REPLY, &reply);
+            let token = !c.token_out && c.proc_.sock.is_some_and(domain::readable);
+            push_reply_flagged(c, KIND_REPLY, &reply, token);
+            if token {
+                c.token_out = true;
+                push_reply(c, KIND_READABLE, &Reply::default());
+            }
         }
     }
 
@@ -559,7 +585,16 @@ fn set_blocking(fd: RawFd) -> io::Result<()> {
 }
 
 fn push_reply(c: &mut Conn, kind: u16, r: &Reply) {
-    for p in wire::packets(wire::encode_reply(kind, r)) {
+    push_reply_flagged(c, kind, r, false);
+}
+
+/// Queues a reply; `token_follows` sets [`wire::FLAG_TOKEN_FOLLOWS`].
+fn push_reply_flagged(c: &mut Conn, kind: u16, r: &Reply, token_follows: bool) {
+    let mut m = wire::encode_reply(kind, r);
+    if token_follows {
+        wire::set_flags(&mut m, wire::FLAG_TOKEN_FOLLOWS);
+    }
+    for p in wire::packets(m) {
         c.out_bytes += p.len();
         c.out.push_back(p);
     }

@@ -13,13 +13,16 @@
 //! ```text
 //! request  0 magic u32 | 4 op u16 | 6 0 u16 | 8 uid u32 | 12 a i32 | 16 b i32 | 20 c i32
 //!          24 len1 u32 | 28 len2 u32 | 32 len3 u32 | 36 0 u32 | blob1 blob2 blob3
-//! reply    0 magic u32 | 4 kind u16 | 6 0 u16 | 8 error i32 | 12 x i32 | 16 ret i64
+//! reply    0 magic u32 | 4 kind u16 | 6 flags u16 | 8 error i32 | 12 x i32 | 16 ret i64
 //!          24 y i32 | 28 len1 u32 | 32 len2 u32 | 36 0 u32 | blob1 blob2
 //! ```
 //! Errors are FreeBSD errno values. A reply of kind [`KIND_READABLE`] (no
 //! blobs) is the readiness token: the server keeps exactly one queued on a
 //! socket connection while the harness socket is readable and no request is
-//! in progress, so the client's descriptor polls readable exactly then.
+//! in progress, so the client's descriptor polls readable exactly then. A
+//! reply with [`FLAG_TOKEN_FOLLOWS`] is followed by a token: the client
+//! waits for it before returning, so the socket polls readable as soon as
+//! the call that made it readable has returned.
 
 /// First word of every message ("NGB1").
 pub const MAGIC: u32 = 0x3142_474e;
@@ -35,6 +38,15 @@ pub const MAX_BUFFER: usize = 4 << 20;
 pub const KIND_REPLY: u16 = 1;
 /// Reply kind: the readiness token.
 pub const KIND_READABLE: u16 = 2;
+/// Reply flag: a readiness token follows this reply.
+pub const FLAG_TOKEN_FOLLOWS: u16 = 1;
+
+/// Sets reply flags in an encoded reply.
+pub fn set_flags(msg: &mut [u8], flags: u16) {
+    if msg.len() >= HDR {
+        msg[6..8].copy_from_slice(&flags.to_le_bytes());
+    }
+}
 
 /// Request operations.
 pub mod op {
