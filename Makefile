@@ -9,7 +9,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko bridge test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
+.PHONY: all bootstrap ko bridge bridge-test test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
         load unload clean
 
 all: bootstrap ko
@@ -36,6 +36,10 @@ test: all
 
 fmt clippy unit man gate:
 	@sh scripts/test.sh $@
+
+# The bridge's C programs and the scenarios through the bridge.
+bridge-test: all
+	@sh scripts/test.sh bridge
 
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"

@@ -24,6 +24,9 @@
 #define PF_NETGRAPH AF_NETGRAPH
 #endif
 
+/* FreeBSD's MAXPATHLEN (Linux's PATH_MAX is 4096): sizes kernel structures. */
+#define NGBRIDGE_FREEBSD_MAXPATHLEN 1024
+
 /* FreeBSD's sa_family_t is one byte (struct sockaddr starts with sa_len). */
 typedef uint8_t ngbridge_sa_family_t;
 

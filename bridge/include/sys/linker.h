@@ -13,12 +13,12 @@
 
 struct kld_file_stat {
 	int version; /* sizeof(struct kld_file_stat) */
-	char name[MAXPATHLEN];
+	char name[NGBRIDGE_FREEBSD_MAXPATHLEN];
 	int refs;
 	int id;
 	caddr_t address;
 	size_t size;
-	char pathname[MAXPATHLEN];
+	char pathname[NGBRIDGE_FREEBSD_MAXPATHLEN];
 };
 
 #ifdef __cplusplus

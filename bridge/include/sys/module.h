@@ -8,7 +8,7 @@
 
 #include <ngbridge/freebsd.h>
 
-#define MAXMODNAME MAXPATHLEN
+#define MAXMODNAME NGBRIDGE_FREEBSD_MAXPATHLEN
 
 typedef union modspecific {
 	int intval;
