@@ -339,9 +339,7 @@ impl Kernel for BridgeKernel {
     }
 
     fn advance(&mut self, ms: u64) {
-        let _ = self
-            .sh
-            .control(op::ADVANCE, ms.min(i32::MAX as u64) as i32);
+        let _ = self.sh.control(op::ADVANCE, ms.min(i32::MAX as u64) as i32);
     }
 
     fn take_violations(&mut self) -> Vec<String> {

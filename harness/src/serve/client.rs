@@ -52,7 +52,8 @@ impl Client {
         let mut buf = vec![0u8; wire::CHUNK + 1];
         loop {
             // SAFETY: `buf` has room for its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n < 0 {
                 let e = last();
                 if e.kind() == io::ErrorKind::Interrupted {

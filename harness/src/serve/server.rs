@@ -444,9 +444,7 @@ impl Server {
                 Err(m) => {
                     c.token_out = false;
                     let uid = c.peer_uid;
-                    eprintln!(
-                        "ngharness serve: malformed request from uid {uid} ignored: {m}"
-                    );
+                    eprintln!("ngharness serve: malformed request from uid {uid} ignored: {m}");
                     push_reply(c, KIND_REPLY, &Reply::err(fbsd_sys::EINVAL as i32));
                     return true;
                 }
@@ -556,10 +554,7 @@ impl Server {
             flush(&mut c);
         }
         let _ = std::fs::remove_file(&self.path);
-        println!(
-            "ngharness serve: {} connection(s) served",
-            self.served
-        );
+        println!("ngharness serve: {} connection(s) served", self.served);
         if problems.is_empty() {
             println!("violations: none");
             0

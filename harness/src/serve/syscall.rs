@@ -8,8 +8,6 @@
 //! (sends) itself. So a blocked client never holds up another one, and a
 //! future SMP harness can give each client's [`Proc`] its own CPU thread.
 
-use std::ffi::c_int;
-
 use fbsd_sys::thread;
 
 use super::wire::{op, Reply, Request, MAX_BUFFER};
@@ -171,12 +169,9 @@ fn socket_call(fd: domain::Fd, req: &Request) -> Reply {
                 Err(e) => {
                     let mut r = Reply::err(e);
                     if e == EPIPE {
-                        let nosig = domain::getsockopt_int(
-                            fd,
-                            SOL_SOCKET,
-                            fbsd_sys::SO_NOSIGPIPE as i32,
-                        )
-                        .unwrap_or(0);
+                        let nosig =
+                            domain::getsockopt_int(fd, SOL_SOCKET, fbsd_sys::SO_NOSIGPIPE as i32)
+                                .unwrap_or(0);
                         r.y = i32::from(nosig == 0);
                     }
                     r
@@ -408,6 +403,3 @@ fn sysctl_call(uid: u32, name: &str, new: &[u8]) -> Reply {
         ..Reply::ok(0)
     }
 }
-
-/// FreeBSD's `EWOULDBLOCK`, for the server's own checks.
-pub const WOULDBLOCK: c_int = EWOULDBLOCK;
