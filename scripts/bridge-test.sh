@@ -30,10 +30,12 @@ done
 "$CARGO" build --quiet -p ngharness || exit 1
 bin=target/debug/ngharness
 sock=$(mktemp -u "${TMPDIR:-/tmp}/ngbridge-test.XXXXXX")
+rm -f "$out/serve.log"
+: >"$out/serve.log"
 "$bin" serve --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" --listen "$sock" >"$out/serve.log" 2>&1 &
 spid=$!
 i=0
-until grep -q '^ngharness serve: ready' "$out/serve.log" 2>/dev/null; do
+until grep -q '^ngharness serve: ready' "$out/serve.log" 2>/dev/null && [ -S "$sock" ]; do
     i=$((i + 1))
     if [ $i -gt 300 ] || ! kill -0 "$spid" 2>/dev/null; then
         echo "bridge: ngharness serve did not start:"

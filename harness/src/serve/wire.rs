@@ -255,10 +255,10 @@ impl std::fmt::Display for Malformed {
     }
 }
 
-/// Message length a header announces (requests: three blobs; replies: two).
-fn announced(b: &[u8], blobs: usize) -> Option<usize> {
+/// Message length a request header announces (three blobs).
+fn announced(b: &[u8]) -> Option<usize> {
     let mut total = HDR;
-    for i in 0..blobs {
+    for i in 0..3 {
         total = total.checked_add(u32_at(b, 24 + 4 * i) as usize)?;
     }
     Some(total)
@@ -295,7 +295,7 @@ impl Assembler {
         if u32_at(pkt, 0) != MAGIC {
             return Err(Malformed::Magic);
         }
-        let total = announced(pkt, 3).ok_or(Malformed::TooLarge)?;
+        let total = announced(pkt).ok_or(Malformed::TooLarge)?;
         if total > MAX_REQUEST {
             return Err(Malformed::TooLarge);
         }
@@ -345,7 +345,7 @@ pub fn decode_reply(b: &[u8]) -> Result<(u16, Reply), Malformed> {
     if u32_at(b, 0) != MAGIC {
         return Err(Malformed::Magic);
     }
-    let total = announced(b, 2).ok_or(Malformed::TooLarge)?;
+    let total = reply_length(b).ok_or(Malformed::TooLarge)?;
     if b.len() != total {
         return Err(Malformed::Framing);
     }
