@@ -3,11 +3,11 @@
 use core::ffi::{c_char, c_int, c_void};
 
 use super::fault::Caller;
-use crate::bench::probe;
+use super::probe;
 use crate::exports::Exports;
 
 // memcpy, memmove and bcopy take the caller's return address (in the
-// register after their three arguments) for the bench's copy probe.
+// register after their three arguments) for the copy probe (`kern::probe`).
 mod abi {
     use core::ffi::c_void;
 

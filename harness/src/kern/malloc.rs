@@ -440,11 +440,11 @@ pub(crate) fn alloc(
         s.live.insert(p as usize, b);
     });
     let kind = if fault_site == Some(Site::Tag) {
-        crate::bench::probe::Kind::Tag
+        super::probe::Kind::Tag
     } else {
-        crate::bench::probe::Kind::Malloc
+        super::probe::Kind::Malloc
     };
-    crate::bench::probe::alloc(kind, size, caller);
+    super::probe::alloc(kind, size, caller);
     p
 }
 

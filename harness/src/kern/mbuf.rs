@@ -38,8 +38,8 @@ use fbsd_sys::{
 
 use super::fault::{self, entry, same_signature, Caller, Site};
 use super::malloc::{self, assert_may_sleep, fill_poison, poison_damage, TAG_TYPE};
+use super::probe;
 use super::{kernel_panic, violation};
-use crate::bench::probe;
 use crate::exports::Exports;
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// (installs GS, thread0 as curthread). Clears leftover violations and console.
 pub fn kernel() -> MutexGuard<'static, ()> {
     let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    ngharness::kern::loader::boot();
+    ngharness::netgraph::boot();
     ngharness::kern::thread::set_curthread(ngharness::kern::thread::thread0());
     let _ = ngharness::kern::take_violations();
     let _ = ngharness::kern::printf::console_take();

@@ -52,7 +52,7 @@ use crate::arena;
 use crate::exports::{Exports, Kind};
 use crate::kern::printf::kprint;
 use crate::kern::thread as kthread;
-use crate::kern::violation;
+use crate::kern::{violation, Subsystem};
 
 const ENOENT: i32 = fbsd_sys::ENOENT as i32;
 const ENOEXEC: i32 = fbsd_sys::ENOEXEC as i32;
@@ -77,8 +77,6 @@ pub const LINKER_UNLOAD_FORCE: i32 = fbsd_sys::LINKER_UNLOAD_FORCE as i32;
 
 /// `__FreeBSD_version` the harness kernel provides as module `kernel`.
 pub const KERNEL_VERSION: i32 = 1_500_068;
-/// Version of the `netgraph` module the harness provides (`NG_ABI_VERSION`).
-pub const NETGRAPH_VERSION: i32 = 12;
 
 const PAGE: usize = 4096;
 const STUB_SIZE: usize = 16;
@@ -308,18 +306,11 @@ pub fn init(exports: Exports) {
         files: Vec::new(),
         unloaded: Vec::new(),
         modules: Vec::new(),
-        found: vec![
-            FoundModule {
-                name: "kernel".into(),
-                version: KERNEL_VERSION,
-                container: None,
-            },
-            FoundModule {
-                name: "netgraph".into(),
-                version: NETGRAPH_VERSION,
-                container: None,
-            },
-        ],
+        found: vec![FoundModule {
+            name: "kernel".into(),
+            version: KERNEL_VERSION,
+            container: None,
+        }],
         next_file_id: 2, // file 1 is the kernel itself
         next_mod_id: 1,
         stubs: HashMap::new(),
@@ -334,15 +325,35 @@ pub fn init(exports: Exports) {
 }
 
 /// Boots the harness kernel for this process (first call): per-CPU data and
-/// thread0, the export table of every part (`kern::register_all`) and the
-/// loader. Every call also installs the GS base on the calling OS thread.
+/// thread0, the export table of every kernel service and installed subsystem
+/// (`kern::register_all`) and the loader. Every call also installs the GS
+/// base on the calling OS thread.
 pub fn boot() {
     kthread::init();
     BOOT.call_once(|| {
-        let mut ex = Exports::new();
-        crate::kern::register_all(&mut ex);
-        init(ex);
+        crate::kern::with_subsystems(|subs| {
+            let mut ex = Exports::new();
+            crate::kern::register_all_with(&mut ex, subs);
+            init(ex);
+            for s in subs {
+                provide_subsystem_modules(*s);
+            }
+        })
     });
+}
+
+/// Adds the symbols and modules of a subsystem installed after [`init`].
+pub(crate) fn add_subsystem(s: &'static dyn Subsystem) {
+    let mut ex = Exports::new();
+    s.register(&mut ex);
+    with(|st| st.exports.merge(ex));
+    provide_subsystem_modules(s);
+}
+
+fn provide_subsystem_modules(s: &'static dyn Subsystem) {
+    for &(name, version) in s.modules() {
+        provide_module(name, version);
+    }
 }
 
 /// True once [`init`] has run.
@@ -351,7 +362,8 @@ pub fn is_initialized() -> bool {
 }
 
 /// Declares a module the harness kernel itself provides (`MODULE_VERSION`),
-/// for dependency checks. `kernel` and `netgraph` are provided from the start.
+/// for dependency checks. `kernel` is provided from the start, the modules of
+/// installed subsystems (`netgraph`) as they are installed.
 pub fn provide_module(name: &str, version: i32) {
     with(|s| {
         if !s

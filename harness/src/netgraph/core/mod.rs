@@ -120,6 +120,8 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Core) -> R) -> R {
 
 impl Core {
     fn new() -> Core {
+        // The core's queue runs from the kernel's event loop once installed.
+        super::install();
         let mut c = Core {
             types: Vec::new(),
             id_hash: vec![Vec::new(); HASH_INITIAL],
