@@ -11,18 +11,18 @@ use crate::exports::Exports;
 mod abi {
     use core::ffi::c_void;
 
-    use crate::kern::fault::entry;
+    use crate::kern::entry::entry;
     entry!(
         /// `void *memcpy(void *d, const void *s, size_t n)`
-        fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memcpy, "rcx"
+        fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memcpy
     );
     entry!(
         /// `void *memmove(void *d, const void *s, size_t n)`
-        fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memmove, "rcx"
+        fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memmove
     );
     entry!(
         /// `void bcopy(const void *s, void *d, size_t n)`
-        fn bcopy(s: *const c_void, d: *mut c_void, n: usize) => super::k_bcopy, "rcx"
+        fn bcopy(s: *const c_void, d: *mut c_void, n: usize) => super::k_bcopy
     );
 }
 

@@ -36,7 +36,8 @@ use fbsd_sys::{
     UIO_NOCOPY, UIO_READ,
 };
 
-use super::fault::{self, entry, same_signature, Caller, Site};
+use super::entry::kernel_functions;
+use super::fault::{self, Caller, Site};
 use super::malloc::{self, assert_may_sleep, fill_poison, poison_damage, TAG_TYPE};
 use super::probe;
 use super::{kernel_panic, violation};
@@ -2400,573 +2401,300 @@ fn zfree(zone: uma_zone_t, item: *mut c_void, c: Caller) {
 // ---------------------------------------------------------------------------
 // Exported kernel functions
 
-fn ca(ra: usize) -> Caller {
-    Caller::Addr(ra)
-}
+kernel_functions! {
+    /// `struct mbuf *m_get2(int size, int how, short type, int flags)`
+    fn m_get2(size: c_int, how: c_int, ty: c_short, fl: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_get2", c);
+        get2(size, w, ty as u16 as u32 & 0xff, fl as u32, c)
+    }
 
-unsafe extern "C" fn m_get2_impl(
-    size: c_int,
-    how: c_int,
-    ty: c_short,
-    fl: c_int,
-    ra: usize,
-) -> *mut mbuf {
-    let w = wait_of(how, "m_get2", ca(ra));
-    get2(size, w, ty as u16 as u32 & 0xff, fl as u32, ca(ra))
-}
-unsafe extern "C" fn m_getm2_impl(
-    m: *mut mbuf,
-    len: c_int,
-    how: c_int,
-    ty: c_short,
-    fl: c_int,
-    ra: usize,
-) -> *mut mbuf {
-    let w = wait_of(how, "m_getm2", ca(ra));
-    getm2(m, len, w, ty as u16 as u32 & 0xff, fl as u32, ca(ra))
-}
-unsafe extern "C" fn m_getjcl_impl(
-    how: c_int,
-    ty: c_short,
-    fl: c_int,
-    size: c_int,
-    ra: usize,
-) -> *mut mbuf {
-    let w = wait_of(how, "m_getjcl", ca(ra));
-    getjcl(
-        w,
-        ty as u16 as u32 & 0xff,
-        fl as u32,
-        size.max(0) as usize,
-        ca(ra),
-    )
-}
-unsafe extern "C" fn m_clget_impl(m: *mut mbuf, how: c_int, ra: usize) -> c_int {
-    let c = ca(ra);
-    let w = wait_of(how, "m_clget", c);
-    if !check_live(m, "m_clget", c, Use::Access) {
-        return 0;
+    /// `struct mbuf *m_getm2(struct mbuf *m, int len, int how, short type, int flags)`
+    fn m_getm2(m: *mut mbuf, len: c_int, how: c_int, ty: c_short, fl: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_getm2", c);
+        getm2(m, len, w, ty as u16 as u32 & 0xff, fl as u32, c)
     }
-    if flags(m) & M_EXT != 0 {
-        violation(format!("m_clget: mbuf {m:p} has M_EXT (from {c})"));
-        return 0;
+
+    /// `struct mbuf *m_getjcl(int how, short type, int flags, int size)`
+    fn m_getjcl(how: c_int, ty: c_short, fl: c_int, size: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_getjcl", c);
+        getjcl(
+            w,
+            ty as u16 as u32 & 0xff,
+            fl as u32,
+            size.max(0) as usize,
+            c,
+        )
     }
-    (*ext(m)).__bindgen_anon_2.__bindgen_anon_1.ext_buf = null_mut();
-    zalloc_cluster(Zone::Clust, w, m, c);
-    if w == How::NoWait && ext_buf(m).is_null() {
-        zalloc_cluster(Zone::Clust, w, m, c);
-    }
-    (flags(m) & M_EXT) as c_int
-}
-unsafe extern "C" fn m_cljget_impl(
-    m: *mut mbuf,
-    how: c_int,
-    size: c_int,
-    ra: usize,
-) -> *mut c_void {
-    let c = ca(ra);
-    let w = wait_of(how, "m_cljget", c);
-    if !m.is_null() {
-        if !check_live(m, "m_cljget", c, Use::Access) {
-            return null_mut();
+
+    /// `int m_clget(struct mbuf *m, int how)`
+    fn m_clget(m: *mut mbuf, how: c_int) -> c_int [c] {
+        let w = wait_of(how, "m_clget", c);
+        if !check_live(m, "m_clget", c, Use::Access) {
+            return 0;
         }
         if flags(m) & M_EXT != 0 {
-            violation(format!("m_cljget: mbuf {m:p} has M_EXT (from {c})"));
-            return null_mut();
+            violation(format!("m_clget: mbuf {m:p} has M_EXT (from {c})"));
+            return 0;
         }
         (*ext(m)).__bindgen_anon_2.__bindgen_anon_1.ext_buf = null_mut();
-    }
-    let Some(z) = Zone::for_size(size.max(0) as usize) else {
-        kernel_panic(&format!("m_getzone: invalid cluster size {size}"));
-    };
-    zalloc_cluster(z, w, m, c).cast()
-}
-unsafe extern "C" fn m_freem_impl(m: *mut mbuf, ra: usize) {
-    freem(m, ca(ra));
-}
-unsafe extern "C" fn m_freemp_impl(m: *mut mbuf, ra: usize) {
-    let c = ca(ra);
-    let mut m = m;
-    while !m.is_null() {
-        if !check_live(m, "m_freemp", c, Use::Free) {
-            return;
+        zalloc_cluster(Zone::Clust, w, m, c);
+        if w == How::NoWait && ext_buf(m).is_null() {
+            zalloc_cluster(Zone::Clust, w, m, c);
         }
-        let n = nextpkt(m);
+        (flags(m) & M_EXT) as c_int
+    }
+
+    /// `void *m_cljget(struct mbuf *m, int how, int size)`
+    fn m_cljget(m: *mut mbuf, how: c_int, size: c_int) -> *mut c_void [c] {
+        let w = wait_of(how, "m_cljget", c);
+        if !m.is_null() {
+            if !check_live(m, "m_cljget", c, Use::Access) {
+                return null_mut();
+            }
+            if flags(m) & M_EXT != 0 {
+                violation(format!("m_cljget: mbuf {m:p} has M_EXT (from {c})"));
+                return null_mut();
+            }
+            (*ext(m)).__bindgen_anon_2.__bindgen_anon_1.ext_buf = null_mut();
+        }
+        let Some(z) = Zone::for_size(size.max(0) as usize) else {
+            kernel_panic(&format!("m_getzone: invalid cluster size {size}"));
+        };
+        zalloc_cluster(z, w, m, c).cast()
+    }
+
+    /// `void m_freem(struct mbuf *m)`
+    fn m_freem(m: *mut mbuf) [c] {
         freem(m, c);
-        m = n;
     }
-}
-unsafe extern "C" fn mb_free_ext_impl(m: *mut mbuf, ra: usize) {
-    free_ext(m, ca(ra));
-}
-unsafe extern "C" fn m_pullup_impl(m: *mut mbuf, l: c_int, ra: usize) -> *mut mbuf {
-    pullup(m, l, ca(ra))
-}
-unsafe extern "C" fn m_prepend_impl(m: *mut mbuf, l: c_int, how: c_int, ra: usize) -> *mut mbuf {
-    let w = wait_of(how, "m_prepend", ca(ra));
-    prepend(m, l, w, ca(ra))
-}
-unsafe extern "C" fn m_defrag_impl(m: *mut mbuf, how: c_int, ra: usize) -> *mut mbuf {
-    let w = wait_of(how, "m_defrag", ca(ra));
-    defrag(m, w, how, ca(ra))
-}
-unsafe extern "C" fn m_copydata_impl(m: *const mbuf, off: c_int, l: c_int, cp: caddr_t, ra: usize) {
-    copydata(m.cast_mut(), off, l, cp.cast(), ca(ra));
-}
-unsafe extern "C" fn m_copyback_impl(m: *mut mbuf, off: c_int, l: c_int, cp: c_caddr_t, ra: usize) {
-    copyback(m, off, l, cp.cast(), ca(ra));
-}
-unsafe extern "C" fn m_copym_impl(
-    m: *mut mbuf,
-    off: c_int,
-    l: c_int,
-    how: c_int,
-    ra: usize,
-) -> *mut mbuf {
-    let w = wait_of(how, "m_copym", ca(ra));
-    copym(m, off, l, w, ca(ra))
-}
-unsafe extern "C" fn m_copypacket_impl(m: *mut mbuf, how: c_int, ra: usize) -> *mut mbuf {
-    let c = ca(ra);
-    let w = wait_of(how, "m_copypacket", c);
-    if !check_live(m, "m_copypacket", c, Use::Access) {
-        return null_mut();
-    }
-    if flags(m) & M_PKTHDR == 0 {
-        violation(format!("m_copypacket({m:p}) from {c}: no packet header"));
-    }
-    copym(m, 0, M_COPYALL as c_int, w, c)
-}
-unsafe extern "C" fn m_dup_impl(m: *const mbuf, how: c_int, ra: usize) -> *mut mbuf {
-    let w = wait_of(how, "m_dup", ca(ra));
-    dup(m.cast_mut(), w, how, ca(ra))
-}
-unsafe extern "C" fn m_dup_pkthdr_impl(
-    to: *mut mbuf,
-    from: *const mbuf,
-    how: c_int,
-    ra: usize,
-) -> c_int {
-    let c = ca(ra);
-    wait_of(how, "m_dup_pkthdr", c);
-    if !check_live(to, "m_dup_pkthdr", c, Use::Access)
-        || !check_live(from.cast_mut(), "m_dup_pkthdr", c, Use::Access)
-    {
-        return 0;
-    }
-    dup_pkthdr(to, from.cast_mut(), how, c)
-}
-unsafe extern "C" fn m_move_pkthdr_impl(to: *mut mbuf, from: *mut mbuf, ra: usize) {
-    let c = ca(ra);
-    if check_live(to, "m_move_pkthdr", c, Use::Access)
-        && check_live(from, "m_move_pkthdr", c, Use::Access)
-    {
-        move_pkthdr(to, from, c);
-    }
-}
-unsafe extern "C" fn m_demote_pkthdr_impl(m: *mut mbuf, ra: usize) {
-    let c = ca(ra);
-    if check_live(m, "m_demote_pkthdr", c, Use::Access) {
-        demote_pkthdr(m, c);
-    }
-}
-unsafe extern "C" fn m_demote_impl(m0: *mut mbuf, all: c_int, fl: c_int, ra: usize) {
-    let c = ca(ra);
-    let ch = chain(m0, "m_demote", c);
-    for (i, &m) in ch.iter().enumerate() {
-        if i == 0 && all == 0 {
-            continue;
+
+    /// `void m_freemp(struct mbuf *m)`: frees a list of packets (m_nextpkt).
+    fn m_freemp(m: *mut mbuf) [c] {
+        let mut m = m;
+        while !m.is_null() {
+            if !check_live(m, "m_freemp", c, Use::Free) {
+                return;
+            }
+            let n = nextpkt(m);
+            freem(m, c);
+            m = n;
         }
-        if !nextpkt(m).is_null() {
-            violation(format!(
-                "m_demote: m_nextpkt in m {m:p}, m0 {m0:p} (from {c})"
-            ));
+    }
+
+    /// `void mb_free_ext(struct mbuf *m)` (called by the inline `m_free`)
+    fn mb_free_ext(m: *mut mbuf) [c] {
+        free_ext(m, c);
+    }
+
+    /// `struct mbuf *m_pullup(struct mbuf *m, int len)`
+    fn m_pullup(m: *mut mbuf, l: c_int) -> *mut mbuf [c] {
+        pullup(m, l, c)
+    }
+
+    /// `struct mbuf *m_prepend(struct mbuf *m, int len, int how)`
+    fn m_prepend(m: *mut mbuf, l: c_int, how: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_prepend", c);
+        prepend(m, l, w, c)
+    }
+
+    /// `struct mbuf *m_defrag(struct mbuf *m, int how)`
+    fn m_defrag(m: *mut mbuf, how: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_defrag", c);
+        defrag(m, w, how, c)
+    }
+
+    /// `void m_copydata(const struct mbuf *m, int off, int len, caddr_t cp)`
+    fn m_copydata(m: *const mbuf, off: c_int, l: c_int, cp: caddr_t) [c] {
+        copydata(m.cast_mut(), off, l, cp.cast(), c);
+    }
+
+    /// `void m_copyback(struct mbuf *m, int off, int len, c_caddr_t cp)`
+    fn m_copyback(m: *mut mbuf, off: c_int, l: c_int, cp: c_caddr_t) [c] {
+        copyback(m, off, l, cp.cast(), c);
+    }
+
+    /// `struct mbuf *m_copym(struct mbuf *m, int off, int len, int how)`
+    fn m_copym(m: *mut mbuf, off: c_int, l: c_int, how: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_copym", c);
+        copym(m, off, l, w, c)
+    }
+
+    /// `struct mbuf *m_copypacket(struct mbuf *m, int how)`
+    fn m_copypacket(m: *mut mbuf, how: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_copypacket", c);
+        if !check_live(m, "m_copypacket", c, Use::Access) {
+            return null_mut();
         }
-        if flags(m) & M_PKTHDR != 0 {
+        if flags(m) & M_PKTHDR == 0 {
+            violation(format!("m_copypacket({m:p}) from {c}: no packet header"));
+        }
+        copym(m, 0, M_COPYALL as c_int, w, c)
+    }
+
+    /// `struct mbuf *m_dup(const struct mbuf *m, int how)`
+    fn m_dup(m: *const mbuf, how: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_dup", c);
+        dup(m.cast_mut(), w, how, c)
+    }
+
+    /// `int m_dup_pkthdr(struct mbuf *to, const struct mbuf *from, int how)`
+    fn m_dup_pkthdr(to: *mut mbuf, from: *const mbuf, how: c_int) -> c_int [c] {
+        wait_of(how, "m_dup_pkthdr", c);
+        if !check_live(to, "m_dup_pkthdr", c, Use::Access)
+            || !check_live(from.cast_mut(), "m_dup_pkthdr", c, Use::Access)
+        {
+            return 0;
+        }
+        dup_pkthdr(to, from.cast_mut(), how, c)
+    }
+
+    /// `void m_move_pkthdr(struct mbuf *to, struct mbuf *from)`
+    fn m_move_pkthdr(to: *mut mbuf, from: *mut mbuf) [c] {
+        if check_live(to, "m_move_pkthdr", c, Use::Access)
+            && check_live(from, "m_move_pkthdr", c, Use::Access)
+        {
+            move_pkthdr(to, from, c);
+        }
+    }
+
+    /// `void m_demote_pkthdr(struct mbuf *m)`
+    fn m_demote_pkthdr(m: *mut mbuf) [c] {
+        if check_live(m, "m_demote_pkthdr", c, Use::Access) {
             demote_pkthdr(m, c);
         }
-        set_flags(m, flags(m) & (M_EXT | M_RDONLY | M_NOFREE | fl as u32));
+    }
+
+    /// `void m_demote(struct mbuf *m0, int all, int flags)`
+    fn m_demote(m0: *mut mbuf, all: c_int, fl: c_int) [c] {
+        let ch = chain(m0, "m_demote", c);
+        for (i, &m) in ch.iter().enumerate() {
+            if i == 0 && all == 0 {
+                continue;
+            }
+            if !nextpkt(m).is_null() {
+                violation(format!(
+                    "m_demote: m_nextpkt in m {m:p}, m0 {m0:p} (from {c})"
+                ));
+            }
+            if flags(m) & M_PKTHDR != 0 {
+                demote_pkthdr(m, c);
+            }
+            set_flags(m, flags(m) & (M_EXT | M_RDONLY | M_NOFREE | fl as u32));
+        }
+    }
+
+    /// `int m_pkthdr_init(struct mbuf *m, int how)`
+    fn m_pkthdr_init(m: *mut mbuf, _how: c_int) -> c_int [c] {
+        if check_live(m, "m_pkthdr_init", c, Use::Access) {
+            pkthdr_init(m);
+        }
+        0
+    }
+
+    /// `u_int m_length(struct mbuf *m, struct mbuf **last)`
+    fn m_length(m: *mut mbuf, last: *mut *mut mbuf) -> c_uint [c] {
+        length(m, last, c)
+    }
+
+    /// `u_int m_fixhdr(struct mbuf *m)`
+    fn m_fixhdr(m: *mut mbuf) -> c_uint [c] {
+        fixhdr(m, c)
+    }
+
+    /// `void m_adj(struct mbuf *m, int len)`
+    fn m_adj(m: *mut mbuf, l: c_int) [c] {
+        adj(m, l, c);
+    }
+
+    /// `void m_cat(struct mbuf *m, struct mbuf *n)`
+    fn m_cat(m: *mut mbuf, n: *mut mbuf) [c] {
+        cat(m, n, c);
+    }
+
+    /// `int m_append(struct mbuf *m, int len, c_caddr_t cp)`
+    fn m_append(m: *mut mbuf, l: c_int, cp: c_caddr_t) -> c_int [c] {
+        append(m, l, cp.cast(), c)
+    }
+
+    /// `struct mbuf *m_devget(char *buf, int totlen, int off, struct ifnet *ifp, void (*copy)(char *, caddr_t, u_int))`
+    fn m_devget(buf: *mut c_char, totlen: c_int, off: c_int, ifp: *mut ifnet, copy: DevCopy) -> *mut mbuf [c] {
+        devget(buf, totlen, off, ifp, copy, c)
+    }
+
+    /// `struct mbuf *m_uiotombuf(struct uio *uio, int how, int len, int lspace, int flags)`
+    fn m_uiotombuf(u: *mut uio, how: c_int, l: c_int, lspace: c_int, fl: c_int) -> *mut mbuf [c] {
+        let w = wait_of(how, "m_uiotombuf", c);
+        uiotombuf(u, w, l, lspace, fl, c)
+    }
+
+    /// `int m_mbuftouio(struct uio *uio, const struct mbuf *m, int len)`
+    fn m_mbuftouio(u: *mut uio, m: *const mbuf, l: c_int) -> c_int [c] {
+        mbuftouio(u, m.cast_mut(), l, c)
+    }
+
+    /// `int uiomove(void *cp, int n, struct uio *uio)`
+    fn uiomove(cp: *mut c_void, n: c_int, u: *mut uio) -> c_int [c] {
+        probe::copy("uiomove", n.max(0) as usize, c);
+        uiomove_inner(cp.cast(), n, u)
+    }
+
+    /// `struct m_tag *m_tag_alloc(uint32_t cookie, uint16_t type, int len, int wait)`
+    fn m_tag_alloc(cookie: u32, ty: u16, l: c_int, wait: c_int) -> *mut m_tag [c] {
+        tag_alloc(cookie, ty, l, wait, c)
+    }
+
+    /// `void m_tag_delete(struct mbuf *m, struct m_tag *t)`
+    fn m_tag_delete(m: *mut mbuf, t: *mut m_tag) [c] {
+        tag_delete(m, t, c);
+    }
+
+    /// `void m_tag_delete_chain(struct mbuf *m, struct m_tag *t)`
+    fn m_tag_delete_chain(m: *mut mbuf, t: *mut m_tag) [c] {
+        if !m.is_null() && !check_live(m, "m_tag_delete_chain", c, Use::Access) {
+            return;
+        }
+        tag_delete_chain(m, t, c);
+    }
+
+    /// `struct m_tag *m_tag_locate(struct mbuf *m, uint32_t cookie, uint16_t type, struct m_tag *t)`
+    fn m_tag_locate(m: *mut mbuf, cookie: u32, ty: u16, t: *mut m_tag) -> *mut m_tag [c] {
+        tag_locate(m, cookie, ty, t, c)
+    }
+
+    /// `void m_tag_free_default(struct m_tag *t)`
+    fn m_tag_free_default(t: *mut m_tag) [c] {
+        tag_free_default(t, c);
+    }
+
+    /// `struct m_tag *m_tag_copy(struct m_tag *t, int how)`
+    fn m_tag_copy(t: *mut m_tag, how: c_int) -> *mut m_tag [c] {
+        tag_copy(t, how, c)
+    }
+
+    /// `int m_tag_copy_chain(struct mbuf *to, const struct mbuf *from, int how)`
+    fn m_tag_copy_chain(to: *mut mbuf, from: *const mbuf, how: c_int) -> c_int [c] {
+        tag_copy_chain(to, from.cast_mut(), how, c)
+    }
+
+    /// `void m_tag_delete_nonpersistent(struct mbuf *m)`
+    fn m_tag_delete_nonpersistent(m: *mut mbuf) [c] {
+        tag_delete_nonpersistent(m, c);
+    }
+
+    /// `void *uma_zalloc_arg(uma_zone_t zone, void *arg, int flags)` (mbuf zones only)
+    fn uma_zalloc_arg(zone: uma_zone_t, arg: *mut c_void, fl: c_int) -> *mut c_void [c] {
+        zalloc(zone, arg, fl, c)
+    }
+
+    /// `void uma_zfree_arg(uma_zone_t zone, void *item, void *udata)` (mbuf zones only)
+    fn uma_zfree_arg(zone: uma_zone_t, item: *mut c_void, _udata: *mut c_void) [c] {
+        zfree(zone, item, c);
     }
 }
-unsafe extern "C" fn m_pkthdr_init_impl(m: *mut mbuf, _how: c_int, ra: usize) -> c_int {
-    if check_live(m, "m_pkthdr_init", ca(ra), Use::Access) {
-        pkthdr_init(m);
-    }
-    0
-}
-unsafe extern "C" fn m_length_impl(m: *mut mbuf, last: *mut *mut mbuf, ra: usize) -> c_uint {
-    length(m, last, ca(ra))
-}
-unsafe extern "C" fn m_fixhdr_impl(m: *mut mbuf, ra: usize) -> c_uint {
-    fixhdr(m, ca(ra))
-}
-unsafe extern "C" fn m_adj_impl(m: *mut mbuf, l: c_int, ra: usize) {
-    adj(m, l, ca(ra));
-}
-unsafe extern "C" fn m_cat_impl(m: *mut mbuf, n: *mut mbuf, ra: usize) {
-    cat(m, n, ca(ra));
-}
-unsafe extern "C" fn m_append_impl(m: *mut mbuf, l: c_int, cp: c_caddr_t, ra: usize) -> c_int {
-    append(m, l, cp.cast(), ca(ra))
-}
-unsafe extern "C" fn m_devget_impl(
-    buf: *mut c_char,
-    totlen: c_int,
-    off: c_int,
-    ifp: *mut ifnet,
-    copy: DevCopy,
-    ra: usize,
-) -> *mut mbuf {
-    devget(buf, totlen, off, ifp, copy, ca(ra))
-}
-unsafe extern "C" fn m_uiotombuf_impl(
-    u: *mut uio,
-    how: c_int,
-    l: c_int,
-    lspace: c_int,
-    fl: c_int,
-    ra: usize,
-) -> *mut mbuf {
-    let w = wait_of(how, "m_uiotombuf", ca(ra));
-    uiotombuf(u, w, l, lspace, fl, ca(ra))
-}
-unsafe extern "C" fn m_mbuftouio_impl(u: *mut uio, m: *const mbuf, l: c_int, ra: usize) -> c_int {
-    mbuftouio(u, m.cast_mut(), l, ca(ra))
-}
-unsafe extern "C" fn uiomove_impl(cp: *mut c_void, n: c_int, u: *mut uio, ra: usize) -> c_int {
-    probe::copy("uiomove", n.max(0) as usize, ca(ra));
-    uiomove_inner(cp.cast(), n, u)
-}
-unsafe extern "C" fn m_tag_alloc_impl(
-    cookie: u32,
-    ty: u16,
-    l: c_int,
-    wait: c_int,
-    ra: usize,
-) -> *mut m_tag {
-    tag_alloc(cookie, ty, l, wait, ca(ra))
-}
-unsafe extern "C" fn m_tag_delete_impl(m: *mut mbuf, t: *mut m_tag, ra: usize) {
-    tag_delete(m, t, ca(ra));
-}
-unsafe extern "C" fn m_tag_delete_chain_impl(m: *mut mbuf, t: *mut m_tag, ra: usize) {
-    let c = ca(ra);
-    if !m.is_null() && !check_live(m, "m_tag_delete_chain", c, Use::Access) {
-        return;
-    }
-    tag_delete_chain(m, t, c);
-}
-unsafe extern "C" fn m_tag_locate_impl(
-    m: *mut mbuf,
-    cookie: u32,
-    ty: u16,
-    t: *mut m_tag,
-    ra: usize,
-) -> *mut m_tag {
-    tag_locate(m, cookie, ty, t, ca(ra))
-}
-unsafe extern "C" fn m_tag_free_default_impl(t: *mut m_tag, ra: usize) {
-    tag_free_default(t, ca(ra));
-}
-unsafe extern "C" fn m_tag_copy_impl(t: *mut m_tag, how: c_int, ra: usize) -> *mut m_tag {
-    tag_copy(t, how, ca(ra))
-}
-unsafe extern "C" fn m_tag_copy_chain_impl(
-    to: *mut mbuf,
-    from: *const mbuf,
-    how: c_int,
-    ra: usize,
-) -> c_int {
-    tag_copy_chain(to, from.cast_mut(), how, ca(ra))
-}
-unsafe extern "C" fn m_tag_delete_nonpersistent_impl(m: *mut mbuf, ra: usize) {
-    tag_delete_nonpersistent(m, ca(ra));
-}
-unsafe extern "C" fn uma_zalloc_arg_impl(
-    zone: uma_zone_t,
-    arg: *mut c_void,
-    fl: c_int,
-    ra: usize,
-) -> *mut c_void {
-    zalloc(zone, arg, fl, ca(ra))
-}
-unsafe extern "C" fn uma_zfree_arg_impl(
-    zone: uma_zone_t,
-    item: *mut c_void,
-    _udata: *mut c_void,
-    ra: usize,
-) {
-    zfree(zone, item, ca(ra));
-}
-
-/// The kernel entry points (callable from Rust with the C signatures).
-pub mod abi {
-    use super::*;
-
-    entry!(
-        /// `struct mbuf *m_get2(int size, int how, short type, int flags)`
-        fn m_get2(size: c_int, how: c_int, ty: c_short, fl: c_int) -> *mut mbuf => m_get2_impl, "r8"
-    );
-    entry!(
-        /// `struct mbuf *m_getm2(struct mbuf *m, int len, int how, short type, int flags)`
-        fn m_getm2(m: *mut mbuf, len: c_int, how: c_int, ty: c_short, fl: c_int) -> *mut mbuf => m_getm2_impl, "r9"
-    );
-    entry!(
-        /// `struct mbuf *m_getjcl(int how, short type, int flags, int size)`
-        fn m_getjcl(how: c_int, ty: c_short, fl: c_int, size: c_int) -> *mut mbuf => m_getjcl_impl, "r8"
-    );
-    entry!(
-        /// `int m_clget(struct mbuf *m, int how)`
-        fn m_clget(m: *mut mbuf, how: c_int) -> c_int => m_clget_impl, "rdx"
-    );
-    entry!(
-        /// `void *m_cljget(struct mbuf *m, int how, int size)`
-        fn m_cljget(m: *mut mbuf, how: c_int, size: c_int) -> *mut c_void => m_cljget_impl, "rcx"
-    );
-    entry!(
-        /// `void m_freem(struct mbuf *m)`
-        fn m_freem(m: *mut mbuf) => m_freem_impl, "rsi"
-    );
-    entry!(
-        /// `void m_freemp(struct mbuf *m)`: frees a list of packets (m_nextpkt).
-        fn m_freemp(m: *mut mbuf) => m_freemp_impl, "rsi"
-    );
-    entry!(
-        /// `void mb_free_ext(struct mbuf *m)` (called by the inline `m_free`)
-        fn mb_free_ext(m: *mut mbuf) => mb_free_ext_impl, "rsi"
-    );
-    entry!(
-        /// `struct mbuf *m_pullup(struct mbuf *m, int len)`
-        fn m_pullup(m: *mut mbuf, len: c_int) -> *mut mbuf => m_pullup_impl, "rdx"
-    );
-    entry!(
-        /// `struct mbuf *m_prepend(struct mbuf *m, int len, int how)`
-        fn m_prepend(m: *mut mbuf, len: c_int, how: c_int) -> *mut mbuf => m_prepend_impl, "rcx"
-    );
-    entry!(
-        /// `struct mbuf *m_defrag(struct mbuf *m, int how)`
-        fn m_defrag(m: *mut mbuf, how: c_int) -> *mut mbuf => m_defrag_impl, "rdx"
-    );
-    entry!(
-        /// `void m_copydata(const struct mbuf *m, int off, int len, caddr_t cp)`
-        fn m_copydata(m: *const mbuf, off: c_int, len: c_int, cp: caddr_t) => m_copydata_impl, "r8"
-    );
-    entry!(
-        /// `void m_copyback(struct mbuf *m, int off, int len, c_caddr_t cp)`
-        fn m_copyback(m: *mut mbuf, off: c_int, len: c_int, cp: c_caddr_t) => m_copyback_impl, "r8"
-    );
-    entry!(
-        /// `struct mbuf *m_copym(struct mbuf *m, int off, int len, int how)`
-        fn m_copym(m: *mut mbuf, off: c_int, len: c_int, how: c_int) -> *mut mbuf => m_copym_impl, "r8"
-    );
-    entry!(
-        /// `struct mbuf *m_copypacket(struct mbuf *m, int how)`
-        fn m_copypacket(m: *mut mbuf, how: c_int) -> *mut mbuf => m_copypacket_impl, "rdx"
-    );
-    entry!(
-        /// `struct mbuf *m_dup(const struct mbuf *m, int how)`
-        fn m_dup(m: *const mbuf, how: c_int) -> *mut mbuf => m_dup_impl, "rdx"
-    );
-    entry!(
-        /// `int m_dup_pkthdr(struct mbuf *to, const struct mbuf *from, int how)`
-        fn m_dup_pkthdr(to: *mut mbuf, from: *const mbuf, how: c_int) -> c_int => m_dup_pkthdr_impl, "rcx"
-    );
-    entry!(
-        /// `void m_move_pkthdr(struct mbuf *to, struct mbuf *from)`
-        fn m_move_pkthdr(to: *mut mbuf, from: *mut mbuf) => m_move_pkthdr_impl, "rdx"
-    );
-    entry!(
-        /// `void m_demote_pkthdr(struct mbuf *m)`
-        fn m_demote_pkthdr(m: *mut mbuf) => m_demote_pkthdr_impl, "rsi"
-    );
-    entry!(
-        /// `void m_demote(struct mbuf *m0, int all, int flags)`
-        fn m_demote(m: *mut mbuf, all: c_int, fl: c_int) => m_demote_impl, "rcx"
-    );
-    entry!(
-        /// `int m_pkthdr_init(struct mbuf *m, int how)`
-        fn m_pkthdr_init(m: *mut mbuf, how: c_int) -> c_int => m_pkthdr_init_impl, "rdx"
-    );
-    entry!(
-        /// `u_int m_length(struct mbuf *m, struct mbuf **last)`
-        fn m_length(m: *mut mbuf, last: *mut *mut mbuf) -> c_uint => m_length_impl, "rdx"
-    );
-    entry!(
-        /// `u_int m_fixhdr(struct mbuf *m)`
-        fn m_fixhdr(m: *mut mbuf) -> c_uint => m_fixhdr_impl, "rsi"
-    );
-    entry!(
-        /// `void m_adj(struct mbuf *m, int len)`
-        fn m_adj(m: *mut mbuf, len: c_int) => m_adj_impl, "rdx"
-    );
-    entry!(
-        /// `void m_cat(struct mbuf *m, struct mbuf *n)`
-        fn m_cat(m: *mut mbuf, n: *mut mbuf) => m_cat_impl, "rdx"
-    );
-    entry!(
-        /// `int m_append(struct mbuf *m, int len, c_caddr_t cp)`
-        fn m_append(m: *mut mbuf, len: c_int, cp: c_caddr_t) -> c_int => m_append_impl, "rcx"
-    );
-    entry!(
-        /// `struct mbuf *m_devget(char *buf, int totlen, int off, struct ifnet *ifp, void (*copy)(char *, caddr_t, u_int))`
-        fn m_devget(buf: *mut c_char, totlen: c_int, off: c_int, ifp: *mut ifnet, copy: DevCopy) -> *mut mbuf
-            => m_devget_impl, "r9"
-    );
-    entry!(
-        /// `struct mbuf *m_uiotombuf(struct uio *uio, int how, int len, int lspace, int flags)`
-        fn m_uiotombuf(u: *mut uio, how: c_int, len: c_int, lspace: c_int, fl: c_int) -> *mut mbuf
-            => m_uiotombuf_impl, "r9"
-    );
-    entry!(
-        /// `int m_mbuftouio(struct uio *uio, const struct mbuf *m, int len)`
-        fn m_mbuftouio(u: *mut uio, m: *const mbuf, len: c_int) -> c_int => m_mbuftouio_impl, "rcx"
-    );
-    entry!(
-        /// `int uiomove(void *cp, int n, struct uio *uio)`
-        fn uiomove(cp: *mut c_void, n: c_int, u: *mut uio) -> c_int => uiomove_impl, "rcx"
-    );
-    entry!(
-        /// `struct m_tag *m_tag_alloc(uint32_t cookie, uint16_t type, int len, int wait)`
-        fn m_tag_alloc(cookie: u32, ty: u16, len: c_int, wait: c_int) -> *mut m_tag => m_tag_alloc_impl, "r8"
-    );
-    entry!(
-        /// `void m_tag_delete(struct mbuf *m, struct m_tag *t)`
-        fn m_tag_delete(m: *mut mbuf, t: *mut m_tag) => m_tag_delete_impl, "rdx"
-    );
-    entry!(
-        /// `void m_tag_delete_chain(struct mbuf *m, struct m_tag *t)`
-        fn m_tag_delete_chain(m: *mut mbuf, t: *mut m_tag) => m_tag_delete_chain_impl, "rdx"
-    );
-    entry!(
-        /// `struct m_tag *m_tag_locate(struct mbuf *m, uint32_t cookie, uint16_t type, struct m_tag *t)`
-        fn m_tag_locate(m: *mut mbuf, cookie: u32, ty: u16, t: *mut m_tag) -> *mut m_tag => m_tag_locate_impl, "r8"
-    );
-    entry!(
-        /// `void m_tag_free_default(struct m_tag *t)`
-        fn m_tag_free_default(t: *mut m_tag) => m_tag_free_default_impl, "rsi"
-    );
-    entry!(
-        /// `struct m_tag *m_tag_copy(struct m_tag *t, int how)`
-        fn m_tag_copy(t: *mut m_tag, how: c_int) -> *mut m_tag => m_tag_copy_impl, "rdx"
-    );
-    entry!(
-        /// `int m_tag_copy_chain(struct mbuf *to, const struct mbuf *from, int how)`
-        fn m_tag_copy_chain(to: *mut mbuf, from: *const mbuf, how: c_int) -> c_int => m_tag_copy_chain_impl, "rcx"
-    );
-    entry!(
-        /// `void m_tag_delete_nonpersistent(struct mbuf *m)`
-        fn m_tag_delete_nonpersistent(m: *mut mbuf) => m_tag_delete_nonpersistent_impl, "rsi"
-    );
-    entry!(
-        /// `void *uma_zalloc_arg(uma_zone_t zone, void *arg, int flags)` (mbuf zones only)
-        fn uma_zalloc_arg(zone: uma_zone_t, arg: *mut c_void, fl: c_int) -> *mut c_void => uma_zalloc_arg_impl, "rcx"
-    );
-    entry!(
-        /// `void uma_zfree_arg(uma_zone_t zone, void *item, void *udata)` (mbuf zones only)
-        fn uma_zfree_arg(zone: uma_zone_t, item: *mut c_void, udata: *mut c_void) => uma_zfree_arg_impl, "rcx"
-    );
-}
-
-same_signature!(
-    abi::m_get2 => fbsd_sys::m_get2 : (_, _, _, _),
-    abi::m_getm2 => fbsd_sys::m_getm2 : (_, _, _, _, _),
-    abi::m_getjcl => fbsd_sys::m_getjcl : (_, _, _, _),
-    abi::m_clget => fbsd_sys::m_clget : (_, _),
-    abi::m_cljget => fbsd_sys::m_cljget : (_, _, _),
-    abi::m_freem => fbsd_sys::m_freem : (_),
-    abi::m_freemp => fbsd_sys::m_freemp : (_),
-    abi::mb_free_ext => fbsd_sys::mb_free_ext : (_),
-    abi::m_pullup => fbsd_sys::m_pullup : (_, _),
-    abi::m_prepend => fbsd_sys::m_prepend : (_, _, _),
-    abi::m_defrag => fbsd_sys::m_defrag : (_, _),
-    abi::m_copydata => fbsd_sys::m_copydata : (_, _, _, _),
-    abi::m_copyback => fbsd_sys::m_copyback : (_, _, _, _),
-    abi::m_copym => fbsd_sys::m_copym : (_, _, _, _),
-    abi::m_copypacket => fbsd_sys::m_copypacket : (_, _),
-    abi::m_dup => fbsd_sys::m_dup : (_, _),
-    abi::m_dup_pkthdr => fbsd_sys::m_dup_pkthdr : (_, _, _),
-    abi::m_move_pkthdr => fbsd_sys::m_move_pkthdr : (_, _),
-    abi::m_demote_pkthdr => fbsd_sys::m_demote_pkthdr : (_),
-    abi::m_demote => fbsd_sys::m_demote : (_, _, _),
-    abi::m_pkthdr_init => fbsd_sys::m_pkthdr_init : (_, _),
-    abi::m_length => fbsd_sys::m_length : (_, _),
-    abi::m_fixhdr => fbsd_sys::m_fixhdr : (_),
-    abi::m_adj => fbsd_sys::m_adj : (_, _),
-    abi::m_cat => fbsd_sys::m_cat : (_, _),
-    abi::m_append => fbsd_sys::m_append : (_, _, _),
-    abi::m_devget => fbsd_sys::m_devget : (_, _, _, _, _),
-    abi::m_uiotombuf => fbsd_sys::m_uiotombuf : (_, _, _, _, _),
-    abi::m_mbuftouio => fbsd_sys::m_mbuftouio : (_, _, _),
-    abi::uiomove => fbsd_sys::uiomove : (_, _, _),
-    abi::m_tag_alloc => fbsd_sys::m_tag_alloc : (_, _, _, _),
-    abi::m_tag_delete => fbsd_sys::m_tag_delete : (_, _),
-    abi::m_tag_delete_chain => fbsd_sys::m_tag_delete_chain : (_, _),
-    abi::m_tag_locate => fbsd_sys::m_tag_locate : (_, _, _, _),
-    abi::m_tag_free_default => fbsd_sys::m_tag_free_default : (_),
-    abi::m_tag_copy => fbsd_sys::m_tag_copy : (_, _),
-    abi::m_tag_copy_chain => fbsd_sys::m_tag_copy_chain : (_, _, _),
-    abi::m_tag_delete_nonpersistent => fbsd_sys::m_tag_delete_nonpersistent : (_),
-    abi::uma_zalloc_arg => fbsd_sys::uma_zalloc_arg : (_, _, _),
-    abi::uma_zfree_arg => fbsd_sys::uma_zfree_arg : (_, _, _),
-);
 
 /// Exports mbuf(9), mbuf_tags(9), `uiomove` and the mbuf zones of uma(9).
 pub fn register(ex: &mut Exports) {
-    use abi::*;
-    let funcs: &[(&str, usize)] = &[
-        ("m_get2", m_get2 as *const () as usize),
-        ("m_getm2", m_getm2 as *const () as usize),
-        ("m_getjcl", m_getjcl as *const () as usize),
-        ("m_clget", m_clget as *const () as usize),
-        ("m_cljget", m_cljget as *const () as usize),
-        ("m_freem", m_freem as *const () as usize),
-        ("m_freemp", m_freemp as *const () as usize),
-        ("mb_free_ext", mb_free_ext as *const () as usize),
-        ("m_pullup", m_pullup as *const () as usize),
-        ("m_prepend", m_prepend as *const () as usize),
-        ("m_defrag", m_defrag as *const () as usize),
-        ("m_copydata", m_copydata as *const () as usize),
-        ("m_copyback", m_copyback as *const () as usize),
-        ("m_copym", m_copym as *const () as usize),
-        ("m_copypacket", m_copypacket as *const () as usize),
-        ("m_dup", m_dup as *const () as usize),
-        ("m_dup_pkthdr", m_dup_pkthdr as *const () as usize),
-        ("m_move_pkthdr", m_move_pkthdr as *const () as usize),
-        ("m_demote_pkthdr", m_demote_pkthdr as *const () as usize),
-        ("m_demote", m_demote as *const () as usize),
-        ("m_pkthdr_init", m_pkthdr_init as *const () as usize),
-        ("m_length", m_length as *const () as usize),
-        ("m_fixhdr", m_fixhdr as *const () as usize),
-        ("m_adj", m_adj as *const () as usize),
-        ("m_cat", m_cat as *const () as usize),
-        ("m_append", m_append as *const () as usize),
-        ("m_devget", m_devget as *const () as usize),
-        ("m_uiotombuf", m_uiotombuf as *const () as usize),
-        ("m_mbuftouio", m_mbuftouio as *const () as usize),
-        ("uiomove", uiomove as *const () as usize),
-        ("m_tag_alloc", m_tag_alloc as *const () as usize),
-        ("m_tag_delete", m_tag_delete as *const () as usize),
-        (
-            "m_tag_delete_chain",
-            m_tag_delete_chain as *const () as usize,
-        ),
-        ("m_tag_locate", m_tag_locate as *const () as usize),
-        (
-            "m_tag_free_default",
-            m_tag_free_default as *const () as usize,
-        ),
-        ("m_tag_copy", m_tag_copy as *const () as usize),
-        ("m_tag_copy_chain", m_tag_copy_chain as *const () as usize),
-        (
-            "m_tag_delete_nonpersistent",
-            m_tag_delete_nonpersistent as *const () as usize,
-        ),
-        ("uma_zalloc_arg", uma_zalloc_arg as *const () as usize),
-        ("uma_zfree_arg", uma_zfree_arg as *const () as usize),
-    ];
-    for &(name, addr) in funcs {
-        ex.func(name, addr);
-    }
+    abi::register(ex);
     let (zone_vars, hdr_vars) = with(|s| (s.zone_vars, s.hdr_vars));
     for (i, z) in ZONES.iter().enumerate() {
         ex.data(z.1, zone_vars[i]);

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::exports::Exports;
 
 pub mod domain;
+pub mod entry;
 pub mod fault;
 pub mod inet;
 pub mod libkern;

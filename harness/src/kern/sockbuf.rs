@@ -46,7 +46,8 @@ use crate::kern::domain::{
     check_sockbuf, check_socket, note_state, so_lock, sobuf, soeventmtx, soisconnected_impl,
     which_name,
 };
-use crate::kern::fault::{entry, same_signature, Caller};
+use crate::kern::entry::kernel_functions;
+use crate::kern::fault::Caller;
 use crate::kern::mbuf::fields::*;
 use crate::kern::mbuf::{self as kmbuf, MLEN, MSIZE};
 use crate::kern::{kernel_panic, violation};
@@ -312,6 +313,70 @@ fn sockbuf_mtx(so: *mut socket, which: sb_which, what: &str, c: Caller) -> *mut 
         ));
     }
     emb
+}
+
+/// How an entry point meets the buffer lock: the `_locked` forms assert the
+/// caller holds it (SOCKBUF_LOCK_ASSERT); the plain forms take it around the
+/// work (SOCKBUF_LOCK / SOCKBUF_UNLOCK).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    Held,
+    Take,
+}
+
+/// Runs `f` on the buffer `sb` of a live socket, its lock met as `lock` says;
+/// `dflt` (after a violation) when `sb` is not such a buffer.
+fn on_sockbuf<R>(
+    sb: *mut sockbuf,
+    lock: Locking,
+    what: &str,
+    c: Caller,
+    dflt: R,
+    f: impl FnOnce() -> R,
+) -> R {
+    let Some((so, which)) = check_sockbuf(sb, what, c) else {
+        return dflt;
+    };
+    match lock {
+        Locking::Held => {
+            assert_locked(so, which, what, c);
+            f()
+        }
+        Locking::Take => {
+            let m = sockbuf_mtx(so, which, what, c);
+            mtx_lock(m);
+            let r = f();
+            mtx_unlock(m);
+            r
+        }
+    }
+}
+
+/// [`on_sockbuf`] for the functions that name the buffer by socket and side.
+fn on_socket_buf<R>(
+    so: *mut socket,
+    which: sb_which,
+    lock: Locking,
+    what: &str,
+    c: Caller,
+    dflt: R,
+    f: impl FnOnce() -> R,
+) -> R {
+    if !check_socket(so, what, c) {
+        return dflt;
+    }
+    match lock {
+        Locking::Held => {
+            assert_locked(so, which, what, c);
+            f()
+        }
+        Locking::Take => {
+            mtx_lock(soeventmtx(so, which));
+            let r = f();
+            mtx_unlock(soeventmtx(so, which));
+            r
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -904,502 +969,214 @@ pub(crate) fn set_sel(sb: *mut sockbuf) {
 // ---------------------------------------------------------------------------
 // Exported kernel functions
 
-unsafe extern "C" fn sbappendaddr_locked_c(
-    sb: *mut sockbuf,
-    asa: *const sockaddr,
-    m0: *mut mbuf,
-    control: *mut mbuf,
-    ra: usize,
-) -> c_int {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendaddr_locked", c) else {
-        return 0;
-    };
-    assert_locked(so, which, "sbappendaddr_locked", c);
-    append_addr(sb, asa, m0, control, true, "sbappendaddr_locked", c)
+/// `sbappendrecord[_locked](sb, m0)`.
+fn appendrecord(sb: *mut sockbuf, m0: *mut mbuf, lock: Locking, what: &str, c: Caller) {
+    on_sockbuf(sb, lock, what, c, (), || {
+        if chain_ok(m0, what, c, false) {
+            append_record(sb, m0);
+        }
+    });
 }
 
-unsafe extern "C" fn sbappendaddr_nospacecheck_locked_c(
-    sb: *mut sockbuf,
-    asa: *const sockaddr,
-    m0: *mut mbuf,
-    control: *mut mbuf,
-    ra: usize,
-) -> c_int {
-    let c = Caller::Addr(ra);
-    let what = "sbappendaddr_nospacecheck_locked";
-    let Some((so, which)) = check_sockbuf(sb, what, c) else {
-        return 0;
-    };
-    assert_locked(so, which, what, c);
-    append_addr(sb, asa, m0, control, false, what, c)
+/// `sbappend[_locked](sb, m, flags)`.
+fn append_chain(sb: *mut sockbuf, m: *mut mbuf, fl: c_int, lock: Locking, what: &str, c: Caller) {
+    on_sockbuf(sb, lock, what, c, (), || {
+        if chain_ok(m, what, c, false) {
+            append(sb, m, fl);
+        }
+    });
 }
 
-unsafe extern "C" fn sbappendaddr_c(
-    sb: *mut sockbuf,
-    asa: *const sockaddr,
-    m0: *mut mbuf,
-    control: *mut mbuf,
-    ra: usize,
-) -> c_int {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendaddr", c) else {
-        return 0;
-    };
-    let m = sockbuf_mtx(so, which, "sbappendaddr", c);
-    mtx_lock(m);
-    let r = append_addr(sb, asa, m0, control, true, "sbappendaddr", c);
-    mtx_unlock(m);
-    r
-}
+kernel_functions! {
+    /// `int sbappendaddr_locked(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
+    fn sbappendaddr_locked(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int [c] {
+        let what = "sbappendaddr_locked";
+        on_sockbuf(sb, Locking::Held, what, c, 0, || append_addr(sb, asa, m0, control, true, what, c))
+    }
 
-unsafe extern "C" fn sbappendrecord_locked_c(sb: *mut sockbuf, m0: *mut mbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendrecord_locked", c) else {
-        return;
-    };
-    assert_locked(so, which, "sbappendrecord_locked", c);
-    if chain_ok(m0, "sbappendrecord_locked", c, false) {
-        append_record(sb, m0);
+    /// `int sbappendaddr_nospacecheck_locked(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
+    fn sbappendaddr_nospacecheck_locked(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int [c] {
+        let what = "sbappendaddr_nospacecheck_locked";
+        on_sockbuf(sb, Locking::Held, what, c, 0, || append_addr(sb, asa, m0, control, false, what, c))
+    }
+
+    /// `int sbappendaddr(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
+    fn sbappendaddr(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int [c] {
+        let what = "sbappendaddr";
+        on_sockbuf(sb, Locking::Take, what, c, 0, || append_addr(sb, asa, m0, control, true, what, c))
+    }
+
+    /// `void sbappendrecord_locked(struct sockbuf *, struct mbuf *)`
+    fn sbappendrecord_locked(sb: *mut sockbuf, m0: *mut mbuf) [c] {
+        appendrecord(sb, m0, Locking::Held, "sbappendrecord_locked", c);
+    }
+
+    /// `void sbappendrecord(struct sockbuf *, struct mbuf *)`
+    fn sbappendrecord(sb: *mut sockbuf, m0: *mut mbuf) [c] {
+        appendrecord(sb, m0, Locking::Take, "sbappendrecord", c);
+    }
+
+    /// `void sbappend_locked(struct sockbuf *, struct mbuf *, int flags)`
+    fn sbappend_locked(sb: *mut sockbuf, m: *mut mbuf, fl: c_int) [c] {
+        append_chain(sb, m, fl, Locking::Held, "sbappend_locked", c);
+    }
+
+    /// `void sbappend(struct sockbuf *, struct mbuf *, int flags)`
+    fn sbappend(sb: *mut sockbuf, m: *mut mbuf, fl: c_int) [c] {
+        append_chain(sb, m, fl, Locking::Take, "sbappend", c);
+    }
+
+    /// `void sbflush_locked(struct sockbuf *)`
+    fn sbflush_locked(sb: *mut sockbuf) [c] {
+        on_sockbuf(sb, Locking::Held, "sbflush_locked", c, (), || flush_locked(sb));
+    }
+
+    /// `void sbflush(struct sockbuf *)`
+    fn sbflush(sb: *mut sockbuf) [c] {
+        on_sockbuf(sb, Locking::Take, "sbflush", c, (), || flush_locked(sb));
+    }
+
+    /// `void sbdroprecord_locked(struct sockbuf *)`
+    fn sbdroprecord_locked(sb: *mut sockbuf) [c] {
+        on_sockbuf(sb, Locking::Held, "sbdroprecord_locked", c, (), || droprecord_locked(sb));
+    }
+
+    /// `void sbdroprecord(struct sockbuf *)`
+    fn sbdroprecord(sb: *mut sockbuf) [c] {
+        on_sockbuf(sb, Locking::Take, "sbdroprecord", c, (), || droprecord_locked(sb));
+    }
+
+    /// `bool sbreserve_locked(struct socket *, sb_which, u_long, struct thread *)`
+    fn sbreserve_locked(so: *mut socket, which: sb_which, cc: u_long, _td: *mut thread) -> bool [c] {
+        on_socket_buf(so, which, Locking::Held, "sbreserve_locked", c, false, || reserve_locked(so, which, cc))
+    }
+
+    /// `void sbrelease_locked(struct socket *, sb_which)`
+    fn sbrelease_locked(so: *mut socket, which: sb_which) [c] {
+        on_socket_buf(so, which, Locking::Held, "sbrelease_locked", c, (), || release_locked(so, which));
+    }
+
+    /// `void sbrelease(struct socket *, sb_which)`
+    fn sbrelease(so: *mut socket, which: sb_which) [c] {
+        on_socket_buf(so, which, Locking::Take, "sbrelease", c, (), || release_locked(so, which));
+    }
+
+    /// `void sbdestroy(struct socket *, sb_which)`
+    fn sbdestroy(so: *mut socket, which: sb_which) [c] {
+        if check_socket(so, "sbdestroy", c) {
+            sbdestroy_impl(so, which);
+        }
+    }
+
+    /// `void sballoc(struct sockbuf *, struct mbuf *)`
+    fn sballoc(sb: *mut sockbuf, m: *mut mbuf) [c] {
+        let Some((so, which)) = check_sockbuf(sb, "sballoc", c) else {
+            return;
+        };
+        assert_locked(so, which, "sballoc", c);
+        if kmbuf::is_live(m) {
+            // SAFETY: live buffer (locked) and live mbuf.
+            unsafe { sballoc(sb, m) };
+        } else {
+            violation(format!("sballoc from {c}: mbuf {m:p} is not live"));
+        }
+    }
+
+    /// `void sbfree(struct sockbuf *, struct mbuf *)`
+    fn sbfree(sb: *mut sockbuf, m: *mut mbuf) [c] {
+        let Some(_) = check_sockbuf(sb, "sbfree", c) else {
+            return;
+        };
+        if kmbuf::is_live(m) {
+            // SAFETY: live buffer and live mbuf.
+            unsafe { sbfree(sb, m) };
+        } else {
+            violation(format!("sbfree from {c}: mbuf {m:p} is not live"));
+        }
+    }
+
+    /// `void sorwakeup_locked(struct socket *)`
+    fn sorwakeup_locked(so: *mut socket) [c] {
+        if check_socket(so, "sorwakeup_locked", c) {
+            rwakeup_locked(so, c);
+        }
+    }
+
+    /// `void sowwakeup_locked(struct socket *)`
+    fn sowwakeup_locked(so: *mut socket) [c] {
+        if check_socket(so, "sowwakeup_locked", c) {
+            wwakeup_locked(so, c);
+        }
+    }
+
+    /// `void soroverflow_locked(struct socket *)`
+    fn soroverflow_locked(so: *mut socket) [c] {
+        if check_socket(so, "soroverflow_locked", c) {
+            overflow_locked(so, c);
+        }
+    }
+
+    /// `void soroverflow(struct socket *)`
+    fn soroverflow(so: *mut socket) [c] {
+        if check_socket(so, "soroverflow", c) {
+            mtx_lock(soeventmtx(so, SO_RCV));
+            overflow_locked(so, c);
+        }
+    }
+
+    /// `void socantsendmore_locked(struct socket *)`
+    fn socantsendmore_locked(so: *mut socket) [c] {
+        if check_socket(so, "socantsendmore_locked", c) {
+            cantsendmore_locked(so, c);
+            note_state(so);
+        }
+    }
+
+    /// `void socantsendmore(struct socket *)`
+    fn socantsendmore(so: *mut socket) [c] {
+        if check_socket(so, "socantsendmore", c) {
+            mtx_lock(soeventmtx(so, SO_SND));
+            cantsendmore_locked(so, c);
+        }
+    }
+
+    /// `void socantrcvmore_locked(struct socket *)`
+    fn socantrcvmore_locked(so: *mut socket) [c] {
+        if check_socket(so, "socantrcvmore_locked", c) {
+            cantrcvmore_locked(so, c);
+        }
+    }
+
+    /// `void socantrcvmore(struct socket *)`
+    fn socantrcvmore(so: *mut socket) [c] {
+        if check_socket(so, "socantrcvmore", c) {
+            mtx_lock(soeventmtx(so, SO_RCV));
+            cantrcvmore_locked(so, c);
+        }
+    }
+
+    /// `int soreserve(struct socket *, u_long sndcc, u_long rcvcc)`
+    fn soreserve(so: *mut socket, sndcc: u_long, rcvcc: u_long) -> c_int [c] {
+        soreserve_impl(so, sndcc, rcvcc, c)
+    }
+
+    /// `int sbsetopt(struct socket *, struct sockopt *)`
+    fn sbsetopt(so: *mut socket, sopt: *mut sockopt) -> c_int [c] {
+        sbsetopt_impl(so, sopt, c)
+    }
+
+    /// `int sbwait(struct socket *, sb_which)`
+    fn sbwait(so: *mut socket, which: sb_which) -> c_int [c] {
+        if !check_socket(so, "sbwait", c) || !assert_locked(so, which, "sbwait", c) {
+            return EINVAL;
+        }
+        wait(so, which, None)
     }
 }
-
-unsafe extern "C" fn sbappendrecord_c(sb: *mut sockbuf, m0: *mut mbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappendrecord", c) else {
-        return;
-    };
-    let m = sockbuf_mtx(so, which, "sbappendrecord", c);
-    mtx_lock(m);
-    if chain_ok(m0, "sbappendrecord", c, false) {
-        append_record(sb, m0);
-    }
-    mtx_unlock(m);
-}
-
-unsafe extern "C" fn sbappend_locked_c(sb: *mut sockbuf, m: *mut mbuf, fl: c_int, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappend_locked", c) else {
-        return;
-    };
-    assert_locked(so, which, "sbappend_locked", c);
-    if chain_ok(m, "sbappend_locked", c, false) {
-        append(sb, m, fl);
-    }
-}
-
-unsafe extern "C" fn sbappend_c(sb: *mut sockbuf, m: *mut mbuf, fl: c_int, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbappend", c) else {
-        return;
-    };
-    let mx = sockbuf_mtx(so, which, "sbappend", c);
-    mtx_lock(mx);
-    if chain_ok(m, "sbappend", c, false) {
-        append(sb, m, fl);
-    }
-    mtx_unlock(mx);
-}
-
-unsafe extern "C" fn sbflush_locked_c(sb: *mut sockbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbflush_locked", c) else {
-        return;
-    };
-    assert_locked(so, which, "sbflush_locked", c);
-    flush_locked(sb);
-}
-
-unsafe extern "C" fn sbflush_c(sb: *mut sockbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbflush", c) else {
-        return;
-    };
-    let m = sockbuf_mtx(so, which, "sbflush", c);
-    mtx_lock(m);
-    flush_locked(sb);
-    mtx_unlock(m);
-}
-
-unsafe extern "C" fn sbdroprecord_locked_c(sb: *mut sockbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbdroprecord_locked", c) else {
-        return;
-    };
-    assert_locked(so, which, "sbdroprecord_locked", c);
-    droprecord_locked(sb);
-}
-
-unsafe extern "C" fn sbdroprecord_c(sb: *mut sockbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sbdroprecord", c) else {
-        return;
-    };
-    let m = sockbuf_mtx(so, which, "sbdroprecord", c);
-    mtx_lock(m);
-    droprecord_locked(sb);
-    mtx_unlock(m);
-}
-
-unsafe extern "C" fn sbreserve_locked_c(
-    so: *mut socket,
-    which: sb_which,
-    cc: u_long,
-    _td: *mut thread,
-    ra: usize,
-) -> bool {
-    let c = Caller::Addr(ra);
-    if !check_socket(so, "sbreserve_locked", c) {
-        return false;
-    }
-    assert_locked(so, which, "sbreserve_locked", c);
-    reserve_locked(so, which, cc)
-}
-
-unsafe extern "C" fn sbrelease_locked_c(so: *mut socket, which: sb_which, ra: usize) {
-    let c = Caller::Addr(ra);
-    if !check_socket(so, "sbrelease_locked", c) {
-        return;
-    }
-    assert_locked(so, which, "sbrelease_locked", c);
-    release_locked(so, which);
-}
-
-unsafe extern "C" fn sbrelease_c(so: *mut socket, which: sb_which, ra: usize) {
-    let c = Caller::Addr(ra);
-    if !check_socket(so, "sbrelease", c) {
-        return;
-    }
-    mtx_lock(soeventmtx(so, which));
-    release_locked(so, which);
-    mtx_unlock(soeventmtx(so, which));
-}
-
-unsafe extern "C" fn sbdestroy_c(so: *mut socket, which: sb_which, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "sbdestroy", c) {
-        sbdestroy_impl(so, which);
-    }
-}
-
-unsafe extern "C" fn sballoc_c(sb: *mut sockbuf, m: *mut mbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some((so, which)) = check_sockbuf(sb, "sballoc", c) else {
-        return;
-    };
-    assert_locked(so, which, "sballoc", c);
-    if kmbuf::is_live(m) {
-        // SAFETY: live buffer (locked) and live mbuf.
-        unsafe { sballoc(sb, m) };
-    } else {
-        violation(format!("sballoc from {c}: mbuf {m:p} is not live"));
-    }
-}
-
-unsafe extern "C" fn sbfree_c(sb: *mut sockbuf, m: *mut mbuf, ra: usize) {
-    let c = Caller::Addr(ra);
-    let Some(_) = check_sockbuf(sb, "sbfree", c) else {
-        return;
-    };
-    if kmbuf::is_live(m) {
-        // SAFETY: live buffer and live mbuf.
-        unsafe { sbfree(sb, m) };
-    } else {
-        violation(format!("sbfree from {c}: mbuf {m:p} is not live"));
-    }
-}
-
-unsafe extern "C" fn sorwakeup_locked_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "sorwakeup_locked", c) {
-        rwakeup_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn sowwakeup_locked_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "sowwakeup_locked", c) {
-        wwakeup_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn soroverflow_locked_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "soroverflow_locked", c) {
-        overflow_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn soroverflow_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "soroverflow", c) {
-        mtx_lock(soeventmtx(so, SO_RCV));
-        overflow_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn socantsendmore_locked_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "socantsendmore_locked", c) {
-        cantsendmore_locked(so, c);
-        note_state(so);
-    }
-}
-
-unsafe extern "C" fn socantsendmore_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "socantsendmore", c) {
-        mtx_lock(soeventmtx(so, SO_SND));
-        cantsendmore_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn socantrcvmore_locked_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "socantrcvmore_locked", c) {
-        cantrcvmore_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn socantrcvmore_c(so: *mut socket, ra: usize) {
-    let c = Caller::Addr(ra);
-    if check_socket(so, "socantrcvmore", c) {
-        mtx_lock(soeventmtx(so, SO_RCV));
-        cantrcvmore_locked(so, c);
-    }
-}
-
-unsafe extern "C" fn soreserve_c(
-    so: *mut socket,
-    sndcc: u_long,
-    rcvcc: u_long,
-    ra: usize,
-) -> c_int {
-    soreserve_impl(so, sndcc, rcvcc, Caller::Addr(ra))
-}
-
-unsafe extern "C" fn sbsetopt_c(so: *mut socket, sopt: *mut sockopt, ra: usize) -> c_int {
-    sbsetopt_impl(so, sopt, Caller::Addr(ra))
-}
-
-unsafe extern "C" fn sbwait_c(so: *mut socket, which: sb_which, ra: usize) -> c_int {
-    let c = Caller::Addr(ra);
-    if !check_socket(so, "sbwait", c) || !assert_locked(so, which, "sbwait", c) {
-        return EINVAL;
-    }
-    wait(so, which, None)
-}
-
-/// The kernel entry points (callable from Rust with the C signatures).
-pub mod abi {
-    use super::*;
-
-    entry!(
-        /// `int sbappendaddr_locked(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
-        fn sbappendaddr_locked(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int
-            => sbappendaddr_locked_c, "r8"
-    );
-    entry!(
-        /// `int sbappendaddr_nospacecheck_locked(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
-        fn sbappendaddr_nospacecheck_locked(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int
-            => sbappendaddr_nospacecheck_locked_c, "r8"
-    );
-    entry!(
-        /// `int sbappendaddr(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
-        fn sbappendaddr(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int
-            => sbappendaddr_c, "r8"
-    );
-    entry!(
-        /// `void sbappendrecord_locked(struct sockbuf *, struct mbuf *)`
-        fn sbappendrecord_locked(sb: *mut sockbuf, m0: *mut mbuf) => sbappendrecord_locked_c, "rdx"
-    );
-    entry!(
-        /// `void sbappendrecord(struct sockbuf *, struct mbuf *)`
-        fn sbappendrecord(sb: *mut sockbuf, m0: *mut mbuf) => sbappendrecord_c, "rdx"
-    );
-    entry!(
-        /// `void sbappend_locked(struct sockbuf *, struct mbuf *, int flags)`
-        fn sbappend_locked(sb: *mut sockbuf, m: *mut mbuf, fl: c_int) => sbappend_locked_c, "rcx"
-    );
-    entry!(
-        /// `void sbappend(struct sockbuf *, struct mbuf *, int flags)`
-        fn sbappend(sb: *mut sockbuf, m: *mut mbuf, fl: c_int) => sbappend_c, "rcx"
-    );
-    entry!(
-        /// `void sbflush_locked(struct sockbuf *)`
-        fn sbflush_locked(sb: *mut sockbuf) => sbflush_locked_c, "rsi"
-    );
-    entry!(
-        /// `void sbflush(struct sockbuf *)`
-        fn sbflush(sb: *mut sockbuf) => sbflush_c, "rsi"
-    );
-    entry!(
-        /// `void sbdroprecord_locked(struct sockbuf *)`
-        fn sbdroprecord_locked(sb: *mut sockbuf) => sbdroprecord_locked_c, "rsi"
-    );
-    entry!(
-        /// `void sbdroprecord(struct sockbuf *)`
-        fn sbdroprecord(sb: *mut sockbuf) => sbdroprecord_c, "rsi"
-    );
-    entry!(
-        /// `bool sbreserve_locked(struct socket *, sb_which, u_long, struct thread *)`
-        fn sbreserve_locked(so: *mut socket, which: sb_which, cc: u_long, td: *mut thread) -> bool
-            => sbreserve_locked_c, "r8"
-    );
-    entry!(
-        /// `void sbrelease_locked(struct socket *, sb_which)`
-        fn sbrelease_locked(so: *mut socket, which: sb_which) => sbrelease_locked_c, "rdx"
-    );
-    entry!(
-        /// `void sbrelease(struct socket *, sb_which)`
-        fn sbrelease(so: *mut socket, which: sb_which) => sbrelease_c, "rdx"
-    );
-    entry!(
-        /// `void sbdestroy(struct socket *, sb_which)`
-        fn sbdestroy(so: *mut socket, which: sb_which) => sbdestroy_c, "rdx"
-    );
-    entry!(
-        /// `void sballoc(struct sockbuf *, struct mbuf *)`
-        fn sballoc(sb: *mut sockbuf, m: *mut mbuf) => sballoc_c, "rdx"
-    );
-    entry!(
-        /// `void sbfree(struct sockbuf *, struct mbuf *)`
-        fn sbfree(sb: *mut sockbuf, m: *mut mbuf) => sbfree_c, "rdx"
-    );
-    entry!(
-        /// `void sorwakeup_locked(struct socket *)`
-        fn sorwakeup_locked(so: *mut socket) => sorwakeup_locked_c, "rsi"
-    );
-    entry!(
-        /// `void sowwakeup_locked(struct socket *)`
-        fn sowwakeup_locked(so: *mut socket) => sowwakeup_locked_c, "rsi"
-    );
-    entry!(
-        /// `void soroverflow_locked(struct socket *)`
-        fn soroverflow_locked(so: *mut socket) => soroverflow_locked_c, "rsi"
-    );
-    entry!(
-        /// `void soroverflow(struct socket *)`
-        fn soroverflow(so: *mut socket) => soroverflow_c, "rsi"
-    );
-    entry!(
-        /// `void socantsendmore_locked(struct socket *)`
-        fn socantsendmore_locked(so: *mut socket) => socantsendmore_locked_c, "rsi"
-    );
-    entry!(
-        /// `void socantsendmore(struct socket *)`
-        fn socantsendmore(so: *mut socket) => socantsendmore_c, "rsi"
-    );
-    entry!(
-        /// `void socantrcvmore_locked(struct socket *)`
-        fn socantrcvmore_locked(so: *mut socket) => socantrcvmore_locked_c, "rsi"
-    );
-    entry!(
-        /// `void socantrcvmore(struct socket *)`
-        fn socantrcvmore(so: *mut socket) => socantrcvmore_c, "rsi"
-    );
-    entry!(
-        /// `int soreserve(struct socket *, u_long sndcc, u_long rcvcc)`
-        fn soreserve(so: *mut socket, sndcc: u_long, rcvcc: u_long) -> c_int => soreserve_c, "rcx"
-    );
-    entry!(
-        /// `int sbsetopt(struct socket *, struct sockopt *)`
-        fn sbsetopt(so: *mut socket, sopt: *mut sockopt) -> c_int => sbsetopt_c, "rdx"
-    );
-    entry!(
-        /// `int sbwait(struct socket *, sb_which)`
-        fn sbwait(so: *mut socket, which: sb_which) -> c_int => sbwait_c, "rdx"
-    );
-}
-
-same_signature!(
-    abi::sbappendaddr_locked => fbsd_sys::sbappendaddr_locked : (_, _, _, _),
-    abi::sbappendaddr_nospacecheck_locked => fbsd_sys::sbappendaddr_nospacecheck_locked : (_, _, _, _),
-    abi::sbappendaddr => fbsd_sys::sbappendaddr : (_, _, _, _),
-    abi::sbappendrecord_locked => fbsd_sys::sbappendrecord_locked : (_, _),
-    abi::sbappendrecord => fbsd_sys::sbappendrecord : (_, _),
-    abi::sbappend_locked => fbsd_sys::sbappend_locked : (_, _, _),
-    abi::sbappend => fbsd_sys::sbappend : (_, _, _),
-    abi::sbflush_locked => fbsd_sys::sbflush_locked : (_),
-    abi::sbflush => fbsd_sys::sbflush : (_),
-    abi::sbdroprecord_locked => fbsd_sys::sbdroprecord_locked : (_),
-    abi::sbdroprecord => fbsd_sys::sbdroprecord : (_),
-    abi::sbreserve_locked => fbsd_sys::sbreserve_locked : (_, _, _, _),
-    abi::sbrelease_locked => fbsd_sys::sbrelease_locked : (_, _),
-    abi::sbrelease => fbsd_sys::sbrelease : (_, _),
-    abi::sbdestroy => fbsd_sys::sbdestroy : (_, _),
-    abi::sballoc => fbsd_sys::sballoc : (_, _),
-    abi::sbfree => fbsd_sys::sbfree : (_, _),
-    abi::sorwakeup_locked => fbsd_sys::sorwakeup_locked : (_),
-    abi::sowwakeup_locked => fbsd_sys::sowwakeup_locked : (_),
-    abi::soroverflow_locked => fbsd_sys::soroverflow_locked : (_),
-    abi::soroverflow => fbsd_sys::soroverflow : (_),
-    abi::socantsendmore_locked => fbsd_sys::socantsendmore_locked : (_),
-    abi::socantsendmore => fbsd_sys::socantsendmore : (_),
-    abi::socantrcvmore_locked => fbsd_sys::socantrcvmore_locked : (_),
-    abi::socantrcvmore => fbsd_sys::socantrcvmore : (_),
-    abi::soreserve => fbsd_sys::soreserve : (_, _, _),
-    abi::sbsetopt => fbsd_sys::sbsetopt : (_, _),
-    abi::sbwait => fbsd_sys::sbwait : (_, _),
-);
 
 /// Exports the socket-buffer functions.
 pub fn register(ex: &mut Exports) {
-    use abi::*;
-    let funcs: [(&str, usize); 28] = [
-        (
-            "sbappendaddr_locked",
-            sbappendaddr_locked as *const () as usize,
-        ),
-        (
-            "sbappendaddr_nospacecheck_locked",
-            sbappendaddr_nospacecheck_locked as *const () as usize,
-        ),
-        ("sbappendaddr", sbappendaddr as *const () as usize),
-        (
-            "sbappendrecord_locked",
-            sbappendrecord_locked as *const () as usize,
-        ),
-        ("sbappendrecord", sbappendrecord as *const () as usize),
-        ("sbappend_locked", sbappend_locked as *const () as usize),
-        ("sbappend", sbappend as *const () as usize),
-        ("sbflush_locked", sbflush_locked as *const () as usize),
-        ("sbflush", sbflush as *const () as usize),
-        (
-            "sbdroprecord_locked",
-            sbdroprecord_locked as *const () as usize,
-        ),
-        ("sbdroprecord", sbdroprecord as *const () as usize),
-        ("sbreserve_locked", sbreserve_locked as *const () as usize),
-        ("sbrelease_locked", sbrelease_locked as *const () as usize),
-        ("sbrelease", sbrelease as *const () as usize),
-        ("sbdestroy", sbdestroy as *const () as usize),
-        ("sballoc", sballoc as *const () as usize),
-        ("sbfree", sbfree as *const () as usize),
-        ("sorwakeup_locked", sorwakeup_locked as *const () as usize),
-        ("sowwakeup_locked", sowwakeup_locked as *const () as usize),
-        (
-            "soroverflow_locked",
-            soroverflow_locked as *const () as usize,
-        ),
-        ("soroverflow", soroverflow as *const () as usize),
-        (
-            "socantsendmore_locked",
-            socantsendmore_locked as *const () as usize,
-        ),
-        ("socantsendmore", socantsendmore as *const () as usize),
-        (
-            "socantrcvmore_locked",
-            socantrcvmore_locked as *const () as usize,
-        ),
-        ("socantrcvmore", socantrcvmore as *const () as usize),
-        ("soreserve", soreserve as *const () as usize),
-        ("sbsetopt", sbsetopt as *const () as usize),
-        ("sbwait", sbwait as *const () as usize),
-    ];
-    for (name, addr) in funcs {
-        ex.func(name, addr);
-    }
+    abi::register(ex);
 }
 
 /// Counters of one socket buffer (for tests and diagnostics).

@@ -35,7 +35,8 @@ use fbsd_sys::{
 
 use self::locks::{mtx_destroy, mtx_init, mtx_lock, mtx_owned, mtx_unlock, sx_destroy, sx_init};
 use crate::exports::Exports;
-use crate::kern::fault::{entry, same_signature, Caller};
+use crate::kern::entry::kernel_functions;
+use crate::kern::fault::Caller;
 use crate::kern::sockbuf as sbuf;
 use crate::kern::thread::{curthread, set_curvnet};
 use crate::kern::{kernel_panic, malloc, violation};
@@ -1246,174 +1247,81 @@ pub fn check_all() -> Vec<String> {
 // ---------------------------------------------------------------------------
 // Exported kernel functions
 
-unsafe extern "C" fn domain_add_impl_c(dp: *mut domain, ra: usize) {
-    domain_add_impl(dp, Caller::Addr(ra));
-}
-unsafe extern "C" fn domain_remove_impl_c(dp: *mut domain, ra: usize) {
-    domain_remove_impl(dp, Caller::Addr(ra));
-}
-unsafe extern "C" fn pffinddomain_impl(family: c_int, _ra: usize) -> *mut domain {
-    finddomain(family).unwrap_or(null_mut())
-}
-unsafe extern "C" fn pffindproto_impl(
-    family: c_int,
-    ty: c_int,
-    proto: c_int,
-    _ra: usize,
-) -> *mut protosw {
-    findproto(family, ty, proto).unwrap_or(null_mut())
-}
-unsafe extern "C" fn protosw_register_c(dp: *mut domain, pr: *mut protosw, ra: usize) -> c_int {
-    protosw_register_impl(dp, pr, Caller::Addr(ra))
-}
-unsafe extern "C" fn protosw_unregister_c(pr: *mut protosw, ra: usize) -> c_int {
-    protosw_unregister_impl(pr, Caller::Addr(ra))
-}
-unsafe extern "C" fn soisconnected_c(so: *mut socket, ra: usize) {
-    soisconnected_impl(so, Caller::Addr(ra));
-}
-unsafe extern "C" fn soisconnecting_c(so: *mut socket, ra: usize) {
-    soisconnecting_impl(so, Caller::Addr(ra));
-}
-unsafe extern "C" fn soisdisconnected_c(so: *mut socket, ra: usize) {
-    soisdisconnected_impl(so, Caller::Addr(ra));
-}
-unsafe extern "C" fn soisdisconnecting_c(so: *mut socket, ra: usize) {
-    soisdisconnecting_impl(so, Caller::Addr(ra));
-}
-unsafe extern "C" fn sodupsockaddr_c(
-    sa: *const sockaddr,
-    mflags: c_int,
-    ra: usize,
-) -> *mut sockaddr {
-    sodupsockaddr_impl(sa, mflags, Caller::Addr(ra))
-}
-unsafe extern "C" fn sorele_locked_c(so: *mut socket, ra: usize) {
-    sorele_locked_impl(so, Caller::Addr(ra));
-}
-unsafe extern "C" fn sooptcopyin_c(
-    sopt: *mut sockopt,
-    buf: *mut c_void,
-    len: usize,
-    minlen: usize,
-    ra: usize,
-) -> c_int {
-    sooptcopyin_impl(sopt, buf, len, minlen, Caller::Addr(ra))
-}
-unsafe extern "C" fn sooptcopyout_c(
-    sopt: *mut sockopt,
-    buf: *const c_void,
-    len: usize,
-    ra: usize,
-) -> c_int {
-    sooptcopyout_impl(sopt, buf, len, Caller::Addr(ra))
-}
+kernel_functions! {
+    /// `void domain_add(struct domain *)` (DOMAIN_SET's SYSINIT)
+    fn domain_add(dp: *mut domain) [c] {
+        domain_add_impl(dp, c);
+    }
 
-/// The kernel entry points (callable from Rust with the C signatures).
-pub mod abi {
-    use super::*;
+    /// `void domain_remove(struct domain *)` (DOMAIN_SET's SYSUNINIT)
+    fn domain_remove(dp: *mut domain) [c] {
+        domain_remove_impl(dp, c);
+    }
 
-    entry!(
-        /// `void domain_add(struct domain *)` (DOMAIN_SET's SYSINIT)
-        fn domain_add(dp: *mut domain) => domain_add_impl_c, "rsi"
-    );
-    entry!(
-        /// `void domain_remove(struct domain *)` (DOMAIN_SET's SYSUNINIT)
-        fn domain_remove(dp: *mut domain) => domain_remove_impl_c, "rsi"
-    );
-    entry!(
-        /// `struct domain *pffinddomain(int family)`
-        fn pffinddomain(family: c_int) -> *mut domain => pffinddomain_impl, "rsi"
-    );
-    entry!(
-        /// `struct protosw *pffindproto(int family, int type, int proto)`
-        fn pffindproto(family: c_int, ty: c_int, proto: c_int) -> *mut protosw => pffindproto_impl, "rcx"
-    );
-    entry!(
-        /// `int protosw_register(struct domain *, struct protosw *)`
-        fn protosw_register(dp: *mut domain, pr: *mut protosw) -> c_int => protosw_register_c, "rdx"
-    );
-    entry!(
-        /// `int protosw_unregister(struct protosw *)`
-        fn protosw_unregister(pr: *mut protosw) -> c_int => protosw_unregister_c, "rsi"
-    );
-    entry!(
-        /// `void soisconnected(struct socket *so)`
-        fn soisconnected(so: *mut socket) => soisconnected_c, "rsi"
-    );
-    entry!(
-        /// `void soisconnecting(struct socket *so)`
-        fn soisconnecting(so: *mut socket) => soisconnecting_c, "rsi"
-    );
-    entry!(
-        /// `void soisdisconnected(struct socket *so)`
-        fn soisdisconnected(so: *mut socket) => soisdisconnected_c, "rsi"
-    );
-    entry!(
-        /// `void soisdisconnecting(struct socket *so)`
-        fn soisdisconnecting(so: *mut socket) => soisdisconnecting_c, "rsi"
-    );
-    entry!(
-        /// `struct sockaddr *sodupsockaddr(const struct sockaddr *sa, int mflags)`
-        fn sodupsockaddr(sa: *const sockaddr, mflags: c_int) -> *mut sockaddr => sodupsockaddr_c, "rdx"
-    );
-    entry!(
-        /// `void sorele_locked(struct socket *so)`
-        fn sorele_locked(so: *mut socket) => sorele_locked_c, "rsi"
-    );
-    entry!(
-        /// `int sooptcopyin(struct sockopt *sopt, void *buf, size_t len, size_t minlen)`
-        fn sooptcopyin(sopt: *mut sockopt, buf: *mut c_void, len: usize, minlen: usize) -> c_int
-            => sooptcopyin_c, "r8"
-    );
-    entry!(
-        /// `int sooptcopyout(struct sockopt *sopt, const void *buf, size_t len)`
-        fn sooptcopyout(sopt: *mut sockopt, buf: *const c_void, len: usize) -> c_int => sooptcopyout_c, "rcx"
-    );
+    /// `struct domain *pffinddomain(int family)`
+    fn pffinddomain(family: c_int) -> *mut domain [_c] {
+        finddomain(family).unwrap_or(null_mut())
+    }
+
+    /// `struct protosw *pffindproto(int family, int type, int proto)`
+    fn pffindproto(family: c_int, ty: c_int, proto: c_int) -> *mut protosw [_c] {
+        findproto(family, ty, proto).unwrap_or(null_mut())
+    }
+
+    /// `int protosw_register(struct domain *, struct protosw *)`
+    fn protosw_register(dp: *mut domain, pr: *mut protosw) -> c_int [c] {
+        protosw_register_impl(dp, pr, c)
+    }
+
+    /// `int protosw_unregister(struct protosw *)`
+    fn protosw_unregister(pr: *mut protosw) -> c_int [c] {
+        protosw_unregister_impl(pr, c)
+    }
+
+    /// `void soisconnected(struct socket *so)`
+    fn soisconnected(so: *mut socket) [c] {
+        soisconnected_impl(so, c);
+    }
+
+    /// `void soisconnecting(struct socket *so)`
+    fn soisconnecting(so: *mut socket) [c] {
+        soisconnecting_impl(so, c);
+    }
+
+    /// `void soisdisconnected(struct socket *so)`
+    fn soisdisconnected(so: *mut socket) [c] {
+        soisdisconnected_impl(so, c);
+    }
+
+    /// `void soisdisconnecting(struct socket *so)`
+    fn soisdisconnecting(so: *mut socket) [c] {
+        soisdisconnecting_impl(so, c);
+    }
+
+    /// `struct sockaddr *sodupsockaddr(const struct sockaddr *sa, int mflags)`
+    fn sodupsockaddr(sa: *const sockaddr, mflags: c_int) -> *mut sockaddr [c] {
+        sodupsockaddr_impl(sa, mflags, c)
+    }
+
+    /// `void sorele_locked(struct socket *so)`
+    fn sorele_locked(so: *mut socket) [c] {
+        sorele_locked_impl(so, c);
+    }
+
+    /// `int sooptcopyin(struct sockopt *sopt, void *buf, size_t len, size_t minlen)`
+    fn sooptcopyin(sopt: *mut sockopt, buf: *mut c_void, len: usize, minlen: usize) -> c_int [c] {
+        sooptcopyin_impl(sopt, buf, len, minlen, c)
+    }
+
+    /// `int sooptcopyout(struct sockopt *sopt, const void *buf, size_t len)`
+    fn sooptcopyout(sopt: *mut sockopt, buf: *const c_void, len: usize) -> c_int [c] {
+        sooptcopyout_impl(sopt, buf, len, c)
+    }
 }
-
-same_signature!(
-    abi::domain_add => fbsd_sys::domain_add : (_),
-    abi::domain_remove => fbsd_sys::domain_remove : (_),
-    abi::pffinddomain => fbsd_sys::pffinddomain : (_),
-    abi::pffindproto => fbsd_sys::pffindproto : (_, _, _),
-    abi::protosw_register => fbsd_sys::protosw_register : (_, _),
-    abi::protosw_unregister => fbsd_sys::protosw_unregister : (_),
-    abi::soisconnected => fbsd_sys::soisconnected : (_),
-    abi::soisconnecting => fbsd_sys::soisconnecting : (_),
-    abi::soisdisconnected => fbsd_sys::soisdisconnected : (_),
-    abi::soisdisconnecting => fbsd_sys::soisdisconnecting : (_),
-    abi::sodupsockaddr => fbsd_sys::sodupsockaddr : (_, _),
-    abi::sorele_locked => fbsd_sys::sorele_locked : (_),
-    abi::sooptcopyin => fbsd_sys::sooptcopyin : (_, _, _, _),
-    abi::sooptcopyout => fbsd_sys::sooptcopyout : (_, _, _),
-);
 
 /// Exports the domain and socket-state functions, and hooks module unloads.
 pub fn register(ex: &mut Exports) {
-    use abi::*;
-    let funcs: [(&str, usize); 14] = [
-        ("domain_add", domain_add as *const () as usize),
-        ("domain_remove", domain_remove as *const () as usize),
-        ("pffinddomain", pffinddomain as *const () as usize),
-        ("pffindproto", pffindproto as *const () as usize),
-        ("protosw_register", protosw_register as *const () as usize),
-        (
-            "protosw_unregister",
-            protosw_unregister as *const () as usize,
-        ),
-        ("soisconnected", soisconnected as *const () as usize),
-        ("soisconnecting", soisconnecting as *const () as usize),
-        ("soisdisconnected", soisdisconnected as *const () as usize),
-        ("soisdisconnecting", soisdisconnecting as *const () as usize),
-        ("sodupsockaddr", sodupsockaddr as *const () as usize),
-        ("sorele_locked", sorele_locked as *const () as usize),
-        ("sooptcopyin", sooptcopyin as *const () as usize),
-        ("sooptcopyout", sooptcopyout as *const () as usize),
-    ];
-    for (name, addr) in funcs {
-        ex.func(name, addr);
-    }
+    abi::register(ex);
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         crate::kern::loader::add_hook(|phase, info| {
