@@ -6,8 +6,32 @@
 //! kogate static gate (which reports every rule a file breaks). Each applies
 //! its own policy on top; this crate only decodes. Every read is checked:
 //! a truncated or corrupt file gives `None` or an error, never a panic.
+//!
+//! [`kernel_cflags`] gives the other half of what makes a `.ko`: the C flags
+//! of a kernel module (`kmod/kernel-cflags`, also read by the modules'
+//! build script), for tools and tests that compile kernel objects.
 
 #![forbid(unsafe_code)]
+
+/// The text of `kmod/kernel-cflags`: one flag per line, `#` comments,
+/// `[group]` headers.
+pub const KERNEL_CFLAGS: &str = include_str!("../../../kmod/kernel-cflags");
+
+/// The kernel C flags of the named groups of `kmod/kernel-cflags`
+/// (`target`, `kernel`, `options`, `codegen`, `warnings`), in file order.
+pub fn kernel_cflags(groups: &[&str]) -> Vec<&'static str> {
+    let mut group = "";
+    let mut flags = Vec::new();
+    for line in KERNEL_CFLAGS.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            group = name;
+        } else if !line.is_empty() && groups.contains(&group) {
+            flags.push(line);
+        }
+    }
+    flags
+}
 
 pub const ELFCLASS64: u8 = 2;
 pub const ELFDATA2LSB: u8 = 1;
@@ -363,6 +387,25 @@ mod tests {
         d[58..60].copy_from_slice(&64u16.to_le_bytes());
         d[60..62].copy_from_slice(&2u16.to_le_bytes());
         d
+    }
+
+    #[test]
+    fn kernel_cflags_by_group() {
+        let all = kernel_cflags(&["target", "kernel", "options", "codegen", "warnings"]);
+        assert_eq!(all[0], "--target=x86_64-unknown-freebsd15.0");
+        for f in [
+            "-mcmodel=kernel",
+            "-mno-red-zone",
+            "-msoft-float",
+            "-D_KERNEL",
+            "-Werror",
+        ] {
+            assert!(all.contains(&f), "{f} missing from kmod/kernel-cflags");
+        }
+        let codegen = kernel_cflags(&["codegen"]);
+        assert!(codegen.contains(&"-mno-sse") && !codegen.contains(&"-D_KERNEL"));
+        let opts = kernel_cflags(&["options"]);
+        assert_eq!(opts, ["-include", "opt_global.h"]);
     }
 
     #[test]
