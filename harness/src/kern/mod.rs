@@ -26,6 +26,16 @@ pub mod sockbuf;
 pub mod sysctl;
 pub mod thread;
 
+/// Declares constants, one visibility and type per group, with the values of
+/// the bindings' constants of the same names:
+/// `fbsd_consts! { c_int: EINVAL, ENOENT; pub u16: AF_INET }`.
+macro_rules! fbsd_consts {
+    ($($vis:vis $t:ty: $($name:ident),+ $(,)?);+ $(;)?) => {
+        $($($vis const $name: $t = fbsd_sys::$name as $t;)+)+
+    };
+}
+pub(crate) use fbsd_consts;
+
 static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Records a contract violation: printed at once, and counted so the scenario fails.

@@ -29,6 +29,7 @@ use fbsd_sys::{
 
 use super::locks::{mtx_lock, mtx_unlock, sx_owner, sx_xlock_free, sx_xunlock};
 use super::*;
+use crate::kern::fbsd_consts;
 use crate::kern::mbuf::fields::*;
 use crate::kern::mbuf::{self as kmbuf};
 use crate::kern::sockbuf as sbuf;
@@ -37,45 +38,20 @@ pub use opts::*;
 pub use recv::*;
 pub use send::*;
 
-const MSG_OOB: c_int = fbsd_sys::MSG_OOB as c_int;
-const MSG_PEEK: c_int = fbsd_sys::MSG_PEEK as c_int;
-const MSG_EOR: c_int = fbsd_sys::MSG_EOR as c_int;
-const MSG_TRUNC: c_int = fbsd_sys::MSG_TRUNC as c_int;
-const MSG_DONTWAIT: c_int = fbsd_sys::MSG_DONTWAIT as c_int;
-const MSG_NBIO: c_int = fbsd_sys::MSG_NBIO as c_int;
-const MSG_EOF: c_int = fbsd_sys::MSG_EOF as c_int;
-const MSG_MORETOCOME: c_int = fbsd_sys::MSG_MORETOCOME as c_int;
-const MSG_SOCALLBCK: c_int = fbsd_sys::MSG_SOCALLBCK as c_int;
-const PR_ATOMIC: i32 = fbsd_sys::PR_ATOMIC as i32;
-const PR_ADDR: i32 = fbsd_sys::PR_ADDR as i32;
-const PR_CONNREQUIRED: i32 = fbsd_sys::PR_CONNREQUIRED as i32;
-const PR_WANTRCVD: i32 = fbsd_sys::PR_WANTRCVD as i32;
-const PR_IMPLOPCL: i32 = fbsd_sys::PR_IMPLOPCL as i32;
-const PR_SOCKBUF: i32 = fbsd_sys::PR_SOCKBUF as i32;
-const PRUS_OOB: c_int = fbsd_sys::PRUS_OOB as c_int;
-const PRUS_EOF: c_int = fbsd_sys::PRUS_EOF as c_int;
-const PRUS_MORETOCOME: c_int = fbsd_sys::PRUS_MORETOCOME as c_int;
-const PRUS_NOTREADY: c_int = fbsd_sys::PRUS_NOTREADY as c_int;
-const SBS_CANTSENDMORE: c_short = fbsd_sys::SBS_CANTSENDMORE as c_short;
-const SBS_CANTRCVMORE: c_short = fbsd_sys::SBS_CANTRCVMORE as c_short;
-const M_WAITOK: c_int = fbsd_sys::M_WAITOK as c_int;
-const M_NOWAIT: c_int = fbsd_sys::M_NOWAIT as c_int;
+fbsd_consts! {
+    c_int: MSG_OOB, MSG_PEEK, MSG_EOR, MSG_TRUNC, MSG_DONTWAIT, MSG_NBIO, MSG_EOF, MSG_MORETOCOME,
+        MSG_SOCALLBCK;
+    i32: PR_ATOMIC, PR_ADDR, PR_CONNREQUIRED, PR_WANTRCVD, PR_IMPLOPCL, PR_SOCKBUF;
+    c_int: PRUS_OOB, PRUS_EOF, PRUS_MORETOCOME, PRUS_NOTREADY;
+    c_short: SBS_CANTSENDMORE, SBS_CANTRCVMORE;
+    c_int: M_WAITOK, M_NOWAIT, SOL_SOCKET, SOCK_NONBLOCK, SOCK_CLOEXEC, SOCK_CLOFORK;
+    c_int: EMSGSIZE, EPIPE, EDESTADDRREQ, EISCONN, EINPROGRESS, EINTR, ENAMETOOLONG, ENOPROTOOPT,
+        EDOM;
+}
 const MT_SONAME: u32 = fbsd_sys::MT_SONAME;
 const MT_CONTROL: u32 = fbsd_sys::MT_CONTROL;
-const SOL_SOCKET: c_int = fbsd_sys::SOL_SOCKET as c_int;
-const SOCK_NONBLOCK: c_int = fbsd_sys::SOCK_NONBLOCK as c_int;
-const SOCK_CLOEXEC: c_int = fbsd_sys::SOCK_CLOEXEC as c_int;
-const SOCK_CLOFORK: c_int = fbsd_sys::SOCK_CLOFORK as c_int;
-const EMSGSIZE: c_int = fbsd_sys::EMSGSIZE as c_int;
-const EPIPE: c_int = fbsd_sys::EPIPE as c_int;
-const EDESTADDRREQ: c_int = fbsd_sys::EDESTADDRREQ as c_int;
-const EISCONN: c_int = fbsd_sys::EISCONN as c_int;
-const EINPROGRESS: c_int = fbsd_sys::EINPROGRESS as c_int;
-const EINTR: c_int = fbsd_sys::EINTR as c_int;
+/// `ERESTART`: a kernel-internal errno (restart the system call).
 const ERESTART: c_int = -1;
-const ENAMETOOLONG: c_int = fbsd_sys::ENAMETOOLONG as c_int;
-const ENOPROTOOPT: c_int = fbsd_sys::ENOPROTOOPT as c_int;
-const EDOM: c_int = fbsd_sys::EDOM as c_int;
 /// `SOCK_MAXADDRLEN`.
 const SOCK_MAXADDRLEN: usize = fbsd_sys::SOCK_MAXADDRLEN as usize;
 /// `sizeof(struct sockaddr_storage)`.
