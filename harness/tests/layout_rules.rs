@@ -1,13 +1,17 @@
 //! The harness's source layout rules, checked on the source tree:
 //!
 //! * layers: a module may name (through `crate::...`) only its own layer
-//!   and the layers below it (see `LAYERS` and DESIGN.md, "Layers").
+//!   and the layers below it (see `LAYERS` and DESIGN.md, "Layers");
+//! * size: no source file outside tests is longer than `MAX_LINES` lines
+//!   (the harness and the tools).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The layers, lowest first: the top-level modules of the crate in each.
 /// A module may use modules of its own layer and of the layers before it.
+const MAX_LINES: usize = 1200;
+
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["arena", "exports"]),
     ("kernel services", &["kern"]),
@@ -205,4 +209,30 @@ fn the_scanner_sees_every_form_of_path() {
     );
     let got: Vec<String> = crate_modules(&code).into_iter().collect();
     assert_eq!(got, ["arena", "exports", "kern", "netgraph"]);
+}
+
+#[test]
+fn no_source_file_is_longer_than_the_limit() {
+    let top = manifest_dir().parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    rust_files(&manifest_dir().join("src"), &mut files);
+    for tool in std::fs::read_dir(top.join("tools")).unwrap().flatten() {
+        rust_files(&tool.path().join("src"), &mut files);
+    }
+    let mut long = Vec::new();
+    for f in &files {
+        let n = std::fs::read_to_string(f).unwrap().lines().count();
+        if n > MAX_LINES {
+            long.push(format!(
+                "{}: {n} lines",
+                f.strip_prefix(&top).unwrap().display()
+            ));
+        }
+    }
+    long.sort();
+    assert!(
+        long.is_empty(),
+        "source files longer than {MAX_LINES} lines (split them along their sections):\n{}",
+        long.join("\n")
+    );
 }
