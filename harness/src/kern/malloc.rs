@@ -688,12 +688,22 @@ kernel_functions! {
     }
 
     /// `void *realloc(void *addr, size_t size, struct malloc_type *type, int flags)`
-    fn realloc(addr: *mut c_void, size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void [c] {
+    fn realloc(
+        addr: *mut c_void,
+        size: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
         realloc_common(addr, size, mtp, flags, c, "realloc")
     }
 
     /// `void *reallocf(void *addr, size_t size, struct malloc_type *type, int flags)`
-    fn reallocf(addr: *mut c_void, size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void [c] {
+    fn reallocf(
+        addr: *mut c_void,
+        size: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
         let caller = c;
         let new = realloc_common(addr, size, mtp, flags, caller, "reallocf");
         if new.is_null() {
@@ -703,7 +713,12 @@ kernel_functions! {
     }
 
     /// `void *mallocarray(size_t nmemb, size_t size, struct malloc_type *type, int flags)`
-    fn mallocarray(nmemb: usize, size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void [c] {
+    fn mallocarray(
+        nmemb: usize,
+        size: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
         let Some(total) = nmemb.checked_mul(size) else {
             kernel_panic(&format!("mallocarray: {nmemb} * {size} overflowed"));
         };
@@ -711,7 +726,12 @@ kernel_functions! {
     }
 
     /// `void *malloc_aligned(size_t size, size_t align, struct malloc_type *type, int flags)`
-    fn malloc_aligned(size: usize, align: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void [c] {
+    fn malloc_aligned(
+        size: usize,
+        align: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
         let caller = c;
         let mut a = align;
         if !align.is_power_of_two() || align > PAGE {

@@ -218,7 +218,13 @@ kernel_functions! {
     }
 
     /// `struct mbuf *m_devget(char *buf, int totlen, int off, struct ifnet *ifp, void (*copy)(char *, caddr_t, u_int))`
-    fn m_devget(buf: *mut c_char, totlen: c_int, off: c_int, ifp: *mut ifnet, copy: DevCopy) -> *mut mbuf [c] {
+    fn m_devget(
+        buf: *mut c_char,
+        totlen: c_int,
+        off: c_int,
+        ifp: *mut ifnet,
+        copy: DevCopy,
+    ) -> *mut mbuf [c] {
         devget(buf, totlen, off, ifp, copy, c)
     }
 

@@ -30,21 +30,43 @@ pub(super) fn append_chain(
 
 kernel_functions! {
     /// `int sbappendaddr_locked(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
-    fn sbappendaddr_locked(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int [c] {
+    fn sbappendaddr_locked(
+        sb: *mut sockbuf,
+        asa: *const sockaddr,
+        m0: *mut mbuf,
+        control: *mut mbuf,
+    ) -> c_int [c] {
         let what = "sbappendaddr_locked";
-        on_sockbuf(sb, Locking::Held, what, c, 0, || append_addr(sb, asa, m0, control, true, what, c))
+        on_sockbuf(sb, Locking::Held, what, c, 0, || {
+            append_addr(sb, asa, m0, control, true, what, c)
+        })
     }
 
-    /// `int sbappendaddr_nospacecheck_locked(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
-    fn sbappendaddr_nospacecheck_locked(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int [c] {
+    /// `int sbappendaddr_nospacecheck_locked(struct sockbuf *, const struct sockaddr *,
+    /// struct mbuf *, struct mbuf *)`
+    fn sbappendaddr_nospacecheck_locked(
+        sb: *mut sockbuf,
+        asa: *const sockaddr,
+        m0: *mut mbuf,
+        control: *mut mbuf,
+    ) -> c_int [c] {
         let what = "sbappendaddr_nospacecheck_locked";
-        on_sockbuf(sb, Locking::Held, what, c, 0, || append_addr(sb, asa, m0, control, false, what, c))
+        on_sockbuf(sb, Locking::Held, what, c, 0, || {
+            append_addr(sb, asa, m0, control, false, what, c)
+        })
     }
 
     /// `int sbappendaddr(struct sockbuf *, const struct sockaddr *, struct mbuf *, struct mbuf *)`
-    fn sbappendaddr(sb: *mut sockbuf, asa: *const sockaddr, m0: *mut mbuf, control: *mut mbuf) -> c_int [c] {
+    fn sbappendaddr(
+        sb: *mut sockbuf,
+        asa: *const sockaddr,
+        m0: *mut mbuf,
+        control: *mut mbuf,
+    ) -> c_int [c] {
         let what = "sbappendaddr";
-        on_sockbuf(sb, Locking::Take, what, c, 0, || append_addr(sb, asa, m0, control, true, what, c))
+        on_sockbuf(sb, Locking::Take, what, c, 0, || {
+            append_addr(sb, asa, m0, control, true, what, c)
+        })
     }
 
     /// `void sbappendrecord_locked(struct sockbuf *, struct mbuf *)`
@@ -88,13 +110,20 @@ kernel_functions! {
     }
 
     /// `bool sbreserve_locked(struct socket *, sb_which, u_long, struct thread *)`
-    fn sbreserve_locked(so: *mut socket, which: sb_which, cc: u_long, _td: *mut thread) -> bool [c] {
-        on_socket_buf(so, which, Locking::Held, "sbreserve_locked", c, false, || reserve_locked(so, which, cc))
+    fn sbreserve_locked(
+        so: *mut socket,
+        which: sb_which,
+        cc: u_long,
+        _td: *mut thread,
+    ) -> bool [c] {
+        let what = "sbreserve_locked";
+        on_socket_buf(so, which, Locking::Held, what, c, false, || reserve_locked(so, which, cc))
     }
 
     /// `void sbrelease_locked(struct socket *, sb_which)`
     fn sbrelease_locked(so: *mut socket, which: sb_which) [c] {
-        on_socket_buf(so, which, Locking::Held, "sbrelease_locked", c, (), || release_locked(so, which));
+        let what = "sbrelease_locked";
+        on_socket_buf(so, which, Locking::Held, what, c, (), || release_locked(so, which));
     }
 
     /// `void sbrelease(struct socket *, sb_which)`
