@@ -1,6 +1,6 @@
 /*
  * The bridge's wire protocol, C side. Must agree with
- * harness/src/serve/wire.rs (the reference) and docs/bridge.md.
+ * harness/src/wire/mod.rs (the reference) and docs/bridge.md.
  *
  * Little-endian messages on AF_UNIX/SOCK_SEQPACKET connections: a 40-byte
  * header and up to three blobs, as one packet of at most NGB_CHUNK bytes

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the PF_NETGRAPH bridge for Linux programs (docs/bridge.md):
-#   build/libngbridge.so   the LD_PRELOAD library (bridge/libngbridge.c)
+#   build/libngbridge.so   the LD_PRELOAD library (bridge/ngbridge_*.c)
 #   build/include/         headers for compiling netgraph programs on Linux:
 #                          FreeBSD 15's netgraph/*.h from the pinned header set,
 #                          each behind a wrapper that includes ngbridge/freebsd.h
@@ -19,11 +19,12 @@ command -v "$CC" >/dev/null 2>&1 || CC=cc
 
 mkdir -p "$out"
 # The library: rebuilt when its sources are newer.
-if [ ! -f "$out/libngbridge.so" ] || [ bridge/libngbridge.c -nt "$out/libngbridge.so" ] ||
-   [ bridge/ngbridge_wire.h -nt "$out/libngbridge.so" ]; then
+if [ ! -f "$out/libngbridge.so" ] ||
+   [ -n "$(find bridge -maxdepth 1 -name 'ngbridge*' -newer "$out/libngbridge.so")" ]; then
     echo "build-bridge: $out/libngbridge.so" >&2
     "$CC" -shared -fPIC -O2 -g -std=gnu11 -Wall -Wextra -Werror -fvisibility=hidden \
-        -o "$out/libngbridge.so.tmp" bridge/libngbridge.c -ldl -lpthread
+        -o "$out/libngbridge.so.tmp" bridge/ngbridge_core.c bridge/ngbridge_sockets.c \
+        bridge/ngbridge_freebsd.c -ldl -lpthread
     mv "$out/libngbridge.so.tmp" "$out/libngbridge.so"
 fi
 

@@ -11,3 +11,4 @@ pub mod kern;
 pub mod netgraph;
 pub mod scenario;
 pub mod serve;
+pub mod wire;

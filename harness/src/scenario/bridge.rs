@@ -19,8 +19,8 @@ use super::errno::Errno;
 use super::kernel::{Kernel, BUILTIN_MODULES, USER_UID};
 use super::parse::Cred;
 use super::port::{Datagram, Fd, SockApi, SocketPort, Wait};
-use crate::serve::client::Client;
-use crate::serve::wire::{op, Request};
+use crate::wire::client::Client;
+use crate::wire::{op, Request};
 
 type KldName = unsafe extern "C" fn(*const c_char) -> c_int;
 type KldId = unsafe extern "C" fn(c_int) -> c_int;
@@ -51,7 +51,7 @@ fn sym(name: &str) -> Result<*mut c_void, String> {
 impl Lib {
     fn load() -> Result<Lib, String> {
         // SAFETY: the symbols are the library's functions with these C
-        // signatures (bridge/libngbridge.c).
+        // signatures (bridge/ngbridge_*.c).
         unsafe {
             Ok(Lib {
                 kldload: std::mem::transmute::<*mut c_void, KldName>(sym("kldload")?),
@@ -101,7 +101,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn control(&self, op: u16, a: i32) -> Result<crate::serve::wire::Reply, Errno> {
+    fn control(&self, op: u16, a: i32) -> Result<crate::wire::Reply, Errno> {
         let r = self
             .ctl
             .call(&Request {

@@ -16,16 +16,13 @@
 //! kernel-panic status if the kernel panicked.
 //!
 //! Clients are processes running with `LD_PRELOAD=build/libngbridge.so`
-//! (`bridge/`), or anything speaking [`wire`]. Parts:
-//! * [`wire`] — the protocol;
+//! (`bridge/`), or anything speaking [`crate::wire`] (the protocol, and a
+//! Rust client of it in [`crate::wire::client`]). Parts:
 //! * [`syscall`] — the single entry from a client request into the kernel;
-//! * [`server`] — the loop, connections, readiness;
-//! * [`client`] — a Rust client (harness control requests, tests).
+//! * [`server`] — the loop, connections, readiness.
 
-pub mod client;
 pub mod server;
 pub mod syscall;
-pub mod wire;
 
 use std::path::PathBuf;
 

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::syscall::{self, Proc};
-use super::wire::{self, op, Assembler, Reply, Request, KIND_READABLE, KIND_REPLY};
 use crate::kern::{self, domain, sched};
 use crate::scenario::kernel::{HarnessKernel, Kernel};
+use crate::wire::{self, op, Assembler, Reply, Request, KIND_READABLE, KIND_REPLY};
 
 /// Replies queued for a client beyond which its requests are not read.
 const OUT_LIMIT: usize = 16 << 20;

@@ -10,8 +10,8 @@
 
 use fbsd_sys::thread;
 
-use super::wire::{op, Reply, Request, MAX_BUFFER};
 use crate::kern::{domain, loader, sysctl, thread as kthread};
+use crate::wire::{op, Reply, Request, MAX_BUFFER};
 
 const EPERM: i32 = fbsd_sys::EPERM as i32;
 const ENOENT: i32 = fbsd_sys::ENOENT as i32;

@@ -1,5 +1,5 @@
 //! The bridge's wire protocol between `libngbridge.so` (or any client) and
-//! `ngharness serve` (docs/bridge.md, "Wire protocol"; the C side is
+//! `ngharness serve`; [`client`] is a Rust client of it (docs/bridge.md, "Wire protocol"; the C side is
 //! `bridge/ngbridge_wire.h`, which must agree with this file).
 //!
 //! Transport: `AF_UNIX`/`SOCK_SEQPACKET` connections to the `--listen` path.
@@ -28,6 +28,8 @@
 pub const MAGIC: u32 = 0x3142_474e;
 /// Header size of requests and replies.
 pub const HDR: usize = 40;
+pub mod client;
+
 /// Largest packet.
 pub const CHUNK: usize = 65536;
 /// Largest request (header and blobs) the server accepts.

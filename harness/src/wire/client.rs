@@ -7,7 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::wire::{self, Reply, Request, KIND_READABLE};
+use super::{Reply, Request, KIND_READABLE};
+use crate::wire;
 
 /// One connection to an `ngharness serve`.
 pub struct Client {
