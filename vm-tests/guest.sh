@@ -135,15 +135,21 @@ step_scenario() {
     log=$D/logs/scenario-$name.log
     mkdir -p "$D/logs"
     pids=$D/logs/scenario-$name.pids
+    sysctls=$D/logs/scenario-$name.sysctl
     : > "$pids"
+    : > "$sysctls"
     NGS_KO_DIR=$MOD NGS_HELPER=$D/sockhelper NGS_LIB=$D/ngslib.sh NGS_PIDFILE=$pids \
-        timeout -k 10 "$T" sh "$script" > "$log" 2>&1
+        NGS_SYSCTL_RESTORE=$sysctls timeout -k 10 "$T" sh "$script" > "$log" 2>&1
     st=$?
     cat "$log"
-    # What a killed script could not end itself (its sessions, its helper).
+    # What a killed script could not end itself (its sessions, its helper,
+    # the sysctls it changed).
     while read -r pid; do
         kill "$pid" 2> /dev/null
     done < "$pids"
+    while IFS= read -r kv; do
+        sysctl "$kv" > /dev/null 2>&1
+    done < "$sysctls"
     cleanup_nodes
     problem=""
     if ! why=$(ensure_ours); then
