@@ -195,6 +195,63 @@ fn accept_response_for_an_already_queued_connection_to_the_requester() {
     );
 }
 
+/// K33: an interactive ngctl whose data hook is connected to an accepted
+/// clone; when the TCP peer closes, the clone forwards one zero-length
+/// packet and ngctl exits (status 71) with `EOF from hook "c"?`. Through
+/// the ngctl emulation over our ng_socket.ko, as scenarios run it.
+#[test]
+fn k33_ngctl_data_hook_on_a_clone_sees_eof() {
+    isolated("k33_ngctl_data_hook_on_a_clone_sees_eof", || {
+        use ngharness::scenario::backend::DomainApi;
+        use ngharness::scenario::ngctl::{Ended, Session};
+        use ngharness::scenario::port::SocketPort;
+        use std::path::Path;
+
+        let mut ng = Ng::open();
+        let (lid, port) = listener(&mut ng);
+        let (t, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
+        assert_eq!(r, Ok(()));
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let rep = ng.recv(2000).expect("ACCEPT response");
+        let clone = check_accept(&rep, t, c.local_addr().unwrap());
+
+        let mut p = SocketPort::new(DomainApi);
+        let mut out = Vec::new();
+        let mut s = Session::start(&mut p, 33, Path::new("."), &mut out);
+        let cmd = format!("connect . {} c x", idpath(clone));
+        let words: Vec<String> = cmd.split(' ').map(str::to_string).collect();
+        assert_eq!(s.command(&mut p, &words, &mut out), 0, "{out:?}");
+        c.write_all(b"hi").unwrap();
+        let got = pump_until(2000, || {
+            s.monitor(&mut p, &mut out);
+            out.iter().any(|l| l.starts_with("0000:  68 69 "))
+        });
+        assert!(got, "the clone's data reaches the ngctl hook: {out:?}");
+        assert_eq!(
+            out.iter()
+                .filter(|l| l.as_str() == "Rec'd data packet on hook \"c\":")
+                .count(),
+            1
+        );
+        drop(c);
+        let ended = pump_until(2000, || {
+            s.monitor(&mut p, &mut out);
+            !s.alive()
+        });
+        assert!(ended, "ngctl still running: {out:?}");
+        assert_eq!(
+            out.last().map(String::as_str),
+            Some("ngctl: EOF from hook \"c\"?")
+        );
+        assert_eq!(s.ended, Ended::Exit(71));
+        // ngctl's node is gone with its sockets, and the clone with its hook.
+        settle();
+        let ids: Vec<u32> = ng.ksockets().iter().map(|n| n.id).collect();
+        assert_eq!(ids, vec![lid]);
+        ng.drain();
+    });
+}
+
 /// Stream data has no boundaries: what the peer wrote in several pieces
 /// before the node read comes out as one packet, a write larger than 64 KiB
 /// as several of at most 65535 bytes; all bytes arrive in order, then one
