@@ -118,7 +118,7 @@ fn usage_unknown_and_ambiguous() {
         o.lines,
         vec![
             "ngctl: no command specified",
-            "usage: ngctl [-d] [-f file] [-n name] [command ...]"
+            "usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]"
         ]
     );
     let o = run(&mut p, "-x list");
@@ -126,6 +126,27 @@ fn usage_unknown_and_ambiguous() {
     assert_eq!(o.lines[0], "ngctl: illegal option -- x");
     let o = run(&mut p, "-n");
     assert_eq!(o.lines[0], "ngctl: option requires an argument -- n");
+    let o = run(&mut p, "-j foo list");
+    assert_eq!(o.status, 68);
+    assert_eq!(o.lines, vec!["ngctl: jail \"foo\" not found"]);
+    let o = run(&mut p, "-j 7 list");
+    assert_eq!(
+        (o.status, o.lines[0].as_str()),
+        (68, "ngctl: jail 7 not found")
+    );
+    let o = run(&mut p, "-j 0 list");
+    assert_eq!(
+        (o.status, o.lines[0].as_str()),
+        (71, "ngctl: cannot attach to jail")
+    );
+    let o = ngctl::oneshot(
+        &mut p,
+        &["-j".to_string(), String::new()],
+        1,
+        Path::new("."),
+    );
+    assert_eq!(o.status, 64);
+    assert_eq!(o.lines[0], "ngctl: invalid jail name");
     let o = run(&mut p, "-n foo show .");
     assert!(o.lines[0].starts_with("  Name: foo "), "{:?}", o.lines);
     let o = run(&mut p, "debug");
@@ -148,10 +169,10 @@ fn help_texts() {
             "Aliases:  ls",
             "Summary:  Show information about all nodes",
             "Description:",
-            "  The list command shows information about every node that ",
-            "  currently exists in the netgraph system. The optional -n ",
-            "  argument limits this list to only those nodes with a global ",
-            "  name assignment. The optional -l argument provides verbose ",
+            "  The list command shows information about every node that",
+            "  currently exists in the netgraph system. The optional -n",
+            "  argument limits this list to only those nodes with a global",
+            "  name assignment. The optional -l argument provides verbose",
             "  output that includes hook information as well.",
         ]
     );
