@@ -51,6 +51,8 @@ fi
 if want gate; then
     step "kernel-linker gate" "$CARGO" run --quiet --release -p kogate -- \
         "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
+    step "modules: EXPORT_SYMS, no build-machine paths" sh scripts/check-ko.sh \
+        "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
 fi
 if want harness; then
     step "harness: load and unload both modules" "$CARGO" run --quiet -p ngharness -- \
