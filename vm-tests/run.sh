@@ -127,7 +127,7 @@ die() {
     exit 1
 }
 
-HOWTO_IMAGE="provide a FreeBSD 15 amd64 image: FREEBSD_VM_IMAGE=/path/to/FreeBSD-15.0-RELEASE-amd64-BASIC-CI.raw (qcow2, raw or .raw.xz)"
+HOWTO_IMAGE="provide a FreeBSD 15 amd64 image: FREEBSD_VM_IMAGE=/path/to/FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz (raw.xz, raw or qcow2)"
 HOWTO_DOWNLOAD="or let vm-tests fetch the official one (about 500 MB, checked against its CHECKSUM.SHA256): FREEBSD_VM_DOWNLOAD=1 make vm-test  [FREEBSD_VM_BRANCH=15-STABLE for a 15-STABLE snapshot]"
 
 # ---------------------------------------------------------------- the image
