@@ -112,6 +112,33 @@ class RunShTest(unittest.TestCase):
         r = subprocess.run(["sh", os.path.join(VMT, "run.sh")], capture_output=True, text=True)
         self.assertEqual(r.returncode, 64)
 
+    def test_time_budget_ends_the_run(self):
+        """FREEBSD_VM_TIME_BUDGET bounds the boot: with a QEMU that never
+        boots, the run fails at once with the reason, counting the rest."""
+        for t in ("ssh", "scp", "timeout", "python3"):
+            if shutil.which(t) is None:
+                self.skipTest("%s is not installed" % t)
+        img = os.path.join(self.tmp, "disk.raw")
+        with open(img, "wb") as f:
+            f.seek(510)
+            f.write(b"\x55\xaa")
+            f.truncate(268435456)
+        qemu = os.path.join(self.tmp, "fake-qemu")
+        with open(qemu, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(qemu, 0o755)
+        r, secs = self.run_sh(FREEBSD_VM_IMAGE=img, QEMU=qemu, FREEBSD_VM_ACCEL="tcg",
+                              FREEBSD_VM_TIME_BUDGET="30")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(secs, 30)
+        self.assertIn("time budget (FREEBSD_VM_TIME_BUDGET=30s) ran out during boot", r.stdout)
+        self.assertIn("vm-tests: 0 passed, 1 failed, %d skipped" % (scenario_count() + 3),
+                      r.stdout)
+
+    def test_bad_time_budget(self):
+        r, _ = self.run_sh(FREEBSD_VM_TIME_BUDGET="soon")
+        self.assertEqual(r.returncode, 64)
+
 
 class ImageShTest(unittest.TestCase):
     """image.sh against a mirror on disk (file:// URLs, through curl): which
