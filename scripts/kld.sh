@@ -68,9 +68,9 @@ load() { # NG_SOCKET.ko NG_KSOCKET.ko
             say "$m.ko is already loaded from $f"
         else
             kldload -v "$f" || fail "make load: kldload $f failed"
+            [ "$(kldpath "$m")" = "$f" ] || fail "make load: $m.ko is not loaded from $f after kldload"
         fi
     done
-    kldstat -v | grep -E 'ng_(k)?socket\.ko'
 }
 
 unload() {
