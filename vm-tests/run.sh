@@ -102,7 +102,7 @@ SKIPPED=0
 # The tests this run would make, in order: "NAME" per line.
 plan() {
     if [ "$NATIVE" = 1 ]; then
-        printf '%s\n' native-build native-load
+        printf '%s\n' native-prereq native-build native-load native-install
         return
     fi
     echo setup
