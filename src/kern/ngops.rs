@@ -226,8 +226,13 @@ pub fn send_data_sleeping(hook: Hook<'_>, m: super::mbuf::Mbuf) -> KResult<()> {
 }
 
 /// Resolves an absolute path to a node (`ng_name2noderef` with no
-/// starting node): returns a referenced node.
+/// starting node): returns a referenced node. `.` ("this node") names no
+/// node here: EINVAL, before netgraph sees it (FreeBSD's would dereference
+/// the missing starting node).
 pub fn find_node(path: &CStr) -> KResult<NodeRef> {
+    if path.to_bytes() == b"." {
+        return Err(Errno::EINVAL);
+    }
     // SAFETY: with a NULL starting node only absolute paths resolve; the
     // result carries a reference the caller owns.
     let n = unsafe { fbsd_sys::ng_name2noderef(core::ptr::null_mut(), path.as_ptr()) };
@@ -321,9 +326,17 @@ impl Drop for HookRef {
 
 /// Resolves an absolute netgraph path (`name:`, `[id]:`, `name:hook`...)
 /// to a referenced node, as a data item addressed by that path would be.
+///
+/// There is no starting node, so an address relative to it fails with
+/// EINVAL: netgraph checks that itself for addresses without a node part,
+/// and this function for the node part `.` (`.:`, `.:hook`...), which
+/// FreeBSD's netgraph would resolve by dereferencing the missing node.
 pub fn resolve_path(path: &CStr) -> KResult<NodeRef> {
     #[allow(clippy::cast_possible_wrap)]
     const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
+    if crate::pure::ngpath::names_here(path.to_bytes()) {
+        return Err(Errno::EINVAL);
+    }
     // SAFETY: a data item with no mbuf is only used to resolve the path:
     // ng_address_path frees it on error; on success its destination node is
     // referenced by the item, we take our own reference, then free the item.

@@ -159,12 +159,41 @@ impl ParseCall {
         unsafe { f(ty, self.s, self.off, self.start, self.buf, self.buflen) }
     }
 
+    /// Runs the `parse` method of one of netgraph's predefined types on the
+    /// same arguments, as that type; returns its errno.
+    pub fn parse_as_predefined(&mut self, ty: Predefined) -> c_int {
+        let ty = ty.record();
+        // SAFETY: a predefined type record of netgraph, never modified.
+        let f = unsafe { (*ty).parse };
+        let Some(f) = f else {
+            return Errno::EINVAL.raw();
+        };
+        // SAFETY: the engine's own arguments, handed on to an engine method
+        // with the type it belongs to.
+        unsafe { f(ty, self.s, self.off, self.start, self.buf, self.buflen) }
+    }
+
     /// The text, the output buffer (`*buflen` bytes) and netgraph's string
     /// codec over the text.
     pub fn parts(&mut self) -> (&[u8], &mut [u8], NgStrings<'_>) {
         let s = self.s;
         let (input, out) = self.split();
         (input, out, NgStrings { input, s })
+    }
+}
+
+/// Netgraph's predefined parse types a custom method may delegate to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Predefined {
+    /// `ng_parse_int32_type` (signed decimal).
+    Int32,
+}
+
+impl Predefined {
+    fn record(self) -> *const ng_parse_type {
+        match self {
+            Predefined::Int32 => &raw const fbsd_sys::ng_parse_int32_type,
+        }
     }
 }
 
@@ -245,6 +274,20 @@ impl UnparseCall {
             return Errno::EINVAL.raw();
         };
         // SAFETY: the engine's own arguments, handed on to an engine method.
+        unsafe { f(ty, self.data, self.off, self.cbuf, self.cbuflen) }
+    }
+
+    /// Runs the `unparse` method of one of netgraph's predefined types on
+    /// the same arguments, as that type; returns its errno.
+    pub fn unparse_as_predefined(&mut self, ty: Predefined) -> c_int {
+        let ty = ty.record();
+        // SAFETY: a predefined type record of netgraph, never modified.
+        let f = unsafe { (*ty).unparse };
+        let Some(f) = f else {
+            return Errno::EINVAL.raw();
+        };
+        // SAFETY: the engine's own arguments, handed on to an engine method
+        // with the type it belongs to.
         unsafe { f(ty, self.data, self.off, self.cbuf, self.cbuflen) }
     }
 
@@ -385,6 +428,16 @@ impl LengthCall {
     pub fn header(&self) -> ng_mesg_ng_msghdr {
         // SAFETY: the engine's `start` is preceded by a message header.
         unsafe { header_before(self.start) }
+    }
+
+    /// How many bytes of the top-level object, by the header's `arglen`,
+    /// lie at and after the array. When printing a message, the bytes the
+    /// array may cover (its end is the message's end); while parsing text,
+    /// `arglen` is the length of the text, which bounds nothing.
+    pub fn remaining(&self) -> usize {
+        let arglen = usize::try_from(self.header().arglen).unwrap_or(usize::MAX);
+        let at = (self.buf as usize).saturating_sub(self.start as usize);
+        arglen.saturating_sub(at)
     }
 
     /// The byte `back` bytes before the array (a field of the enclosing

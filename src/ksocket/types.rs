@@ -14,9 +14,10 @@ use super::opttext;
 use super::stats;
 use super::tunables;
 use crate::kern::cell::KernelCell;
+use crate::kern::errno::Errno;
 use crate::kern::ngparse::{
     length_entry, parse_entry, unparse_entry, LengthCall, LengthMethod, ParseCall, ParseMethod,
-    UnparseCall, UnparseMethod,
+    Predefined, UnparseCall, UnparseMethod,
 };
 use crate::kern::ngpriv::GatedAdapter;
 use crate::pure::sockaddr::{self, ParseOutcome, UnparseOutcome};
@@ -96,20 +97,37 @@ const fn bytearray<L: LengthMethod>() -> ng_parse_type {
 
 // ---- generic struct sockaddr: { len family data }, data length = len - 2 ----
 
+/// Data length while text is parsed: `len - 2` (the `len` just parsed; the
+/// engine bounds what is written), as FreeBSD computes it.
 struct SockdataLen;
 
 impl LengthMethod for SockdataLen {
     fn length(c: &LengthCall) -> c_int {
         // `len` is two bytes before the data (len, family, data...).
         match c.byte_before(2) {
-            Some(l) if l >= 2 => c_int::from(l.wrapping_sub(2)),
-            _ => 0,
+            Some(l) => c_int::from(l.saturating_sub(2)),
+            None => 0,
         }
+    }
+}
+
+/// Data length while a message is printed: `len - 2`, but no more than the
+/// message holds after `len` and `family`. FreeBSD prints whatever memory
+/// follows the message when `len` claims more.
+struct SockdataLenPresent;
+
+impl LengthMethod for SockdataLenPresent {
+    fn length(c: &LengthCall) -> c_int {
+        let present = c_int::try_from(c.remaining()).unwrap_or(c_int::MAX);
+        SockdataLen::length(c).min(present)
     }
 }
 
 static GENERIC_SOCKDATA_TYPE: KernelCell<ng_parse_type> =
     KernelCell::new(bytearray::<SockdataLen>());
+
+static GENERIC_SOCKDATA_PRESENT_TYPE: KernelCell<ng_parse_type> =
+    KernelCell::new(bytearray::<SockdataLenPresent>());
 
 static GENERIC_SOCKADDR_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
     field(c"len", &raw const fbsd_sys::ng_parse_uint8_type),
@@ -118,10 +136,38 @@ static GENERIC_SOCKADDR_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelC
     END,
 ]);
 
+static GENERIC_SOCKADDR_PRESENT_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
+    field(c"len", &raw const fbsd_sys::ng_parse_uint8_type),
+    field(c"family", &raw const fbsd_sys::ng_parse_uint8_type),
+    field(c"data", GENERIC_SOCKDATA_PRESENT_TYPE.get().cast_const()),
+    END,
+]);
+
+/// Prints a generic socket address with the data capped at the message.
+struct GenericSockaddr;
+
+impl UnparseMethod for GenericSockaddr {
+    fn unparse(call: &mut UnparseCall) -> c_int {
+        // `len` and `family` must be there.
+        if call.split().0.len() < 2 {
+            return Errno::EINVAL.raw();
+        }
+        call.unparse_as(&GENERIC_SOCKADDR_PRESENT_TYPE)
+    }
+}
+
 /// The generic `struct sockaddr` form (also the `addr` of ACCEPT replies).
 static GENERIC_SOCKADDR_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
     &raw const fbsd_sys::ng_parse_struct_type,
     GENERIC_SOCKADDR_FIELDS.get().cast_const().cast(),
+    None,
+    Some(unparse_entry::<GenericSockaddr>),
+));
+
+/// The generic form as it is printed (see [`SockdataLenPresent`]).
+static GENERIC_SOCKADDR_PRESENT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    &raw const fbsd_sys::ng_parse_struct_type,
+    GENERIC_SOCKADDR_PRESENT_FIELDS.get().cast_const().cast(),
     None,
     None,
 ));
@@ -166,7 +212,7 @@ impl UnparseMethod for SockaddrText {
                 call.advance(consumed);
                 0
             }
-            Ok(UnparseOutcome::Generic) => call.unparse_as(&GENERIC_SOCKADDR_TYPE),
+            Ok(UnparseOutcome::Generic) => call.unparse_as(&GENERIC_SOCKADDR_PRESENT_TYPE),
             Err(e) => e,
         }
     }
@@ -187,10 +233,16 @@ struct SockoptValLen;
 impl LengthMethod for SockoptValLen {
     fn length(c: &LengthCall) -> c_int {
         // As FreeBSD computes it: the enclosing message's arglen minus the
-        // 8-byte level/name header (an unsigned difference cut to int).
-        c.header().arglen.wrapping_sub(8) as c_int
+        // 8-byte level/name header. FreeBSD's difference goes negative for
+        // an arglen below 8, which `SockoptText` refuses before this runs;
+        // here it stops at 0.
+        let n = c.header().arglen.saturating_sub(SOCKOPT_HDR_U32);
+        c_int::try_from(n).unwrap_or(c_int::MAX)
     }
 }
+
+/// [`args::SOCKOPT_HDR`] as the type of `arglen`.
+const SOCKOPT_HDR_U32: u32 = args::SOCKOPT_HDR as u32;
 
 static SOCKOPTVAL_TYPE: KernelCell<ng_parse_type> = KernelCell::new(bytearray::<SockoptValLen>());
 
@@ -205,6 +257,12 @@ struct SockoptText;
 
 impl ParseMethod for SockoptText {
     fn parse(call: &mut ParseCall) -> c_int {
+        // The value's length is `arglen - 8` (here: the text's length + 1
+        // - 8); FreeBSD hands a shorter text's negative length to the parse
+        // engine.
+        if call.header().arglen < SOCKOPT_HDR_U32 {
+            return Errno::EINVAL.raw();
+        }
         let start = call.off();
         // FreeBSD's form first, so that every text it accepts means the same.
         let generic = call.parse_as(&SOCKOPT_TYPE);
@@ -240,6 +298,11 @@ impl ParseMethod for SockoptReplyText {
 
 impl UnparseMethod for SockoptReplyText {
     fn unparse(call: &mut UnparseCall) -> c_int {
+        // Level and name must be there: FreeBSD reads them past a shorter
+        // message and hands its negative value length to the parse engine.
+        if call.split().0.len() < args::SOCKOPT_HDR {
+            return Errno::EINVAL.raw();
+        }
         let typed = {
             let (bin, out) = call.split();
             match args::sockopt_head(bin) {
@@ -279,6 +342,54 @@ static SOCKOPT_REPLY_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_typ
     Some(unparse_entry::<SockoptReplyText>),
 ));
 
+// ---- values of a fixed size ----
+
+/// A type whose binary form takes at least [`Whole::MIN`] bytes, printed
+/// only when the message holds them all: netgraph's engine reads fixed-size
+/// fields whatever the message's length (FreeBSD prints what follows a
+/// short message).
+trait Whole {
+    const MIN: usize;
+    /// Prints the value once it is known to be there.
+    fn print(call: &mut UnparseCall) -> c_int;
+}
+
+/// The `unparse` method of a [`Whole`] type: EINVAL for a short message.
+struct WholeText<W>(core::marker::PhantomData<W>);
+
+impl<W: Whole> UnparseMethod for WholeText<W> {
+    fn unparse(call: &mut UnparseCall) -> c_int {
+        if call.split().0.len() < W::MIN {
+            return Errno::EINVAL.raw();
+        }
+        W::print(call)
+    }
+}
+
+/// netgraph's `int32` (LISTEN's backlog, CONNECT's result), parsed and
+/// printed by netgraph's own methods.
+struct Int32;
+
+impl ParseMethod for Int32 {
+    fn parse(call: &mut ParseCall) -> c_int {
+        call.parse_as_predefined(Predefined::Int32)
+    }
+}
+
+impl Whole for Int32 {
+    const MIN: usize = 4;
+    fn print(call: &mut UnparseCall) -> c_int {
+        call.unparse_as_predefined(Predefined::Int32)
+    }
+}
+
+static INT32_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
+    &raw const fbsd_sys::ng_parse_int32_type,
+    core::ptr::null(),
+    Some(parse_entry::<Int32>),
+    Some(unparse_entry::<WholeText<Int32>>),
+));
+
 // ---- struct ng_ksocket_accept: { nodeid addr } ----
 
 static ACCEPT_FIELDS: KernelCell<[ng_parse_struct_field; 3]> = KernelCell::new([
@@ -287,11 +398,21 @@ static ACCEPT_FIELDS: KernelCell<[ng_parse_struct_field; 3]> = KernelCell::new([
     END,
 ]);
 
+/// The node ID, then at least the address's `len` and `family`.
+struct Accept;
+
+impl Whole for Accept {
+    const MIN: usize = args::ACCEPT_ADDR_OFF + 2;
+    fn print(call: &mut UnparseCall) -> c_int {
+        call.unparse_as(&ACCEPT_TYPE)
+    }
+}
+
 static ACCEPT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
     &raw const fbsd_sys::ng_parse_struct_type,
     ACCEPT_FIELDS.get().cast_const().cast(),
     None,
-    None,
+    Some(unparse_entry::<WholeText<Accept>>),
 ));
 
 // ---- struct ng_ksocket_stats: uint64 counters ----
@@ -311,11 +432,20 @@ const fn stats_fields() -> [ng_parse_struct_field; stats::NUM + 1] {
 static STATS_FIELDS: KernelCell<[ng_parse_struct_field; stats::NUM + 1]> =
     KernelCell::new(stats_fields());
 
+struct Stats;
+
+impl Whole for Stats {
+    const MIN: usize = stats::REPLY_LEN;
+    fn print(call: &mut UnparseCall) -> c_int {
+        call.unparse_as(&STATS_TYPE)
+    }
+}
+
 static STATS_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
     &raw const fbsd_sys::ng_parse_struct_type,
     STATS_FIELDS.get().cast_const().cast(),
     None,
-    None,
+    Some(unparse_entry::<WholeText<Stats>>),
 ));
 
 // ---- the command list, in FreeBSD's order, then the statistics ----
@@ -339,18 +469,13 @@ const NONE: *const ng_parse_type = core::ptr::null();
 
 static CMDLIST: KernelCell<[ng_cmdlist; 12]> = KernelCell::new([
     entry(cmd::BIND, c"bind", SOCKADDR_TYPE.get().cast_const(), NONE),
-    entry(
-        cmd::LISTEN,
-        c"listen",
-        &raw const fbsd_sys::ng_parse_int32_type,
-        NONE,
-    ),
+    entry(cmd::LISTEN, c"listen", INT32_TYPE.get().cast_const(), NONE),
     entry(cmd::ACCEPT, c"accept", NONE, ACCEPT_TYPE.get().cast_const()),
     entry(
         cmd::CONNECT,
         c"connect",
         SOCKADDR_TYPE.get().cast_const(),
-        &raw const fbsd_sys::ng_parse_int32_type,
+        INT32_TYPE.get().cast_const(),
     ),
     entry(
         cmd::GETNAME,
