@@ -285,6 +285,17 @@ impl ParseMethod for SockoptText {
     }
 }
 
+impl UnparseMethod for SockoptText {
+    fn unparse(call: &mut UnparseCall) -> c_int {
+        // FreeBSD's generic form, once level and name are known to be
+        // there (FreeBSD reads them past a shorter message).
+        if call.split().0.len() < args::SOCKOPT_HDR {
+            return Errno::EINVAL.raw();
+        }
+        call.unparse_as(&SOCKOPT_TYPE)
+    }
+}
+
 /// The GETOPT reply: typed text when it names a known option (only replies
 /// to the ASCII request form carry level and name; FreeBSD's form leaves
 /// them zero, so its reply keeps FreeBSD's generic text).
@@ -330,7 +341,7 @@ static SOCKOPT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
     &raw const fbsd_sys::ng_parse_struct_type,
     SOCKOPT_FIELDS.get().cast_const().cast(),
     Some(parse_entry::<SockoptText>),
-    None,
+    Some(unparse_entry::<SockoptText>),
 ));
 
 /// `struct ng_ksocket_sockopt` of GETOPT replies: printed typed when it names
