@@ -12,19 +12,26 @@
 //! (`ngctl: send msg: Invalid argument`). stdout and stderr lines go to one
 //! transcript, in order.
 //!
+//! `-d` and `debug` set libnetgraph's debug level, whose log (warn(3)
+//! lines: failed calls from level 1, every message sent and received and
+//! every packet read from level 2, their ASCII form and bytes from level 3)
+//! is printed as libnetgraph prints it.
+//!
 //! Differences from FreeBSD, by necessity: the process ID in the default
 //! node name `ngctl<pid>` is a harness counter; the harness has no jails
-//! (`-j NAME` always finds none); `-d`/`debug` only keep the level
-//! (libnetgraph's debug log is not printed); the interactive prompt `+ ` is
-//! not part of the transcript; `-f -` reads nothing (there is no stdin); a
-//! call that would block forever in FreeBSD (recvfrom, poll) gives up after
-//! 2 s and is recorded in [`Ngctl::problems`] so the scenario fails.
+//! (`-j NAME` always finds none); NgMkSockNode's log names the failing call
+//! from its errno (bind for EADDRINUSE, the kldload of ng_socket.ko for
+//! ENOENT/ENOEXEC, else socket) and does not show the NODEINFO exchange of
+//! an unnamed node (`-n ""`); the interactive prompt `+ ` is not part of
+//! the transcript; `-f -` reads nothing (there is no stdin); a call that
+//! would block forever in FreeBSD (recvfrom, poll) gives up after 2 s and
+//! is recorded in [`Ngctl::problems`] so the scenario fails.
 
 use std::path::{Path, PathBuf};
 
 use super::errno::{self, Errno};
 use super::msg::{self, cmd, NgMsg, NodeInfo};
-use super::port::{NgPort, PortId, Wait, BLOCK};
+use super::port::{NgPort, PortId, Received, Wait, AF_NETGRAPH, BLOCK};
 
 /// Command results (ngctl.h).
 pub const CMDRTN_OK: i32 = 0;
@@ -344,6 +351,19 @@ impl Ngctl {
                 Ok(())
             }
             Err(e) => {
+                if self.debug >= 1 {
+                    // NgMkSockNode's own log of the call that failed: the
+                    // name's bind when it is taken, the kldload of
+                    // ng_socket.ko when that is what failed, else socket().
+                    let what = if e == fbsd_sys::EADDRINUSE as Errno {
+                        format!("bind({})", super::port::strlcpy(&self.name, msg::NODESIZ))
+                    } else if e == fbsd_sys::ENOENT as Errno || e == fbsd_sys::ENOEXEC as Errno {
+                        "can't load ng_socket.ko".to_string()
+                    } else {
+                        "socket".to_string()
+                    };
+                    out.push(format!("ngctl: {what}: {}", errno::strerror(e)));
+                }
                 out.push(format!("ngctl: can't create node: {}", errno::strerror(e)));
                 Err(e)
             }
@@ -433,7 +453,23 @@ impl Ctx<'_> {
     /// has NGM_HASREPLY and this is not a response.
     fn deliver(&mut self, path: &str, m: &NgMsg) -> Result<(), Errno> {
         let p = self.p();
-        self.port.send_msg(p, path, &m.encode())?;
+        let sg = super::port::strlcpy(path, msg::PATHSIZ);
+        if self.st.debug >= 2 {
+            self.warnx(if m.is_resp() {
+                "SENDING RESPONSE:"
+            } else {
+                "SENDING MESSAGE:"
+            });
+            // sg_len, a byte: strlen + 1 + NGSA_OVERHEAD.
+            self.debug_sockaddr((sg.len() + 3) as u8, sg);
+            self.debug_msg(m, sg);
+        }
+        if let Err(e) = self.port.send_msg(p, path, &m.encode()) {
+            if self.st.debug >= 1 {
+                self.warn(&format!("sendto({sg})"), e);
+            }
+            return Err(e);
+        }
         if m.cmd & msg::NGM_HASREPLY != 0
             && m.flags & msg::NGF_RESP == 0
             && !self.port.msg_ready(p, Wait::For(BLOCK))
@@ -462,10 +498,118 @@ impl Ctx<'_> {
         Ok(token)
     }
 
+    /// recvfrom() on the control socket as NgRecvMsg() makes it, with its
+    /// log; `Ok(None)`: nothing within the wait.
+    fn ng_recv(&mut self, buflen: Option<usize>) -> Result<Option<Received>, Errno> {
+        let p = self.p();
+        match self.port.recv_msg(p, buflen, Wait::For(BLOCK)) {
+            Err(e) => {
+                if self.st.debug >= 1 {
+                    self.warn("recvfrom", e);
+                }
+                Err(e)
+            }
+            Ok(Some(r)) => {
+                if self.st.debug >= 2 && !(r.bytes.is_empty() && r.from.is_empty()) {
+                    let m = NgMsg::decode(&r.bytes);
+                    self.warnx(if m.is_resp() {
+                        "RECEIVED RESPONSE:"
+                    } else {
+                        "RECEIVED MESSAGE:"
+                    });
+                    self.debug_sockaddr(r.sa_len, &r.from);
+                    self.debug_msg(&m, &r.from);
+                }
+                Ok(Some(r))
+            }
+            Ok(None) => Ok(None),
+        }
+    }
+
+    /// libnetgraph's `_NgDebugSockaddr()`.
+    fn debug_sockaddr(&mut self, len: u8, addr: &str) {
+        self.warnx(&format!(
+            "SOCKADDR: {{ fam={AF_NETGRAPH} len={len} addr=\"{addr}\" }}"
+        ));
+    }
+
+    /// libnetgraph's `_NgDebugMsg()`: the header, then, above level 2 and
+    /// for a path with a `:`, the node's ASCII form of the message (asked
+    /// for on a temporary socket node), else the argument bytes.
+    fn debug_msg(&mut self, m: &NgMsg, path: &str) {
+        self.warnx("NG_MESG :");
+        self.warnx(&format!("  vers   {}", m.version));
+        self.warnx(&format!("  arglen {}", m.arglen));
+        self.warnx(&format!("  flags  {:x}", m.flags));
+        self.warnx(&format!("  token  {}", m.token));
+        self.warnx(&format!(
+            "  cookie {} ({})",
+            cookie_name(m.cookie),
+            m.cookie
+        ));
+        if self.st.debug > 2 && path.contains(':') {
+            match self.debug_ascii(m, path) {
+                Ok((cmdstr, command, args)) => {
+                    self.warnx(&format!("  cmd    {cmdstr} ({})", command as i32));
+                    self.warnx(&format!("  args   {args}"));
+                    return;
+                }
+                Err(e) => self.warnx(&format!(
+                    "  [error decoding message: {}]",
+                    errno::strerror(e)
+                )),
+            }
+        }
+        self.warnx(&format!("  cmd    {}", m.cmd as i32));
+        self.warnx(&format!("  args ({} bytes)", m.arglen as i32));
+        let n = (m.arglen as usize).min(m.data.len());
+        for l in debug_bytes(&m.data[..n]) {
+            self.warnx(&l);
+        }
+    }
+
+    /// `_NgDebugMsg()`'s translation: NGM_BINARY2ASCII of the message (its
+    /// arguments cut at 2048 bytes) sent to `path` from a temporary control
+    /// socket, with a token of this process's (libnetgraph's one counter).
+    fn debug_ascii(&mut self, m: &NgMsg, path: &str) -> Result<(String, u32, String), Errno> {
+        const ARGS_BUFSIZE: usize = 2048;
+        let tmp = self.port.open(None)?;
+        let mut bin = m.clone();
+        bin.data.truncate((m.arglen as usize).min(ARGS_BUFSIZE));
+        bin.arglen = bin.data.len() as u32;
+        let p = self.p();
+        let token = self.port.next_token(p);
+        let req = NgMsg::request(
+            msg::NGM_GENERIC_COOKIE,
+            cmd::BINARY2ASCII,
+            token,
+            bin.encode(),
+        );
+        let r = match self.port.send_msg(tmp, path, &req.encode()) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let _ = self.port.msg_ready(tmp, Wait::For(BLOCK));
+                match self.port.recv_msg(
+                    tmp,
+                    Some(2 * msg::HDRLEN + ARGS_BUFSIZE),
+                    Wait::For(BLOCK),
+                ) {
+                    Ok(Some(r)) => {
+                        let inner = NgMsg::decode(&NgMsg::decode(&r.bytes).data);
+                        Ok((inner.cmdstr(), inner.cmd, msg::cstr(&inner.data)))
+                    }
+                    Ok(None) => Err(fbsd_sys::ETIMEDOUT as Errno),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        self.port.close(tmp);
+        r
+    }
+
     /// NgRecvMsg() / NgAllocRecvMsg() (buflen None): blocking.
     fn recv_msg(&mut self, buflen: Option<usize>) -> Result<(String, NgMsg), Errno> {
-        let p = self.p();
-        match self.port.recv_msg(p, buflen, Wait::For(BLOCK))? {
+        match self.ng_recv(buflen)? {
             Some(r) => Ok((r.from, NgMsg::decode(&r.bytes))),
             None => {
                 self.st.problems.push(format!(
@@ -622,7 +766,10 @@ impl Ctx<'_> {
                         l
                     }
                 };
-                self.st.debug = level;
+                // NgSetDebug() leaves the level alone when given a negative one.
+                if level >= 0 {
+                    self.st.debug = level;
+                }
                 CMDRTN_OK
             }
             1 => {
@@ -887,8 +1034,7 @@ impl Ctx<'_> {
     }
 
     fn msg_read(&mut self) -> bool {
-        let p = self.p();
-        let (path, m) = match self.port.recv_msg(p, None, Wait::For(BLOCK)) {
+        let (path, m) = match self.ng_recv(None) {
             Ok(Some(r)) if r.bytes.is_empty() && r.from.is_empty() => return true,
             Ok(Some(r)) => (r.from, NgMsg::decode(&r.bytes)),
             Ok(None) => {
@@ -1155,6 +1301,89 @@ fn wrap_help(h: &str) -> Vec<String> {
     lines
 }
 
+/// libnetgraph's names of the node types' cookies (debug.c).
+const COOKIES: &[(u32, &str)] = &[
+    (884639499, "UI"),
+    (886473717, "ASYNC"),
+    (944100792, "BPF"),
+    (1569321993, "BRIDGE"),
+    (1173648034, "CAR"),
+    (860707227, "CISCO"),
+    (1166642656, "DEFLATE"),
+    (1091129178, "DEVICE"),
+    (884298942, "ECHO"),
+    (948105892, "EIFACE"),
+    (983084516, "ETF"),
+    (917786906, "ETHER"),
+    (1230155201, "ETHER_ECHO"),
+    (872148478, "FRAMERELAY"),
+    (994115727, "GIF"),
+    (995567329, "GIF_DEMUX"),
+    (1137070366, "GENERIC"),
+    (915433206, "HOLE"),
+    (1082189597, "HUB"),
+    (1108312559, "IFACE"),
+    (994874907, "IP_INPUT"),
+    (1105988990, "IPFW"),
+    (942710669, "KSOCKET"),
+    (1091515793, "L2TP"),
+    (867184133, "LMI"),
+    (942886745, "MPPC"),
+    (1107718711, "NAT"),
+    (1365756954, "NETFLOW"),
+    (1100897444, "ONE2MANY"),
+    (1262445509, "PATCH"),
+    (200708191, "PIPE"),
+    (940897795, "PPP"),
+    (1089893072, "PPPOE"),
+    (1082548365, "PPTPGRE"),
+    (1166902612, "PRED1"),
+    (1086947474, "RFC1490"),
+    (851601233, "SOCKET"),
+    (1110646684, "SOURCE"),
+    (949409402, "SPLIT"),
+    (1149771193, "TAG"),
+    (1097623478, "TCPMSS"),
+    (916107047, "TEE"),
+    (1226109660, "TTY"),
+    (868219210, "VJC"),
+    (1068486472, "VLAN"),
+];
+
+/// `NgCookie()`: the type name of a cookie, `??` when unknown.
+fn cookie_name(cookie: u32) -> &'static str {
+    COOKIES
+        .iter()
+        .find(|(c, _)| *c == cookie)
+        .map_or("??", |(_, n)| n)
+}
+
+/// libnetgraph's `_NgDebugBytes()`: 16 bytes a line, hex then ASCII (a
+/// missing byte's ASCII column is two blanks wide, as there).
+fn debug_bytes(b: &[u8]) -> Vec<String> {
+    b.chunks(16)
+        .enumerate()
+        .map(|(n, c)| {
+            let mut l = format!("{:04x}:  ", n * 16);
+            for k in 0..16 {
+                match c.get(k) {
+                    Some(x) => l.push_str(&format!("{x:02x} ")),
+                    None => l.push_str("   "),
+                }
+            }
+            l.push_str("  ");
+            for k in 0..16 {
+                match c.get(k) {
+                    Some(&x) if (0x20..0x7f).contains(&x) => l.push(x as char),
+                    Some(_) => l.push('.'),
+                    None => l.push_str("  "),
+                }
+            }
+            l
+        })
+        .collect()
+}
+
 /// `DoParseCommand()`'s split: the line as a C string (up to its first NUL)
 /// cut into words at WHITESPACE with strtok(3), at most MAX_ARGS - 1 of them.
 fn split_line(line: &[u8]) -> Vec<String> {
@@ -1383,7 +1612,26 @@ impl Session {
             }
             if self.alive() && port.data_ready(p, Wait::Now) {
                 did = true;
-                match port.recv_data(p, None, Wait::Now) {
+                let got = port.recv_data(p, None, Wait::Now);
+                // NgRecvData's log.
+                match &got {
+                    Err(e) if self.st.debug >= 1 => {
+                        out.push(format!("ngctl: recvfrom: {}", errno::strerror(*e)));
+                    }
+                    Ok(Some(r)) if self.st.debug >= 2 => {
+                        out.push(format!(
+                            "ngctl: READ {} from hook \"{}\" ({} bytes)",
+                            if r.bytes.is_empty() { "EOF" } else { "PACKET" },
+                            r.from,
+                            r.bytes.len()
+                        ));
+                        if self.st.debug >= 3 {
+                            out.extend(debug_bytes(&r.bytes).iter().map(|l| format!("ngctl: {l}")));
+                        }
+                    }
+                    _ => {}
+                }
+                match got {
                     Ok(Some(r)) if r.bytes.is_empty() => {
                         out.push(format!("ngctl: EOF from hook \"{}\"?", r.from));
                         self.st.exit(port);
