@@ -2,9 +2,9 @@
  * ng_ksocket.ko module declaration, plus the kernel macros the Rust node
  * needs as functions: socket, socket-buffer and listen locks around upcall
  * registration and so_state changes, listen-queue dequeuing, node
- * references, and the mutex of the embryo list. The node type itself
- * (struct ng_type ngsock_ksocket_type, its methods, command list and parse
- * types) is Rust code.
+ * references, the mutex of the embryo list, and the net.graph.ksocket
+ * sysctls. The node type itself (struct ng_type ngsock_ksocket_type, its
+ * methods, command list and parse types) is Rust code.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -16,6 +16,7 @@
 #include <sys/mutex.h>
 #include <sys/socket.h>
 #include <sys/socketvar.h>
+#include <sys/sysctl.h>
 
 #include <netgraph/ng_message.h>
 #include <netgraph/netgraph.h>
@@ -31,6 +32,24 @@ extern struct ng_type ngsock_ksocket_type;
 /* Module "ng_ksocket": netgraph's ng_mod_event, depends on netgraph NG_ABI_VERSION. */
 NETGRAPH_INIT(ksocket, &ngsock_ksocket_type);
 MODULE_VERSION(ng_ksocket, 1);
+
+/*
+ * net.graph.ksocket: opt-in improvements that change what FreeBSD's module
+ * prints or returns (all off by default). The variables are Rust's
+ * (ksocket::tunables), plain ints to the kernel.
+ */
+extern int ngsock_ks_inet6_ascii;
+extern int ngsock_ks_accept_to_requester;
+SYSCTL_DECL(_net_graph);
+static SYSCTL_NODE(_net_graph, OID_AUTO, ksocket, CTLFLAG_RW | CTLFLAG_MPSAFE, 0,
+    "ksocket node type (ngsock)");
+SYSCTL_INT(_net_graph_ksocket, OID_AUTO, inet6_ascii, CTLFLAG_RWTUN,
+    &ngsock_ks_inet6_ascii, 0,
+    "Print IPv6 socket addresses as inet6/[addr]:port (0: generic form, as FreeBSD)");
+SYSCTL_INT(_net_graph_ksocket, OID_AUTO, accept_to_requester, CTLFLAG_RWTUN,
+    &ngsock_ks_accept_to_requester, 0,
+    "Send the accept response for an already queued connection to the requester "
+    "(0: to the previous requester, as FreeBSD)");
 
 /*
  * The list of embryonic clone nodes (Rust: kern::nodeset, static

@@ -314,6 +314,53 @@ impl Kernel for BridgeKernel {
             || self.sh.lib.name_call(self.sh.lib.modfind, module).is_ok()
     }
 
+    fn sysctl(&mut self, name: &str, value: Option<i64>) -> Result<i64, Errno> {
+        let mut name0 = name.as_bytes().to_vec();
+        name0.push(0);
+        let call = |b2: Vec<u8>| {
+            self.sh
+                .ctl
+                .call(&Request {
+                    op: op::SYSCTL,
+                    // SAFETY: plain system call.
+                    uid: unsafe { libc::geteuid() },
+                    b1: name0.clone(),
+                    b2,
+                    ..Request::default()
+                })
+                .map_err(|_| fbsd_sys::EIO as Errno)
+        };
+        let r = call(Vec::new())?;
+        if r.error != 0 {
+            return Err(r.error);
+        }
+        let old = match r.b1.len() {
+            4 => i64::from(i32::from_ne_bytes([r.b1[0], r.b1[1], r.b1[2], r.b1[3]])),
+            8 => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&r.b1);
+                i64::from_ne_bytes(a)
+            }
+            _ => return Err(fbsd_sys::EINVAL as Errno),
+        };
+        if let Some(v) = value {
+            // sysctl(8) refuses a read-only OID itself, before any write.
+            if r.x == 0 {
+                return Err(fbsd_sys::EROFS as Errno);
+            }
+            let bytes = if r.b1.len() == 4 {
+                (v as i32).to_ne_bytes().to_vec()
+            } else {
+                v.to_ne_bytes().to_vec()
+            };
+            let w = call(bytes)?;
+            if w.error != 0 {
+                return Err(w.error);
+            }
+        }
+        Ok(old)
+    }
+
     fn set_cred(&mut self, cred: Cred) {
         let uid = match cred {
             Cred::Root => 0,

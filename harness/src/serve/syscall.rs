@@ -377,8 +377,10 @@ fn sysctl_call(uid: u32, name: &str, new: &[u8]) -> Reply {
     } else {
         old.to_ne_bytes().to_vec()
     };
+    let writable = sysctl::writable(name);
     if !new.is_empty() {
-        if uid != 0 {
+        // FreeBSD's sysctl_root: a read-only OID, then the privilege.
+        if !writable || uid != 0 {
             return Reply::err(EPERM);
         }
         let v: i64 = match new.len() {
@@ -399,6 +401,7 @@ fn sysctl_call(uid: u32, name: &str, new: &[u8]) -> Reply {
         }
     }
     Reply {
+        x: i32::from(writable),
         b1: old_bytes,
         ..Reply::ok(0)
     }

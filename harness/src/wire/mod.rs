@@ -91,7 +91,7 @@ pub mod op {
     /// `modfind(blob1 = module)`; reply ret = module id.
     pub const MODFIND: u16 = 37;
     /// `sysctlbyname(blob1 = name, blob2 = new value or empty)`; reply blob1
-    /// = old value (as wide as the variable).
+    /// = old value (as wide as the variable), x = 1 if the OID is writable.
     pub const SYSCTL: u16 = 38;
     /// `kldfirstmod(a = file id)`; reply ret = module id or 0.
     pub const KLDFIRSTMOD: u16 = 39;
