@@ -8,10 +8,10 @@
 pub mod cell;
 pub mod copy;
 pub mod errno;
+pub mod ffi;
 pub mod hookhash;
 pub mod malloc;
 pub mod mbuf;
-pub mod mutex;
 pub mod netgraph;
 pub mod ngops;
 pub mod ngpcb;
@@ -24,10 +24,8 @@ pub mod sync;
 pub mod thread;
 
 pub use errno::{Errno, KResult};
-#[cfg(feature = "ksocket")]
 pub mod ngcallout;
 pub mod ngparse;
 pub mod ngpriv;
 pub mod nodeset;
-#[cfg(feature = "ksocket")]
 pub mod soext;

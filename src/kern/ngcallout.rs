@@ -4,9 +4,7 @@
 //! [`NgCallout`] keeps its `struct callout` in an allocation of its own, so
 //! the handle may move (it lives in node private data) while the kernel's
 //! timer refers to the structure; dropping the handle cancels a pending run
-//! before freeing the structure. The C side (`ngsock_callout_init`, i.e.
-//! `ng_callout_init`) is in `kmod/ng_ksocket_glue.c`, hence this module
-//! exists only with the `ksocket` feature.
+//! before freeing the structure.
 
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -17,9 +15,7 @@ use super::errno::{Errno, KResult};
 use super::malloc::MallocType;
 use super::netgraph::{Node, NodeFn};
 
-extern "C" {
-    fn ngsock_callout_init(c: *mut callout);
-}
+use super::ffi::ngsock_callout_init;
 
 /// A callout for one node (see the module docs).
 pub struct NgCallout {

@@ -10,9 +10,7 @@ use fbsd_sys::{ng_apply_info, ng_hook, ng_node, ng_type};
 use super::errno::{Errno, KResult};
 use super::netgraph::{Hook, Node};
 
-extern "C" {
-    fn ngsock_node_ref(node: *mut ng_node);
-}
+use super::ffi::ngsock_node_ref;
 
 /// A node reference owned by the caller (outside any method call).
 pub struct NodeRef {
@@ -296,12 +294,9 @@ impl HookRef {
     /// hook list is protected by a lock the caller holds, or the caller is
     /// inside a method of its node).
     pub unsafe fn take(h: *mut ng_hook) -> Option<HookRef> {
-        extern "C" {
-            fn ngsock_hook_ref(hook: *mut ng_hook);
-        }
         let raw = core::ptr::NonNull::new(h)?;
         // SAFETY: guaranteed by the caller; NG_HOOK_REF is an atomic add.
-        unsafe { ngsock_hook_ref(raw.as_ptr()) };
+        unsafe { super::ffi::ngsock_hook_ref(raw.as_ptr()) };
         Some(HookRef { raw })
     }
 
@@ -382,7 +377,7 @@ impl Completion {
         let c = unsafe { &*ctx.cast::<Completion>() };
         if let Ok(mut g) = c.state.lock() {
             *g = error;
-            super::mutex::wakeup(c.chan());
+            super::sync::wakeup(c.chan());
         }
     }
 }

@@ -70,7 +70,7 @@ impl ListLock {
     fn take() -> Self {
         // SAFETY: the mutex is initialised by its SYSINIT before the domain
         // (hence any socket) exists and destroyed after it is gone.
-        unsafe { super::mutex::raw_lock(&raw mut ngsocklist_mtx) };
+        unsafe { super::ffi::ngsock_mtx_lock(&raw mut ngsocklist_mtx) };
         ListLock
     }
 }
@@ -78,7 +78,7 @@ impl ListLock {
 impl Drop for ListLock {
     fn drop(&mut self) {
         // SAFETY: held since `take`.
-        unsafe { super::mutex::raw_unlock(&raw mut ngsocklist_mtx) }
+        unsafe { super::ffi::ngsock_mtx_unlock(&raw mut ngsocklist_mtx) }
     }
 }
 

@@ -30,10 +30,7 @@ use super::malloc::{KBox, MallocType};
 use super::netgraph::Node;
 use super::ngops::NodeRef;
 
-extern "C" {
-    fn ngsock_mtx_lock(m: *mut mtx);
-    fn ngsock_mtx_unlock(m: *mut mtx);
-}
+use super::ffi::{ngsock_mtx_lock, ngsock_mtx_unlock};
 
 struct Entry {
     next: Option<NonNull<Entry>>,

@@ -17,10 +17,7 @@ use super::errno::{Errno, KResult};
 use super::mbuf::Mbuf;
 use super::thread::CurThread;
 
-extern "C" {
-    fn ngsock_so_rcvbuf_lock(so: *mut socket);
-    fn ngsock_so_rcvbuf_unlock(so: *mut socket);
-}
+use super::ffi::{ngsock_so_rcvbuf_lock, ngsock_so_rcvbuf_unlock, ngsock_so_state_change};
 
 /// A socket borrowed by a protocol method.
 #[derive(Clone, Copy)]
@@ -83,21 +80,16 @@ impl ProtoSocket {
 
     /// Sets or clears `SS_ISCONNECTED` under the socket lock.
     pub fn set_connected_flag(self, connected: bool) {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-        const SS_ISCONNECTED: i16 = fbsd_sys::SS_ISCONNECTED as i16;
-        // SAFETY: so_lock is the socket's own initialised mutex; so_state is
-        // written only under it.
-        unsafe {
-            let so = self.so.as_ptr();
-            let m = &raw mut (*so).so_lock;
-            super::mutex::raw_lock(m);
-            if connected {
-                (*so).so_state |= SS_ISCONNECTED;
-            } else {
-                (*so).so_state &= !SS_ISCONNECTED;
-            }
-            super::mutex::raw_unlock(m);
-        }
+        #[allow(clippy::cast_possible_wrap)]
+        const SS_ISCONNECTED: i32 = fbsd_sys::SS_ISCONNECTED as i32;
+        let (set, clear) = if connected {
+            (SS_ISCONNECTED, 0)
+        } else {
+            (0, SS_ISCONNECTED)
+        };
+        // SAFETY: the socket is referenced; the glue changes so_state under
+        // the socket lock.
+        unsafe { ngsock_so_state_change(self.so.as_ptr(), set, clear) }
     }
 
     /// Locks the receive buffer.

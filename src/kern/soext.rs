@@ -1,10 +1,8 @@
-//! socket(9) services behind macros or locks, for the ksocket node: upcall
-//! registration under the right lock, `so_state` bits under `SOCK_LOCK`,
-//! dequeuing from a listening socket. The C side is in
-//! `kmod/ng_ksocket_glue.c` (only linked into `ng_ksocket.ko`, hence this
-//! module exists only with the `ksocket` feature).
+//! socket(9) services behind macros or locks: upcall registration under the
+//! right lock, `so_state` bits under `SOCK_LOCK`, dequeuing from a
+//! listening socket (C side: `kmod/glue_socket.c`).
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 
 use fbsd_sys::socket;
 
@@ -13,25 +11,19 @@ use super::netgraph::Node;
 use super::ngpriv::Upcall;
 use super::socket::KSocket;
 
-extern "C" {
-    fn ngsock_ks_soupcalls_set(so: *mut socket, f: Upcall, arg: *mut c_void);
-    fn ngsock_ks_soupcalls_clear(so: *mut socket);
-    fn ngsock_ks_listen_upcall(so: *mut socket, f: Option<Upcall>, arg: *mut c_void);
-    fn ngsock_ks_set_nbio(so: *mut socket);
-    fn ngsock_ks_so_state(so: *mut socket) -> c_int;
-    fn ngsock_ks_so_listening(so: *mut socket) -> c_int;
-    fn ngsock_ks_so_type(so: *mut socket) -> c_int;
-    fn ngsock_ks_cantrcvmore(so: *mut socket) -> c_int;
-    fn ngsock_ks_connect_result(so: *mut socket, still_connecting: *mut c_int) -> c_int;
-    fn ngsock_ks_clear_connecting(so: *mut socket);
-    fn ngsock_ks_dequeue(head: *mut socket, so: *mut *mut socket) -> c_int;
-}
+use super::ffi::{
+    ngsock_so_cantrcvmore, ngsock_so_connect_result, ngsock_so_dequeue, ngsock_so_listen_upcall,
+    ngsock_so_listening, ngsock_so_state, ngsock_so_state_change, ngsock_so_type,
+    ngsock_so_upcalls_clear, ngsock_so_upcalls_set,
+};
 
 // The socket-state bits, as `int`s (small positive constants).
 #[allow(clippy::cast_possible_wrap)]
 const SS_ISCONNECTED: c_int = fbsd_sys::SS_ISCONNECTED as c_int;
 #[allow(clippy::cast_possible_wrap)]
 const SS_ISCONNECTING: c_int = fbsd_sys::SS_ISCONNECTING as c_int;
+#[allow(clippy::cast_possible_wrap)]
+const SS_NBIO: c_int = fbsd_sys::SS_NBIO as c_int;
 
 impl KSocket {
     /// Registers `f(so, node, waitflag)` on the receive and the send buffer,
@@ -40,7 +32,7 @@ impl KSocket {
     pub fn set_upcalls(&self, f: Upcall, node: Node<'_>) {
         // SAFETY: the socket is owned; the glue takes the buffer locks; the
         // node pointer is only handed back to `f`.
-        unsafe { ngsock_ks_soupcalls_set(self.as_ptr(), f, node.as_ptr().cast()) }
+        unsafe { ngsock_so_upcalls_set(self.as_ptr(), f, node.as_ptr().cast()) }
     }
 
     /// Removes both buffer upcalls, each under its lock (`soupcall_clear`).
@@ -49,7 +41,7 @@ impl KSocket {
     /// invocation of the upcall is running or will start.
     pub fn clear_upcalls(&self) {
         // SAFETY: the socket is owned; the glue takes the buffer locks.
-        unsafe { ngsock_ks_soupcalls_clear(self.as_ptr()) }
+        unsafe { ngsock_so_upcalls_clear(self.as_ptr()) }
     }
 
     /// `solisten_upcall_set(so, f, node)` under `SOLISTEN_LOCK`. The socket
@@ -57,7 +49,7 @@ impl KSocket {
     pub fn set_listen_upcall(&self, f: Upcall, node: Node<'_>) {
         // SAFETY: the socket is owned and listening (caller); the glue takes
         // the listen lock; the node pointer is only handed back to `f`.
-        unsafe { ngsock_ks_listen_upcall(self.as_ptr(), Some(f), node.as_ptr().cast()) }
+        unsafe { ngsock_so_listen_upcall(self.as_ptr(), Some(f), node.as_ptr().cast()) }
     }
 
     /// Removes the listen upcall under `SOLISTEN_LOCK`; afterwards no
@@ -65,18 +57,18 @@ impl KSocket {
     pub fn clear_listen_upcall(&self) {
         // SAFETY: the socket is owned and listening (caller); the glue takes
         // the listen lock; NULL removes the upcall.
-        unsafe { ngsock_ks_listen_upcall(self.as_ptr(), None, core::ptr::null_mut()) }
+        unsafe { ngsock_so_listen_upcall(self.as_ptr(), None, core::ptr::null_mut()) }
     }
 
     /// Sets `SS_NBIO` under `SOCK_LOCK`.
     pub fn set_nbio(&self) {
         // SAFETY: the socket is owned; the glue takes the socket lock.
-        unsafe { ngsock_ks_set_nbio(self.as_ptr()) }
+        unsafe { ngsock_so_state_change(self.as_ptr(), SS_NBIO, 0) }
     }
 
     fn state(&self) -> c_int {
         // SAFETY: the socket is owned; a single int read, as the C node does.
-        unsafe { ngsock_ks_so_state(self.as_ptr()) }
+        unsafe { ngsock_so_state(self.as_ptr()) }
     }
 
     /// `SS_ISCONNECTED` is set.
@@ -92,13 +84,13 @@ impl KSocket {
     /// The socket is listening (`SOLISTENING`: `SO_ACCEPTCONN` in `so_options`).
     pub fn is_listening(&self) -> bool {
         // SAFETY: the socket is owned; a single int read.
-        unsafe { ngsock_ks_so_listening(self.as_ptr()) != 0 }
+        unsafe { ngsock_so_listening(self.as_ptr()) != 0 }
     }
 
     /// `so_type` (`SOCK_STREAM`, `SOCK_DGRAM`, …).
     pub fn sock_type(&self) -> i32 {
         // SAFETY: the socket is owned; so_type never changes.
-        unsafe { ngsock_ks_so_type(self.as_ptr()) }
+        unsafe { ngsock_so_type(self.as_ptr()) }
     }
 
     /// The receive side is shut (`SBS_CANTRCVMORE` on `so_rcv`), read under
@@ -106,7 +98,7 @@ impl KSocket {
     pub fn cant_rcv_more(&self) -> bool {
         // SAFETY: the socket is owned and not listening (caller); the glue
         // takes the receive-buffer lock.
-        unsafe { ngsock_ks_cantrcvmore(self.as_ptr()) != 0 }
+        unsafe { ngsock_so_cantrcvmore(self.as_ptr()) != 0 }
     }
 
     /// Connect-completion check, under `SOCK_LOCK`: takes (reads and clears)
@@ -115,14 +107,14 @@ impl KSocket {
     pub fn take_connect_result(&self) -> (i32, bool) {
         let mut still: c_int = 0;
         // SAFETY: the socket is owned; `still` is valid for the call.
-        let err = unsafe { ngsock_ks_connect_result(self.as_ptr(), &mut still) };
+        let err = unsafe { ngsock_so_connect_result(self.as_ptr(), &mut still) };
         (err, still != 0)
     }
 
     /// Clears `SS_ISCONNECTING` under `SOCK_LOCK` (after a failed connect).
     pub fn clear_connecting(&self) {
         // SAFETY: the socket is owned; the glue takes the socket lock.
-        unsafe { ngsock_ks_clear_connecting(self.as_ptr()) }
+        unsafe { ngsock_so_state_change(self.as_ptr(), 0, SS_ISCONNECTING) }
     }
 
     /// Takes one completed connection off a listening socket without
@@ -133,7 +125,7 @@ impl KSocket {
         let mut so: *mut socket = core::ptr::null_mut();
         // SAFETY: the socket is owned and listening (caller); the glue takes
         // the listen lock, which solisten_dequeue releases on every path.
-        let err = unsafe { ngsock_ks_dequeue(self.as_ptr(), &mut so) };
+        let err = unsafe { ngsock_so_dequeue(self.as_ptr(), &mut so) };
         Errno::check(err)?;
         // SAFETY: on success solisten_dequeue hands us the queue's reference.
         unsafe { KSocket::from_raw(so) }.ok_or(Errno::ENOMEM)

@@ -17,13 +17,9 @@ use fbsd_sys::mtx;
 use super::errno::{Errno, KResult};
 use super::malloc::MallocType;
 
-extern "C" {
-    fn ngsock_mtx_init(m: *mut mtx, name: *const core::ffi::c_char, opts: i32);
-    fn ngsock_mtx_destroy(m: *mut mtx);
-    fn ngsock_mtx_lock(m: *mut mtx);
-    fn ngsock_mtx_unlock(m: *mut mtx);
-    fn ngsock_msleep(chan: *const c_void, m: *mut mtx, wmesg: *const core::ffi::c_char) -> i32;
-}
+use super::ffi::{
+    ngsock_msleep, ngsock_mtx_destroy, ngsock_mtx_init, ngsock_mtx_lock, ngsock_mtx_unlock,
+};
 
 #[repr(C)]
 struct ArcInner<T> {
@@ -251,4 +247,11 @@ impl<T> Drop for MutexGuard<'_, T> {
         // SAFETY: the guard holds the lock.
         unsafe { ngsock_mtx_unlock(self.m.m.get()) }
     }
+}
+
+/// Wakes every thread sleeping on `chan` (an address used only as a key).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn wakeup(chan: *const c_void) {
+    // SAFETY: wakeup(9) accepts any channel value and never sleeps.
+    unsafe { fbsd_sys::wakeup(chan) }
 }

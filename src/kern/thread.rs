@@ -2,9 +2,7 @@
 
 use fbsd_sys::thread;
 
-extern "C" {
-    fn ngsock_curthread() -> *mut thread;
-}
+use super::ffi::ngsock_curthread;
 
 /// A borrowed reference to the running kernel thread.
 #[derive(Clone, Copy)]
