@@ -25,6 +25,12 @@
 
 #include "ngsock_glue.h"
 
+/*
+ * The lock under which node private data is removed (at shutdown) and
+ * reached from outside its node: a Rust static (kern::netgraph).
+ */
+NGSOCK_MTX_SYSINIT(ngsock_private_mtx, "ngsock private data");
+
 /* curthread is an inline %gs load. */
 struct thread *
 ngsock_curthread(void)

@@ -49,10 +49,11 @@ int		 ngsock_so_connect_result(struct socket *, int *);
 int		 ngsock_so_dequeue(struct socket *, struct socket **);
 
 /*
- * A mutex initialised at module load (MTX_SYSINIT) for a Rust static whose
- * first member is the struct mtx. The companion symbol NAME_sysinit is what
- * the Rust declaration (kern::static_mutex!) links against, so a static
- * without its initialisation here does not link.
+ * A mutex initialised at module load (MTX_SYSINIT) and destroyed at unload:
+ * a Rust static whose first member is the struct mtx (kern::static_mutex!),
+ * or a mutex of the glue's own. The companion symbol NAME_sysinit is what
+ * the Rust side refers to, so a mutex without its initialisation here does
+ * not link.
  */
 #define	NGSOCK_MTX_SYSINIT(name, desc)					\
 	extern struct mtx name;						\

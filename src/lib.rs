@@ -9,6 +9,11 @@
 //! * `ksocket`, `socket` (kernel target only, one per module, selected by the
 //!   cargo feature of the same name): the node types, in safe Rust.
 #![cfg_attr(target_os = "none", no_std)]
+// The kernel layer's declaration macros expand `unsafe` code (exported
+// symbols, extern statics) into node-type modules that forbid it, as
+// `std`'s own macros do.
+#![cfg_attr(target_os = "none", feature(allow_internal_unsafe))]
+#![cfg_attr(target_os = "none", allow(internal_features))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(
     clippy::unwrap_used,
@@ -35,3 +40,6 @@ mod ksocket;
 
 #[cfg(all(target_os = "none", feature = "socket"))]
 mod socket;
+
+#[cfg(target_os = "none")]
+mod abi;

@@ -52,7 +52,7 @@ use super::{c_str, is_space, strtoul10, Dialect, Errno, Writer, E2BIG, EINVAL, E
 /// Offset of `sa_data` / `sun_path` in a `struct sockaddr`.
 pub const SADATA_OFFSET: usize = 2;
 /// `SOCK_MAXADDRLEN`: longest socket address (and longest `local` path).
-pub const SOCK_MAXADDRLEN: usize = fbsd_sys::SOCK_MAXADDRLEN as usize;
+pub const SOCK_MAXADDRLEN: usize = super::consts::SOCK_MAXADDRLEN;
 /// `sizeof(struct sockaddr_in)`.
 pub const SOCKADDR_IN_LEN: usize = 16;
 /// `sizeof(struct sockaddr_in6)`.

@@ -2,18 +2,18 @@
 //!
 //! **This whole module is a deliberate improvement.** FreeBSD's ksocket only
 //! takes `struct ng_ksocket_sockopt` as raw numbers plus a byte array
-//! (ksocket.md §7.2), so an integer option is spelt `[ 1 ]` on little-endian
+//! (its raw form), so an integer option is spelt `[ 1 ]` on little-endian
 //! and `[ 3=1 ]` on big-endian hosts. These tables name the common levels and
 //! options, say whether a value is an integer or a boolean and whether it can
 //! be set, and convert values to and from the 4-byte native-endian `int` the
 //! kernel expects. They add names only: numeric levels and options keep
 //! working unchanged.
 //!
-//! Every number comes from the FreeBSD 15 headers (`sys/socket.h`,
-//! `netinet/in.h`, `netinet6/in6.h`, `netinet/tcp.h`, `netinet/udp.h`) through
-//! `fbsd_sys`, except `UDP_ENCAP` (from `netinet/udp.h`, which the bindings do
-//! not include); the tests pin each value.
+//! Every number is FreeBSD 15's (`sys/socket.h`, `netinet/in.h`,
+//! `netinet6/in6.h`, `netinet/tcp.h`, `netinet/udp.h`), from [`super::consts`];
+//! the tests pin each value.
 
+use super::consts as s;
 use super::{is_space, Errno, Writer, EINVAL, ERANGE};
 use core::fmt::Write as _;
 
@@ -60,19 +60,16 @@ pub struct SockOpt {
     pub access: Access,
 }
 
-// Every constant below is a small positive number: the casts cannot wrap.
 /// `SOL_SOCKET` (0xffff).
-pub const SOL_SOCKET: i32 = fbsd_sys::SOL_SOCKET as i32;
+pub const SOL_SOCKET: i32 = s::SOL_SOCKET;
 /// `IPPROTO_IP` (0).
-pub const IPPROTO_IP: i32 = fbsd_sys::IPPROTO_IP as i32;
+pub const IPPROTO_IP: i32 = s::IPPROTO_IP;
 /// `IPPROTO_IPV6` (41).
-pub const IPPROTO_IPV6: i32 = fbsd_sys::IPPROTO_IPV6 as i32;
+pub const IPPROTO_IPV6: i32 = s::IPPROTO_IPV6;
 /// `IPPROTO_TCP` (6).
-pub const IPPROTO_TCP: i32 = fbsd_sys::IPPROTO_TCP as i32;
+pub const IPPROTO_TCP: i32 = s::IPPROTO_TCP;
 /// `IPPROTO_UDP` (17).
-pub const IPPROTO_UDP: i32 = fbsd_sys::IPPROTO_UDP as i32;
-/// `UDP_ENCAP` (1, `netinet/udp.h`).
-const UDP_ENCAP: u32 = 1;
+pub const IPPROTO_UDP: i32 = s::IPPROTO_UDP;
 
 /// The option levels, by name.
 pub static LEVELS: [Level; 5] = [
@@ -101,20 +98,19 @@ pub static LEVELS: [Level; 5] = [
 const fn opt(
     level: i32,
     name: &'static str,
-    value: u32,
+    value: i32,
     kind: ValueKind,
     access: Access,
 ) -> SockOpt {
     SockOpt {
         level,
         name,
-        value: value as i32,
+        value,
         kind,
         access,
     }
 }
 
-use fbsd_sys as s;
 use Access::{ReadOnly as RO, ReadWrite as RW};
 use ValueKind::{Bool, Int};
 
@@ -195,7 +191,7 @@ pub static OPTIONS: [SockOpt; 43] = [
     opt(IPPROTO_TCP, "TCP_KEEPIDLE", s::TCP_KEEPIDLE, Int, RW),
     opt(IPPROTO_TCP, "TCP_KEEPINTVL", s::TCP_KEEPINTVL, Int, RW),
     opt(IPPROTO_TCP, "TCP_KEEPCNT", s::TCP_KEEPCNT, Int, RW),
-    opt(IPPROTO_UDP, "UDP_ENCAP", UDP_ENCAP, Int, RW),
+    opt(IPPROTO_UDP, "UDP_ENCAP", s::UDP_ENCAP, Int, RW),
 ];
 
 /// The level called `name` (exact, case-sensitive).

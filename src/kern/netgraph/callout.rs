@@ -11,11 +11,11 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use fbsd_sys::{callout, ng_node};
 
-use super::errno::{Errno, KResult};
-use super::malloc::MallocType;
-use super::netgraph::{Node, NodeFn};
-
-use super::ffi::ngsock_callout_init;
+use super::ngtype::NodeFn;
+use super::node::Node;
+use crate::kern::errno::{Errno, KResult};
+use crate::kern::ffi::ngsock_callout_init;
+use crate::kern::malloc::MallocType;
 
 /// A callout for one node (see the module docs).
 pub struct NgCallout {
@@ -70,7 +70,7 @@ impl NgCallout {
                 node.as_ptr(),
                 core::ptr::null_mut(),
                 ticks,
-                Some(f),
+                Some(f.raw()),
                 core::ptr::null_mut(),
                 arg2,
             )
