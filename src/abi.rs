@@ -94,6 +94,7 @@ same!(crate::pure::consts:
     TCP_KEEPINTVL,
     TCP_KEEPCNT,
     NG_HOOKSIZ,
+    NG_PATHSIZ,
     SOCK_MAXADDRLEN,
 );
 

@@ -250,3 +250,142 @@ fn ngctl_style_ascii_messages() {
         assert_eq!(c.list().unwrap().len(), 1);
     });
 }
+
+// ---------------------------------------------------------------------------
+// A parse type that reads past the message, on purpose
+
+const OVERREAD_COOKIE: u32 = 0x0bad_0bad;
+
+/// Array length = the byte just before the array, however much of the
+/// message is left (the length bug class of generic socket addresses).
+unsafe extern "C" fn len_from_prev_byte(
+    _t: *const fbsd_sys::ng_parse_type,
+    _start: *const u8,
+    buf: *const u8,
+) -> std::ffi::c_int {
+    // SAFETY: `buf` follows the one-byte `len` field of the struct.
+    std::ffi::c_int::from(unsafe { *buf.sub(1) })
+}
+
+unsafe extern "C" fn overread_ctor(_n: fbsd_sys::node_p) -> std::ffi::c_int {
+    0
+}
+
+fn leak<T>(v: T) -> *const T {
+    Box::leak(Box::new(v))
+}
+
+/// `{ len=uint8 data=bytearray[len] }`, whose data length trusts `len`.
+fn overreading_type() -> *const fbsd_sys::ng_parse_type {
+    let t = ngharness::netgraph::parse::types();
+    let data = leak(fbsd_sys::ng_parse_type {
+        supertype: t.bytearray,
+        info: len_from_prev_byte as *const std::ffi::c_void,
+        ..Default::default()
+    });
+    let fields = Box::leak(Box::new([
+        fbsd_sys::ng_parse_struct_field {
+            name: cs("len"),
+            type_: t.uint8,
+            alignment: 0,
+        },
+        fbsd_sys::ng_parse_struct_field {
+            name: cs("data"),
+            type_: data,
+            alignment: 0,
+        },
+        fbsd_sys::ng_parse_struct_field {
+            name: std::ptr::null(),
+            type_: std::ptr::null(),
+            alignment: 0,
+        },
+    ]));
+    leak(fbsd_sys::ng_parse_type {
+        supertype: t.struct_,
+        info: fields.as_ptr().cast(),
+        ..Default::default()
+    })
+}
+
+/// The harness sees every read a parse type makes outside the message: the
+/// core's BINARY2ASCII, and a module's own `ng_unparse` of a message it
+/// owns, report it as a violation and fail the conversion with EINVAL
+/// (FreeBSD would print the memory that follows the message).
+#[test]
+fn parse_type_reading_past_the_message_is_reported() {
+    let ((), v) = run(|| {
+        let ty = overreading_type();
+        let list = Box::leak(Box::new([
+            fbsd_sys::ng_cmdlist {
+                cookie: OVERREAD_COOKIE,
+                cmd: 1,
+                name: cs("overread"),
+                mesgType: ty,
+                respType: std::ptr::null(),
+            },
+            fbsd_sys::ng_cmdlist {
+                cookie: 0,
+                cmd: 0,
+                name: std::ptr::null(),
+                mesgType: std::ptr::null(),
+                respType: std::ptr::null(),
+            },
+        ]));
+        register_type(new_type("overread", |t| {
+            t.constructor = Some(overread_ctor);
+            t.cmdlist = list.as_ptr();
+        }));
+        let c = Client::new().expect("client");
+        c.mkpeer(".", "overread", "o", "in").unwrap();
+        let h = ng_mesg_ng_msghdr {
+            version: 8,
+            arglen: 4,
+            cmd: 1,
+            typecookie: OVERREAD_COOKIE,
+            ..Default::default()
+        };
+        // Honest: len covers what is there.
+        assert_eq!(
+            b2a(&c, "o", &h, &[2, 7, 8, 0]).unwrap().1,
+            "{ len=2 data=[ 0x7 0x8 ] }"
+        );
+        assert!(ngharness::kern::take_violations().is_empty());
+        // len=200 with 3 bytes of data: read past arglen.
+        assert_eq!(b2a(&c, "o", &h, &[200, 1, 2, 3]), Err(EINVAL));
+        let v = ngharness::kern::take_violations();
+        assert!(!v.is_empty(), "over-read not reported");
+        assert!(v.iter().all(|m| m.contains("ng_unparse")), "{v:#?}");
+
+        // A module converting a message of its own with ng_unparse.
+        let mut ex = ngharness::exports::Exports::new();
+        ngharness::netgraph::parse::register(&mut ex);
+        let f = ex.get("ng_unparse").expect("ng_unparse exported").addr;
+        // SAFETY: the exported function has ng_unparse's C signature.
+        let ng_unparse: unsafe extern "C" fn(
+            *const fbsd_sys::ng_parse_type,
+            *const u8,
+            *mut std::ffi::c_char,
+            std::ffi::c_int,
+        ) -> std::ffi::c_int = unsafe { std::mem::transmute(f) };
+        let mt = ngharness::netgraph::core::item::msg_type();
+        let m = ngharness::kern::malloc::kmalloc(MESG_HEADER + 4, mt, fbsd_sys::M_WAITOK as i32);
+        let mut out = vec![0 as std::ffi::c_char; 2048];
+        // SAFETY: `m` holds a header and 4 argument bytes; `out` 2048 bytes.
+        unsafe {
+            m.cast::<ng_mesg_ng_msghdr>().write_unaligned(h);
+            let data = m.add(MESG_HEADER);
+            std::ptr::copy_nonoverlapping([2u8, 7, 8, 0].as_ptr(), data, 4);
+            assert_eq!(ng_unparse(ty, data, out.as_mut_ptr(), 2048), 0);
+            assert!(ngharness::kern::take_violations().is_empty());
+            *data = 200;
+            assert_eq!(ng_unparse(ty, data, out.as_mut_ptr(), 2048), EINVAL);
+            let v = ngharness::kern::take_violations();
+            assert!(!v.is_empty(), "over-read by a module not reported");
+        }
+        ngharness::kern::malloc::kfree(m, mt);
+        drop(c);
+        let p = ngharness::netgraph::core::check::quiesce();
+        assert!(p.is_empty(), "{p:#?}");
+    });
+    assert!(v.is_empty(), "{v:#?}");
+}

@@ -303,3 +303,50 @@ fn queued_work_left_is_reported() {
     });
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// Resolving "this node" (`.`) without a starting node: FreeBSD's
+/// ng_name2noderef dereferences the NULL node. Every entry point that
+/// reaches it reports a violation (and fails the look-up); addresses
+/// relative to the missing node without a `.` node part are FreeBSD's
+/// EINVAL, with nothing to report.
+#[test]
+fn this_node_without_a_starting_node_is_reported() {
+    let ((), v) = run(|| {
+        let c = Client::new().unwrap();
+        // SAFETY: fresh items (consumed on failure); C strings kept alive.
+        unsafe {
+            for p in [".:", ".:hook", ".:a.b"] {
+                let item = k::ngk_package_data(std::ptr::null_mut(), 0);
+                assert_eq!(
+                    k::ngk_address_path(std::ptr::null_mut(), item, cs(p), 0),
+                    ENOENT
+                );
+            }
+            assert!(k::ngk_name2noderef(std::ptr::null_mut(), cs(".")).is_null());
+            let mut dest: node_p = std::ptr::null_mut();
+            let mut last: hook_p = std::ptr::null_mut();
+            assert_eq!(
+                k::ngk_path2noderef(std::ptr::null_mut(), cs(".:"), &mut dest, &mut last),
+                ENOENT
+            );
+        }
+        let v = kern::take_violations();
+        assert_eq!(v.len(), 5, "{v:#?}");
+        assert!(v.iter().all(|m| m.contains("NULL starting node")), "{v:#?}");
+        // SAFETY: as above.
+        unsafe {
+            for p in ["", ".", "hook", "a.b"] {
+                let item = k::ngk_package_data(std::ptr::null_mut(), 0);
+                assert_eq!(
+                    k::ngk_address_path(std::ptr::null_mut(), item, cs(p), 0),
+                    EINVAL
+                );
+            }
+        }
+        assert!(kern::take_violations().is_empty());
+        drop(c);
+        let p = check::quiesce();
+        assert!(p.is_empty(), "{p:#?}");
+    });
+    assert!(v.is_empty(), "{v:#?}");
+}

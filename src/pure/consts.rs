@@ -98,6 +98,7 @@ pub const TCP_KEEPCNT: i32 = 1024;
 
 // Sizes.
 pub const NG_HOOKSIZ: usize = 32;
+pub const NG_PATHSIZ: usize = 512;
 pub const SOCK_MAXADDRLEN: usize = 255;
 
 /// `UDP_ENCAP` (`netinet/udp.h`, which the bindings do not include).

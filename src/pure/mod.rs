@@ -6,6 +6,7 @@
 //! * [`sockaddr`]: the ASCII forms of `struct sockaddr` (ksocket.md §7.1).
 //! * [`sockopt`]: symbolic socket-option tables (a deliberate improvement:
 //!   FreeBSD has none).
+//! * [`ngpath`]: netgraph addresses as the core splits them.
 //!
 //! Nothing here allocates: parsers write into caller-provided buffers and
 //! formatters into a caller-provided [`Writer`]. Nothing here panics: every
@@ -23,6 +24,7 @@ use core::fmt;
 
 pub mod consts;
 pub mod hookname;
+pub mod ngpath;
 pub mod sockaddr;
 pub mod sockopt;
 

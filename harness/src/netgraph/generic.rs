@@ -333,8 +333,15 @@ unsafe fn binary2ascii(here: node_p, msg: *mut ng_mesg, resp: &mut *mut ng_mesg)
             if argstype.is_null() {
                 *text = 0;
             } else {
-                let e =
-                    parse::unparse_raw(argstype, msg_data(binary), text.cast(), bufsize as c_int);
+                // Every read the conversion makes is checked against the
+                // binary message (FreeBSD would print whatever follows it).
+                let e = parse::unparse_raw_checked(
+                    argstype,
+                    msg_data(binary),
+                    (*binary).header.arglen as usize,
+                    text.cast(),
+                    bufsize as c_int,
+                );
                 if e == ERANGE {
                     free_msg(r);
                     bufsize *= 2;

@@ -701,7 +701,32 @@ unsafe extern "C" fn ng_unparse_c(
     }
     let mut off: c_int = 0;
     // SAFETY: caller contract.
-    unsafe { methods::call_unparse(ty, data, &mut off, cbuf, cbuflen) }
+    let mut call = || unsafe { methods::call_unparse(ty, data, &mut off, cbuf, cbuflen) };
+    // A module converting a message of its own: its reads are checked
+    // against that message (unless a conversion in progress already set
+    // the bounds).
+    match message_window(data) {
+        Some(w) if WINDOW.with(Cell::get).is_none() => with_window(w, call),
+        _ => call(),
+    }
+}
+
+/// The read window of `data` when it is the argument area of a live
+/// message allocation (a malloc block starting with a 56-byte header):
+/// reads past its arglen are reported, reads past the block fail.
+fn message_window(data: *const u8) -> Option<Window> {
+    let lo = (data as usize).checked_sub(NG_MESG_HDRLEN)?;
+    let (size, _) = crate::kern::malloc::block_info(lo as *const u8)?;
+    let room = size.checked_sub(NG_MESG_HDRLEN)?;
+    // SAFETY: the live block holds at least the header; read unaligned.
+    let hdr = unsafe { (lo as *const fbsd_sys::ng_mesg_ng_msghdr).read_unaligned() };
+    let arglen = (hdr.arglen as usize).min(room);
+    Some(Window {
+        lo,
+        soft: data as usize + arglen,
+        hard: lo + size,
+        arglen,
+    })
 }
 
 /// `int ng_parse_getDefault(type, buf, &buflen)`: EOPNOTSUPP without a method.

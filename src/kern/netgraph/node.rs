@@ -210,9 +210,18 @@ impl NodeRef {
     /// Resolves an absolute path (`name:`, `[id]:`, `name:hook`...) to a
     /// node, as a data item addressed by that path would be
     /// (`ng_address_path` with no starting node). May sleep.
+    ///
+    /// There is no starting node, so an address relative to it fails with
+    /// EINVAL: netgraph checks that itself for addresses without a node
+    /// part, and this function for the node part `.` (`.:`, `.:hook`...),
+    /// which FreeBSD's netgraph would resolve by dereferencing the missing
+    /// node.
     pub fn resolve(path: &CStr) -> KResult<NodeRef> {
         #[allow(clippy::cast_possible_wrap)]
         const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
+        if crate::pure::ngpath::names_here(path.to_bytes()) {
+            return Err(Errno::EINVAL);
+        }
         // SAFETY: a data item with no mbuf is only used to resolve the path:
         // ng_address_path frees it on error; on success its destination is
         // referenced by the item, we take our own reference, then free it.

@@ -151,6 +151,13 @@ impl ParseCall {
         unsafe { *self.buflen = to_c_int(n) }
     }
 
+    /// The `arglen` of the message header in front of the binary being
+    /// built (while text is parsed: the length of the text plus one).
+    pub fn arglen(&self) -> u32 {
+        // SAFETY: `start` is preceded by a header (see `new`).
+        unsafe { header_before(self.start) }.arglen
+    }
+
     /// Runs the `parse` method inherited from `ty`'s supertypes on the same
     /// arguments, as type `ty` (its `info` is used); returns its errno.
     pub fn parse_as(&mut self, ty: &'static ParseType) -> c_int {
@@ -163,12 +170,41 @@ impl ParseCall {
         unsafe { f(ty, self.s, self.off, self.start, self.buf, self.buflen) }
     }
 
+    /// Runs the `parse` method of one of netgraph's predefined types on the
+    /// same arguments, as that type; returns its errno.
+    pub fn parse_as_predefined(&mut self, ty: Predefined) -> c_int {
+        let ty = ty.record();
+        // SAFETY: a predefined type record of netgraph, never modified.
+        let f = unsafe { (*ty).parse };
+        let Some(f) = f else {
+            return Errno::EINVAL.raw();
+        };
+        // SAFETY: the engine's own arguments, handed on to an engine method
+        // with the type it belongs to.
+        unsafe { f(ty, self.s, self.off, self.start, self.buf, self.buflen) }
+    }
+
     /// The text, the output buffer (`*buflen` bytes) and netgraph's string
     /// codec over the text.
     pub fn parts(&mut self) -> (&[u8], &mut [u8], NgStrings<'_>) {
         let s = self.s;
         let (input, out) = self.split();
         (input, out, NgStrings { input, s })
+    }
+}
+
+/// Netgraph's predefined parse types a custom method may delegate to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Predefined {
+    /// `ng_parse_int32_type` (signed decimal).
+    Int32,
+}
+
+impl Predefined {
+    fn record(self) -> *const ng_parse_type {
+        match self {
+            Predefined::Int32 => &raw const fbsd_sys::ng_parse_int32_type,
+        }
     }
 }
 
@@ -245,6 +281,20 @@ impl UnparseCall {
             return Errno::EINVAL.raw();
         };
         // SAFETY: the engine's own arguments, handed on to an engine method.
+        unsafe { f(ty, self.data, self.off, self.cbuf, self.cbuflen) }
+    }
+
+    /// Runs the `unparse` method of one of netgraph's predefined types on
+    /// the same arguments, as that type; returns its errno.
+    pub fn unparse_as_predefined(&mut self, ty: Predefined) -> c_int {
+        let ty = ty.record();
+        // SAFETY: a predefined type record of netgraph, never modified.
+        let f = unsafe { (*ty).unparse };
+        let Some(f) = f else {
+            return Errno::EINVAL.raw();
+        };
+        // SAFETY: the engine's own arguments, handed on to an engine method
+        // with the type it belongs to.
         unsafe { f(ty, self.data, self.off, self.cbuf, self.cbuflen) }
     }
 
@@ -385,6 +435,16 @@ impl LengthCall {
     pub fn arglen(&self) -> u32 {
         // SAFETY: the engine's `start` is preceded by a message header.
         unsafe { header_before(self.start) }.arglen
+    }
+
+    /// How many bytes of the top-level object, by the header's `arglen`,
+    /// lie at and after the array. When printing a message, the bytes the
+    /// array may cover (its end is the message's end); while parsing text,
+    /// `arglen` is the length of the text, which bounds nothing.
+    pub fn remaining(&self) -> usize {
+        let arglen = usize::try_from(self.arglen()).unwrap_or(usize::MAX);
+        let at = (self.buf as usize).saturating_sub(self.start as usize);
+        arglen.saturating_sub(at)
     }
 
     /// The byte `back` bytes before the array (a field of the enclosing
@@ -531,27 +591,16 @@ impl ParseType {
         )
     }
 
-    /// A structure with `fields` whose text forms are `P`'s methods, which
-    /// may fall back to the structure's own ([`ParseCall::parse_as`]).
-    pub const fn structure_with<P: ParseMethod + UnparseMethod, const N: usize>(
-        fields: &'static StructFields<N>,
-    ) -> ParseType {
-        parse_type(
-            &raw const fbsd_sys::ng_parse_struct_type,
-            fields.as_info(),
-            Some(parse_entry::<P>),
-            Some(unparse_entry::<P>),
-        )
+    /// A type deriving from `base` (without `info` of its own): it parses
+    /// and prints as `base` does unless given methods of its own.
+    pub const fn extending(base: TypeRef) -> ParseType {
+        parse_type(base.0, core::ptr::null(), None, None)
     }
 
-    /// A type whose text forms are entirely `P`'s methods.
-    pub const fn custom<P: ParseMethod + UnparseMethod>() -> ParseType {
-        parse_type(
-            core::ptr::null(),
-            core::ptr::null(),
-            Some(parse_entry::<P>),
-            Some(unparse_entry::<P>),
-        )
+    /// A type with no supertype, whose text forms are entirely its own
+    /// methods (give it both).
+    pub const fn custom() -> ParseType {
+        parse_type(core::ptr::null(), core::ptr::null(), None, None)
     }
 
     /// A byte array (netgraph's `ng_parse_bytearray_type`) whose length
@@ -565,6 +614,22 @@ impl ParseType {
             None,
             None,
         )
+    }
+
+    /// The same type, parsing text with `P` (which may hand the call on to
+    /// the supertypes' method, [`ParseCall::parse_as`]).
+    pub const fn parsed_by<P: ParseMethod>(self) -> ParseType {
+        let mut t = self.0.into_inner();
+        t.parse = Some(parse_entry::<P>);
+        ParseType(KernelCell::new(t))
+    }
+
+    /// The same type, printing with `U` (which may hand the call on to the
+    /// supertypes' method, [`UnparseCall::unparse_as`]).
+    pub const fn printed_by<U: UnparseMethod>(self) -> ParseType {
+        let mut t = self.0.into_inner();
+        t.unparse = Some(unparse_entry::<U>);
+        ParseType(KernelCell::new(t))
     }
 
     /// Its address, for other declarations.
