@@ -43,3 +43,11 @@ mod socket;
 
 #[cfg(target_os = "none")]
 mod abi;
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::string_slice
+)]
+mod rules;
