@@ -152,22 +152,41 @@ impl<'a, P: Protocol> ProtoSocket<'a, P> {
 
 /// The socket being detached (`pr_detach`): no other method of it runs,
 /// and its PCB is freed (after its links are gone) when the method returns.
+///
+/// # Invariants
+///
+/// `pcb` is the PCB of a socket in its `pr_detach`; the PCB is reachable
+/// only through this value (no method of the socket runs any more).
 pub struct Detaching<'a, P: Protocol> {
     pcb: Pin<&'a P::Pcb>,
 }
 
 impl<'a, P: Protocol> Detaching<'a, P> {
-    /// The socket's PCB.
-    pub fn pcb(&self) -> Pin<&'a P::Pcb> {
+    /// The socket's PCB, for as long as `self` is borrowed.
+    pub fn pcb(&self) -> Pin<&P::Pcb> {
         self.pcb
     }
 
-    /// Empties a slot of the PCB: no method of the socket, hence no borrow
-    /// of what the slot holds, exists any more.
-    pub fn take<T: SlotPtr>(&self, slot: &ArcSlot<T>) -> Option<T> {
-        // SAFETY: borrows of the slot's contents come from `ArcSlot::get`
-        // through the PCB, reachable only by methods of the socket, none of
-        // which runs while it is detached.
+    /// Ends the detach by emptying a slot of the PCB (`field` picks it):
+    /// what it holds is handed over. `None` for an empty slot, or one that
+    /// is not part of the PCB.
+    pub fn take<T: SlotPtr>(self, field: impl FnOnce(&P::Pcb) -> &ArcSlot<T>) -> Option<T> {
+        let pcb = self.pcb.get_ref();
+        let slot = field(pcb);
+        let (base, at) = (
+            pcb as *const P::Pcb as usize,
+            slot as *const ArcSlot<T> as usize,
+        );
+        let inside = at >= base
+            && at
+                .checked_add(core::mem::size_of::<ArcSlot<T>>())
+                .is_some_and(|end| end <= base.saturating_add(core::mem::size_of::<P::Pcb>()));
+        if !inside {
+            return None;
+        }
+        // SAFETY: the slot is part of the PCB (checked above), reachable only
+        // through this value (invariant), which is consumed: no borrow of
+        // what the slot holds (`ArcSlot::get` through the PCB) is left.
         unsafe { slot.take_shared() }
     }
 }
@@ -225,7 +244,8 @@ pub unsafe fn detach<P: Protocol>(so: *mut socket, f: impl FnOnce(Detaching<'_, 
     // SAFETY: the cell came from `KBox::into_raw` with P's malloc type and
     // is owned here from now on.
     let cell = unsafe { KBox::from_raw(raw, P::malloc_type()) };
-    // SAFETY: the cell's memory does not move before it is freed below.
+    // SAFETY: the cell's memory does not move before it is freed below; no
+    // method of the socket runs any more (the PCB is only reachable here).
     let pcb = unsafe { Pin::new_unchecked(&cell.pcb) };
     f(Detaching { pcb });
     // A link left somewhere keeps the socket: wait for it to go.

@@ -588,11 +588,10 @@ fn incoming(mut w: W<'_>) {
 /// the removal retried a few ticks later, for as long as the node has no
 /// hook.
 fn remove_self(node: Node<'_>, st: &mut State) {
-    if node.remove().is_ok() {
-        return;
+    if let Err(failed) = node.remove() {
+        failed.revive();
+        let _ = arm_retry(node, st, REMOVE_RETRY_TICKS, FN_REMOVE_UNHOOKED);
     }
-    node.revive();
-    let _ = arm_retry(node, st, REMOVE_RETRY_TICKS, FN_REMOVE_UNHOOKED);
 }
 
 /// Removes an embryonic child of a node being shut down: at once if
@@ -600,11 +599,10 @@ fn remove_self(node: Node<'_>, st: &mut State) {
 /// own context (which retries as [`remove_self`] does). Should both fail,
 /// the child stays valid: a hook-less clone anyone can shut down.
 fn remove_embryo(child: Node<'_>) {
-    if child.remove().is_ok() {
-        return;
+    if let Err(failed) = child.remove() {
+        failed.revive();
+        let _ = child.send_fn(FUNCTION, FN_REMOVE, SendFlags::QUEUE);
     }
-    child.revive();
-    let _ = child.send_fn(FUNCTION, FN_REMOVE, SendFlags::QUEUE);
 }
 
 /// Arms the node's retry timer (allocated on first use) to run function

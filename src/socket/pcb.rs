@@ -88,9 +88,8 @@ impl NgPcb {
     }
 
     /// Removes the node-data link of a socket being detached.
-    pub fn unlink_data(&self, d: &Detaching<'_, NgProto>) -> Option<Private<SocketType>> {
-        let p = d.take(&self.sockdata);
-        self.node_id.store(0, Ordering::Relaxed);
-        p
+    pub fn unlink_data(d: Detaching<'_, NgProto>) -> Option<Private<SocketType>> {
+        d.pcb().node_id.store(0, Ordering::Relaxed);
+        d.take(|pcb| &pcb.sockdata)
     }
 }

@@ -118,10 +118,10 @@ fn data_attach(so: So<'_>, _proto: i32) -> KResult<()> {
 }
 
 fn detach(d: Detaching<'_, NgProto>) {
-    let pcb = d.pcb();
-    if let Some(p) = pcb.unlink_data(&d) {
+    let kind = d.pcb().kind();
+    if let Some(p) = NgPcb::unlink_data(d) {
         if let Ok(mut st) = p.shared().st.lock() {
-            let link = if pcb.kind() == NG_CONTROL {
+            let link = if kind == NG_CONTROL {
                 st.ctl.take()
             } else {
                 st.data.take()

@@ -30,7 +30,7 @@ pub use msg::{Completion, Msg, NG_MESG_HDR};
 pub use ngtype::{
     type_exists, ModEvent, NodeFn, NodeType, Private, Reader, SendFlags, TypeRecord, Writer,
 };
-pub use node::{NewNode, Node, NodeRef};
+pub use node::{NewNode, Node, NodeRef, RemoveFailed};
 
 /// `NG_HOOKSIZ`: size of a hook-name buffer, NUL included.
 pub const NG_HOOKSIZ: usize = fbsd_sys::NG_HOOKSIZ as usize;

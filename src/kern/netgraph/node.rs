@@ -119,20 +119,14 @@ impl<'a> Node<'a> {
 
     /// Asks netgraph to shut this node down (`ng_rmnode_self`): queued as a
     /// function item allocated without sleeping, so usable anywhere. The
-    /// node is marked invalid first, even when the item cannot be had
-    /// (then see [`Node::revive`]).
-    pub fn remove(self) -> KResult<()> {
+    /// node is marked invalid first, even when the item cannot be had: the
+    /// error then lets the caller revive it ([`RemoveFailed::revive`]).
+    pub fn remove(self) -> Result<(), RemoveFailed<'a>> {
         // SAFETY: the node is referenced for 'a.
-        Errno::check(unsafe { fbsd_sys::ng_rmnode_self(self.raw.as_ptr()) })
-    }
-
-    /// `NG_NODE_REVIVE`: clears the invalid flag after a failed
-    /// [`Node::remove`], so that a node whose removal could not be queued
-    /// stays reachable instead of lingering unreachable for ever.
-    pub fn revive(self) {
-        // SAFETY: the node is referenced for 'a; after a failed removal
-        // nothing else changes its flags.
-        unsafe { (*self.raw.as_ptr()).nd_flags &= !NGF_INVALID }
+        match Errno::check(unsafe { fbsd_sys::ng_rmnode_self(self.raw.as_ptr()) }) {
+            Ok(()) => Ok(()),
+            Err(errno) => Err(RemoveFailed { node: self, errno }),
+        }
     }
 
     /// Shuts the node down from a context that may sleep (a socket system
@@ -145,11 +139,11 @@ impl<'a> Node<'a> {
     /// only accepts a removal, so it gets [`Node::remove`] again.
     pub fn remove_sleeping(self) -> KResult<()> {
         if !self.is_valid() {
-            return self.remove();
+            return self.remove().map_err(|f| f.errno());
         }
         match Msg::shutdown_sleeping().and_then(|msg| msg.send_to_self_sleeping(self)) {
             Some(r) => r,
-            None => self.remove(),
+            None => self.remove().map_err(|f| f.errno()),
         }
     }
 
@@ -181,6 +175,29 @@ impl<'a> Node<'a> {
             return Err(p);
         }
         p.install_on(self)
+    }
+}
+
+/// A removal that netgraph could not queue ([`Node::remove`]): the node is
+/// marked invalid, with nothing queued to remove it.
+#[must_use]
+pub struct RemoveFailed<'a> {
+    node: Node<'a>,
+    errno: Errno,
+}
+
+impl RemoveFailed<'_> {
+    /// Why (`ENOMEM`: no item).
+    pub fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    /// `NG_NODE_REVIVE`: clears the invalid flag, so that the node stays
+    /// reachable instead of lingering unreachable for ever.
+    pub fn revive(self) {
+        // SAFETY: the node is referenced for 'a; its removal failed before
+        // anything was queued, so nothing else acts on the flag.
+        unsafe { (*self.node.raw.as_ptr()).nd_flags &= !NGF_INVALID }
     }
 }
 
