@@ -254,23 +254,53 @@ impl Msg {
     /// Sends the message from `here` to `path` (relative to `here`) and
     /// sleeps until netgraph has applied it, and any reply re-using its
     /// item; returns the error the application recorded. Consumed on every
-    /// path. Only where sleeping is allowed (a socket system call), and at
-    /// most one such send outstanding per [`Completion`] (initialised;
-    /// borrowed for the whole wait, so it cannot move meanwhile).
+    /// path. Only where sleeping is allowed (a socket system call). Sends
+    /// through one [`Completion`] (initialised; borrowed for the whole
+    /// wait, so it cannot move meanwhile) take turns.
     pub fn send_path_sync(self, here: Node<'_>, path: &CStr, done: &Completion) -> KResult<()> {
-        *done.state.lock()? = PENDING;
-        let mut apply = ng_apply_info {
-            apply: Some(Completion::applied),
-            context: (done as *const Completion).cast_mut().cast::<c_void>(),
-            refs: 0,
-            error: 0,
-        };
-        // SAFETY: ng_package_msg consumes the message (freeing it on
+        {
+            let mut g = done.state.lock()?;
+            while g.busy {
+                g.sleep(done.chan(), c"ngsock");
+            }
+            *g = State {
+                busy: true,
+                result: PENDING,
+            };
+        }
+        let sent = self.send_path_applying(here, path, done);
+        let mut g = done.lock_again();
+        if sent.is_ok() {
+            while g.result == PENDING {
+                g.sleep(done.chan(), c"ngsock");
+            }
+        }
+        let err = g.result;
+        g.busy = false;
+        wakeup(done.chan());
+        drop(g);
+        sent?;
+        Errno::check(err)
+    }
+
+    /// The sending part of [`Msg::send_path_sync`]: on `Ok`, the apply
+    /// callback of `done` runs once the item has been applied (possibly
+    /// already). The caller holds `done`'s turn.
+    fn send_path_applying(self, here: Node<'_>, path: &CStr, done: &Completion) -> KResult<()> {
+        let apply = done.apply.get();
+        // SAFETY: the caller holds the completion's turn, so netgraph uses no
+        // earlier apply record of it; the record is rewritten before it is
+        // handed over. ng_package_msg consumes the message (freeing it on
         // failure); ng_address_path frees the item on error; ng_snd_item
-        // consumes it. `apply` lives on this stack frame until its callback
-        // has run: this function does not return before the state has left
-        // PENDING, which only the callback does.
+        // consumes it. The record stays valid (in `done`, which the caller
+        // does not let go) until its callback has run.
         unsafe {
+            apply.write(ng_apply_info {
+                apply: Some(Completion::applied),
+                context: (done as *const Completion).cast_mut().cast::<c_void>(),
+                refs: 0,
+                error: 0,
+            });
             let item = fbsd_sys::ng_package_msg(self.into_raw(), NG_WAITOK);
             if item.is_null() {
                 return Err(Errno::ENOMEM);
@@ -279,18 +309,10 @@ impl Msg {
             if err != 0 {
                 return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
             }
-            (*item).apply = &raw mut apply;
+            (*item).apply = apply;
             let _ = fbsd_sys::ng_snd_item(item, 0);
         }
-        let mut g = done.state.lock()?;
-        while *g == PENDING {
-            g.sleep(done.chan(), c"ngsock");
-        }
-        let err = *g;
-        drop(g);
-        // The apply record must outlive the wait above.
-        let _ = &mut apply;
-        Errno::check(err)
+        Ok(())
     }
 }
 
@@ -302,9 +324,29 @@ impl Drop for Msg {
 }
 
 /// Where the result of [`Msg::send_path_sync`] is delivered: netgraph's
-/// apply callback stores it and wakes the sender.
+/// apply callback stores it and wakes the sender. Sends take turns.
+///
+/// # Invariants
+///
+/// While `state.busy`, one sender owns `apply`, which netgraph may use
+/// until the callback has stored the result.
 pub struct Completion {
-    state: Mutex<i32>,
+    state: Mutex<State>,
+    apply: core::cell::UnsafeCell<ng_apply_info>,
+}
+
+// SAFETY: `apply` is used by one sender at a time (the turn in `state`) and
+// by netgraph on its behalf; `state` is a mutex.
+unsafe impl Sync for Completion {}
+// SAFETY: as above.
+unsafe impl Send for Completion {}
+
+/// A completion's turn and result.
+struct State {
+    /// A send owns the completion.
+    busy: bool,
+    /// The result of the owner's send, [`PENDING`] until applied.
+    result: i32,
 }
 
 const PENDING: i32 = -1;
@@ -313,7 +355,16 @@ impl Completion {
     /// A completion; initialise it in place with [`Completion::init`].
     pub const fn new() -> Self {
         Completion {
-            state: Mutex::new(0),
+            state: Mutex::new(State {
+                busy: false,
+                result: 0,
+            }),
+            apply: core::cell::UnsafeCell::new(ng_apply_info {
+                apply: None,
+                context: core::ptr::null_mut(),
+                refs: 0,
+                error: 0,
+            }),
         }
     }
 
@@ -328,21 +379,30 @@ impl Completion {
         (self as *const Self).cast::<c_void>()
     }
 
+    /// Locks the state of a completion already locked once (so initialised,
+    /// which it stays while borrowed): the turn's owner waits for it.
+    fn lock_again(&self) -> crate::kern::sync::MutexGuard<'_, State> {
+        loop {
+            if let Ok(g) = self.state.lock() {
+                return g;
+            }
+        }
+    }
+
     /// The apply callback (`ng_apply_t`).
     ///
     /// # Safety
     ///
-    /// Called by netgraph only, once, with the context of an apply record
-    /// made by [`Msg::send_path_sync`]: a `Completion` whose sender is
+    /// Called by netgraph only, once, with the context of the apply record
+    /// [`Msg::send_path_sync`] set: a `Completion` whose turn's owner is
     /// waiting for this call.
     unsafe extern "C" fn applied(ctx: *mut c_void, error: i32) {
-        // SAFETY: ctx is the Completion the sender is blocked on; it stays
-        // valid until the sender has seen the result, which is set below.
+        // SAFETY: ctx is the Completion the owner is blocked on; it stays
+        // valid until the owner has seen the result, which is set below.
         let c = unsafe { &*ctx.cast::<Completion>() };
-        if let Ok(mut g) = c.state.lock() {
-            *g = error;
-            wakeup(c.chan());
-        }
+        let mut g = c.lock_again();
+        g.result = error;
+        wakeup(c.chan());
     }
 }
 
