@@ -6,100 +6,70 @@
 
 use super::Errno;
 
+/// Defines each `NAME = value` as a `pub const` of type `$ty`.
+macro_rules! consts {
+    ($ty:ty: $($name:ident = $v:expr),* $(,)?) => {
+        $(pub const $name: $ty = $v;)*
+    };
+}
+
 // Error numbers (`sys/errno.h`).
-pub const E2BIG: Errno = 7;
-pub const ENOENT: Errno = 2;
-pub const ENOMEM: Errno = 12;
-pub const EINVAL: Errno = 22;
-pub const ERANGE: Errno = 34;
-pub const EALREADY: Errno = 37;
+consts! { Errno:
+    E2BIG = 7, ENOENT = 2, ENOMEM = 12, EINVAL = 22,
+    ERANGE = 34, EALREADY = 37,
+}
 
 // Address and protocol families (`sys/socket.h`).
-pub const AF_UNIX: i32 = 1;
-pub const PF_INET: i32 = 2;
-pub const PF_INET6: i32 = 28;
-pub const PF_ATM: i32 = 30;
-pub const PF_DIVERT: i32 = 44;
+consts! { i32:
+    AF_UNIX = 1, PF_INET = 2, PF_INET6 = 28, PF_ATM = 30,
+    PF_DIVERT = 44,
+}
 
 // Socket types (`sys/socket.h`).
-pub const SOCK_STREAM: i32 = 1;
-pub const SOCK_DGRAM: i32 = 2;
-pub const SOCK_RAW: i32 = 3;
-pub const SOCK_RDM: i32 = 4;
-pub const SOCK_SEQPACKET: i32 = 5;
+consts! { i32:
+    SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3, SOCK_RDM = 4,
+    SOCK_SEQPACKET = 5,
+}
 
 // Protocols (`netinet/in.h`).
-pub const IPPROTO_IP: i32 = 0;
-pub const IPPROTO_ICMP: i32 = 1;
-pub const IPPROTO_IGMP: i32 = 2;
-pub const IPPROTO_TCP: i32 = 6;
-pub const IPPROTO_UDP: i32 = 17;
-pub const IPPROTO_IPV6: i32 = 41;
-pub const IPPROTO_GRE: i32 = 47;
-pub const IPPROTO_ESP: i32 = 50;
-pub const IPPROTO_AH: i32 = 51;
-pub const IPPROTO_SWIPE: i32 = 53;
-pub const IPPROTO_ICMPV6: i32 = 58;
-pub const IPPROTO_ENCAP: i32 = 98;
-pub const IPPROTO_PIM: i32 = 103;
-pub const IPPROTO_SCTP: i32 = 132;
-pub const IPPROTO_RAW: i32 = 255;
+consts! { i32:
+    IPPROTO_IP = 0, IPPROTO_ICMP = 1, IPPROTO_IGMP = 2, IPPROTO_TCP = 6,
+    IPPROTO_UDP = 17, IPPROTO_IPV6 = 41, IPPROTO_GRE = 47, IPPROTO_ESP = 50,
+    IPPROTO_AH = 51, IPPROTO_SWIPE = 53, IPPROTO_ICMPV6 = 58, IPPROTO_ENCAP = 98,
+    IPPROTO_PIM = 103, IPPROTO_SCTP = 132, IPPROTO_RAW = 255,
+}
 
 // Socket-level options (`sys/socket.h`).
-pub const SOL_SOCKET: i32 = 65_535;
-pub const SO_DEBUG: i32 = 1;
-pub const SO_ACCEPTCONN: i32 = 2;
-pub const SO_REUSEADDR: i32 = 4;
-pub const SO_KEEPALIVE: i32 = 8;
-pub const SO_DONTROUTE: i32 = 16;
-pub const SO_BROADCAST: i32 = 32;
-pub const SO_OOBINLINE: i32 = 256;
-pub const SO_REUSEPORT: i32 = 512;
-pub const SO_REUSEPORT_LB: i32 = 65_536;
-pub const SO_SNDBUF: i32 = 4097;
-pub const SO_RCVBUF: i32 = 4098;
-pub const SO_SNDLOWAT: i32 = 4099;
-pub const SO_RCVLOWAT: i32 = 4100;
-pub const SO_ERROR: i32 = 4103;
-pub const SO_TYPE: i32 = 4104;
-pub const SO_FIB: i32 = 4116;
-pub const SO_PROTOCOL: i32 = 4118;
-pub const SO_DOMAIN: i32 = 4121;
+consts! { i32:
+    SOL_SOCKET = 0xffff, SO_DEBUG = 1, SO_ACCEPTCONN = 2, SO_REUSEADDR = 4,
+    SO_KEEPALIVE = 8, SO_DONTROUTE = 16, SO_BROADCAST = 32, SO_OOBINLINE = 256,
+    SO_REUSEPORT = 512, SO_REUSEPORT_LB = 0x10000, SO_SNDBUF = 4097, SO_RCVBUF = 4098,
+    SO_SNDLOWAT = 4099, SO_RCVLOWAT = 4100, SO_ERROR = 4103, SO_TYPE = 4104,
+    SO_FIB = 4116, SO_PROTOCOL = 4118, SO_DOMAIN = 4121,
+}
 
 // IPv4 options (`netinet/in.h`).
-pub const IP_HDRINCL: i32 = 2;
-pub const IP_TOS: i32 = 3;
-pub const IP_TTL: i32 = 4;
-pub const IP_MULTICAST_TTL: i32 = 10;
-pub const IP_MULTICAST_LOOP: i32 = 11;
-pub const IP_BINDANY: i32 = 24;
-pub const IP_MINTTL: i32 = 66;
-pub const IP_DONTFRAG: i32 = 67;
+consts! { i32:
+    IP_HDRINCL = 2, IP_TOS = 3, IP_TTL = 4, IP_MULTICAST_TTL = 10,
+    IP_MULTICAST_LOOP = 11, IP_BINDANY = 24, IP_MINTTL = 66, IP_DONTFRAG = 67,
+}
 
 // IPv6 options (`netinet6/in6.h`).
-pub const IPV6_UNICAST_HOPS: i32 = 4;
-pub const IPV6_MULTICAST_HOPS: i32 = 10;
-pub const IPV6_MULTICAST_LOOP: i32 = 11;
-pub const IPV6_V6ONLY: i32 = 27;
-pub const IPV6_TCLASS: i32 = 61;
-pub const IPV6_DONTFRAG: i32 = 62;
-pub const IPV6_BINDANY: i32 = 64;
-pub const IPV6_AUTOFLOWLABEL: i32 = 59;
+consts! { i32:
+    IPV6_UNICAST_HOPS = 4, IPV6_MULTICAST_HOPS = 10, IPV6_MULTICAST_LOOP = 11, IPV6_V6ONLY = 27,
+    IPV6_TCLASS = 61, IPV6_DONTFRAG = 62, IPV6_BINDANY = 64, IPV6_AUTOFLOWLABEL = 59,
+}
 
 // TCP options (`netinet/tcp.h`).
-pub const TCP_NODELAY: i32 = 1;
-pub const TCP_MAXSEG: i32 = 2;
-pub const TCP_NOPUSH: i32 = 4;
-pub const TCP_NOOPT: i32 = 8;
-pub const TCP_KEEPINIT: i32 = 128;
-pub const TCP_KEEPIDLE: i32 = 256;
-pub const TCP_KEEPINTVL: i32 = 512;
-pub const TCP_KEEPCNT: i32 = 1024;
+consts! { i32:
+    TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_NOPUSH = 4, TCP_NOOPT = 8,
+    TCP_KEEPINIT = 128, TCP_KEEPIDLE = 256, TCP_KEEPINTVL = 512, TCP_KEEPCNT = 1024,
+}
 
 // Sizes.
-pub const NG_HOOKSIZ: usize = 32;
-pub const NG_PATHSIZ: usize = 512;
-pub const SOCK_MAXADDRLEN: usize = 255;
+consts! { usize:
+    NG_HOOKSIZ = 32, NG_PATHSIZ = 512, SOCK_MAXADDRLEN = 255,
+}
 
 /// `UDP_ENCAP` (`netinet/udp.h`, which the bindings do not include).
 pub const UDP_ENCAP: i32 = 1;
@@ -139,7 +109,20 @@ mod tests {
             })
             .map(String::from)
             .collect();
-        let mut missing = names(&ours, "pub const ");
+        let defs = ours.split("#[cfg(test)]").next().unwrap_or("");
+        let mut missing: Vec<String> = defs
+            .lines()
+            .filter(|l| l.starts_with("    ") && l.contains(" = "))
+            .flat_map(|l| l.split(','))
+            .filter_map(|a| a.split('=').next())
+            .map(|n| String::from(n.trim()))
+            .filter(|n| {
+                !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .chain(names(defs, "pub const "))
+            .collect();
         missing.retain(|n| n != "UDP_ENCAP" && !listed.contains(n));
         assert!(missing.is_empty(), "not checked in src/abi.rs: {missing:?}");
     }

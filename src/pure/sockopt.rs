@@ -114,85 +114,47 @@ const fn opt(
 use Access::{ReadOnly as RO, ReadWrite as RW};
 use ValueKind::{Bool, Int};
 
-/// The known options. Options whose value is a structure (`SO_LINGER`,
-/// `SO_SNDTIMEO`, multicast group requests, …) are left out.
-pub static OPTIONS: [SockOpt; 43] = [
-    opt(SOL_SOCKET, "SO_DEBUG", s::SO_DEBUG, Bool, RW),
-    opt(SOL_SOCKET, "SO_ACCEPTCONN", s::SO_ACCEPTCONN, Bool, RO),
-    opt(SOL_SOCKET, "SO_REUSEADDR", s::SO_REUSEADDR, Bool, RW),
-    opt(SOL_SOCKET, "SO_KEEPALIVE", s::SO_KEEPALIVE, Bool, RW),
-    opt(SOL_SOCKET, "SO_DONTROUTE", s::SO_DONTROUTE, Bool, RW),
-    opt(SOL_SOCKET, "SO_BROADCAST", s::SO_BROADCAST, Bool, RW),
-    opt(SOL_SOCKET, "SO_OOBINLINE", s::SO_OOBINLINE, Bool, RW),
-    opt(SOL_SOCKET, "SO_REUSEPORT", s::SO_REUSEPORT, Bool, RW),
-    opt(SOL_SOCKET, "SO_REUSEPORT_LB", s::SO_REUSEPORT_LB, Bool, RW),
-    opt(SOL_SOCKET, "SO_SNDBUF", s::SO_SNDBUF, Int, RW),
-    opt(SOL_SOCKET, "SO_RCVBUF", s::SO_RCVBUF, Int, RW),
-    opt(SOL_SOCKET, "SO_SNDLOWAT", s::SO_SNDLOWAT, Int, RW),
-    opt(SOL_SOCKET, "SO_RCVLOWAT", s::SO_RCVLOWAT, Int, RW),
-    opt(SOL_SOCKET, "SO_ERROR", s::SO_ERROR, Int, RO),
-    opt(SOL_SOCKET, "SO_TYPE", s::SO_TYPE, Int, RO),
-    opt(SOL_SOCKET, "SO_FIB", s::SO_FIB, Int, RW),
-    opt(SOL_SOCKET, "SO_PROTOCOL", s::SO_PROTOCOL, Int, RO),
-    opt(SOL_SOCKET, "SO_DOMAIN", s::SO_DOMAIN, Int, RO),
-    opt(IPPROTO_IP, "IP_HDRINCL", s::IP_HDRINCL, Bool, RW),
-    opt(IPPROTO_IP, "IP_TOS", s::IP_TOS, Int, RW),
-    opt(IPPROTO_IP, "IP_TTL", s::IP_TTL, Int, RW),
-    // `u_char` in the header comment; the kernel also takes and returns an
-    // int when the value is 4 bytes long.
-    opt(IPPROTO_IP, "IP_MULTICAST_TTL", s::IP_MULTICAST_TTL, Int, RW),
-    opt(
-        IPPROTO_IP,
-        "IP_MULTICAST_LOOP",
-        s::IP_MULTICAST_LOOP,
-        Bool,
-        RW,
-    ),
-    opt(IPPROTO_IP, "IP_BINDANY", s::IP_BINDANY, Bool, RW),
-    opt(IPPROTO_IP, "IP_MINTTL", s::IP_MINTTL, Int, RW),
-    opt(IPPROTO_IP, "IP_DONTFRAG", s::IP_DONTFRAG, Bool, RW),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_UNICAST_HOPS",
-        s::IPV6_UNICAST_HOPS,
-        Int,
-        RW,
-    ),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_MULTICAST_HOPS",
-        s::IPV6_MULTICAST_HOPS,
-        Int,
-        RW,
-    ),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_MULTICAST_LOOP",
-        s::IPV6_MULTICAST_LOOP,
-        Bool,
-        RW,
-    ),
-    opt(IPPROTO_IPV6, "IPV6_V6ONLY", s::IPV6_V6ONLY, Bool, RW),
-    opt(IPPROTO_IPV6, "IPV6_TCLASS", s::IPV6_TCLASS, Int, RW),
-    opt(IPPROTO_IPV6, "IPV6_DONTFRAG", s::IPV6_DONTFRAG, Bool, RW),
-    opt(IPPROTO_IPV6, "IPV6_BINDANY", s::IPV6_BINDANY, Bool, RW),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_AUTOFLOWLABEL",
-        s::IPV6_AUTOFLOWLABEL,
-        Bool,
-        RW,
-    ),
-    opt(IPPROTO_TCP, "TCP_NODELAY", s::TCP_NODELAY, Bool, RW),
-    opt(IPPROTO_TCP, "TCP_MAXSEG", s::TCP_MAXSEG, Int, RW),
-    opt(IPPROTO_TCP, "TCP_NOPUSH", s::TCP_NOPUSH, Bool, RW),
-    opt(IPPROTO_TCP, "TCP_NOOPT", s::TCP_NOOPT, Bool, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPINIT", s::TCP_KEEPINIT, Int, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPIDLE", s::TCP_KEEPIDLE, Int, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPINTVL", s::TCP_KEEPINTVL, Int, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPCNT", s::TCP_KEEPCNT, Int, RW),
-    opt(IPPROTO_UDP, "UDP_ENCAP", s::UDP_ENCAP, Int, RW),
-];
+/// The option table: for each level, each option's name (also the name
+/// of its constant in [`super::consts`]), value kind and access.
+macro_rules! options {
+    ($($level:ident: $($name:ident $kind:ident $access:ident,)* ;)*) => {
+        [$($(opt($level, stringify!($name), s::$name, $kind, $access),)*)*]
+    };
+}
+
+/// The known options, by level: name, kind of value, access. Options
+/// whose value is a structure (`SO_LINGER`, `SO_SNDTIMEO`, multicast group
+/// requests, …) are left out. `IP_MULTICAST_TTL` is a `u_char` in the
+/// header comment; the kernel also takes and returns an int when the value
+/// is 4 bytes long.
+pub static OPTIONS: [SockOpt; 43] = options! {
+    SOL_SOCKET:
+        SO_DEBUG Bool RW, SO_ACCEPTCONN Bool RO, SO_REUSEADDR Bool RW,
+        SO_KEEPALIVE Bool RW, SO_DONTROUTE Bool RW, SO_BROADCAST Bool RW,
+        SO_OOBINLINE Bool RW, SO_REUSEPORT Bool RW, SO_REUSEPORT_LB Bool RW,
+        SO_SNDBUF Int RW, SO_RCVBUF Int RW, SO_SNDLOWAT Int RW,
+        SO_RCVLOWAT Int RW, SO_ERROR Int RO, SO_TYPE Int RO,
+        SO_FIB Int RW, SO_PROTOCOL Int RO, SO_DOMAIN Int RO,
+    ;
+    IPPROTO_IP:
+        IP_HDRINCL Bool RW, IP_TOS Int RW, IP_TTL Int RW,
+        IP_MULTICAST_TTL Int RW, IP_MULTICAST_LOOP Bool RW, IP_BINDANY Bool RW,
+        IP_MINTTL Int RW, IP_DONTFRAG Bool RW,
+    ;
+    IPPROTO_IPV6:
+        IPV6_UNICAST_HOPS Int RW, IPV6_MULTICAST_HOPS Int RW, IPV6_MULTICAST_LOOP Bool RW,
+        IPV6_V6ONLY Bool RW, IPV6_TCLASS Int RW, IPV6_DONTFRAG Bool RW,
+        IPV6_BINDANY Bool RW, IPV6_AUTOFLOWLABEL Bool RW,
+    ;
+    IPPROTO_TCP:
+        TCP_NODELAY Bool RW, TCP_MAXSEG Int RW, TCP_NOPUSH Bool RW,
+        TCP_NOOPT Bool RW, TCP_KEEPINIT Int RW, TCP_KEEPIDLE Int RW,
+        TCP_KEEPINTVL Int RW, TCP_KEEPCNT Int RW,
+    ;
+    IPPROTO_UDP:
+        UDP_ENCAP Int RW,
+    ;
+};
 
 /// The level called `name` (exact, case-sensitive).
 pub fn level_by_name(name: &[u8]) -> Option<&'static Level> {
