@@ -125,7 +125,7 @@ impl NodeType for Ksocket {
         st.has_hook = true;
         // A misrouted packet could re-enter the node through the socket;
         // queued delivery decouples the stacks (as FreeBSD does).
-        hook.force_queue();
+        w.force_queue(hook);
         Ok(())
     }
 
@@ -609,7 +609,7 @@ fn remove_embryo(child: Node<'_>) {
 /// `what` in `ticks` ticks; false when no timer or item can be had.
 fn arm_retry(node: Node<'_>, st: &mut State, ticks: i32, what: i32) -> bool {
     let c = match st.retry {
-        Some(ref c) => c,
+        Some(ref mut c) => c,
         None => match NgCallout::new(M_NETGRAPH_KSOCKET) {
             Ok(c) => st.retry.insert(c),
             Err(_) => return false,

@@ -65,13 +65,13 @@ impl<'a> Hook<'a> {
         self.raw == other.raw
     }
 
-    /// Forces queued delivery of everything sent to this hook
-    /// (`NG_HOOK_FORCE_QUEUE`).
-    pub fn force_queue(self) {
+    /// Sets `NG_HOOK_FORCE_QUEUE`; the caller is the writer of the hook's
+    /// node (see [`super::Writer::force_queue`]).
+    pub(in crate::kern) fn set_force_queue(self) {
         #[allow(clippy::cast_possible_wrap)]
         const HK_QUEUE: i32 = fbsd_sys::HK_QUEUE as i32;
-        // SAFETY: the hook is referenced for 'a; its flags are set from its
-        // node's methods, which netgraph serialises.
+        // SAFETY: the hook is referenced for 'a; its flags are changed only
+        // by its node's writer, which the caller is.
         unsafe { (*self.raw.as_ptr()).hk_flags |= HK_QUEUE }
     }
 

@@ -392,6 +392,14 @@ impl<'a, T: NodeType> Writer<'a, T> {
     pub fn first_hook(&self) -> Option<Hook<'a>> {
         self.node.first_hook()
     }
+
+    /// Forces queued delivery of everything sent to `hook`, a hook of this
+    /// node (`NG_HOOK_FORCE_QUEUE`); nothing for another node's hook.
+    pub fn force_queue(&mut self, hook: Hook<'_>) {
+        if hook.node().is_some_and(|n| n.id() == self.node.id()) {
+            hook.set_force_queue();
+        }
+    }
 }
 
 impl<'a, T: NodeType> Reader<'a, T> {

@@ -80,6 +80,11 @@ fn super_unparse(ty: *const ng_parse_type) -> fbsd_sys::ng_unparse_t {
 }
 
 /// The arguments of a `parse` method call.
+///
+/// # Invariants
+///
+/// The pointers are the engine's arguments of a call in progress, valid
+/// as [`ParseCall::new`] says until the value is dropped (within the call).
 pub struct ParseCall {
     s: *const c_char,
     off: *mut c_int,
@@ -209,6 +214,10 @@ impl Predefined {
 }
 
 /// The arguments of an `unparse` method call.
+///
+/// # Invariants
+///
+/// As for [`ParseCall`], see [`UnparseCall::new`].
 pub struct UnparseCall {
     data: *const u8,
     off: *mut c_int,
@@ -425,6 +434,11 @@ fn encode_fallback(raw: &[u8], out: &mut [u8]) -> Result<usize, crate::pure::Err
 }
 
 /// The arguments of an array `getLength` method call.
+///
+/// # Invariants
+///
+/// `start` is the engine's top-level object, preceded by a message header,
+/// and `buf` points inside it, for the duration of the call.
 pub struct LengthCall {
     start: *const u8,
     buf: *const u8,
