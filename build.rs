@@ -90,42 +90,19 @@ fn main() {
     build.compile(&format!("{module}_glue"));
 }
 
-/// The codegen flags of a FreeBSD amd64 kernel module (as `bsd.kmod.mk` sets them).
+/// The C flags of a FreeBSD amd64 kernel module: every flag of
+/// `kmod/kernel-cflags` (the list the gate's and the harness's test objects
+/// also use), in order.
 fn kernel_cflags() -> Vec<String> {
-    [
-        "--target=x86_64-unknown-freebsd15.0",
-        "-nostdinc",
-        "-D_KERNEL",
-        "-DKLD_MODULE",
-        "-D__FreeBSD_version=1500068",
-        "-include",
-        "opt_global.h",
-        "-ffreestanding",
-        "-std=gnu17",
-        "-O2",
-        "-fno-common",
-        "-fno-pic",
-        "-mcmodel=kernel",
-        "-mno-red-zone",
-        "-mno-mmx",
-        "-mno-sse",
-        "-mno-sse2",
-        "-mno-avx",
-        "-msoft-float",
-        "-fno-asynchronous-unwind-tables",
-        "-fno-unwind-tables",
-        "-fno-omit-frame-pointer",
-        "-mno-omit-leaf-frame-pointer",
-        "-fwrapv",
-        "-fno-strict-aliasing",
-        "-fno-builtin",
-        "-Wall",
-        "-Werror",
-        "-Wno-unused-function",
-    ]
-    .iter()
-    .map(|s| (*s).to_string())
-    .collect()
+    let path = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
+        .join("kmod/kernel-cflags");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('['))
+        .map(str::to_string)
+        .collect()
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -62,6 +62,11 @@ impl Exports {
         );
     }
 
+    /// Adds every symbol of `other` (replacing symbols of the same name).
+    pub fn merge(&mut self, other: Exports) {
+        self.map.extend(other.map);
+    }
+
     pub fn get(&self, name: &str) -> Option<Sym> {
         self.map.get(name).copied()
     }

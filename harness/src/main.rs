@@ -38,7 +38,7 @@ fn cmd_load(args: &[String]) -> ExitCode {
     if files.is_empty() {
         return usage();
     }
-    loader::boot();
+    ngharness::netgraph::boot();
     loader::set_trace(!quiet);
     printf::set_console_echo(true);
     // Names without '/' resolve against the directories of the given files

@@ -18,7 +18,7 @@ fn c_module_node_type() {
         return;
     };
     let ((), v) = run(move || {
-        loader::boot();
+        ngharness::netgraph::boot();
         kern::thread::set_curthread(kern::thread::thread0());
         let id = loader::load(&ko).expect("kldload ng_cecho.ko");
         assert!(loader::module_loaded("ng_cecho"));

@@ -1,4 +1,4 @@
-//! The ngctl emulation (harness/src/scenario/ngctl.rs) against the fake
+//! The ngctl emulation (harness/src/scenario/ngctl/) against the fake
 //! backend: command-line parsing, output formats, exit statuses, sessions.
 
 use std::path::Path;

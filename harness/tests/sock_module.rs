@@ -4,8 +4,9 @@
 //! itself. Both go through the loader, the exported kernel entry points and
 //! the module's own inline code (SOCK_RECVBUF_LOCK, so_pcb, ...).
 
+mod kmod_util;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use ngharness::kern::domain as kd;
@@ -197,27 +198,10 @@ fn kernel() -> MutexGuard<'static, ()> {
     g
 }
 
-fn sysroot_include() -> Option<PathBuf> {
-    let root = match std::env::var("FREEBSD_SYSROOT") {
-        Ok(s) => PathBuf::from(s),
-        Err(_) => {
-            let home = std::env::var("HOME").ok()?;
-            let cache =
-                std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache"));
-            PathBuf::from(format!("{cache}/ngsock/freebsd-15.0-sysroot"))
-        }
-    };
-    let inc = root.join("include");
-    inc.join("sys/domain.h").exists().then_some(inc)
-}
-
 /// Builds the C module (variant `pinned`: no DOMF_UNLOADABLE, unloads
 /// anyway). `None` (after printing why) when the sysroot or LLVM is missing.
 fn build_sockdom(pinned: bool) -> Option<PathBuf> {
-    let Some(inc) = sysroot_include() else {
-        eprintln!("SKIP: FreeBSD 15.0 sysroot not found (run scripts/bootstrap.sh)");
-        return None;
-    };
+    let inc = kmod_util::sysroot_include("sys/domain.h")?;
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sock-fixtures");
     std::fs::create_dir_all(&dir).expect("fixture dir");
     let name = if pinned { "sockdom_pinned" } else { "sockdom" };
@@ -225,61 +209,20 @@ fn build_sockdom(pinned: bool) -> Option<PathBuf> {
     let src = dir.join(format!("{name}.{pid}.c"));
     std::fs::write(&src, SOCKDOM_C).expect("write fixture source");
     let obj = dir.join(format!("{name}.{pid}.o"));
-    let mut cc = Command::new("clang-19");
-    cc.args([
-        "--target=x86_64-unknown-freebsd15.0",
-        "-c",
-        "-O2",
-        "-fno-pic",
-        "-mcmodel=kernel",
-    ])
-    .args([
-        "-mno-red-zone",
-        "-mno-sse",
-        "-msoft-float",
-        "-ffreestanding",
-        "-nostdinc",
-    ])
-    .arg("-isystem")
-    .arg(&inc)
-    .args([
-        "-D_KERNEL",
-        "-DKLD_MODULE",
-        "-D__FreeBSD_version=1500068",
+    let modsym = format!("-DSD_MODSYM={name}");
+    let mut extra = vec![
         "-Wno-format",
-    ])
-    .args([
         "-Wno-gnu-flexible-array-initializer",
         "-Wno-missing-prototypes",
-    ])
-    .arg(format!("-DSD_MODSYM={name}"));
+        &modsym,
+    ];
     if pinned {
-        cc.arg("-DPINNED");
+        extra.push("-DPINNED");
     }
-    match cc.arg(&src).arg("-o").arg(&obj).status() {
-        Ok(s) if s.success() => {}
-        Ok(s) => panic!("clang-19 failed on the sockdom fixture: {s}"),
-        Err(e) => {
-            eprintln!("SKIP: cannot run clang-19: {e}");
-            return None;
-        }
-    }
+    kmod_util::compile(&src, &obj, &inc, kmod_util::Model::Kernel, &extra)?;
     let ko = dir.join(format!("{name}.ko"));
     let tmp = dir.join(format!("{name}.{pid}.ko.tmp"));
-    match Command::new("ld.lld-19")
-        .arg("-r")
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&obj)
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        Ok(s) => panic!("ld.lld-19 -r failed: {s}"),
-        Err(e) => {
-            eprintln!("SKIP: cannot run ld.lld-19: {e}");
-            return None;
-        }
-    }
+    kmod_util::link(&obj, &tmp)?;
     let _ = std::fs::remove_file(&obj);
     let _ = std::fs::remove_file(&src);
     std::fs::rename(&tmp, &ko).expect("rename module");

@@ -39,7 +39,7 @@ pub struct Loaded {
 /// root (their directories join the module path). The console is not
 /// echoed; each file's trace and console output are returned.
 pub fn boot(kos: &[PathBuf]) -> Result<Vec<Loaded>, String> {
-    loader::boot();
+    crate::netgraph::boot();
     printf::set_console_echo(false);
     let mut path = loader::module_path();
     for f in kos {

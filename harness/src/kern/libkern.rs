@@ -3,26 +3,26 @@
 use core::ffi::{c_char, c_int, c_void};
 
 use super::fault::Caller;
-use crate::bench::probe;
+use super::probe;
 use crate::exports::Exports;
 
 // memcpy, memmove and bcopy take the caller's return address (in the
-// register after their three arguments) for the bench's copy probe.
+// register after their three arguments) for the copy probe (`kern::probe`).
 mod abi {
     use core::ffi::c_void;
 
-    use crate::kern::fault::entry;
+    use crate::kern::entry::entry;
     entry!(
         /// `void *memcpy(void *d, const void *s, size_t n)`
-        fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memcpy, "rcx"
+        fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memcpy
     );
     entry!(
         /// `void *memmove(void *d, const void *s, size_t n)`
-        fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memmove, "rcx"
+        fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void => super::k_memmove
     );
     entry!(
         /// `void bcopy(const void *s, void *d, size_t n)`
-        fn bcopy(s: *const c_void, d: *mut c_void, n: usize) => super::k_bcopy, "rcx"
+        fn bcopy(s: *const c_void, d: *mut c_void, n: usize) => super::k_bcopy
     );
 }
 

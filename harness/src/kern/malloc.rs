@@ -28,7 +28,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use fbsd_sys::{malloc_type, M_NOWAIT, M_VERSION, M_WAITOK, M_ZERO};
 
-use super::fault::{self, entry, same_signature, Caller, Site};
+use super::entry::kernel_functions;
+use super::fault::{self, Caller, Site};
 use super::{kernel_panic, violation};
 use crate::exports::Exports;
 
@@ -440,11 +441,11 @@ pub(crate) fn alloc(
         s.live.insert(p as usize, b);
     });
     let kind = if fault_site == Some(Site::Tag) {
-        crate::bench::probe::Kind::Tag
+        super::probe::Kind::Tag
     } else {
-        crate::bench::probe::Kind::Malloc
+        super::probe::Kind::Malloc
     };
-    crate::bench::probe::alloc(kind, size, caller);
+    super::probe::alloc(kind, size, caller);
     p
 }
 
@@ -598,23 +599,6 @@ fn live_size(p: usize) -> Option<usize> {
 // ---------------------------------------------------------------------------
 // Exported kernel functions
 
-unsafe extern "C" fn malloc_impl(
-    size: usize,
-    mtp: *mut malloc_type,
-    flags: c_int,
-    ra: usize,
-) -> *mut c_void {
-    alloc(size, mtp, flags, 1, Caller::Addr(ra), None, "malloc").cast()
-}
-
-unsafe extern "C" fn free_impl(addr: *mut c_void, mtp: *mut malloc_type, ra: usize) {
-    release(addr, mtp, Caller::Addr(ra), "free", false);
-}
-
-unsafe extern "C" fn zfree_impl(addr: *mut c_void, mtp: *mut malloc_type, ra: usize) {
-    release(addr, mtp, Caller::Addr(ra), "zfree", true);
-}
-
 fn realloc_common(
     addr: *mut c_void,
     size: usize,
@@ -640,125 +624,6 @@ fn realloc_common(
     unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, new, old.min(size)) };
     release(addr, mtp, caller, what, false);
     new.cast()
-}
-
-unsafe extern "C" fn realloc_impl(
-    addr: *mut c_void,
-    size: usize,
-    mtp: *mut malloc_type,
-    flags: c_int,
-    ra: usize,
-) -> *mut c_void {
-    realloc_common(addr, size, mtp, flags, Caller::Addr(ra), "realloc")
-}
-
-unsafe extern "C" fn reallocf_impl(
-    addr: *mut c_void,
-    size: usize,
-    mtp: *mut malloc_type,
-    flags: c_int,
-    ra: usize,
-) -> *mut c_void {
-    let caller = Caller::Addr(ra);
-    let new = realloc_common(addr, size, mtp, flags, caller, "reallocf");
-    if new.is_null() {
-        release(addr, mtp, caller, "reallocf", false);
-    }
-    new
-}
-
-unsafe extern "C" fn mallocarray_impl(
-    nmemb: usize,
-    size: usize,
-    mtp: *mut malloc_type,
-    flags: c_int,
-    ra: usize,
-) -> *mut c_void {
-    let Some(total) = nmemb.checked_mul(size) else {
-        kernel_panic(&format!("mallocarray: {nmemb} * {size} overflowed"));
-    };
-    alloc(total, mtp, flags, 1, Caller::Addr(ra), None, "mallocarray").cast()
-}
-
-unsafe extern "C" fn malloc_aligned_impl(
-    size: usize,
-    align: usize,
-    mtp: *mut malloc_type,
-    flags: c_int,
-    ra: usize,
-) -> *mut c_void {
-    let caller = Caller::Addr(ra);
-    let mut a = align;
-    if !align.is_power_of_two() || align > PAGE {
-        violation(format!(
-            "malloc_aligned({size}, {align:#x}) from {caller}: alignment must be a power of two \
-             not above PAGE_SIZE"
-        ));
-        a = if align.is_power_of_two() {
-            PAGE
-        } else {
-            align.next_power_of_two().min(PAGE)
-        };
-    }
-    alloc(size, mtp, flags, a, caller, None, "malloc_aligned").cast()
-}
-
-unsafe extern "C" fn malloc_usable_size_impl(addr: *const c_void, ra: usize) -> usize {
-    if addr.is_null() {
-        return 0;
-    }
-    match live_size(addr as usize) {
-        Some(n) => n,
-        None => {
-            eprintln!(
-                "harness: malloc_usable_size({addr:p}) from {}",
-                Caller::Addr(ra)
-            );
-            kernel_panic(&format!(
-                "malloc_usable_size: address {addr:p}({:#x}) is not allocated.",
-                addr as usize & !(PAGE - 1)
-            ))
-        }
-    }
-}
-
-unsafe extern "C" fn malloc_init_impl(data: *mut c_void, ra: usize) {
-    let mtp = data.cast::<malloc_type>();
-    if mtp.is_null() {
-        kernel_panic(
-            "malloc_init: NULL malloc type (Fatal trap 12: page fault while in kernel mode)",
-        );
-    }
-    // SAFETY: MALLOC_DEFINE hands its writable `struct malloc_type` to malloc_init.
-    let (version, name) = unsafe { ((*mtp).ks_version, read_name(mtp)) };
-    if version != u64::from(M_VERSION) {
-        kernel_panic(&format!(
-            "malloc_init: type {name} with unsupported version {version}"
-        ));
-    }
-    let again = with(|s| {
-        let ty = mtp as usize;
-        if s.types.get(&ty).is_some_and(|t| t.initialised) {
-            return true;
-        }
-        // SAFETY: as above; the kernel links the type into its list.
-        unsafe { (*mtp).ks_next = s.kmemstatistics as *mut malloc_type };
-        s.kmemstatistics = ty;
-        s.types.insert(
-            ty,
-            TypeInfo {
-                name: name.clone(),
-                initialised: true,
-            },
-        );
-        false
-    });
-    if again {
-        violation(format!(
-            "malloc_init({name}) from {}: type is already initialised (would corrupt the type list)",
-            Caller::Addr(ra)
-        ));
-    }
 }
 
 struct LeakItem {
@@ -806,150 +671,208 @@ fn take_leaks(s: &mut State, filter: impl Fn(&Block) -> bool) -> BTreeMap<String
     out
 }
 
-unsafe extern "C" fn malloc_uninit_impl(data: *mut c_void, ra: usize) {
-    let mtp = data.cast::<malloc_type>();
-    if mtp.is_null() {
-        kernel_panic(
-            "malloc_uninit: NULL malloc type (Fatal trap 12: page fault while in kernel mode)",
-        );
+kernel_functions! {
+    /// `void *malloc(size_t size, struct malloc_type *type, int flags)`
+    fn malloc(size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void [c] {
+        alloc(size, mtp, flags, 1, c, None, "malloc").cast()
     }
-    // SAFETY: SYSUNINIT hands the module's `struct malloc_type`, still mapped.
-    let (version, name) = unsafe { ((*mtp).ks_version, read_name(mtp)) };
-    if version != u64::from(M_VERSION) {
-        violation(format!(
-            "malloc_uninit({name}): bad malloc type version {version}"
-        ));
+
+    /// `void free(void *addr, struct malloc_type *type)`
+    fn free(addr: *mut c_void, mtp: *mut malloc_type) [c] {
+        release(addr, mtp, c, "free", false);
     }
-    let ty = mtp as usize;
-    let res = with(|s| {
-        if !s.types.get(&ty).is_some_and(|t| t.initialised) {
-            return None;
+
+    /// `void zfree(void *addr, struct malloc_type *type)`
+    fn zfree(addr: *mut c_void, mtp: *mut malloc_type) [c] {
+        release(addr, mtp, c, "zfree", true);
+    }
+
+    /// `void *realloc(void *addr, size_t size, struct malloc_type *type, int flags)`
+    fn realloc(
+        addr: *mut c_void,
+        size: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
+        realloc_common(addr, size, mtp, flags, c, "realloc")
+    }
+
+    /// `void *reallocf(void *addr, size_t size, struct malloc_type *type, int flags)`
+    fn reallocf(
+        addr: *mut c_void,
+        size: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
+        let caller = c;
+        let new = realloc_common(addr, size, mtp, flags, caller, "reallocf");
+        if new.is_null() {
+            release(addr, mtp, caller, "reallocf", false);
         }
-        // Unlink from the ks_next list.
-        if s.kmemstatistics == ty {
-            // SAFETY: `mtp` is an initialised, linked type.
-            s.kmemstatistics = unsafe { (*mtp).ks_next } as usize;
-        } else {
-            let mut t = s.kmemstatistics as *mut malloc_type;
-            while !t.is_null() {
-                // SAFETY: every element of the list is an initialised type
-                // whose memory is still mapped.
-                unsafe {
-                    if (*t).ks_next as usize == ty {
-                        (*t).ks_next = (*mtp).ks_next;
-                        break;
-                    }
-                    t = (*t).ks_next;
-                }
+        new
+    }
+
+    /// `void *mallocarray(size_t nmemb, size_t size, struct malloc_type *type, int flags)`
+    fn mallocarray(
+        nmemb: usize,
+        size: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
+        let Some(total) = nmemb.checked_mul(size) else {
+            kernel_panic(&format!("mallocarray: {nmemb} * {size} overflowed"));
+        };
+        alloc(total, mtp, flags, 1, c, None, "mallocarray").cast()
+    }
+
+    /// `void *malloc_aligned(size_t size, size_t align, struct malloc_type *type, int flags)`
+    fn malloc_aligned(
+        size: usize,
+        align: usize,
+        mtp: *mut malloc_type,
+        flags: c_int,
+    ) -> *mut c_void [c] {
+        let caller = c;
+        let mut a = align;
+        if !align.is_power_of_two() || align > PAGE {
+            violation(format!(
+                "malloc_aligned({size}, {align:#x}) from {caller}: alignment must be a power of two \
+                 not above PAGE_SIZE"
+            ));
+            a = if align.is_power_of_two() {
+                PAGE
+            } else {
+                align.next_power_of_two().min(PAGE)
+            };
+        }
+        alloc(size, mtp, flags, a, caller, None, "malloc_aligned").cast()
+    }
+
+    /// `size_t malloc_usable_size(const void *addr)`
+    fn malloc_usable_size(addr: *const c_void) -> usize [c] {
+        if addr.is_null() {
+            return 0;
+        }
+        match live_size(addr as usize) {
+            Some(n) => n,
+            None => {
+                eprintln!(
+                    "harness: malloc_usable_size({addr:p}) from {}",
+                    c
+                );
+                kernel_panic(&format!(
+                    "malloc_usable_size: address {addr:p}({:#x}) is not allocated.",
+                    addr as usize & !(PAGE - 1)
+                ))
             }
         }
-        if let Some(t) = s.types.get_mut(&ty) {
-            t.initialised = false;
+    }
+
+    /// `void malloc_init(void *data)` (MALLOC_DEFINE's SYSINIT)
+    fn malloc_init(data: *mut c_void) [c] {
+        let mtp = data.cast::<malloc_type>();
+        if mtp.is_null() {
+            kernel_panic(
+                "malloc_init: NULL malloc type (Fatal trap 12: page fault while in kernel mode)",
+            );
         }
-        Some(take_leaks(s, |b| b.ty == ty))
-    });
-    let Some(leaks) = res else {
-        violation(format!(
-            "malloc_uninit({name}) from {}: type '{name}' not found (never initialised or \
-             uninitialised twice)",
-            Caller::Addr(ra)
-        ));
-        return;
-    };
-    for (tname, items) in leaks {
-        let bytes: usize = items.iter().map(|i| i.size).sum();
-        eprintln!(
-            "Warning: memory type {tname} leaked memory on destroy ({} allocations, {bytes} bytes leaked).",
-            items.len()
-        );
-        violation(leak_message(&tname, &items));
+        // SAFETY: MALLOC_DEFINE hands its writable `struct malloc_type` to malloc_init.
+        let (version, name) = unsafe { ((*mtp).ks_version, read_name(mtp)) };
+        if version != u64::from(M_VERSION) {
+            kernel_panic(&format!(
+                "malloc_init: type {name} with unsupported version {version}"
+            ));
+        }
+        let again = with(|s| {
+            let ty = mtp as usize;
+            if s.types.get(&ty).is_some_and(|t| t.initialised) {
+                return true;
+            }
+            // SAFETY: as above; the kernel links the type into its list.
+            unsafe { (*mtp).ks_next = s.kmemstatistics as *mut malloc_type };
+            s.kmemstatistics = ty;
+            s.types.insert(
+                ty,
+                TypeInfo {
+                    name: name.clone(),
+                    initialised: true,
+                },
+            );
+            false
+        });
+        if again {
+            violation(format!(
+                "malloc_init({name}) from {}: type is already initialised (would corrupt the type list)",
+                c
+            ));
+        }
+    }
+
+    /// `void malloc_uninit(void *data)` (MALLOC_DEFINE's SYSUNINIT)
+    fn malloc_uninit(data: *mut c_void) [c] {
+        let mtp = data.cast::<malloc_type>();
+        if mtp.is_null() {
+            kernel_panic(
+                "malloc_uninit: NULL malloc type (Fatal trap 12: page fault while in kernel mode)",
+            );
+        }
+        // SAFETY: SYSUNINIT hands the module's `struct malloc_type`, still mapped.
+        let (version, name) = unsafe { ((*mtp).ks_version, read_name(mtp)) };
+        if version != u64::from(M_VERSION) {
+            violation(format!(
+                "malloc_uninit({name}): bad malloc type version {version}"
+            ));
+        }
+        let ty = mtp as usize;
+        let res = with(|s| {
+            if !s.types.get(&ty).is_some_and(|t| t.initialised) {
+                return None;
+            }
+            // Unlink from the ks_next list.
+            if s.kmemstatistics == ty {
+                // SAFETY: `mtp` is an initialised, linked type.
+                s.kmemstatistics = unsafe { (*mtp).ks_next } as usize;
+            } else {
+                let mut t = s.kmemstatistics as *mut malloc_type;
+                while !t.is_null() {
+                    // SAFETY: every element of the list is an initialised type
+                    // whose memory is still mapped.
+                    unsafe {
+                        if (*t).ks_next as usize == ty {
+                            (*t).ks_next = (*mtp).ks_next;
+                            break;
+                        }
+                        t = (*t).ks_next;
+                    }
+                }
+            }
+            if let Some(t) = s.types.get_mut(&ty) {
+                t.initialised = false;
+            }
+            Some(take_leaks(s, |b| b.ty == ty))
+        });
+        let Some(leaks) = res else {
+            violation(format!(
+                "malloc_uninit({name}) from {}: type '{name}' not found (never initialised or \
+                 uninitialised twice)",
+                c
+            ));
+            return;
+        };
+        for (tname, items) in leaks {
+            let bytes: usize = items.iter().map(|i| i.size).sum();
+            eprintln!(
+                "Warning: memory type {tname} leaked memory on destroy ({} allocations, {bytes} bytes leaked).",
+                items.len()
+            );
+            violation(leak_message(&tname, &items));
+        }
     }
 }
-
-/// The kernel entry points (callable from Rust with the C signatures).
-pub mod abi {
-    use super::*;
-
-    entry!(
-        /// `void *malloc(size_t size, struct malloc_type *type, int flags)`
-        fn malloc(size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void => malloc_impl, "rcx"
-    );
-    entry!(
-        /// `void free(void *addr, struct malloc_type *type)`
-        fn free(addr: *mut c_void, mtp: *mut malloc_type) => free_impl, "rdx"
-    );
-    entry!(
-        /// `void zfree(void *addr, struct malloc_type *type)`
-        fn zfree(addr: *mut c_void, mtp: *mut malloc_type) => zfree_impl, "rdx"
-    );
-    entry!(
-        /// `void *realloc(void *addr, size_t size, struct malloc_type *type, int flags)`
-        fn realloc(addr: *mut c_void, size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void
-            => realloc_impl, "r8"
-    );
-    entry!(
-        /// `void *reallocf(void *addr, size_t size, struct malloc_type *type, int flags)`
-        fn reallocf(addr: *mut c_void, size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void
-            => reallocf_impl, "r8"
-    );
-    entry!(
-        /// `void *mallocarray(size_t nmemb, size_t size, struct malloc_type *type, int flags)`
-        fn mallocarray(nmemb: usize, size: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void
-            => mallocarray_impl, "r8"
-    );
-    entry!(
-        /// `void *malloc_aligned(size_t size, size_t align, struct malloc_type *type, int flags)`
-        fn malloc_aligned(size: usize, align: usize, mtp: *mut malloc_type, flags: c_int) -> *mut c_void
-            => malloc_aligned_impl, "r8"
-    );
-    entry!(
-        /// `size_t malloc_usable_size(const void *addr)`
-        fn malloc_usable_size(addr: *const c_void) -> usize => malloc_usable_size_impl, "rsi"
-    );
-    entry!(
-        /// `void malloc_init(void *data)` (MALLOC_DEFINE's SYSINIT)
-        fn malloc_init(data: *mut c_void) => malloc_init_impl, "rsi"
-    );
-    entry!(
-        /// `void malloc_uninit(void *data)` (MALLOC_DEFINE's SYSUNINIT)
-        fn malloc_uninit(data: *mut c_void) => malloc_uninit_impl, "rsi"
-    );
-}
-
-same_signature!(
-    abi::malloc => fbsd_sys::malloc : (_, _, _),
-    abi::free => fbsd_sys::free : (_, _),
-    abi::zfree => fbsd_sys::zfree : (_, _),
-    abi::realloc => fbsd_sys::realloc : (_, _, _, _),
-    abi::reallocf => fbsd_sys::reallocf : (_, _, _, _),
-    abi::mallocarray => fbsd_sys::mallocarray : (_, _, _, _),
-    abi::malloc_aligned => fbsd_sys::malloc_aligned : (_, _, _, _),
-    abi::malloc_usable_size => fbsd_sys::malloc_usable_size : (_),
-    abi::malloc_init => fbsd_sys::malloc_init : (_),
-    abi::malloc_uninit => fbsd_sys::malloc_uninit : (_),
-);
 
 /// Exports malloc(9) and the kernel's malloc types.
 pub fn register(ex: &mut Exports) {
-    use abi::*;
-    let funcs: &[(&str, usize)] = &[
-        ("malloc", malloc as *const () as usize),
-        ("free", free as *const () as usize),
-        ("zfree", zfree as *const () as usize),
-        ("realloc", realloc as *const () as usize),
-        ("reallocf", reallocf as *const () as usize),
-        ("mallocarray", mallocarray as *const () as usize),
-        ("malloc_aligned", malloc_aligned as *const () as usize),
-        (
-            "malloc_usable_size",
-            malloc_usable_size as *const () as usize,
-        ),
-        ("malloc_init", malloc_init as *const () as usize),
-        ("malloc_uninit", malloc_uninit as *const () as usize),
-    ];
-    for &(name, addr) in funcs {
-        ex.func(name, addr);
-    }
+    abi::register(ex);
     let types = with(|s| s.harness.clone());
     for (sym, _, p) in types {
         if let Some(sym) = sym {

@@ -6,11 +6,12 @@
 //! A kernel `panic()` from a module ends the process (one process runs one
 //! scenario) after printing the message; see [`kernel_panic`].
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::exports::Exports;
 
 pub mod domain;
+pub mod entry;
 pub mod fault;
 pub mod inet;
 pub mod libkern;
@@ -19,10 +20,21 @@ pub mod lock;
 pub mod malloc;
 pub mod mbuf;
 pub mod printf;
+pub mod probe;
 pub mod sched;
 pub mod sockbuf;
 pub mod sysctl;
 pub mod thread;
+
+/// Declares constants, one visibility and type per group, with the values of
+/// the bindings' constants of the same names:
+/// `fbsd_consts! { c_int: EINVAL, ENOENT; pub u16: AF_INET }`.
+macro_rules! fbsd_consts {
+    ($($vis:vis $t:ty: $($name:ident),+ $(,)?);+ $(;)?) => {
+        $($($vis const $name: $t = fbsd_sys::$name as $t;)+)+
+    };
+}
+pub(crate) use fbsd_consts;
 
 static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -56,8 +68,20 @@ pub fn kernel_panic(msg: &str) -> ! {
     std::process::exit(PANIC_EXIT);
 }
 
-/// Exports every kernel service of the model.
+/// Exports every kernel service of the model, then every installed
+/// [`Subsystem`]'s symbols.
 pub fn register_all(ex: &mut Exports) {
+    with_subsystems(|subs| register_all_with(ex, subs));
+}
+
+pub(crate) fn register_all_with(ex: &mut Exports, subs: &[&'static dyn Subsystem]) {
+    register_services(ex);
+    for s in subs {
+        s.register(ex);
+    }
+}
+
+fn register_services(ex: &mut Exports) {
     thread::register(ex);
     printf::register(ex);
     libkern::register(ex);
@@ -70,6 +94,65 @@ pub fn register_all(ex: &mut Exports) {
     domain::register(ex);
     inet::register(ex);
     sockbuf::register(ex);
-    crate::netgraph::core::register(ex);
-    crate::netgraph::parse::register(ex);
+}
+
+/// A part of the model above the kernel services (the netgraph model) that
+/// plugs into them. The kernel calls it through this trait and never names
+/// it: its symbols join the table modules link against, the modules it stands
+/// for satisfy `MODULE_DEPEND`, and its deferred work runs first in every
+/// step of the event loop ([`sched::run_once`]).
+pub trait Subsystem: Sync {
+    /// Short name (diagnostics; installing the same name twice is a no-op).
+    fn name(&self) -> &'static str;
+    /// Modules (name, version) it provides, as their `MODULE_VERSION` would.
+    fn modules(&self) -> &'static [(&'static str, i32)] {
+        &[]
+    }
+    /// Adds its exported symbols.
+    fn register(&self, ex: &mut Exports);
+    /// Runs one unit of its deferred work; true if something ran.
+    fn run_once(&self) -> bool {
+        false
+    }
+}
+
+static SUBSYSTEMS: Mutex<Vec<&'static dyn Subsystem>> = Mutex::new(Vec::new());
+
+fn subsystems() -> MutexGuard<'static, Vec<&'static dyn Subsystem>> {
+    SUBSYSTEMS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Plugs `s` into the kernel (once per name). When the kernel is already
+/// booted, its symbols and modules are added at once.
+pub fn install(s: &'static dyn Subsystem) {
+    let mut g = subsystems();
+    if g.iter().any(|x| x.name() == s.name()) {
+        return;
+    }
+    g.push(s);
+    if loader::is_initialized() {
+        loader::add_subsystem(s);
+    }
+}
+
+/// Runs `f` with the installed subsystems, none being installed meanwhile.
+pub(crate) fn with_subsystems<R>(f: impl FnOnce(&[&'static dyn Subsystem]) -> R) -> R {
+    let g = subsystems();
+    f(&g)
+}
+
+/// Runs one unit of deferred work of the first subsystem that has some.
+pub(crate) fn run_subsystems_once() -> bool {
+    let mut i = 0;
+    loop {
+        // The lock is not held while the subsystem runs (it may sleep and
+        // re-enter the event loop).
+        let Some(s) = subsystems().get(i).copied() else {
+            return false;
+        };
+        if s.run_once() {
+            return true;
+        }
+        i += 1;
+    }
 }

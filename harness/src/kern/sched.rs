@@ -5,8 +5,8 @@
 //! model time, or nothing can make progress. Model time only moves when the
 //! loop is idle: it then jumps to the next timer (or the sleep's deadline).
 //!
-//! One unit of work, in this order: the netgraph queue "thread" (one node's
-//! runnable items), then the registered event sources (the socket layer's
+//! One unit of work, in this order: the installed subsystems' deferred work
+//! (the netgraph queue "thread": one node's runnable items), then the registered event sources (the socket layer's
 //! Linux poll loop plugs in here), then due timers. When nothing is runnable,
 //! an optional idle hook may block for real (e.g. `poll(2)`) before the clock
 //! is advanced.
@@ -207,7 +207,7 @@ pub fn advance(ticks: u64) {
 // Event sources
 
 /// Registers an event source: called from the event loop; returns true if it
-/// made progress. Sources run after the netgraph queues, in registration order.
+/// made progress. Sources run after the subsystems' work, in registration order.
 pub fn add_source(f: Box<dyn FnMut() -> bool>) -> SourceId {
     with(|s| {
         s.sources.push(Some(f));
@@ -276,11 +276,12 @@ fn run_idle(wait: Option<u64>) -> bool {
     r
 }
 
-/// Runs one unit of ready work: one node's runnable netgraph items, else one
-/// event source that makes progress, else one due timer. Never advances the
+/// Runs one unit of ready work: the deferred work of an installed
+/// [`Subsystem`](crate::kern::Subsystem) (one node's runnable netgraph
+/// items), else one event source that makes progress, else one due timer. Never advances the
 /// clock. Returns true if something ran.
 pub fn run_once() -> bool {
-    if crate::netgraph::core::run_queue_once() {
+    if crate::kern::run_subsystems_once() {
         return true;
     }
     if run_sources() {

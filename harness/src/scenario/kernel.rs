@@ -62,7 +62,7 @@ impl HarnessKernel {
     /// join the module path, so autoloads and `kldload NAME` find them).
     pub fn boot(kos: &[PathBuf]) -> Result<HarnessKernel, String> {
         use crate::kern::{loader, printf, thread};
-        loader::boot();
+        crate::netgraph::boot();
         printf::set_console_echo(true);
         let mut path = loader::module_path();
         for f in kos {

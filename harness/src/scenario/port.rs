@@ -179,6 +179,15 @@ struct Proc {
     token: u32,
 }
 
+/// One of a process's two netgraph sockets.
+#[derive(Clone, Copy)]
+enum Sock {
+    /// The control socket (messages).
+    Control,
+    /// The data socket (hooks).
+    Data,
+}
+
 /// libnetgraph (`sock.c`, `msg.c`) over a [`SockApi`].
 pub struct SocketPort<S: SockApi> {
     /// The socket layer.
@@ -199,6 +208,43 @@ impl<S: SockApi> SocketPort<S> {
 
     fn proc(&self, p: PortId) -> Result<&Proc, Errno> {
         self.procs.get(&p).ok_or(fbsd_sys::EBADF as Errno)
+    }
+
+    /// Descriptor of one of `p`'s two sockets.
+    fn fd(&self, p: PortId, which: Sock) -> Result<Fd, Errno> {
+        let pr = self.proc(p)?;
+        Ok(match which {
+            Sock::Control => pr.cs,
+            Sock::Data => pr.ds,
+        })
+    }
+
+    /// Is there something to read on that socket (poll)?
+    fn ready(&mut self, p: PortId, which: Sock, wait: Wait) -> bool {
+        match self.fd(p, which) {
+            Ok(fd) => self.api.poll(fd, wait),
+            Err(_) => false,
+        }
+    }
+
+    /// One `recvfrom` on that socket, into `buflen` bytes (default: the
+    /// socket's receive buffer size).
+    fn recv(
+        &mut self,
+        p: PortId,
+        which: Sock,
+        buflen: Option<usize>,
+        wait: Wait,
+    ) -> Result<Option<Received>, Errno> {
+        let fd = self.fd(p, which)?;
+        let n = match buflen {
+            Some(n) => n,
+            None => self.api.rcvbuf(fd)?,
+        };
+        Ok(self.api.recvfrom(fd, n, wait)?.map(|(b, sa)| Received {
+            from: sockaddr_data(&sa),
+            bytes: b,
+        }))
     }
 
     /// NgMkSockNode's body; on error the sockets it opened are closed.
@@ -293,13 +339,7 @@ impl<S: SockApi> NgPort for SocketPort<S> {
     }
 
     fn msg_ready(&mut self, p: PortId, wait: Wait) -> bool {
-        match self.proc(p) {
-            Ok(pr) => {
-                let cs = pr.cs;
-                self.api.poll(cs, wait)
-            }
-            Err(_) => false,
-        }
+        self.ready(p, Sock::Control, wait)
     }
 
     fn recv_msg(
@@ -308,15 +348,7 @@ impl<S: SockApi> NgPort for SocketPort<S> {
         buflen: Option<usize>,
         wait: Wait,
     ) -> Result<Option<Received>, Errno> {
-        let cs = self.proc(p)?.cs;
-        let n = match buflen {
-            Some(n) => n,
-            None => self.api.rcvbuf(cs)?,
-        };
-        Ok(self.api.recvfrom(cs, n, wait)?.map(|(b, sa)| Received {
-            from: sockaddr_data(&sa),
-            bytes: b,
-        }))
+        self.recv(p, Sock::Control, buflen, wait)
     }
 
     fn send_data(&mut self, p: PortId, hook: &str, data: &[u8]) -> Result<(), Errno> {
@@ -325,13 +357,7 @@ impl<S: SockApi> NgPort for SocketPort<S> {
     }
 
     fn data_ready(&mut self, p: PortId, wait: Wait) -> bool {
-        match self.proc(p) {
-            Ok(pr) => {
-                let ds = pr.ds;
-                self.api.poll(ds, wait)
-            }
-            Err(_) => false,
-        }
+        self.ready(p, Sock::Data, wait)
     }
 
     fn recv_data(
@@ -340,15 +366,7 @@ impl<S: SockApi> NgPort for SocketPort<S> {
         buflen: Option<usize>,
         wait: Wait,
     ) -> Result<Option<Received>, Errno> {
-        let ds = self.proc(p)?.ds;
-        let n = match buflen {
-            Some(n) => n,
-            None => self.api.rcvbuf(ds)?,
-        };
-        Ok(self.api.recvfrom(ds, n, wait)?.map(|(b, sa)| Received {
-            from: sockaddr_data(&sa),
-            bytes: b,
-        }))
+        self.recv(p, Sock::Data, buflen, wait)
     }
 
     fn close(&mut self, p: PortId) {

@@ -3,8 +3,10 @@
 //! harness kernel.
 #![allow(dead_code)]
 
+#[path = "../kmod_util/mod.rs"]
+mod kmod_util;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -13,22 +15,11 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// (installs GS, thread0 as curthread). Clears leftover violations and console.
 pub fn kernel() -> MutexGuard<'static, ()> {
     let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    ngharness::kern::loader::boot();
+    ngharness::netgraph::boot();
     ngharness::kern::thread::set_curthread(ngharness::kern::thread::thread0());
     let _ = ngharness::kern::take_violations();
     let _ = ngharness::kern::printf::console_take();
     g
-}
-
-fn sysroot() -> Option<PathBuf> {
-    if let Ok(s) = std::env::var("FREEBSD_SYSROOT") {
-        return Some(PathBuf::from(s));
-    }
-    let home = std::env::var("HOME").ok()?;
-    let cache = std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache"));
-    Some(PathBuf::from(format!(
-        "{cache}/ngsock/freebsd-15.0-sysroot"
-    )))
 }
 
 fn fixtures_src() -> PathBuf {
@@ -59,15 +50,7 @@ pub enum Kind {
 /// printing why, when the FreeBSD sysroot or the LLVM tools are missing.
 pub fn fixture(name: &str, kind: Kind) -> Option<PathBuf> {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let sysroot = sysroot()?;
-    let inc = sysroot.join("include");
-    if !inc.join("sys/module.h").exists() {
-        eprintln!(
-            "SKIP: FreeBSD 15.0 sysroot not found at {} (run scripts/bootstrap.sh)",
-            sysroot.display()
-        );
-        return None;
-    }
+    let inc = kmod_util::sysroot_include("sys/module.h")?;
     let out = out_dir();
     let src = fixtures_src().join(format!("{name}.c"));
     // Unique temporaries, renamed into place: test binaries may build the
@@ -76,69 +59,22 @@ pub fn fixture(name: &str, kind: Kind) -> Option<PathBuf> {
     let obj = out.join(format!("{name}.o"));
     let obj_tmp = out.join(format!("{name}.{pid}.o.tmp"));
     let model = if kind == Kind::SmallModel {
-        "-mcmodel=small"
+        kmod_util::Model::Small
     } else {
-        "-mcmodel=kernel"
+        kmod_util::Model::Kernel
     };
-    let st = Command::new("clang-19")
-        .args([
-            "--target=x86_64-unknown-freebsd15.0",
-            "-c",
-            "-O2",
-            "-fno-pic",
-            model,
-        ])
-        .args([
-            "-mno-red-zone",
-            "-mno-sse",
-            "-msoft-float",
-            "-ffreestanding",
-            "-nostdinc",
-        ])
-        .arg("-isystem")
-        .arg(&inc)
-        .args([
-            "-D_KERNEL",
-            "-DKLD_MODULE",
-            "-D__FreeBSD_version=1500068",
-            "-Wno-format",
-        ])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj_tmp)
-        .status();
-    match st {
-        Ok(s) if s.success() => {}
-        Ok(s) => panic!("clang-19 failed on {}: {s}", src.display()),
-        Err(e) => {
-            eprintln!("SKIP: cannot run clang-19: {e}");
-            return None;
-        }
-    }
+    kmod_util::compile(&src, &obj_tmp, &inc, model, &["-Wno-format"])?;
     if kind == Kind::Object {
         std::fs::rename(&obj_tmp, &obj).expect("rename object");
         return Some(obj);
     }
     let ko = out.join(format!("{name}.ko"));
     let ko_tmp = out.join(format!("{name}.{pid}.ko.tmp"));
-    let st = Command::new("ld.lld-19")
-        .arg("-r")
-        .arg("-o")
-        .arg(&ko_tmp)
-        .arg(&obj_tmp)
-        .status();
+    let linked = kmod_util::link(&obj_tmp, &ko_tmp);
     let _ = std::fs::remove_file(&obj_tmp);
-    match st {
-        Ok(s) if s.success() => {
-            std::fs::rename(&ko_tmp, &ko).expect("rename module");
-            Some(ko)
-        }
-        Ok(s) => panic!("ld.lld-19 -r failed for {name}: {s}"),
-        Err(e) => {
-            eprintln!("SKIP: cannot run ld.lld-19: {e}");
-            None
-        }
-    }
+    linked?;
+    std::fs::rename(&ko_tmp, &ko).expect("rename module");
+    Some(ko)
 }
 
 /// `fixture(name, Kind::Module)`, returning from the test if unavailable.

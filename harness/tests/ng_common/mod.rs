@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../kmod_util/mod.rs"]
+mod kmod_util;
+
 use std::sync::Mutex;
 
 use ngharness::kern;
@@ -131,23 +134,7 @@ pub fn findhook(node: fbsd_sys::node_p, name: &str) -> fbsd_sys::hook_p {
 /// FreeBSD sysroot or the tools are missing.
 pub fn build_module(name: &str) -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
-    use std::process::Command;
-    let sysroot = std::env::var("FREEBSD_SYSROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-            let cache =
-                std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache"));
-            PathBuf::from(format!("{cache}/ngsock/freebsd-15.0-sysroot"))
-        });
-    let inc = sysroot.join("include");
-    if !inc.join("netgraph/netgraph.h").exists() {
-        eprintln!(
-            "SKIP: FreeBSD 15.0 sysroot not found at {}",
-            sysroot.display()
-        );
-        return None;
-    }
+    let inc = kmod_util::sysroot_include("netgraph/netgraph.h")?;
     let src =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/ng_common/{name}.c"));
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ng-modules");
@@ -155,60 +142,12 @@ pub fn build_module(name: &str) -> Option<std::path::PathBuf> {
     let pid = std::process::id();
     let obj = out.join(format!("{name}.{pid}.o"));
     let ko = out.join(format!("{name}.ko"));
-    let st = Command::new("clang-19")
-        .args([
-            "--target=x86_64-unknown-freebsd15.0",
-            "-c",
-            "-O2",
-            "-fno-pic",
-            "-mcmodel=kernel",
-        ])
-        .args([
-            "-mno-red-zone",
-            "-mno-mmx",
-            "-mno-sse",
-            "-msoft-float",
-            "-ffreestanding",
-            "-fno-builtin",
-        ])
-        .args([
-            "-fno-asynchronous-unwind-tables",
-            "-nostdinc",
-            "-Wall",
-            "-Werror",
-        ])
-        .arg("-isystem")
-        .arg(&inc)
-        .args(["-D_KERNEL", "-DKLD_MODULE", "-D__FreeBSD_version=1500068"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj)
-        .status();
-    match st {
-        Ok(s) if s.success() => {}
-        Ok(s) => panic!("clang-19 failed on {}: {s}", src.display()),
-        Err(e) => {
-            eprintln!("SKIP: cannot run clang-19: {e}");
-            return None;
-        }
-    }
+    let warnings = ["-Wall", "-Werror"];
+    kmod_util::compile(&src, &obj, &inc, kmod_util::Model::Kernel, &warnings)?;
     let tmp = out.join(format!("{name}.{pid}.ko.tmp"));
-    let st = Command::new("ld.lld-19")
-        .arg("-r")
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&obj)
-        .status();
+    let linked = kmod_util::link(&obj, &tmp);
     let _ = std::fs::remove_file(&obj);
-    match st {
-        Ok(s) if s.success() => {
-            std::fs::rename(&tmp, &ko).ok()?;
-            Some(ko)
-        }
-        Ok(s) => panic!("ld.lld-19 -r failed for {name}: {s}"),
-        Err(e) => {
-            eprintln!("SKIP: cannot run ld.lld-19: {e}");
-            None
-        }
-    }
+    linked?;
+    std::fs::rename(&tmp, &ko).ok()?;
+    Some(ko)
 }

@@ -92,7 +92,7 @@ pub fn boot() -> Option<Kernel> {
         );
         return None;
     }
-    loader::boot();
+    ngharness::netgraph::boot();
     kthread::set_curthread(kthread::new_thread(Cred::Root));
     fault::clear();
     let _ = take_violations();

@@ -24,65 +24,17 @@ use super::{
 };
 use crate::kern::{sched, violation};
 
-macro_rules! c {
-    ($($n:ident),* $(,)?) => { $(const $n: c_int = fbsd_sys::$n as c_int;)* };
+crate::kern::fbsd_consts! {
+    c_int: SOL_SOCKET, SO_DEBUG, SO_ACCEPTCONN, SO_REUSEADDR, SO_KEEPALIVE, SO_DONTROUTE,
+        SO_BROADCAST, SO_USELOOPBACK, SO_LINGER, SO_OOBINLINE, SO_REUSEPORT, SO_TIMESTAMP,
+        SO_NOSIGPIPE, SO_ACCEPTFILTER, SO_BINTIME, SO_NO_OFFLOAD, SO_NO_DDP, SO_REUSEPORT_LB,
+        SO_RERROR, SO_SNDBUF, SO_RCVBUF, SO_SNDLOWAT, SO_RCVLOWAT, SO_SNDTIMEO, SO_RCVTIMEO,
+        SO_ERROR, SO_TYPE, SO_LABEL, SO_PEERLABEL, SO_LISTENQLIMIT, SO_LISTENQLEN, SO_LISTENINCQLEN,
+        SO_SETFIB, SO_USER_COOKIE, SO_PROTOCOL, SO_TS_CLOCK, SO_MAX_PACING_RATE, SO_DOMAIN,
+        SO_SPLICE, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IP_HDRINCL, IP_TOS, IP_TTL,
+        IPV6_V6ONLY, IPV6_UNICAST_HOPS, TCP_NODELAY, TCP_MAXSEG, TCP_KEEPINIT, TCP_KEEPIDLE,
+        TCP_KEEPINTVL, TCP_KEEPCNT;
 }
-c!(
-    SOL_SOCKET,
-    SO_DEBUG,
-    SO_ACCEPTCONN,
-    SO_REUSEADDR,
-    SO_KEEPALIVE,
-    SO_DONTROUTE,
-    SO_BROADCAST,
-    SO_USELOOPBACK,
-    SO_LINGER,
-    SO_OOBINLINE,
-    SO_REUSEPORT,
-    SO_TIMESTAMP,
-    SO_NOSIGPIPE,
-    SO_ACCEPTFILTER,
-    SO_BINTIME,
-    SO_NO_OFFLOAD,
-    SO_NO_DDP,
-    SO_REUSEPORT_LB,
-    SO_RERROR,
-    SO_SNDBUF,
-    SO_RCVBUF,
-    SO_SNDLOWAT,
-    SO_RCVLOWAT,
-    SO_SNDTIMEO,
-    SO_RCVTIMEO,
-    SO_ERROR,
-    SO_TYPE,
-    SO_LABEL,
-    SO_PEERLABEL,
-    SO_LISTENQLIMIT,
-    SO_LISTENQLEN,
-    SO_LISTENINCQLEN,
-    SO_SETFIB,
-    SO_USER_COOKIE,
-    SO_PROTOCOL,
-    SO_TS_CLOCK,
-    SO_MAX_PACING_RATE,
-    SO_DOMAIN,
-    SO_SPLICE,
-    IPPROTO_IP,
-    IPPROTO_IPV6,
-    IPPROTO_TCP,
-    IPPROTO_UDP,
-    IP_HDRINCL,
-    IP_TOS,
-    IP_TTL,
-    IPV6_V6ONLY,
-    IPV6_UNICAST_HOPS,
-    TCP_NODELAY,
-    TCP_MAXSEG,
-    TCP_KEEPINIT,
-    TCP_KEEPIDLE,
-    TCP_KEEPINTVL,
-    TCP_KEEPCNT,
-);
 const SO_FIB: c_int = SO_SETFIB;
 const SO_TS_CLOCK_MAX: c_int = fbsd_sys::SO_TS_CLOCK_MAX as c_int;
 
@@ -281,36 +233,8 @@ fn store_int(c: &Ctx, level: c_int, name: c_int, v: c_int) {
 /// # Safety
 /// Kernel ABI.
 pub unsafe extern "C" fn sosetopt(so: *mut socket, s: *mut sockopt) -> c_int {
-    match target(so, "sosetopt") {
-        Target::Mine => {}
-        // SAFETY: forwarding unchanged.
-        Target::Foreign(f) => return unsafe { (f.sosetopt)(so, s) },
-        Target::Bad => return fb::EBADF,
-    }
-    let _v = VnetGuard::set(so);
-    check_no_locks("sosetopt");
-    check_not_in_upcall("sosetopt");
-    if s.is_null() {
-        violation("sosetopt: NULL sockopt");
-        return fb::EINVAL;
-    }
-    // SAFETY: valid sockopt.
-    let (dir, level, name) = unsafe { ((*s).sopt_dir, (*s).sopt_level, (*s).sopt_name) };
-    if dir != SOPT_SET {
-        violation(format!("sosetopt: sopt_dir is {dir}, not SOPT_SET"));
-    }
-    let (fd, family, kind) = with_sock(so, |x| (x.fd, x.family, x.kind)).expect("live socket");
-    let c = Ctx {
-        so,
-        fd,
-        family,
-        kind,
-    };
-    if level == SOL_SOCKET {
-        set_sol(&c, s, name)
-    } else {
-        proto_opt(&c, s, level, name, true)
-    }
+    // SAFETY: the caller's contract.
+    unsafe { sockopt(so, s, true) }
 }
 
 /// `sogetopt(so, sopt)`.
@@ -318,23 +242,41 @@ pub unsafe extern "C" fn sosetopt(so: *mut socket, s: *mut sockopt) -> c_int {
 /// # Safety
 /// Kernel ABI.
 pub unsafe extern "C" fn sogetopt(so: *mut socket, s: *mut sockopt) -> c_int {
-    match target(so, "sogetopt") {
+    // SAFETY: the caller's contract.
+    unsafe { sockopt(so, s, false) }
+}
+
+/// What `sosetopt` (`set`) and `sogetopt` share: forwarding foreign
+/// sockets, the context checks, the `sopt_dir` check, and the dispatch to
+/// the socket-level or protocol options.
+///
+/// # Safety
+/// Kernel ABI of `sosetopt`/`sogetopt`.
+unsafe fn sockopt(so: *mut socket, s: *mut sockopt, set: bool) -> c_int {
+    let (what, want, want_name) = if set {
+        ("sosetopt", SOPT_SET, "SOPT_SET")
+    } else {
+        ("sogetopt", SOPT_GET, "SOPT_GET")
+    };
+    match target(so, what) {
         Target::Mine => {}
+        // SAFETY: forwarding unchanged.
+        Target::Foreign(f) if set => return unsafe { (f.sosetopt)(so, s) },
         // SAFETY: forwarding unchanged.
         Target::Foreign(f) => return unsafe { (f.sogetopt)(so, s) },
         Target::Bad => return fb::EBADF,
     }
     let _v = VnetGuard::set(so);
-    check_no_locks("sogetopt");
-    check_not_in_upcall("sogetopt");
+    check_no_locks(what);
+    check_not_in_upcall(what);
     if s.is_null() {
-        violation("sogetopt: NULL sockopt");
+        violation(format!("{what}: NULL sockopt"));
         return fb::EINVAL;
     }
     // SAFETY: valid sockopt.
     let (dir, level, name) = unsafe { ((*s).sopt_dir, (*s).sopt_level, (*s).sopt_name) };
-    if dir != SOPT_GET {
-        violation(format!("sogetopt: sopt_dir is {dir}, not SOPT_GET"));
+    if dir != want {
+        violation(format!("{what}: sopt_dir is {dir}, not {want_name}"));
     }
     let (fd, family, kind) = with_sock(so, |x| (x.fd, x.family, x.kind)).expect("live socket");
     let c = Ctx {
@@ -343,10 +285,10 @@ pub unsafe extern "C" fn sogetopt(so: *mut socket, s: *mut sockopt) -> c_int {
         family,
         kind,
     };
-    if level == SOL_SOCKET {
-        get_sol(&c, s, name)
-    } else {
-        proto_opt(&c, s, level, name, false)
+    match (level == SOL_SOCKET, set) {
+        (true, true) => set_sol(&c, s, name),
+        (true, false) => get_sol(&c, s, name),
+        (false, set) => proto_opt(&c, s, level, name, set),
     }
 }
 

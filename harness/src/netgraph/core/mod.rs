@@ -115,6 +115,9 @@ thread_local! {
 /// Runs `f` on this thread's core state. `f` must not call module code or
 /// anything else that enters `with`.
 pub(crate) fn with<R>(f: impl FnOnce(&mut Core) -> R) -> R {
+    // The first use plugs the model into the kernel (its exports, and its
+    // queue into the event loop); outside the state's initialisation.
+    super::install();
     CORE.with(|c| f(&mut c.borrow_mut()))
 }
 

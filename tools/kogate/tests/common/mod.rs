@@ -18,26 +18,14 @@ pub fn clang() -> String {
     }
 }
 
-/// The flags the project's C glue uses (toolchain.md §2.4).
-pub const KERNEL_FLAGS: &[&str] = &[
-    "--target=x86_64-unknown-freebsd15.0",
-    "-c",
-    "-O2",
-    "-ffreestanding",
-    "-nostdinc",
-    "-fno-common",
-    "-fno-pic",
-    "-mcmodel=kernel",
-    "-mno-red-zone",
-    "-mno-mmx",
-    "-mno-sse",
-    "-mno-sse2",
-    "-mno-avx",
-    "-msoft-float",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-unwind-tables",
-    "-Wno-unused-function",
-];
+/// The kernel C flags the project's C glue uses (`kmod/kernel-cflags`), minus
+/// the kernel headers and options (test objects declare what they use), to
+/// compile one object (`-c`).
+pub fn kernel_flags() -> Vec<&'static str> {
+    let mut f = kelf::kernel_cflags(&["target", "codegen"]);
+    f.extend(["-nostdinc", "-c", "-Wno-unused-function"]);
+    f
+}
 
 /// Module metadata, sysinits and a few innocent functions, written by hand
 /// with the FreeBSD 15 amd64 struct layouts (sys/module.h, sys/kernel.h) so
@@ -254,8 +242,8 @@ impl Obj {
         text.push_str(&self.snippet);
         std::fs::write(&src, text).unwrap();
         let mut cmd = Command::new(cc);
-        for f in KERNEL_FLAGS {
-            if !self.drop_flags.contains(f) {
+        for f in kernel_flags() {
+            if !self.drop_flags.contains(&f) {
                 cmd.arg(f);
             }
         }
