@@ -385,11 +385,23 @@ impl KSocket {
         (&raw const *ev).cast_mut().cast::<c_void>()
     }
 
+    /// True if the registered upcalls are `kind`, for `f(arg)` on `node`.
+    fn registered(&self, kind: Upcalls, node: Node<'_>, f: NodeFn, arg: i32) -> bool {
+        self.events.upcalls == kind
+            && self.events.target.as_ref().is_some_and(|(n, g, a)| {
+                n.node().id() == node.id() && g.raw() as usize == f.raw() as usize && *a == arg
+            })
+    }
+
     /// Registers upcalls on the receive and the send buffer (each under
     /// its own buffer lock, `soupcall_set`) that queue `f(arg)` as a writer
-    /// of `node` (see the module docs). Replaces upcalls registered before.
-    /// The socket must not be listening.
+    /// of `node` (see the module docs). Replaces upcalls registered before
+    /// (and leaves the same ones as they are). The socket must not be
+    /// listening.
     pub fn set_upcalls(&mut self, node: Node<'_>, f: NodeFn, arg: i32) {
+        if self.registered(Upcalls::Buffers, node, f, arg) {
+            return;
+        }
         let ev = self.set_target(node, f, arg);
         // SAFETY: the socket is owned and not listening (caller); the glue
         // takes the buffer locks; `ev` stays valid until the upcalls are
