@@ -93,8 +93,8 @@ fn attach_node(so: So<'_>, pcb: &NgPcb) -> KResult<()> {
         if let Ok(mut st) = p.shared().st.lock() {
             st.node = Some(n.to_ref());
         }
-        node.install(p.clone()).map_err(|_| Errno::EINVAL)?;
-        pcb.link(p)
+        node.install(p).map_err(|_| Errno::EINVAL)?;
+        pcb.link(Private::of(n).ok_or(Errno::EINVAL)?)
     })();
     match r {
         // The creation reference now belongs to the node (its shutdown

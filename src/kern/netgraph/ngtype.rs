@@ -283,8 +283,13 @@ impl<T: NodeType> Private<T> {
     }
 
     /// Installs this on `node` (release), handing it back when the node
-    /// already has private data. The caller checked the node's type.
-    pub(in crate::kern) fn install_on(self, node: Node<'_>) -> Result<(), Self> {
+    /// already has private data, or when other references to it exist (so
+    /// that no data is ever installed on two nodes). The caller checked the
+    /// node's type.
+    pub(in crate::kern) fn install_on(mut self, node: Node<'_>) -> Result<(), Self> {
+        if self.0.get_mut().is_none() {
+            return Err(self);
+        }
         let raw = self.0.into_raw();
         match private_field(node).compare_exchange(
             core::ptr::null_mut(),
@@ -373,7 +378,7 @@ impl<'a, T: NodeType> Writer<'a, T> {
     }
 
     /// Installs the node's private data (constructor). Fails, handing `p`
-    /// back, when some is installed already.
+    /// back, when some is installed already or `p` is shared.
     pub fn install(&mut self, p: Private<T>) -> Result<(), Private<T>> {
         p.install_on(self.node)
     }

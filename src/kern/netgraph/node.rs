@@ -305,7 +305,8 @@ impl NewNode {
     }
 
     /// Installs the node's private data. Fails, handing `p` back, when
-    /// the node is not of type `T` or already has private data.
+    /// the node is not of type `T` or already has private data, or when
+    /// `p` is shared (cloned).
     pub fn install<T: NodeType>(&self, p: Private<T>) -> Result<(), Private<T>> {
         self.node().install(p)
     }
