@@ -107,8 +107,11 @@ impl<T> KArc<T> {
         self.p.as_ptr().cast::<c_void>()
     }
 
-    /// The contents, writable, when this is the only reference.
-    pub fn get_mut(&mut self) -> Option<&mut T> {
+    /// The contents, writable, when this is the only reference. Not
+    /// public: what was pinned through [`KArc::pinned_field`] must not be
+    /// moved out through it (node private data exposes only its unpinned
+    /// part this way).
+    pub(in crate::kern) fn get_mut(&mut self) -> Option<&mut T> {
         if self.inner().refs.load(Ordering::Acquire) != 1 {
             return None;
         }
