@@ -30,9 +30,9 @@ use super::mbuf::Mbuf;
 use super::netgraph::{Node, NodeFn, NodeRef, SendFlags};
 use super::thread::CurThread;
 
-extern "C" {
-    /// `M_SONAME`, the kernel's malloc type for socket addresses.
-    static mut M_SONAME: [fbsd_sys::malloc_type; 1];
+crate::module_statics! {
+    /// The kernel's malloc type for socket addresses.
+    malloc_type M_SONAME = "M_SONAME";
 }
 
 // The socket-state bits, as `int`s (small positive constants).
@@ -302,7 +302,7 @@ impl KSocket {
                 let len = usize::from((*p.as_ptr()).sa_len);
                 let bytes = core::slice::from_raw_parts(p.as_ptr().cast::<u8>(), len);
                 let copy = SockAddr::from_bytes(bytes).ok();
-                fbsd_sys::free(p.as_ptr().cast::<c_void>(), (&raw mut M_SONAME).cast());
+                M_SONAME.free(p.cast::<u8>());
                 copy
             }
         });
