@@ -9,7 +9,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
+.PHONY: all bootstrap ko test check fmt clippy unit man bsd gate harness vm-test vm-unit bench demo \
         load unload clean
 
 all: bootstrap ko
@@ -29,7 +29,7 @@ FORCE:
 test: all
 	@sh scripts/test.sh all
 
-fmt clippy unit man gate:
+fmt clippy unit man bsd gate:
 	@sh scripts/test.sh $@
 
 # The host kernel harness on chosen modules and scenarios:

@@ -60,6 +60,9 @@ fn main() {
     for flag in kernel_cflags() {
         build.flag(flag);
     }
+    // __FILE__ (lock macros pass it to the kernel) and any debug info name
+    // the checkout as "ngsock", wherever it is.
+    build.flag(format!("-ffile-prefix-map={}=ngsock", manifest.display()));
     if let Ok(sysdir) = env::var("FREEBSD_SYSDIR") {
         let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
         let inc = out.join("machlinks");
@@ -74,6 +77,7 @@ fn main() {
         build.include(inc);
         build.include(&sysdir);
         build.include(format!("{sysdir}/contrib/ck/include"));
+        build.flag(format!("-ffile-prefix-map={sysdir}=/usr/src/sys"));
     } else {
         let sysroot = env::var("FREEBSD_SYSROOT").unwrap_or_else(|_| {
             let home = env::var("HOME").unwrap_or_else(|_| "/root".into());
@@ -81,6 +85,7 @@ fn main() {
             format!("{cache}/ngsock/freebsd-15.0-sysroot")
         });
         build.flag(format!("-isystem{sysroot}/include"));
+        build.flag(format!("-ffile-prefix-map={sysroot}=freebsd-15.0-sysroot"));
     }
     for file in glue {
         build.file(manifest.join(file));

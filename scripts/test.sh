@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|gate|harness|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|vm]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -48,8 +48,14 @@ fi
 if want man; then
     step "man pages (mandoc -Tlint)" mandoc -Tlint -Wwarning man/*.4
 fi
+if want bsd; then
+    step "FreeBSD build files and port (bmake, make load/install scripts)" \
+        python3 -m unittest discover -s kmod/tests
+fi
 if want gate; then
     step "kernel-linker gate" "$CARGO" run --quiet --release -p kogate -- \
+        "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
+    step "modules: EXPORT_SYMS, no build-machine paths" sh scripts/check-ko.sh \
         "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
 fi
 if want harness; then

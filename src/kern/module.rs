@@ -2,35 +2,50 @@
 //! reads (malloc types, sysctl variables, mutexes initialised at load,
 //! node type records), declared with [`module_statics!`](crate::module_statics).
 
-use core::ffi::c_ulong;
+use core::ffi::{c_int, c_ulong};
 
-/// A `u_long` variable the module's C glue defines (e.g. the target of a
-/// `SYSCTL_ULONG`), read by Rust.
+/// A scalar variable the module's C glue defines (e.g. the target of a
+/// `SYSCTL_INT` or `SYSCTL_ULONG`), read by Rust; the kernel's sysctl
+/// handler may write it at any time.
 ///
 /// # Invariants
 ///
-/// `p` is the address of that variable, valid while the module is loaded.
-pub struct ExternULong {
-    p: *const c_ulong,
+/// `p` is the address of that variable, valid while the module is loaded,
+/// and `T` is a type the kernel reads and writes with single aligned
+/// accesses (`int`, `u_long`).
+pub struct ExternVar<T: Copy> {
+    p: *const T,
 }
 
-// SAFETY: only read, with single aligned loads (a `u_long` write is atomic
-// on amd64, as sysctl's handler does it).
-unsafe impl Sync for ExternULong {}
+/// A `u_long` variable of the glue (`ulong` in [`module_statics!`]).
+///
+/// [`module_statics!`]: crate::module_statics
+pub type ExternULong = ExternVar<c_ulong>;
 
-impl ExternULong {
+/// An `int` variable of the glue (`int` in [`module_statics!`]).
+///
+/// [`module_statics!`]: crate::module_statics
+pub type ExternInt = ExternVar<c_int>;
+
+// SAFETY: only read, with single aligned loads (an `int` or `u_long` write is
+// atomic on amd64, as sysctl's handler does it).
+unsafe impl<T: Copy> Sync for ExternVar<T> {}
+
+impl<T: Copy> ExternVar<T> {
     /// The variable at `p`.
     ///
     /// # Safety
     ///
-    /// `p` must be the address of a `u_long` of the module.
+    /// `p` must be the address of a `T` of the module, accessed by the
+    /// kernel with single aligned loads and stores.
     #[doc(hidden)]
-    pub const unsafe fn new(p: *const c_ulong) -> Self {
-        ExternULong { p }
+    pub const unsafe fn new(p: *const T) -> Self {
+        ExternVar { p }
     }
 
-    /// The current value.
-    pub fn get(&self) -> u64 {
+    /// The current value (each call reads it again: the kernel may have
+    /// changed it).
+    pub fn get(&self) -> T {
         // SAFETY: the variable lives as long as the module (invariant).
         unsafe { self.p.read_volatile() }
     }
@@ -42,8 +57,9 @@ impl ExternULong {
 /// * `malloc_type NAME = "SYM";`: a malloc type the glue defines
 ///   (`MALLOC_DEFINE`) or the kernel exports, as a
 ///   [`MallocType`](crate::kern::malloc::MallocType);
-/// * `ulong NAME = "SYM";`: a `u_long` variable of the glue, as an
-///   [`ExternULong`];
+/// * `ulong NAME = "SYM";` / `int NAME = "SYM";`: a `u_long` / `int`
+///   variable of the glue (a sysctl's target), as an [`ExternULong`] /
+///   [`ExternInt`];
 /// * `node_type NAME = "SYM": RECORD;`: a node type record
 ///   ([`TypeRecord`](crate::kern::netgraph::TypeRecord)) exported as `SYM`
 ///   for the glue's `NETGRAPH_INIT`;
@@ -76,16 +92,24 @@ macro_rules! module_statics {
         $crate::module_statics!(@items $($tail)*);
     };
     (@items $(#[$m:meta])* $vis:vis ulong $name:ident = $sym:literal; $($tail:tt)*) => {
+        $crate::module_statics!(@var $(#[$m])* $vis $name: core::ffi::c_ulong = $sym);
+        $crate::module_statics!(@items $($tail)*);
+    };
+    (@items $(#[$m:meta])* $vis:vis int $name:ident = $sym:literal; $($tail:tt)*) => {
+        $crate::module_statics!(@var $(#[$m])* $vis $name: core::ffi::c_int = $sym);
+        $crate::module_statics!(@items $($tail)*);
+    };
+    (@var $(#[$m:meta])* $vis:vis $name:ident: $t:ty = $sym:literal) => {
         $(#[$m])*
-        $vis static $name: $crate::kern::module::ExternULong = {
+        $vis static $name: $crate::kern::module::ExternVar<$t> = {
             extern "C" {
                 #[link_name = $sym]
-                static VAR: core::ffi::c_ulong;
+                static VAR: $t;
             }
-            // SAFETY: `$sym` is a u_long of the module's glue.
-            unsafe { $crate::kern::module::ExternULong::new(&raw const VAR) }
+            // SAFETY: `$sym` is a variable of the module's glue of type
+            // `$t`, which sysctl reads and writes with aligned accesses.
+            unsafe { $crate::kern::module::ExternVar::new(&raw const VAR) }
         };
-        $crate::module_statics!(@items $($tail)*);
     };
     (@items $(#[$m:meta])* $vis:vis node_type $name:ident = $sym:literal: $init:expr; $($tail:tt)*) => {
         $(#[$m])*

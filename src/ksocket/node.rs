@@ -11,6 +11,7 @@ use super::args::{self, GetoptForm, TagDest};
 use super::embryos;
 use super::flags::KsFlags;
 use super::stats::{self, Counter, Stats};
+use super::tunables;
 use super::types::{cmd, COOKIE, KSOCKET_TYPE, TAG_SOCKADDR};
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
@@ -375,20 +376,27 @@ fn accept_request(
     if st.flags.contains(KsFlags::ACCEPTING) {
         return Err(Errno::EALREADY);
     }
-    // Improvement: the requester is recorded before accepting, so that a
-    // connection already queued is reported to it (FreeBSD records it
-    // afterwards, sending that response to the previous requester).
+    // FreeBSD records the requester after accepting, so the response for a
+    // connection that was already queued goes to the previous requester.
+    // Improvement (net.graph.ksocket.accept_to_requester=1): record it
+    // before, so that response goes to the node that asked.
+    let early = tunables::accept_to_requester();
     let saved = (st.response_token, st.response_addr);
-    st.response_token = token;
-    st.response_addr = retaddr;
+    if early {
+        st.response_token = token;
+        st.response_addr = retaddr;
+    }
     match accept(node, sh, st) {
         // Nothing queued yet: the listen upcall will accept it.
-        Err(e) if is_wouldblock(e) => Ok(()),
-        Err(e) => {
+        Err(e) if !is_wouldblock(e) => {
             (st.response_token, st.response_addr) = saved;
             Err(e)
         }
-        Ok(()) => Ok(()),
+        _ => {
+            st.response_token = token;
+            st.response_addr = retaddr;
+            Ok(())
+        }
     }
 }
 
@@ -507,7 +515,13 @@ fn getopt(st: &State, msg: &Msg) -> KResult<Msg> {
                 .unwrap_or(&mut []);
             so.getopt(level, name, value)?
         };
-        if let Some(next) = args::next_optlen(cap, got) {
+        // FreeBSD's request form gets FreeBSD's reply, cut at 1024 bytes;
+        // the ASCII form may ask again with more room.
+        let grow = match form {
+            GetoptForm::Compat => None,
+            GetoptForm::Extended => args::next_optlen(cap, got),
+        };
+        if let Some(next) = grow {
             // The value may have been cut: ask again with more room.
             cap = next;
             continue;

@@ -10,6 +10,7 @@ use super::args;
 use super::node::Ksocket;
 use super::opttext;
 use super::stats;
+use super::tunables;
 use crate::kern::errno::Errno;
 use crate::kern::netgraph::parse::{
     Cmd, CmdList, Field, LengthCall, LengthMethod, ParseCall, ParseMethod, ParseType, Predefined,
@@ -113,6 +114,9 @@ static GENERIC_SOCKADDR_PRESENT_TYPE: ParseType =
     ParseType::structure(&GENERIC_SOCKADDR_PRESENT_FIELDS);
 
 // ---- struct sockaddr with the family shorthands (local/, inet/, inet6/) ----
+//
+// Input: every shorthand. Output: `local/` and `inet/` as FreeBSD, IPv6 in
+// the generic form unless `net.graph.ksocket.inet6_ascii` is set.
 
 struct SockaddrText;
 
@@ -138,9 +142,11 @@ impl ParseMethod for SockaddrText {
 impl UnparseMethod for SockaddrText {
     fn unparse(call: &mut UnparseCall) -> c_int {
         let strings = call.strings();
+        // FreeBSD's forms (IPv6 generic) unless `inet6_ascii` is set.
+        let dialect = tunables::sockaddr_output();
         let r = {
             let (bin, out) = call.split();
-            sockaddr::unparse(bin, out, &strings)
+            sockaddr::unparse_with(bin, out, &strings, dialect)
         };
         match r {
             Ok(UnparseOutcome::Text { consumed, .. }) => {
@@ -218,6 +224,28 @@ impl ParseMethod for SockoptText {
 
 impl UnparseMethod for SockoptText {
     fn unparse(call: &mut UnparseCall) -> c_int {
+        // FreeBSD's generic form, once level and name are known to be
+        // there (FreeBSD reads them past a shorter message).
+        if call.split().0.len() < args::SOCKOPT_HDR {
+            return Errno::EINVAL.raw();
+        }
+        call.unparse_as(&SOCKOPT_TYPE)
+    }
+}
+
+/// The GETOPT reply: typed text when it names a known option (only replies
+/// to the ASCII request form carry level and name; FreeBSD's form leaves
+/// them zero, so its reply keeps FreeBSD's generic text).
+struct SockoptReplyText;
+
+impl ParseMethod for SockoptReplyText {
+    fn parse(call: &mut ParseCall) -> c_int {
+        SockoptText::parse(call)
+    }
+}
+
+impl UnparseMethod for SockoptReplyText {
+    fn unparse(call: &mut UnparseCall) -> c_int {
         // Level and name must be there: FreeBSD reads them past a shorter
         // message and hands its negative value length to the parse engine.
         if call.split().0.len() < args::SOCKOPT_HDR {
@@ -238,16 +266,23 @@ impl UnparseMethod for SockoptText {
                 call.advance(consumed);
                 0
             }
-            Ok(None) => call.unparse_as(&SOCKOPT_TYPE),
+            Ok(None) => call.unparse_as(&SOCKOPT_REPLY_TYPE),
             Err(e) => e,
         }
     }
 }
 
-/// `struct ng_ksocket_sockopt`, raw or typed (see `opttext`).
+/// `struct ng_ksocket_sockopt` of SETOPT and GETOPT requests: parsed raw or
+/// typed (see `opttext`), printed in FreeBSD's generic form.
 static SOCKOPT_TYPE: ParseType = ParseType::structure(&SOCKOPT_FIELDS)
     .parsed_by::<SockoptText>()
     .printed_by::<SockoptText>();
+
+/// `struct ng_ksocket_sockopt` of GETOPT replies: printed typed when it names
+/// a known option, see [`SockoptReplyText`].
+static SOCKOPT_REPLY_TYPE: ParseType = ParseType::structure(&SOCKOPT_FIELDS)
+    .parsed_by::<SockoptReplyText>()
+    .printed_by::<SockoptReplyText>();
 
 // ---- values of a fixed size ----
 
@@ -362,7 +397,13 @@ static CMDLIST: CmdList<11> = CmdList::new([
         Some(SOCKADDR),
     ),
     Cmd::new(COOKIE, cmd::SETOPT, c"setopt", Some(SOCKOPT), None),
-    Cmd::new(COOKIE, cmd::GETOPT, c"getopt", Some(SOCKOPT), Some(SOCKOPT)),
+    Cmd::new(
+        COOKIE,
+        cmd::GETOPT,
+        c"getopt",
+        Some(SOCKOPT),
+        Some(SOCKOPT_REPLY_TYPE.to_ref()),
+    ),
     Cmd::new(COOKIE, cmd::GETSTATS, c"getstats", None, Some(STATS)),
     Cmd::new(COOKIE, cmd::CLRSTATS, c"clrstats", None, None),
     Cmd::new(COOKIE, cmd::GETCLRSTATS, c"getclrstats", None, Some(STATS)),

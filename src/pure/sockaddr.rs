@@ -26,8 +26,11 @@
 //! port is not 0 (`sin_len` not checked), and [`UnparseOutcome::Generic`] for
 //! every other family, for the caller's generic brace form.
 //!
-//! **Deliberate improvement** ([`Dialect::Extended`], the default): IPv6.
-//! FreeBSD only accepts and prints IPv6 socket addresses in the generic form.
+//! **Deliberate improvement** ([`Dialect::Extended`]): IPv6. FreeBSD only
+//! accepts and prints IPv6 socket addresses in the generic form. The node
+//! parses in the extended dialect (an input FreeBSD refuses), and prints in
+//! it only when `net.graph.ksocket.inet6_ascii` is set: by default its
+//! output is FreeBSD's.
 //! The extended dialect parses `inet6/[ADDR]:PORT`, `inet6/[ADDR]` and
 //! `inet6/ADDR` (port 0), each with an optional numeric `%SCOPE` after the
 //! address, into a 28-byte `sockaddr_in6` (flow info 0); addresses may use

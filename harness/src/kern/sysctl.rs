@@ -130,6 +130,17 @@ pub fn set(name: &str, v: i64) -> bool {
     true
 }
 
+/// Is a registered integer sysctl writable (CTLFLAG_WR, with a variable)?
+pub fn writable(name: &str) -> bool {
+    let map = OIDS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(&(_, addr)) = map.get(name) else {
+        return false;
+    };
+    let oid = addr as *const sysctl_oid;
+    // SAFETY: a registered OID of a loaded file.
+    unsafe { !(*oid).oid_arg1.is_null() && (*oid).oid_kind & fbsd_sys::CTLFLAG_WR != 0 }
+}
+
 /// Names of all registered sysctls.
 pub fn names() -> Vec<String> {
     OIDS.lock()
