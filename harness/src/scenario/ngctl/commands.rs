@@ -86,7 +86,11 @@ impl Ctx<'_> {
 
     pub(super) fn help_cmd(&mut self, av: &[String]) -> i32 {
         if av.len() <= 1 {
-            help_all(self.out);
+            let mut lines = Vec::new();
+            help_all(&mut lines);
+            for l in lines {
+                self.print(&l);
+            }
             return CMDRTN_OK;
         }
         if let Some(c) = self.find_command(&av[1]) {
@@ -435,7 +439,7 @@ impl Ctx<'_> {
                     self.print("No arguments");
                 } else {
                     for l in dump_ascii(&m.data) {
-                        self.out.push(l);
+                        self.print(&l);
                     }
                 }
             }
@@ -621,7 +625,11 @@ impl Ctx<'_> {
         }
         g.push("}".into());
         match file {
-            None => self.out.extend(g),
+            None => {
+                for l in g {
+                    self.print(&l);
+                }
+            }
             Some(mut f) => {
                 let mut text = g.join("\n");
                 text.push('\n');

@@ -10,7 +10,10 @@
 //! 66 and `-j` to 68 or 71; command files are read with getline(3); help
 //! texts wrap at 63 columns; messages are printed as `warn(3)` does
 //! (`ngctl: send msg: Invalid argument`). stdout and stderr lines go to one
-//! transcript, in order.
+//! transcript in the order they reach it: a session's stdout is a terminal
+//! (line-buffered, so in the order written); a one-shot ngctl's stdout is a
+//! file, as in the VM, so it is fully buffered and its lines come after the
+//! stderr lines written before it exits (or before its 32 KiB buffer fills).
 //!
 //! `-d` and `debug` set libnetgraph's debug level, whose log (warn(3)
 //! lines: failed calls from level 1, every message sent and received and
@@ -316,7 +319,15 @@ pub struct Ngctl {
     pub base: PathBuf,
     /// Calls that would block forever in FreeBSD, and similar findings.
     pub problems: Vec<String>,
+    /// stdout's buffer when stdout is fully buffered (a one-shot ngctl
+    /// writing to a file or pipe, as in the VM): its lines reach the output
+    /// when it fills or at exit, after any stderr line written meanwhile.
+    /// None: line-buffered (a terminal).
+    pub stdout_buf: Option<Vec<String>>,
 }
+
+/// stdio's buffer for a regular file on FreeBSD (`st_blksize` of UFS).
+pub const STDOUT_BUFFER: usize = 32768;
 
 /// One ngctl with its port and output, for the duration of a call.
 struct Ctx<'a> {
@@ -334,6 +345,14 @@ impl Ngctl {
             debug: 0,
             base: base.to_path_buf(),
             problems: Vec::new(),
+            stdout_buf: None,
+        }
+    }
+
+    /// Writes out what stdout holds (exit, or a full buffer).
+    pub fn flush_stdout(&mut self, out: &mut Vec<String>) {
+        if let Some(b) = self.stdout_buf.as_mut() {
+            out.append(b);
         }
     }
 
@@ -430,9 +449,19 @@ impl Ctx<'_> {
         self.st.port.unwrap_or(0)
     }
 
+    /// Writes lines to stdout.
     fn print(&mut self, s: &str) {
         for l in s.split('\n') {
-            self.out.push(l.to_string());
+            match self.st.stdout_buf.as_mut() {
+                Some(b) => {
+                    b.push(l.to_string());
+                    let bytes: usize = b.iter().map(|l| l.len() + 1).sum();
+                    if bytes >= STDOUT_BUFFER {
+                        self.out.append(b);
+                    }
+                }
+                None => self.out.push(l.to_string()),
+            }
         }
     }
 
@@ -648,6 +677,7 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         problems,
     };
     let mut st = Ngctl::new(&format!("ngctl{pid}"), base);
+    st.stdout_buf = Some(Vec::new());
     // Options take effect as getopt returns them: a file that cannot be
     // opened ends ngctl before a bad option after it is seen.
     let ((opts, optind), bad) = getopt_all(&av, "df:j:n:");
@@ -719,6 +749,7 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         st.do_command(port, rest, &mut out)
     };
     st.exit(port);
+    st.flush_stdout(&mut out);
     done(exit_status(rtn), out, st.problems)
 }
 
