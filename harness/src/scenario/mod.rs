@@ -35,6 +35,7 @@ pub mod backend;
 pub mod bridge;
 pub mod cli;
 pub mod errno;
+pub mod extctl;
 pub mod fake;
 pub mod kernel;
 pub mod msg;
