@@ -19,9 +19,20 @@ lib=$(cd "$BUILD" && pwd)/libngbridge.so
 passed=0
 failed=0
 
+if ! "$CC" -std=gnu11 -O1 -g -Wall -Wextra -Werror -c -o "$out/bsdcompat.o" bridge/compat/bsdcompat.c; then
+    echo "bridge: cannot build bridge/compat/bsdcompat.c"
+    exit 1
+fi
 for src in bridge/tests/t_*.c; do
     t=$(basename "$src" .c)
-    if ! "$CC" -std=gnu11 -O1 -g -Wall -Wextra -Werror -I "$BUILD/include" -o "$out/$t" "$src" -lpthread; then
+    extra=""
+    if [ "$t" = t_bsdcompat ]; then
+        # Built as FreeBSD's own programs are (scripts/build-freebsd-userland.sh).
+        extra="-include bridge/compat/bsdcompat.h -I bridge/compat $out/bsdcompat.o"
+    fi
+    # shellcheck disable=SC2086
+    if ! "$CC" -std=gnu11 -O1 -g -Wall -Wextra -Werror -I "$BUILD/include" -o "$out/$t" "$src" $extra \
+        -lpthread; then
         echo "bridge: cannot build $src"
         exit 1
     fi
