@@ -177,8 +177,15 @@ impl External {
         let status = match wait_bounded(&mut child, ONESHOT_LIMIT) {
             Some(st) => {
                 let (code, sig) = describe_status(st);
-                if let Some(s) = sig {
-                    problems.push(format!("ngctl was killed by signal {s}"));
+                // SIGPIPE is ngctl's own end after sending on a socket
+                // whose node is gone; the shell's status, 128 + 13, says
+                // so. Any other signal is a crash.
+                match sig {
+                    Some(s) if s != libc::SIGPIPE => problems.push(format!(
+                        "ngctl was killed by signal {s} ({})",
+                        signal_name(s)
+                    )),
+                    _ => {}
                 }
                 code
             }

@@ -9,7 +9,10 @@
 //! exit statuses 0 (ok or quit), 64 (usage) and 71 (error), `-f` errors to
 //! 66 and `-j` to 68 or 71; command files are read with getline(3); help
 //! texts wrap at 63 columns; messages are printed as `warn(3)` does
-//! (`ngctl: send msg: Invalid argument`). stdout and stderr lines go to one
+//! (`ngctl: send msg: Invalid argument`). A send on a socket whose node is
+//! gone (EPIPE) raises SIGPIPE: ngctl dies at once, printing nothing more
+//! and losing what stdout still held (exit status 141, as a shell reports
+//! it). stdout and stderr lines go to one
 //! transcript in the order they reach it: a session's stdout is a terminal
 //! (line-buffered, so in the order written); a one-shot ngctl's stdout is a
 //! file, as in the VM, so it is fully buffered and its lines come after the
@@ -24,8 +27,7 @@
 //! node name `ngctl<pid>` is a harness counter; the harness has no jails
 //! (`-j NAME` always finds none); NgMkSockNode's log names the failing call
 //! from its errno (bind for EADDRINUSE, the kldload of ng_socket.ko for
-//! ENOENT/ENOEXEC, else socket) and does not show the NODEINFO exchange of
-//! an unnamed node (`-n ""`); the interactive prompt `+ ` is not part of
+//! ENOENT/ENOEXEC, else socket); the interactive prompt `+ ` is not part of
 //! the transcript; `-f -` reads nothing (there is no stdin); a call that
 //! would block forever in FreeBSD (recvfrom, poll) gives up after 2 s and
 //! is recorded in [`Ngctl::problems`] so the scenario fails.
@@ -324,6 +326,9 @@ pub struct Ngctl {
     /// when it fills or at exit, after any stderr line written meanwhile.
     /// None: line-buffered (a terminal).
     pub stdout_buf: Option<Vec<String>>,
+    /// The signal that killed it: a send on a socket whose node is gone
+    /// (EPIPE) raises SIGPIPE, which libnetgraph does not block.
+    pub killed: Option<&'static str>,
 }
 
 /// stdio's buffer for a regular file on FreeBSD (`st_blksize` of UFS).
@@ -346,6 +351,7 @@ impl Ngctl {
             base: base.to_path_buf(),
             problems: Vec::new(),
             stdout_buf: None,
+            killed: None,
         }
     }
 
@@ -374,6 +380,15 @@ impl Ngctl {
         match port.open(Some(&self.name)) {
             Ok(p) => {
                 self.port = Some(p);
+                // An unnamed node (-n ""): NgMkSockNode asked for its ID
+                // with NGM_NODEINFO, which the debug log shows.
+                if let Some((m, r)) = port.take_open_exchange(p) {
+                    if self.debug >= 2 {
+                        let mut c = self.ctx(port, out);
+                        c.log_sending(".", &m);
+                        c.log_received(&r);
+                    }
+                }
                 Ok(())
             }
             Err(e) => {
@@ -449,8 +464,11 @@ impl Ctx<'_> {
         self.st.port.unwrap_or(0)
     }
 
-    /// Writes lines to stdout.
+    /// Writes lines to stdout (nothing once killed).
     fn print(&mut self, s: &str) {
+        if self.st.killed.is_some() {
+            return;
+        }
         for l in s.split('\n') {
             match self.st.stdout_buf.as_mut() {
                 Some(b) => {
@@ -466,11 +484,17 @@ impl Ctx<'_> {
     }
 
     fn warn(&mut self, what: &str, e: Errno) {
+        if self.st.killed.is_some() {
+            return;
+        }
         self.out
             .push(format!("ngctl: {what}: {}", errno::strerror(e)));
     }
 
     fn warnx(&mut self, what: &str) {
+        if self.st.killed.is_some() {
+            return;
+        }
         self.out.push(format!("ngctl: {what}"));
     }
 
@@ -491,16 +515,13 @@ impl Ctx<'_> {
         let p = self.p();
         let sg = super::port::strlcpy(path, msg::PATHSIZ);
         if self.st.debug >= 2 {
-            self.warnx(if m.is_resp() {
-                "SENDING RESPONSE:"
-            } else {
-                "SENDING MESSAGE:"
-            });
-            // sg_len, a byte: strlen + 1 + NGSA_OVERHEAD.
-            self.debug_sockaddr((sg.len() + 3) as u8, sg);
-            self.debug_msg(m, sg);
+            self.log_sending(sg, m);
         }
         if let Err(e) = self.port.send_msg(p, path, &m.encode()) {
+            if e == fbsd_sys::EPIPE as Errno {
+                self.st.killed = Some("SIGPIPE");
+                return Err(e);
+            }
             if self.st.debug >= 1 {
                 self.warn(&format!("sendto({sg})"), e);
             }
@@ -547,14 +568,7 @@ impl Ctx<'_> {
             }
             Ok(Some(r)) => {
                 if self.st.debug >= 2 && !(r.bytes.is_empty() && r.from.is_empty()) {
-                    let m = NgMsg::decode(&r.bytes);
-                    self.warnx(if m.is_resp() {
-                        "RECEIVED RESPONSE:"
-                    } else {
-                        "RECEIVED MESSAGE:"
-                    });
-                    self.debug_sockaddr(r.sa_len, &r.from);
-                    self.debug_msg(&m, &r.from);
+                    self.log_received(&r);
                 }
                 Ok(Some(r))
             }
@@ -749,6 +763,10 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         st.do_command(port, rest, &mut out)
     };
     st.exit(port);
+    if st.killed.is_some() {
+        // Killed: what stdout still held is lost; the shell sees 128 + 13.
+        return done(128 + libc::SIGPIPE, out, st.problems);
+    }
     st.flush_stdout(&mut out);
     done(exit_status(rtn), out, st.problems)
 }
@@ -809,6 +827,11 @@ impl Session {
     ) -> i32 {
         let line = words.join(" ");
         let rtn = self.st.do_parse_command(port, &line, out);
+        if let Some(sig) = self.st.killed {
+            self.st.exit(port);
+            self.ended = Ended::Signal(sig);
+            return 128 + libc::SIGPIPE;
+        }
         if rtn == CMDRTN_QUIT {
             self.st.exit(port);
             self.ended = Ended::Exit(0);
