@@ -576,10 +576,18 @@ ngs_sock_expect() { # REQUEST...
 
 # ---------------------------------------------------------------- expectations
 
+# The warning lines of an interactive ngctl's output: its "ngctl: " lines
+# other than libnetgraph's debug log of the messages and packets that pass
+# (debug level 2 and up), which is not a failure.
+ngs__warnings() { # FILE
+    grep -E -e '^[ 	]*ngctl: ' "$1" |
+        grep -v -E -e '^[ 	]*ngctl: (SENDING |RECEIVED |SOCKADDR: |NG_MESG :|  |READ |WRITE PACKET |[0-9a-f]{4}:  )'
+}
+
 ngs_ok() {
     case $NGS_KIND in
         session-cmd)
-            if grep -E -e '^[ 	]*ngctl: ' "$NGS_OUT" > "$NGS_W/errs" 2>/dev/null; then
+            if ngs__warnings "$NGS_OUT" > "$NGS_W/errs" && [ -s "$NGS_W/errs" ]; then
                 ngs_fail "session command failed: $(head -n 1 "$NGS_W/errs")"
             fi
             ;;
@@ -621,7 +629,7 @@ ngs_error() {
 # ..."), 71 an "ngctl: " line that is not a usage line.
 ngs_exit() {
     if [ "$NGS_KIND" = session-cmd ]; then
-        _err=$(grep -c -E -e '^[ 	]*ngctl: ' "$NGS_OUT")
+        _err=$(ngs__warnings "$NGS_OUT" | grep -c .)
         _use=$(grep -c -E -e '^[ 	]*ngctl: usage: ' "$NGS_OUT")
         case $1 in
             0) [ "$_err" -eq 0 ] || ngs_fail "the session command failed, expected success" ;;
