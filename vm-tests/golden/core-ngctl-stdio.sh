@@ -20,8 +20,8 @@ ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)line( |[ 	]*	[ 	]*)3:( |[ 	]*	[ 	]*)error(
 ngs_at 11 '| There are * total named nodes:'
 ngs_match '^[ 	]*There( |[ 	]*	[ 	]*)are( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)total( |[ 	]*	[ 	]*)named( |[ 	]*	[ 	]*)nodes:[ 	]*$' 'There are * total named nodes:'
 
-ngs_at 12 '| Name: ngctl* Type: socket * Num hooks: 0'
-ngs_match '^[ 	]*Name:( |[ 	]*	[ 	]*)ngctl.*( |[ 	]*	[ 	]*)Type:( |[ 	]*	[ 	]*)socket( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)Num( |[ 	]*	[ 	]*)hooks:( |[ 	]*	[ 	]*)0[ 	]*$' 'Name: ngctl* Type: socket * Num hooks: 0'
+ngs_at 12 '| Name: ngctl* * Num hooks: 0'
+ngs_match '^[ 	]*Name:( |[ 	]*	[ 	]*)ngctl.*( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)Num( |[ 	]*	[ 	]*)hooks:( |[ 	]*	[ 	]*)0[ 	]*$' 'Name: ngctl* * Num hooks: 0'
 
 ngs_at 13 'ngctl read core-ngctl-stdio.cmds'
 ngs_ngctl root read core-ngctl-stdio.cmds
