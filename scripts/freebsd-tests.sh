@@ -14,11 +14,11 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
-cd "$top"
-[ $# -eq 1 ] && [ -d "$1" ] || {
+cd "$top" || exit 1
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
     echo "usage: scripts/freebsd-tests.sh TESTDIR" >&2
     exit 2
-}
+fi
 dir=$(cd "$1" && pwd)
 BUILD=${BUILD:-build}
 lib=$(cd "$BUILD" && pwd)/libngbridge.so
@@ -36,25 +36,15 @@ needs() { # PROGRAM CASE
     esac
 }
 
-"$CARGO" build --quiet -p ngharness || exit 1
+# shellcheck source=scripts/serve-lib.sh
+. "$top/scripts/serve-lib.sh"
 sock=$work/ng.sock
-"$top/target/debug/ngharness" serve --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" \
-    --listen "$sock" >"$work/serve.log" 2>&1 &
-spid=$!
-i=0
-until grep -q '^ngharness serve: ready' "$work/serve.log" 2>/dev/null && [ -S "$sock" ]; do
-    i=$((i + 1))
-    if [ $i -gt 300 ] || ! kill -0 "$spid" 2>/dev/null; then
-        echo "freebsd-tests: ngharness serve did not start:"
-        cat "$work/serve.log"
-        kill "$spid" 2>/dev/null
-        exit 1
-    fi
-    sleep 0.1
-done
+serve_start freebsd-tests "$sock" "$work/serve.log"
 
 for prog in "$dir"/*; do
-    [ -x "$prog" ] && [ -f "$prog" ] || continue
+    if [ ! -f "$prog" ] || [ ! -x "$prog" ]; then
+        continue
+    fi
     p=$(basename "$prog")
     for c in $("$prog" -l 2>/dev/null | sed -n 's/^ident: //p'); do
         n=$(needs "$p" "$c")
@@ -85,16 +75,7 @@ for prog in "$dir"/*; do
     done
 done
 
-kill -TERM "$spid"
-wait "$spid"
-st=$?
-if [ $st -ne 0 ] || ! grep -q '^violations: none' "$work/serve.log"; then
-    echo "freebsd-tests: ngharness serve ended with status $st:"
-    cat "$work/serve.log"
-    failed=$((failed + 1))
-else
-    grep '^ngharness serve: .* served' "$work/serve.log"
-fi
+serve_stop freebsd-tests "$work/serve.log" || failed=$((failed + 1))
 rm -rf "$work"
 echo "freebsd-tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -347,19 +347,12 @@ impl ExtSession {
                 let fl = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
                 libc::fcntl(master.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
             }
-            Ok(ExtSession {
-                child: Some(child),
-                master: Some(std::fs::File::from(master)),
-                partial: Vec::new(),
-                lines: Vec::new(),
-                delivered: 0,
-                echoes: Vec::new(),
-                next_mark: 0,
-                prompted: false,
-                last_output: Instant::now(),
-                ended: Ended::No,
-                problems: Vec::new(),
-            })
+            Ok(ExtSession::with(
+                Some(child),
+                Some(std::fs::File::from(master)),
+                Ended::No,
+                Vec::new(),
+            ))
         })();
         let mut s = match r {
             Ok(s) => s,
@@ -381,10 +374,15 @@ impl ExtSession {
         s
     }
 
-    fn dead(problem: String) -> ExtSession {
+    fn with(
+        child: Option<Child>,
+        master: Option<std::fs::File>,
+        ended: Ended,
+        problems: Vec<String>,
+    ) -> ExtSession {
         ExtSession {
-            child: None,
-            master: None,
+            child,
+            master,
             partial: Vec::new(),
             lines: Vec::new(),
             delivered: 0,
@@ -392,9 +390,14 @@ impl ExtSession {
             next_mark: 0,
             prompted: false,
             last_output: Instant::now(),
-            ended: Ended::Exit(EX_OSERR),
-            problems: vec![problem],
+            ended,
+            problems,
         }
+    }
+
+    /// A session whose ngctl could not be started.
+    fn dead(problem: String) -> ExtSession {
+        ExtSession::with(None, None, Ended::Exit(EX_OSERR), vec![problem])
     }
 
     /// Is it still running? (Reaps it when it has exited.)
