@@ -408,6 +408,10 @@ ngs_session_start() { # NAME FD WHO
         _i=$((_i + 1))
     done
     ngs__sess_settle "$_s" 0
+    # Nor before ngctl's monitor thread, started just before that prompt,
+    # catches SIGUSR1: the main thread sends it one for every line typed,
+    # and until then it ends the process.
+    sleep "${NGS_MONITOR_WAIT:-0.5}"
     ngs__sess_send "$_s" "ngsock-mark-0"
     if _l=$(ngs__sess_wait_mark "$_s" 0 "$NGS_SESSION_TIMEOUT"); then
         ngs__setvar "$_s" mline "$_l"

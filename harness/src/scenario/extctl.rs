@@ -362,8 +362,11 @@ impl ExtSession {
             }
         };
         // Type nothing before the first prompt: input that arrives while
-        // the line editor sets up the terminal may be discarded.
+        // the line editor sets up the terminal may be discarded. Nor before
+        // the monitor thread catches SIGUSR1, which the main thread sends it
+        // for every line typed (its default action ends the process).
         s.settle();
+        s.wait_monitor();
         if s.alive() {
             s.sync(out);
         } else {
@@ -392,6 +395,33 @@ impl ExtSession {
             last_output: Instant::now(),
             ended,
             problems,
+        }
+    }
+
+    /// Waits (bounded) until a monitor thread, if ngctl has one (it is
+    /// running by the first prompt), catches SIGUSR1: /proc/PID/status's
+    /// `Threads` and `SigCgt`.
+    fn wait_monitor(&mut self) {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return;
+        };
+        let end = Instant::now() + SESSION_LIMIT;
+        while self.alive() && Instant::now() < end {
+            let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                return;
+            };
+            let field = |name: &str| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            let threads: u32 = field("Threads:").parse().unwrap_or(1);
+            let caught = u64::from_str_radix(&field("SigCgt:"), 16).unwrap_or(0);
+            if threads < 2 || caught & (1 << (libc::SIGUSR1 - 1)) != 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
