@@ -19,10 +19,13 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     let kmod_inc = manifest.join("../kmod/include");
+    // The project's own installed headers (include/netgraph/...).
+    let own_inc = manifest.join("../include");
 
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=../kmod/include");
+    println!("cargo:rerun-if-changed=../include");
     println!("cargo:rerun-if-env-changed=FREEBSD_SYSROOT");
     println!("cargo:rerun-if-env-changed=FREEBSD_SYSDIR");
 
@@ -35,6 +38,7 @@ fn main() {
         "-ffreestanding".into(),
         "-std=gnu17".into(),
         format!("-I{}", kmod_inc.display()),
+        format!("-I{}", own_inc.display()),
         "-include".into(),
         "opt_global.h".into(),
     ];
@@ -139,6 +143,8 @@ fn main() {
         "sockaddr_storage",
         "in_addr",
         "in6_addr",
+        "in6_pktinfo",
+        "cmsghdr",
         "so_upcall_t",
         "so_rcv",
         "selinfo",

@@ -32,6 +32,7 @@
 #include <netgraph/netgraph.h>
 #include <netgraph/ng_parse.h>
 #include <netgraph/ng_ksocket.h>
+#include <netgraph/ng_ksocket_ext.h>	/* ngsock's own (include/) */
 #include <netgraph/ng_socket.h>
 #include <netgraph/ng_socketvar.h>
 #include <netgraph/ng_echo.h>

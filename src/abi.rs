@@ -77,6 +77,8 @@ same!(crate::pure::consts:
     IP_BINDANY,
     IP_MINTTL,
     IP_DONTFRAG,
+    IP_RECVDSTADDR,
+    IP_SENDSRCADDR,
     IPV6_UNICAST_HOPS,
     IPV6_MULTICAST_HOPS,
     IPV6_MULTICAST_LOOP,
@@ -85,6 +87,8 @@ same!(crate::pure::consts:
     IPV6_DONTFRAG,
     IPV6_BINDANY,
     IPV6_AUTOFLOWLABEL,
+    IPV6_RECVPKTINFO,
+    IPV6_PKTINFO,
     TCP_NODELAY,
     TCP_MAXSEG,
     TCP_NOPUSH,
@@ -98,12 +102,25 @@ same!(crate::pure::consts:
     SOCK_MAXADDRLEN,
 );
 
+/// The control-data layout `pure::cmsg` writes and reads.
+const _: () = {
+    use crate::pure::cmsg;
+    use core::mem::size_of;
+    assert!(cmsg::HDR_LEN == size_of::<fbsd_sys::cmsghdr>());
+    assert!(cmsg::IN_ADDR_LEN == size_of::<fbsd_sys::in_addr>());
+    assert!(cmsg::IN6_PKTINFO_LEN == size_of::<fbsd_sys::in6_pktinfo>());
+    assert!(core::mem::offset_of!(fbsd_sys::in6_pktinfo, ipi6_ifindex) == 16);
+};
+
 #[cfg(feature = "ksocket")]
 mod ksocket {
     use core::mem::{offset_of, size_of};
 
     use crate::ksocket::args;
+    use crate::ksocket::laddr;
+    use crate::ksocket::stats::{self, Counter};
     use crate::ksocket::types::{cmd, COOKIE, TAG_SOCKADDR};
+    use fbsd_sys::{ng_ksocket_laddr_tag as Laddr, ng_ksocket_stats as Stats};
 
     const _: () = {
         assert!(COOKIE == fbsd_sys::NGM_KSOCKET_COOKIE);
@@ -125,6 +142,45 @@ mod ksocket {
         let tag_addr = offset_of!(fbsd_sys::sa_tag, sa) - size_of::<fbsd_sys::m_tag>();
         assert!(args::TAG_ADDR_OFF == tag_addr);
         assert!(offset_of!(fbsd_sys::sa_tag, id) == size_of::<fbsd_sys::m_tag>());
+    };
+
+    /// Offset of a counter in the statistics reply.
+    #[allow(clippy::arithmetic_side_effects)]
+    const fn at(c: Counter) -> usize {
+        c as usize * 8
+    }
+
+    // ngsock's additions, as include/netgraph/ng_ksocket_ext.h has them.
+    #[allow(clippy::arithmetic_side_effects)]
+    const _: () = {
+        assert!(cmd::GETSTATS == fbsd_sys::NGM_KSOCKET_GETSTATS);
+        assert!(cmd::CLRSTATS == fbsd_sys::NGM_KSOCKET_CLRSTATS);
+        assert!(cmd::GETCLRSTATS == fbsd_sys::NGM_KSOCKET_GETCLRSTATS);
+        assert!(stats::REPLY_LEN == size_of::<Stats>());
+        assert!(offset_of!(Stats, rx_packets) == at(Counter::RxPackets));
+        assert!(offset_of!(Stats, rx_bytes) == at(Counter::RxBytes));
+        assert!(offset_of!(Stats, tx_packets) == at(Counter::TxPackets));
+        assert!(offset_of!(Stats, tx_bytes) == at(Counter::TxBytes));
+        assert!(offset_of!(Stats, tx_errors) == at(Counter::TxErrors));
+        assert!(offset_of!(Stats, rx_errors) == at(Counter::RxErrors));
+        assert!(offset_of!(Stats, rx_drop_trunc) == at(Counter::RxDropTrunc));
+        assert!(offset_of!(Stats, rx_drop_nobufs) == at(Counter::RxDropNobufs));
+        assert!(offset_of!(Stats, rx_drop_hook) == at(Counter::RxDropHook));
+        assert!(offset_of!(Stats, tx_drop_listen) == at(Counter::TxDropListen));
+        assert!(offset_of!(Stats, tx_drop_badaddr) == at(Counter::TxDropBadaddr));
+        assert!(offset_of!(Stats, tx_drop_nosock) == at(Counter::TxDropNosock));
+        assert!(offset_of!(Stats, tag_failures) == at(Counter::TagFailures));
+        assert!(offset_of!(Stats, eofs) == at(Counter::Eofs));
+        assert!(offset_of!(Stats, accepts) == at(Counter::Accepts));
+
+        assert!(laddr::LADDR_COOKIE == fbsd_sys::NGM_KSOCKET_LADDR_COOKIE);
+        assert!(laddr::TAG_LADDR as u32 == fbsd_sys::NG_KSOCKET_TAG_LADDR);
+        let base = size_of::<fbsd_sys::m_tag>();
+        assert!(offset_of!(Laddr, id) == base);
+        assert!(offset_of!(Laddr, ifindex) - base == laddr::TAG_IFINDEX_OFF);
+        assert!(offset_of!(Laddr, sa) - base == laddr::TAG_ADDR_OFF);
+        assert!(laddr::SIN_LEN == size_of::<fbsd_sys::sockaddr_in>());
+        assert!(laddr::SIN6_LEN == size_of::<fbsd_sys::sockaddr_in6>());
     };
 }
 

@@ -53,6 +53,7 @@
 
 pub mod args;
 pub mod flags;
+pub mod laddr;
 pub mod opttext;
 pub mod stats;
 

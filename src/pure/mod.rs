@@ -7,6 +7,8 @@
 //! * [`sockopt`]: symbolic socket-option tables (a deliberate improvement:
 //!   FreeBSD has none).
 //! * [`ngpath`]: netgraph addresses as the core splits them.
+//! * [`cmsg`]: control data (`struct cmsghdr` records) as sockets return
+//!   and take it.
 //!
 //! Nothing here allocates: parsers write into caller-provided buffers and
 //! formatters into a caller-provided [`Writer`]. Nothing here panics: every
@@ -22,6 +24,7 @@
 
 use core::fmt;
 
+pub mod cmsg;
 pub mod consts;
 pub mod hookname;
 pub mod ngpath;

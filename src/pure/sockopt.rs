@@ -127,7 +127,7 @@ macro_rules! options {
 /// requests, …) are left out. `IP_MULTICAST_TTL` is a `u_char` in the
 /// header comment; the kernel also takes and returns an int when the value
 /// is 4 bytes long.
-pub static OPTIONS: [SockOpt; 43] = options! {
+pub static OPTIONS: [SockOpt; 45] = options! {
     SOL_SOCKET:
         SO_DEBUG Bool RW, SO_ACCEPTCONN Bool RO, SO_REUSEADDR Bool RW,
         SO_KEEPALIVE Bool RW, SO_DONTROUTE Bool RW, SO_BROADCAST Bool RW,
@@ -139,12 +139,12 @@ pub static OPTIONS: [SockOpt; 43] = options! {
     IPPROTO_IP:
         IP_HDRINCL Bool RW, IP_TOS Int RW, IP_TTL Int RW,
         IP_MULTICAST_TTL Int RW, IP_MULTICAST_LOOP Bool RW, IP_BINDANY Bool RW,
-        IP_MINTTL Int RW, IP_DONTFRAG Bool RW,
+        IP_MINTTL Int RW, IP_DONTFRAG Bool RW, IP_RECVDSTADDR Bool RW,
     ;
     IPPROTO_IPV6:
         IPV6_UNICAST_HOPS Int RW, IPV6_MULTICAST_HOPS Int RW, IPV6_MULTICAST_LOOP Bool RW,
         IPV6_V6ONLY Bool RW, IPV6_TCLASS Int RW, IPV6_DONTFRAG Bool RW,
-        IPV6_BINDANY Bool RW, IPV6_AUTOFLOWLABEL Bool RW,
+        IPV6_BINDANY Bool RW, IPV6_AUTOFLOWLABEL Bool RW, IPV6_RECVPKTINFO Bool RW,
     ;
     IPPROTO_TCP:
         TCP_NODELAY Bool RW, TCP_MAXSEG Int RW, TCP_NOPUSH Bool RW,
@@ -324,6 +324,7 @@ mod tests {
             ("IP_BINDANY", 0, 24),
             ("IP_MINTTL", 0, 66),
             ("IP_DONTFRAG", 0, 67),
+            ("IP_RECVDSTADDR", 0, 7),
             ("IPV6_UNICAST_HOPS", 41, 4),
             ("IPV6_MULTICAST_HOPS", 41, 10),
             ("IPV6_MULTICAST_LOOP", 41, 11),
@@ -332,6 +333,7 @@ mod tests {
             ("IPV6_DONTFRAG", 41, 62),
             ("IPV6_BINDANY", 41, 64),
             ("IPV6_AUTOFLOWLABEL", 41, 59),
+            ("IPV6_RECVPKTINFO", 41, 36),
             ("TCP_NODELAY", 6, 1),
             ("TCP_MAXSEG", 6, 2),
             ("TCP_NOPUSH", 6, 4),
