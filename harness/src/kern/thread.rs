@@ -379,6 +379,13 @@ unsafe extern "C" fn k_priv_check(td: *mut thread, privilege: c_int) -> c_int {
     unsafe { k_priv_check_cred(cred, privilege) }
 }
 
+/// `priv_check(td, privilege)` for the rest of the kernel model: 0, or
+/// `EPERM` (the credential is not root).
+pub fn priv_check(td: *mut thread, privilege: c_int) -> c_int {
+    // SAFETY: `td` is a harness thread object (threads are never freed).
+    unsafe { k_priv_check(td, privilege) }
+}
+
 unsafe extern "C" fn k_critical_enter() {
     let td = curthread();
     // SAFETY: curthread is a live thread object.

@@ -17,7 +17,8 @@ use std::ptr::null_mut;
 
 use fbsd_sys::{mbuf, sockaddr, socket, thread, uio, M_PKTHDR, SO_RCV, SO_SND, UIO_SYSSPACE};
 
-use super::addr::{self, AF_LOCAL};
+use super::addr::{self, AF_INET, AF_INET6, AF_LOCAL};
+use super::ctl;
 use super::errno::{self, fb};
 use super::events::{self, flush, sb_chan, sync_rcv_count};
 use super::proto::{self, Kind};
@@ -29,6 +30,10 @@ use super::{
 };
 use crate::kern::mbuf::{self as kmbuf, fields};
 use crate::kern::{lock, malloc, sched, thread as kthread, violation};
+
+crate::kern::fbsd_consts! {
+    c_int: IPPROTO_IP, IPPROTO_IPV6, IP_RECVDSTADDR, IPV6_RECVPKTINFO;
+}
 
 /// Largest datagram the model reads in one go (any loopback datagram fits).
 const DGRAM_BUF: usize = 256 * 1024;
@@ -202,6 +207,14 @@ pub unsafe extern "C" fn sosend(
         // SAFETY: `control` is a live mbuf handed over by the caller.
         i64::from(unsafe { fields::len(control) })
     };
+    // The control data is read before the chain is freed (the protocol
+    // parses it inside its send, while the caller's mbuf is alive).
+    let ctl = if control.is_null() {
+        None
+    } else {
+        // SAFETY: `control` is a live chain handed over by the caller.
+        Some(unsafe { ctl::read(control) })
+    };
     let had_top = !top.is_null();
     if had_top {
         if kind.dgram_send() {
@@ -220,7 +233,7 @@ pub unsafe extern "C" fn sosend(
     // sosend_dgram uses m_pkthdr.len; sosend_generic too when present,
     // else m_length(top).
     let resid = pkthdr_len.unwrap_or(data.len() as i64);
-    send_body(so, kind, addr, data, resid, clen, had_top, flags)
+    send_body(so, kind, addr, data, resid, clen, had_top, flags, ctl)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -233,6 +246,7 @@ fn send_body(
     clen: i64,
     had_top: bool,
     flags: c_int,
+    ctl: Option<ctl::Control>,
 ) -> c_int {
     let pflags = proto::flags(kind);
     let connreq = pflags & fbsd_sys::PR_CONNREQUIRED as c_int != 0;
@@ -308,10 +322,17 @@ fn send_body(
         }
         break;
     }
-    pr_send(so, kind, addr, data, flags)
+    pr_send(so, kind, addr, data, flags, ctl)
 }
 
-fn pr_send(so: *mut socket, kind: Kind, addr: *mut sockaddr, data: Vec<u8>, flags: c_int) -> c_int {
+fn pr_send(
+    so: *mut socket,
+    kind: Kind,
+    addr: *mut sockaddr,
+    data: Vec<u8>,
+    flags: c_int,
+    ctl: Option<ctl::Control>,
+) -> c_int {
     let (fd, family) = with_sock(so, |s| (s.fd, s.family)).expect("live socket");
     let connected = state(so) & SS_ISCONNECTED != 0;
     let dest = if addr.is_null() {
@@ -345,16 +366,31 @@ fn pr_send(so: *mut socket, kind: Kind, addr: *mut sockaddr, data: Vec<u8>, flag
             let (p, l) = la
                 .as_ref()
                 .map_or((null_mut(), 0), |a| (a.as_ptr().cast_mut(), a.len));
-            // SAFETY: sends an owned buffer to a valid (or no) address.
-            let n = unsafe {
-                libc::sendto(
-                    fd,
-                    data.as_ptr().cast(),
-                    data.len(),
-                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                    p,
-                    l,
-                )
+            // The protocol's control data (UDP only: the other datagram
+            // protocols' is not modelled and goes unused).
+            let anc = match (&ctl, kind) {
+                (Some(c), Kind::Udp | Kind::UdpLite) => {
+                    match udp_control(so, fd, family, dest.as_deref(), c) {
+                        Ok(a) => a,
+                        Err(e) => return e,
+                    }
+                }
+                _ => Vec::new(),
+            };
+            let n = if anc.is_empty() {
+                // SAFETY: sends an owned buffer to a valid (or no) address.
+                unsafe {
+                    libc::sendto(
+                        fd,
+                        data.as_ptr().cast(),
+                        data.len(),
+                        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                        p,
+                        l,
+                    )
+                }
+            } else {
+                sendmsg(fd, &data, p, l, &anc)
             };
             if n < 0 {
                 return match errno::last_linux() {
@@ -421,6 +457,58 @@ fn pr_send(so: *mut socket, kind: Kind, addr: *mut sockaddr, data: Vec<u8>, flag
             }
         }
     }
+}
+
+/// Checks a UDP send's control data as `udp_send` / `udp6_send` do and
+/// returns the Linux ancillary data that does the same.
+fn udp_control(
+    so: *mut socket,
+    fd: c_int,
+    family: c_int,
+    dest: Option<&[u8]>,
+    c: &ctl::Control,
+) -> Result<Vec<u8>, c_int> {
+    let bindany = super::ops::bindany(so);
+    let opts = if family == AF_INET6 {
+        // An IPv4-mapped destination takes the IPv4 path (udp6_send hands
+        // it to udp_send).
+        let mapped =
+            dest.is_some_and(|b| b.len() >= 24 && b[8..18] == [0; 10] && b[18..20] == [0xff; 2]);
+        if mapped {
+            ctl::udp4(c, fd, true, bindany)?
+        } else {
+            ctl::udp6(c, bindany)?
+        }
+    } else {
+        ctl::udp4(c, fd, false, bindany)?
+    };
+    Ok(ctl::to_linux(&opts))
+}
+
+/// `sendmsg` of `data` to `name` (or the connected peer) with ancillary
+/// data `anc`; the result as `sendto`'s.
+fn sendmsg(
+    fd: c_int,
+    data: &[u8],
+    name: *mut libc::sockaddr,
+    namelen: libc::socklen_t,
+    anc: &[u8],
+) -> isize {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    let mut anc = anc.to_vec();
+    // SAFETY: msghdr is plain data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = name.cast();
+    msg.msg_namelen = namelen;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = anc.as_mut_ptr().cast();
+    msg.msg_controllen = anc.len() as _;
+    // SAFETY: `msg` describes owned buffers for the call.
+    unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) }
 }
 
 fn implied_connect(so: *mut socket, fd: c_int, family: c_int, b: &[u8]) -> c_int {
@@ -507,7 +595,7 @@ pub unsafe extern "C" fn soreceive(
     let r = if kind.is_stream() {
         receive_stream(so, kind, uio, mp0, flags)
     } else {
-        receive_dgram(so, kind, psa, uio, mp0, flags)
+        receive_dgram(so, kind, psa, uio, mp0, controlp, flags)
     };
     match r {
         Ok(out) => {
@@ -663,10 +751,26 @@ fn receive_dgram(
     psa: *mut *mut sockaddr,
     u: *mut uio,
     mp0: *mut *mut mbuf,
+    controlp: *mut *mut mbuf,
     flags: c_int,
 ) -> Result<c_int, c_int> {
     let pflags = proto::flags(kind);
     let want_addr = pflags & fbsd_sys::PR_ADDR as c_int != 0 && !psa.is_null();
+    // Control data the socket's options produce (ip_savecontrol /
+    // ip6_savecontrol); soreceive frees it when the caller does not ask.
+    let (dstaddr4, pktinfo6) = if controlp.is_null() || kind.is_local() {
+        (false, false)
+    } else {
+        with_sock(so, |s| {
+            let on = |k| s.opts.get(&k).is_some_and(|v| v.iter().any(|&b| b != 0));
+            (
+                s.family == AF_INET && on((IPPROTO_IP, IP_RECVDSTADDR)),
+                s.family == AF_INET6 && on((IPPROTO_IPV6, IPV6_RECVPKTINFO)),
+            )
+        })
+        .unwrap_or((false, false))
+    };
+    let mut anc = [0u8; ctl::RECV_SPACE];
     let connreq = pflags & fbsd_sys::PR_CONNREQUIRED as c_int != 0;
     let mut buf = vec![0u8; DGRAM_BUF];
     loop {
@@ -684,6 +788,10 @@ fn receive_dgram(
         msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
+        if dstaddr4 || pktinfo6 {
+            msg.msg_control = anc.as_mut_ptr().cast();
+            msg.msg_controllen = anc.len() as _;
+        }
         let mut n: isize = -1;
         let mut err = libc::EAGAIN;
         if rd_shut {
@@ -725,6 +833,11 @@ fn receive_dgram(
                 }
                 // SAFETY: caller's out-pointer.
                 unsafe { *psa = p.cast() };
+            }
+            if dstaddr4 || pktinfo6 {
+                let recs = ctl::from_linux(&msg, dstaddr4, pktinfo6);
+                // SAFETY: caller's out-pointer (non-NULL when asked for).
+                unsafe { *controlp = ctl::chain(&recs) };
             }
             let mut out = 0;
             let take = (resid.max(0) as usize).min(got);

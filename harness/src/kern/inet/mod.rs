@@ -36,8 +36,10 @@
 //! State is per OS thread, like the scheduler's.
 
 mod addr;
+mod ctl;
 mod errno;
 mod events;
+pub mod ifaddr;
 mod io;
 mod ops;
 mod proto;
@@ -725,8 +727,9 @@ pub fn check_all() -> Vec<String> {
 }
 
 /// Closes and frees every socket of this OS thread without any check (for
-/// test teardown after [`check_all`]).
+/// test teardown after [`check_all`]), and removes the interface aliases.
 pub fn reset() {
+    ifaddr::reset_aliases();
     if !initialized() {
         return;
     }

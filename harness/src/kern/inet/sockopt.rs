@@ -18,8 +18,8 @@ use super::addr::{AF_INET, AF_INET6, AF_LOCAL};
 use super::errno::fb;
 use super::proto::{self, Kind};
 use super::{
-    buf_mtx, check_no_locks, check_not_in_upcall, events, listening, mtx_lock, mtx_unlock, sb,
-    set_so_error, so_error, so_lock, sol, state, target, with_sock, Target, VnetGuard, SB_MAX,
+    buf_mtx, check_no_locks, check_not_in_upcall, events, listening, mtx_lock, mtx_unlock, options,
+    sb, set_so_error, so_error, so_lock, sol, state, target, with_sock, Target, VnetGuard, SB_MAX,
     SB_MAX_ADJ, SS_ISCONNECTED, SS_ISDISCONNECTED,
 };
 use crate::kern::{sched, violation};
@@ -32,7 +32,7 @@ crate::kern::fbsd_consts! {
         SO_ERROR, SO_TYPE, SO_LABEL, SO_PEERLABEL, SO_LISTENQLIMIT, SO_LISTENQLEN, SO_LISTENINCQLEN,
         SO_SETFIB, SO_USER_COOKIE, SO_PROTOCOL, SO_TS_CLOCK, SO_MAX_PACING_RATE, SO_DOMAIN,
         SO_SPLICE, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IP_HDRINCL, IP_TOS, IP_TTL,
-        IPV6_V6ONLY, IPV6_UNICAST_HOPS, TCP_NODELAY, TCP_MAXSEG, TCP_KEEPINIT, TCP_KEEPIDLE,
+        IPV6_V6ONLY, IPV6_UNICAST_HOPS, PRIV_NETINET_BINDANY, TCP_NODELAY, TCP_MAXSEG, TCP_KEEPINIT, TCP_KEEPIDLE,
         TCP_KEEPINTVL, TCP_KEEPCNT;
 }
 const SO_FIB: c_int = SO_SETFIB;
@@ -163,7 +163,6 @@ fn linux_sol_bool(name: c_int) -> Option<c_int> {
         SO_DONTROUTE => libc::SO_DONTROUTE,
         SO_BROADCAST => libc::SO_BROADCAST,
         SO_OOBINLINE => libc::SO_OOBINLINE,
-        SO_REUSEPORT => libc::SO_REUSEPORT,
         _ => return None,
     })
 }
@@ -357,7 +356,12 @@ fn set_sol(c: &Ctx, s: *mut sockopt, name: c_int) -> c_int {
                 }
             }
             mtx_unlock(so_lock(so));
-            if let Some(l) = linux_sol_bool(n) {
+            if n == SO_REUSEPORT || n == SO_REUSEPORT_LB {
+                // Linux has one flag for both; its SO_REUSEPORT spreads
+                // datagrams over the sockets as SO_REUSEPORT_LB does.
+                let any = options(so) & (SO_REUSEPORT | SO_REUSEPORT_LB) != 0;
+                linux_set_int(c.fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, c_int::from(any));
+            } else if let Some(l) = linux_sol_bool(n) {
                 linux_set_int(c.fd, libc::SOL_SOCKET, l, c_int::from(v != 0));
             }
             0
@@ -807,15 +811,27 @@ fn ip_opt(c: &Ctx, s: *mut sockopt, name: c_int, set: bool) -> c_int {
                 out_int(s, stored_int(c, ip, name, 64))
             }
         }
-        IP_RECVOPTS | IP_RECVRETOPTS | IP_RECVDSTADDR | IP_RECVIF | IP_ONESBCAST
-        | IP_RECVORIGDSTADDR | IP_RECVTTL | IP_DONTFRAG | IP_RECVTOS => {
-            bool_opt(c, s, ip, name, set, None)
-        }
+        IP_RECVOPTS | IP_RECVRETOPTS | IP_RECVIF | IP_ONESBCAST | IP_RECVORIGDSTADDR
+        | IP_RECVTTL | IP_DONTFRAG | IP_RECVTOS => bool_opt(c, s, ip, name, set, None),
+        // Each datagram's destination address as control data
+        // (soreceive): Linux's IP_PKTINFO carries it.
+        IP_RECVDSTADDR => bool_opt(
+            c,
+            s,
+            ip,
+            name,
+            set,
+            Some((libc::IPPROTO_IP, libc::IP_PKTINFO)),
+        ),
         IP_BINDANY => {
-            // SAFETY: live socket; credentials are live harness objects.
-            let uid = unsafe { (*(*c.so).so_cred).cr_uid };
-            if set && uid != 0 {
-                return fb::EPERM;
+            // ip_ctloutput checks the privilege of the thread that sets the
+            // option, if any: a kernel caller passes none (sopt_td NULL)
+            // and is not checked.
+            if set {
+                let e = bindany_priv(s);
+                if e != 0 {
+                    return e;
+                }
             }
             bool_opt(
                 c,
@@ -866,8 +882,37 @@ fn ip_opt(c: &Ctx, s: *mut sockopt, name: c_int, set: bool) -> c_int {
     }
 }
 
+/// `priv_check(sopt->sopt_td, PRIV_NETINET_BINDANY)` when the option is
+/// set by a thread (`sopt_td` not NULL), as `ip_ctloutput` and
+/// `ip6_ctloutput` do; 0 for a kernel caller.
+fn bindany_priv(s: *mut sockopt) -> c_int {
+    // SAFETY: valid sockopt.
+    let td = unsafe { (*s).sopt_td };
+    if td.is_null() {
+        0
+    } else {
+        crate::kern::thread::priv_check(td, PRIV_NETINET_BINDANY)
+    }
+}
+
 fn ip6_opt(c: &Ctx, s: *mut sockopt, name: c_int, set: bool) -> c_int {
     let l6 = IPPROTO_IPV6;
+    if set && name == IPV6_BINDANY {
+        let e = bindany_priv(s);
+        if e != 0 {
+            return e;
+        }
+    }
+    // ip6_ctloutput, ip6_pcbopt and the multicast options take an int of
+    // exactly sizeof(int) bytes (IPv4 takes longer values).
+    // SAFETY: valid sockopt.
+    if set
+        && name != IPV6_JOIN_GROUP
+        && name != IPV6_LEAVE_GROUP
+        && unsafe { (*s).sopt_valsize } != 4
+    {
+        return fb::EINVAL;
+    }
     match name {
         IPV6_V6ONLY => {
             if set {
@@ -939,8 +984,25 @@ fn ip6_opt(c: &Ctx, s: *mut sockopt, name: c_int, set: bool) -> c_int {
             1,
             Some((libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP)),
         ),
-        IPV6_DONTFRAG | IPV6_RECVPKTINFO | IPV6_RECVHOPLIMIT | IPV6_RECVTCLASS
-        | IPV6_AUTOFLOWLABEL | IPV6_BINDANY => bool_opt(c, s, l6, name, set, None),
+        IPV6_DONTFRAG | IPV6_RECVHOPLIMIT | IPV6_RECVTCLASS | IPV6_AUTOFLOWLABEL => {
+            bool_opt(c, s, l6, name, set, None)
+        }
+        IPV6_RECVPKTINFO => bool_opt(
+            c,
+            s,
+            l6,
+            name,
+            set,
+            Some((libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)),
+        ),
+        IPV6_BINDANY => bool_opt(
+            c,
+            s,
+            l6,
+            name,
+            set,
+            Some((libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)),
+        ),
         IPV6_JOIN_GROUP | IPV6_LEAVE_GROUP if set => match copyin(s, 20, 20) {
             Ok(b) => {
                 let l = if name == IPV6_JOIN_GROUP {

@@ -17,6 +17,29 @@ pub fn try_from_bytes(bytes: &[u8]) -> Option<*mut mbuf> {
     (!m.is_null()).then_some(m)
 }
 
+/// One plain `MT_CONTROL` mbuf holding `bytes` (a control record, at most
+/// `MLEN` bytes), allocated `M_NOWAIT` as `sbcreatecontrol` does: the fault
+/// plan may fail it (`None`).
+#[track_caller]
+pub fn try_control(bytes: &[u8]) -> Option<*mut mbuf> {
+    assert!(
+        bytes.len() <= MLEN,
+        "control record of {} bytes",
+        bytes.len()
+    );
+    let m = zalloc_mbuf(How::NoWait, fbsd_sys::MT_CONTROL, 0, Caller::here());
+    if m.is_null() {
+        return None;
+    }
+    // SAFETY: `m` is a fresh plain mbuf with MLEN bytes of room at its data
+    // pointer.
+    unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), data(m), bytes.len());
+        set_len(m, bytes.len() as i32);
+    }
+    Some(m)
+}
+
 /// A packet-header chain holding `bytes` with at most `chunk` bytes per mbuf
 /// (plain mbufs while `chunk` fits, clusters up to `MJUMPAGESIZE` otherwise).
 #[track_caller]

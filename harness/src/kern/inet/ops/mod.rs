@@ -14,6 +14,7 @@ use fbsd_sys::{sb_which, sockaddr, socket, thread, ucred, SO_RCV, SO_SND};
 use super::addr::{self, AF_INET, AF_INET6, AF_LOCAL};
 use super::errno::{self, fb};
 use super::events::{self, flush};
+use super::ifaddr;
 use super::proto::{self, Kind};
 use super::{
     buf_mtx, check_no_locks, check_not_in_upcall, default_space, listening, mtx_destroy, mtx_init,
@@ -22,6 +23,10 @@ use super::{
     SO_ACCEPTCONN, SS_ISCONNECTED, SS_ISCONNECTING, SS_ISDISCONNECTED, SS_ISDISCONNECTING, SS_NBIO,
 };
 use crate::kern::{lock, sched, thread as kthread, violation};
+
+crate::kern::fbsd_consts! {
+    c_int: IPPROTO_IP, IPPROTO_IPV6, IP_BINDANY, IPV6_BINDANY;
+}
 pub use upcalls::*;
 
 const EPOLLERR_SYNTH: u32 = libc::EPOLLERR as u32;
@@ -438,6 +443,17 @@ pub unsafe extern "C" fn sobind(so: *mut socket, nam: *mut sockaddr, td: *mut th
         // tcp_usr_bind: no multicast addresses.
         return fb::EAFNOSUPPORT;
     }
+    // in_pcbbind_setup / in6_pcbbind: an address of 127/8 FreeBSD has not
+    // configured is not local (Linux takes all of 127/8), unless
+    // IP_BINDANY / IPV6_BINDANY is on.
+    let v4 = match family {
+        AF_INET => Some([b[4], b[5], b[6], b[7]]),
+        _ if b[8..18] == [0; 10] && b[18..20] == [0xff; 2] => Some([b[20], b[21], b[22], b[23]]),
+        _ => None,
+    };
+    if v4.is_some_and(ifaddr::unconfigured_loopback4) && !bindany(so) {
+        return fb::EADDRNOTAVAIL;
+    }
     let port = addr::inet_port(&b);
     let tdp = if td.is_null() {
         kthread::curthread()
@@ -455,6 +471,16 @@ pub unsafe extern "C" fn sobind(so: *mut socket, nam: *mut sockaddr, td: *mut th
         return errno::last();
     }
     0
+}
+
+/// `INP_BINDANY`: `IP_BINDANY` or `IPV6_BINDANY` is on.
+pub(crate) fn bindany(so: *mut socket) -> bool {
+    with_sock(so, |s| {
+        [(IPPROTO_IP, IP_BINDANY), (IPPROTO_IPV6, IPV6_BINDANY)]
+            .iter()
+            .any(|k| s.opts.get(k).is_some_and(|v| v.iter().any(|&b| b != 0)))
+    })
+    .unwrap_or(false)
 }
 
 /// `soconnect(so, nam, td)`.
