@@ -138,20 +138,26 @@ step_scenario() {
     mkdir -p "$D/logs"
     pids=$D/logs/scenario-$name.pids
     sysctls=$D/logs/scenario-$name.sysctl
+    aliases=$D/logs/scenario-$name.ifalias
     : > "$pids"
     : > "$sysctls"
+    : > "$aliases"
     NGS_KO_DIR=$MOD NGS_HELPER=$D/sockhelper NGS_LIB=$D/ngslib.sh NGS_PIDFILE=$pids \
-        NGS_SYSCTL_RESTORE=$sysctls timeout -k 10 "$T" sh "$script" > "$log" 2>&1
+        NGS_SYSCTL_RESTORE=$sysctls NGS_IFALIAS_RESTORE=$aliases \
+        timeout -k 10 "$T" sh "$script" > "$log" 2>&1
     st=$?
     cat "$log"
     # What a killed script could not end itself (its sessions, its helper,
-    # the sysctls it changed).
+    # the sysctls it changed, the addresses it added to lo0).
     while read -r pid; do
         kill "$pid" 2> /dev/null
     done < "$pids"
     while IFS= read -r kv; do
         sysctl "$kv" > /dev/null 2>&1
     done < "$sysctls"
+    while read -r fam a; do
+        ifconfig lo0 "$fam" "$a" -alias > /dev/null 2>&1
+    done < "$aliases"
     cleanup_nodes
     problem=""
     if ! why=$(ensure_ours); then

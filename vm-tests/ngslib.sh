@@ -16,6 +16,9 @@
 #   NGS_SYSCTL_RESTORE   file of NAME=VALUE lines: the values the scenario's
 #                        sysctl statements changed, restored when it ends
 #                        (and by the caller if it was killed)   (in the work dir)
+#   NGS_IFALIAS_RESTORE  file of "FAMILY ADDRESS" lines: the addresses the
+#                        scenario's ifconfig statements added to lo0, removed
+#                        when it ends (and by the caller)       (in the work dir)
 #
 # Every wait is bounded. A scenario fails at its first unmet expectation:
 # the script prints "FAIL <file>:<line>: <why>", the statement and the
@@ -85,6 +88,7 @@ ngs_end() {
     NGS_SESSIONS=""
     ngs__helper_stop
     ngs__sysctl_restore
+    ngs__ifalias_restore
     echo "PASS $NGS_FILE"
     exit 0
 }
@@ -96,6 +100,7 @@ ngs__cleanup() {
     done
     ngs__helper_stop
     ngs__sysctl_restore
+    ngs__ifalias_restore
     if [ -n "$NGS_W" ] && [ -z "${NGS_KEEP:-}" ]; then
         rm -rf "$NGS_W"
     fi
@@ -250,6 +255,43 @@ ngs_sysctl() { # WHO NAME [VALUE]
         ngs__run "$_who" sysctl "$_n=$3"
     else
         ngs__run "$_who" sysctl "$_n"
+    fi
+    ngs__echo_out
+}
+
+# The addresses a scenario adds to lo0 are removed when it ends.
+ngs__ifalias_file() {
+    echo "${NGS_IFALIAS_RESTORE:-$NGS_W/ifalias.restore}"
+}
+
+ngs__ifalias_restore() {
+    _f=$(ngs__ifalias_file)
+    [ -s "$_f" ] || return 0
+    while read -r _fam _a; do
+        ifconfig lo0 "$_fam" "$_a" -alias > /dev/null 2>&1 || echo "    (cannot remove $_a from lo0)"
+    done < "$_f"
+    : > "$_f"
+}
+
+ngs_ifconfig() { # WHO alias|-alias inet|inet6 ADDR
+    _who=$1 _op=$2 _fam=$3 _a=$4
+    ngs__newout
+    NGS_KIND=ifconfig
+    NGS_SESS=""
+    _f=$(ngs__ifalias_file)
+    if [ "$_op" = alias ]; then
+        # A host address: /32 (a classful /8 would share lo0's network).
+        if [ "$_fam" = inet ]; then _len=32; else _len=128; fi
+        ngs__run "$_who" ifconfig lo0 "$_fam" "$_a/$_len" alias
+        if [ "$NGS_ST" -eq 0 ]; then
+            echo "$_fam $_a" >> "$_f"
+        fi
+    else
+        ngs__run "$_who" ifconfig lo0 "$_fam" "$_a" -alias
+        if [ "$NGS_ST" -eq 0 ] && [ -f "$_f" ]; then
+            grep -v -x -F -e "$_fam $_a" "$_f" > "$_f.new"
+            mv "$_f.new" "$_f"
+        fi
     fi
     ngs__echo_out
 }

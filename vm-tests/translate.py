@@ -399,6 +399,9 @@ def error_ere(kind, op, errno_name, text):
         if errno_name == "ENOENT":
             return "^kldunload: (can't find file .*|can't unload file: " + t + ")$"
         return "^kldunload: can't unload file: " + t + "$"
+    if kind == "ifconfig":
+        # ifconfig(8): err(3) after the failed ioctl.
+        return "^ifconfig: .*: " + t + "$"
     return "^sockhelper: .*: " + t + "$"
 
 
@@ -408,7 +411,7 @@ def error_ere(kind, op, errno_name, text):
 # Command kinds. PROCESS kinds have an exit status and output ("=> exit",
 # "|", "!|"); FAILING kinds can fail ("=> ok", "=> error", and the implied
 # "=> ok"). As in the host harness (harness/src/scenario/parse.rs).
-PROCESS_KINDS = ("ngctl", "session-start", "session-cmd", "kld", "sysctl")
+PROCESS_KINDS = ("ngctl", "session-start", "session-cmd", "kld", "sysctl", "ifconfig")
 FAILING_KINDS = PROCESS_KINDS + ("sock",)
 COMMAND_KINDS = FAILING_KINDS + ("close", "as", "wait")
 
@@ -591,6 +594,16 @@ def parse(path, text):
                 err("usage: sysctl NAME | sysctl NAME=VALUE (a dotted name, a decimal integer)")
             command(Stmt("sysctl", lineno, line, name=m.group(1), value=m.group(2), who=who))
 
+        elif head == "ifconfig":
+            if (len(texts) != 3 or texts[0] != "lo0" or texts[1] not in ("alias", "-alias")):
+                err("usage: ifconfig lo0 alias ADDR | ifconfig lo0 -alias ADDR")
+            try:
+                ip = ipaddress.ip_address(texts[2])
+            except ValueError:
+                err("ifconfig: bad address %r" % texts[2])
+            command(Stmt("ifconfig", lineno, line, op=texts[1], addr=str(ip),
+                         family="inet6" if ip.version == 6 else "inet", who=who))
+
         elif head == "as":
             if texts not in (["root"], ["user"]):
                 err("usage: as root | as user")
@@ -758,6 +771,8 @@ def render(sc, display_path):
                                       "" if st.value is None else " " + shq(st.value)))
         elif k == "sock":
             w("ngs_sock %s" % " ".join(shq(a) for a in st.args))
+        elif k == "ifconfig":
+            w("ngs_ifconfig %s %s %s %s" % (st.who, st.op, st.family, shq(st.addr)))
         elif k == "as":
             w("# credentials for the following commands: %s" % st.who)
         elif k == "wait":

@@ -10,6 +10,7 @@
 //! of the bridge protocol.
 
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
@@ -359,6 +360,25 @@ impl Kernel for BridgeKernel {
             }
         }
         Ok(old)
+    }
+
+    fn ifconfig(&mut self, add: bool, addr: IpAddr) -> Result<(), (Errno, String)> {
+        let r = self
+            .sh
+            .ctl
+            .call(&Request {
+                op: op::IFADDR,
+                // SAFETY: plain system call.
+                uid: unsafe { libc::geteuid() },
+                a: i32::from(add),
+                b1: addr.to_string().into_bytes(),
+                ..Request::default()
+            })
+            .map_err(|_| (fbsd_sys::EIO as Errno, "the bridge server does not answer".into()))?;
+        if r.error != 0 {
+            return Err((r.error, String::from_utf8_lossy(&r.b1).into_owned()));
+        }
+        Ok(())
     }
 
     fn set_cred(&mut self, cred: Cred) {

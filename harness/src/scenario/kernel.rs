@@ -3,6 +3,7 @@
 //! checks. [`HarnessKernel`] is the harness kernel (`kern::*`,
 //! `netgraph::core`); [`FakeKernel`] goes with the fake backend.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::errno::Errno;
@@ -29,6 +30,10 @@ pub trait Kernel {
     /// write by a non-root user, EROFS for a read-only OID (sysctl(8)
     /// reports that one itself, before any write).
     fn sysctl(&mut self, name: &str, value: Option<i64>) -> Result<i64, Errno>;
+    /// `ifconfig lo0 [-]alias ADDR` (a host address, /32 or /128): adds
+    /// (`add`) or removes an address of the loopback interface. The errno
+    /// and a description of why it failed.
+    fn ifconfig(&mut self, add: bool, addr: IpAddr) -> Result<(), (Errno, String)>;
     /// Credentials of the "user process" making the following calls.
     fn set_cred(&mut self, cred: Cred);
     /// The current credentials.
@@ -173,6 +178,10 @@ impl Kernel for HarnessKernel {
         Ok(old)
     }
 
+    fn ifconfig(&mut self, add: bool, addr: IpAddr) -> Result<(), (Errno, String)> {
+        ifconfig_model(self.cred == Cred::Root, add, addr)
+    }
+
     fn set_cred(&mut self, cred: Cred) {
         use crate::kern::thread;
         let c = match cred {
@@ -237,6 +246,21 @@ impl Kernel for HarnessKernel {
     }
 }
 
+/// `ifconfig` on the harness kernel's model of lo0 (`kern::inet::ifaddr`),
+/// as `root` or not; shared with the bridge server.
+pub fn ifconfig_model(root: bool, add: bool, addr: IpAddr) -> Result<(), (Errno, String)> {
+    use crate::kern::inet::ifaddr;
+    if !root {
+        return Err((fbsd_sys::EPERM as Errno, String::new()));
+    }
+    let r = if add {
+        ifaddr::add_alias(addr)
+    } else {
+        ifaddr::remove_alias(addr)
+    };
+    r.map_err(|e| (e.errno as Errno, e.why))
+}
+
 // ---------------------------------------------------------------------------
 // The fake kernel
 
@@ -287,6 +311,13 @@ impl Kernel for FakeKernel {
 
     fn sysctl(&mut self, _name: &str, _value: Option<i64>) -> Result<i64, Errno> {
         Err(fbsd_sys::ENOENT as Errno)
+    }
+
+    fn ifconfig(&mut self, _add: bool, _addr: IpAddr) -> Result<(), (Errno, String)> {
+        Err((
+            fbsd_sys::EOPNOTSUPP as Errno,
+            "the fake kernel has no interfaces".into(),
+        ))
     }
 
     fn set_cred(&mut self, cred: Cred) {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::errno::{self, Errno};
@@ -55,6 +55,8 @@ pub enum CmdKind {
     TcpClose(String),
     /// `wait MS`.
     Wait(u64),
+    /// `ifconfig lo0 alias ADDR` (true) / `ifconfig lo0 -alias ADDR`.
+    Ifconfig(bool, IpAddr),
 }
 
 impl CmdKind {
@@ -68,6 +70,7 @@ impl CmdKind {
                 | CmdKind::Kldload(_)
                 | CmdKind::Kldunload(_)
                 | CmdKind::Sysctl(..)
+                | CmdKind::Ifconfig(..)
         )
     }
 
@@ -307,6 +310,7 @@ const KEYWORDS: &[&str] = &[
     "udp",
     "tcp",
     "wait",
+    "ifconfig",
     "recv",
     "recv-from",
     "silent",
@@ -506,6 +510,15 @@ fn statement(st: &mut State, line: usize, t: &str) {
                 Err(_) => st.err(line, format!("wait: bad number of milliseconds `{ms}`")),
             },
             _ => st.err(line, "usage: wait MS"),
+        },
+        "ifconfig" => match args.iter().map(Word::text).collect::<Vec<_>>().as_slice() {
+            [lo, op, a] if lo == "lo0" && (op == "alias" || op == "-alias") => {
+                match a.parse::<IpAddr>() {
+                    Ok(ip) => command(st, line, t, CmdKind::Ifconfig(op == "alias", ip)),
+                    Err(_) => st.err(line, format!("ifconfig: bad address `{a}`")),
+                }
+            }
+            _ => st.err(line, "usage: ifconfig lo0 alias ADDR | ifconfig lo0 -alias ADDR"),
         },
         "udp" => udp(st, line, t, args),
         "tcp" => tcp(st, line, t, args),

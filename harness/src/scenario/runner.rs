@@ -425,6 +425,7 @@ impl<'a> Runner<'a> {
                 Ok(r)
             }
             CmdKind::Sysctl(name, value) => Ok(self.sysctl_cmd(name, *value)),
+            CmdKind::Ifconfig(add, addr) => Ok(self.ifconfig_cmd(*add, *addr)),
             CmdKind::As(cred) => {
                 self.k.set_cred(*cred);
                 Ok(CmdResult::ok(ProcKind::Other))
@@ -477,6 +478,29 @@ impl<'a> Runner<'a> {
                 } else {
                     e
                 });
+            }
+        }
+        r
+    }
+
+    /// ifconfig(8): silent on success; on failure FreeBSD's
+    /// `ifconfig: ioctl (SIOCAIFADDR): ...` line (status 1), and why the
+    /// model refused, when it cannot do what FreeBSD can.
+    fn ifconfig_cmd(&mut self, add: bool, addr: std::net::IpAddr) -> CmdResult {
+        let mut r = CmdResult::ok(ProcKind::Kld);
+        if let Err((e, why)) = self.k.ifconfig(add, addr) {
+            r.status = 1;
+            r.errno = Some(e);
+            let ioctl = match (add, addr.is_ipv4()) {
+                (true, true) => "SIOCAIFADDR",
+                (false, true) => "SIOCDIFADDR",
+                (true, false) => "SIOCAIFADDR_IN6",
+                (false, false) => "SIOCDIFADDR_IN6",
+            };
+            r.lines
+                .push(format!("ifconfig: ioctl ({ioctl}): {}", errno::strerror(e)));
+            if !why.is_empty() {
+                r.lines.push(format!("({why})"));
             }
         }
         r

@@ -363,6 +363,16 @@ fn kld_call(uid: u32, req: &Request) -> Reply {
             None => Reply::err(ENOENT),
         },
         op::SYSCTL => sysctl_call(uid, &name, &req.b2),
+        op::IFADDR => match name.parse::<std::net::IpAddr>() {
+            Ok(a) => match crate::scenario::kernel::ifconfig_model(uid == 0, req.a != 0, a) {
+                Ok(()) => Reply::ok(0),
+                Err((e, why)) => Reply {
+                    b1: why.into_bytes(),
+                    ..Reply::err(e)
+                },
+            },
+            Err(_) => Reply::err(EINVAL),
+        },
         _ => Reply::err(EOPNOTSUPP),
     }
 }

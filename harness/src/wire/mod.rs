@@ -99,6 +99,10 @@ pub mod op {
     pub const MODNEXT: u16 = 40;
     /// `modstat(a = module id)`; reply ret = id, x = refs, y = file id, blob1 = name.
     pub const MODSTAT: u16 = 41;
+    /// `ioctl(SIOCAIFADDR / SIOCDIFADDR)` on lo0: adds (`a` = 1) or
+    /// removes (`a` = 0) the host address written in blob1 (text); reply
+    /// blob1 = why the model refused, if it did.
+    pub const IFADDR: u16 = 42;
     /// Harness control (peer uid 0 only): run the kernel until idle; ret =
     /// work units run.
     pub const SETTLE: u16 = 64;
