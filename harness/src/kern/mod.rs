@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::exports::Exports;
 
+pub mod cov;
 pub mod domain;
 pub mod entry;
 pub mod fault;
@@ -136,6 +137,7 @@ fn register_services(ex: &mut Exports) {
     domain::register(ex);
     inet::register(ex);
     sockbuf::register(ex);
+    cov::register(ex);
 }
 
 /// A part of the model above the kernel services (the netgraph model) that

@@ -85,7 +85,7 @@ fn trap_kind(sig: c_int, code: c_int) -> (u32, &'static str, &'static str) {
 
 /// Reads one word of this process's memory without faulting.
 fn peek(addr: usize) -> Option<usize> {
-    if addr == 0 || addr % 8 != 0 {
+    if addr == 0 || !addr.is_multiple_of(8) {
         return None;
     }
     let mut v: usize = 0;
