@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("scenario runner", &["scenario"]),
     ("benchmark", &["bench"]),
     ("demo", &["demo"]),
+    ("fuzzer", &["fuzz"]),
 ];
 
 fn manifest_dir() -> PathBuf {
