@@ -24,6 +24,15 @@ thread_local! {
     static NODES: RefCell<Vec<node_p>> = const { RefCell::new(Vec::new()) };
     static HOOK: RefCell<hook_p> = const { RefCell::new(std::ptr::null_mut()) };
     static RECEIVED: RefCell<u64> = const { RefCell::new(0) };
+    static LAST: RefCell<Option<Received>> = const { RefCell::new(None) };
+}
+
+/// The last packet the node received: bytes, first mbuf's `m_flags`, tags.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub data: Vec<u8>,
+    pub flags: u32,
+    pub tags: Vec<(u32, u16, Vec<u8>)>,
 }
 
 unsafe extern "C" fn constructor(node: node_p) -> c_int {
@@ -49,8 +58,19 @@ unsafe extern "C" fn newhook(_node: node_p, hook: hook_p, name: *const c_char) -
 
 unsafe extern "C" fn rcvdata(_hook: hook_p, item: item_p) -> c_int {
     RECEIVED.with(|r| *r.borrow_mut() += 1);
-    // SAFETY: a data item handed to us; freed with its mbuf.
-    unsafe { macros::free_item(item) };
+    // SAFETY: a data item handed to us; its mbuf is read, then both freed.
+    unsafe {
+        let m = (*item).body.da_m;
+        if !m.is_null() && kmbuf::is_live(m) {
+            let rec = Received {
+                data: kmbuf::to_vec(m),
+                flags: fields::flags(m),
+                tags: kmbuf::tags_of(m),
+            };
+            LAST.with(|l| *l.borrow_mut() = Some(rec));
+        }
+        macros::free_item(item);
+    }
     0
 }
 
@@ -114,6 +134,11 @@ pub fn shutdown_all() {
 /// Packets the node received so far.
 pub fn received() -> u64 {
     RECEIVED.with(|r| *r.borrow())
+}
+
+/// Takes the last packet received.
+pub fn take_last() -> Option<Received> {
+    LAST.with(|l| l.borrow_mut().take())
 }
 
 /// True if the node has its hook.
