@@ -350,6 +350,9 @@ pub fn boot() {
     kthread::init();
     BOOT.call_once(|| {
         crate::kern::trap::install();
+        // Fault-plan `site=` rules and caller descriptions name module
+        // functions (`ng_socket.ko:fn+0x1c`).
+        crate::kern::fault::set_site_resolver(symbolize);
         crate::kern::with_subsystems(|subs| {
             let mut ex = Exports::new();
             crate::kern::register_all_with(&mut ex, subs);
