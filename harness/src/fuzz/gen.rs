@@ -258,6 +258,8 @@ pub const OPTS: &[Opt] = &[
     o(IPPROTO_IPV6, IPV6_JOIN_GROUP, 20),
     o(IPPROTO_IPV6, IPV6_LEAVE_GROUP, 20),
     o(IPPROTO_UDP, 1, 4),
+    // The socket model's own option with a value beyond 1 KiB.
+    o(SOL_SOCKET, crate::kern::inet::SO_HARNESS_LONG, 3000),
 ];
 
 /// A `struct ng_ksocket_sockopt`: level, name, value.
