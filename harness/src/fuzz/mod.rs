@@ -11,6 +11,7 @@
 //!
 //! ```text
 //! ngharness fuzz replay [--ko A.ko ...] TARGET PATH...   each file (or every file of each directory)
+//!     (every command also takes --timeout-ms N, the time limit of one case; default 10 s)
 //! ngharness fuzz run [--ko A.ko ...] TARGET FILE          one input, its output shown
 //! ngharness fuzz min [--ko A.ko ...] TARGET FILE OUT      smallest input with the same finding
 //! ngharness fuzz cmin [--ko A.ko ...] TARGET DIR OUTDIR   inputs that keep DIR's coverage (instrumented modules)
@@ -43,12 +44,14 @@ fn usage() -> i32 {
     2
 }
 
-/// The input files of `path`: itself, or every file in it, sorted.
+/// The input files of `path`: itself, or every file in it (not hidden
+/// ones: the engine's metadata), sorted.
 pub fn inputs(path: &Path) -> Vec<PathBuf> {
     if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(path)
             .map(|rd| {
                 rd.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                     .map(|e| e.path())
                     .filter(|p| p.is_file())
                     .collect()
@@ -68,11 +71,17 @@ pub fn cli(args: &[String]) -> i32 {
     };
     let mut kos: Vec<PathBuf> = Vec::new();
     let mut rest: Vec<String> = Vec::new();
+    let mut timeout = None;
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
         if a == "--ko" {
             match it.next() {
                 Some(k) => kos.push(PathBuf::from(k)),
+                None => return usage(),
+            }
+        } else if a == "--timeout-ms" {
+            match it.next().and_then(|v| v.parse::<u64>().ok()) {
+                Some(ms) => timeout = Some(std::time::Duration::from_millis(ms)),
                 None => return usage(),
             }
         } else {
@@ -95,6 +104,9 @@ pub fn cli(args: &[String]) -> i32 {
             return 1;
         }
     };
+    if let Some(t) = timeout {
+        server.timeout = t;
+    }
     match (cmd.as_str(), &rest[1..]) {
         ("replay", paths) if !paths.is_empty() => replay(&mut server, target, paths),
         ("run", [file]) => {

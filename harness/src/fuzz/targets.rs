@@ -34,6 +34,9 @@ pub enum Target {
     KsockMsg,
     NgsockCalls,
     KsockData,
+    /// Not fuzzed: breaks the kernel's contracts on purpose, to show the
+    /// fork server reports each kind of finding (see [`selftest`]).
+    Selftest,
 }
 
 /// Every target, with its name.
@@ -45,10 +48,16 @@ pub const TARGETS: [(&str, Target); 3] = [
 
 impl Target {
     pub fn name(self) -> &'static str {
+        if self == Target::Selftest {
+            return "selftest";
+        }
         TARGETS.iter().find(|t| t.1 == self).map_or("?", |t| t.0)
     }
 
     pub fn by_name(name: &str) -> Option<Target> {
+        if name == "selftest" {
+            return Some(Target::Selftest);
+        }
         TARGETS.iter().find(|t| t.0 == name).map(|t| t.1)
     }
 }
@@ -74,6 +83,7 @@ pub fn run(target: Target, data: &[u8]) {
         Target::KsockMsg => ksock_msg(&mut inp, plan),
         Target::NgsockCalls => ngsock_calls(&mut inp, plan),
         Target::KsockData => ksock_data(&mut inp, plan),
+        Target::Selftest => selftest(data),
     }
     fault::clear();
     inject::shutdown_all();
@@ -549,6 +559,29 @@ fn set_linger0(s: &TcpStream) {
             std::mem::size_of::<libc::linger>() as u32,
         )
     };
+}
+
+/// The self-test target: each input byte is one deliberate bug —
+/// `l` leaks an mbuf, `v` records a violation, `p` panics the kernel,
+/// `h` hangs, `r` panics in harness code, `u` uses a ksocket normally.
+fn selftest(data: &[u8]) {
+    for &b in data {
+        match b {
+            b'l' => {
+                let _leak = crate::kern::mbuf::from_bytes(b"leaked on purpose");
+            }
+            b'v' => crate::kern::violation("selftest: a violation on purpose"),
+            b'p' => crate::kern::kernel_panic("selftest: a panic on purpose"),
+            b'h' => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            b'r' => panic!("selftest: a harness panic on purpose"),
+            b'u' => {
+                if let Some(mut k) = Ks::new("inet/dgram/udp", false) {
+                    k.bind();
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
