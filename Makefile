@@ -11,15 +11,20 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko ko-fuzz ko-cov test check fmt clippy unit man bsd gate harness vm-test vm-unit \
-        bench demo fuzz coverage load unload clean
+.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test test check fmt clippy unit man bsd gate harness \
+        vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
 
 bootstrap:
 	@sh scripts/bootstrap.sh >/dev/null
 
-ko: $(MODULES)
+ko: $(MODULES) bridge
+
+# The PF_NETGRAPH bridge for Linux programs: build/libngbridge.so and the
+# compatibility headers in build/include (docs/bridge.md).
+bridge:
+	@sh scripts/build-bridge.sh $(BUILD)
 
 # Cargo tracks the sources itself; always ask it (it is quick when nothing changed).
 $(BUILD)/ng_ksocket.ko: FORCE
@@ -41,6 +46,10 @@ test: all
 
 fmt clippy unit man bsd gate:
 	@sh scripts/test.sh $@
+
+# The bridge's C programs and the scenarios through the bridge.
+bridge-test: all
+	@sh scripts/test.sh bridge
 
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"

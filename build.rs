@@ -24,9 +24,20 @@ fn main() {
     }
     let ksocket = env::var_os("CARGO_FEATURE_KSOCKET").is_some();
     let socket = env::var_os("CARGO_FEATURE_SOCKET").is_some();
-    let (module, glue) = match (ksocket, socket) {
-        (true, false) => ("ng_ksocket", "kmod/ng_ksocket_glue.c"),
-        (false, true) => ("ng_socket", "kmod/ng_socket_glue.c"),
+    // Each module: its own declaration glue plus the service glue it uses.
+    let (module, glue): (&str, &[&str]) = match (ksocket, socket) {
+        (true, false) => (
+            "ng_ksocket",
+            &[
+                "kmod/glue_common.c",
+                "kmod/glue_socket.c",
+                "kmod/ng_ksocket_glue.c",
+            ],
+        ),
+        (false, true) => (
+            "ng_socket",
+            &["kmod/glue_common.c", "kmod/ng_socket_glue.c"],
+        ),
         _ => panic!("build the kernel target with exactly one of the features `ksocket`, `socket`"),
     };
 
@@ -76,8 +87,9 @@ fn main() {
         build.flag(format!("-isystem{sysroot}/include"));
         build.flag(format!("-ffile-prefix-map={sysroot}=freebsd-15.0-sysroot"));
     }
-    build.file(manifest.join("kmod/glue_common.c"));
-    build.file(manifest.join(glue));
+    for file in glue {
+        build.file(manifest.join(file));
+    }
     // Bundled into the staticlib; the Makefile extracts and links every glue object.
     build.cargo_metadata(true);
     build.compile(&format!("{module}_glue"));

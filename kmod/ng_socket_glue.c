@@ -59,7 +59,7 @@ u_long ngsock_recvspace = 20 * 1024;
  */
 LIST_HEAD(, ngpcb) ngsocklist;
 struct mtx ngsocklist_mtx;
-MTX_SYSINIT(ngsocklist, &ngsocklist_mtx, "ng_socketlist", MTX_DEF);
+NGSOCK_MTX_SYSINIT(ngsocklist_mtx, "ng_socketlist");
 
 static struct protosw ngcontrol_protosw = {
 	.pr_type =	SOCK_DGRAM,
@@ -110,37 +110,6 @@ SYSCTL_ULONG(_net_graph, OID_AUTO, maxdgram, CTLFLAG_RW, &ngsock_maxdgram, 0,
     "Maximum outgoing Netgraph datagram size");
 SYSCTL_ULONG(_net_graph, OID_AUTO, recvspace, CTLFLAG_RW, &ngsock_recvspace, 0,
     "Maximum space for incoming Netgraph datagrams");
-
-/* Socket-buffer and sleep macros, for the Rust side. */
-void
-ngsock_so_rcvbuf_lock(struct socket *so)
-{
-	SOCK_RECVBUF_LOCK(so);
-}
-
-void
-ngsock_so_rcvbuf_unlock(struct socket *so)
-{
-	SOCK_RECVBUF_UNLOCK(so);
-}
-
-int
-ngsock_msleep(void *chan, struct mtx *mtx, const char *wmesg)
-{
-	return (msleep(chan, mtx, 0, wmesg, 0));
-}
-
-void
-ngsock_node_ref(node_p node)
-{
-	NG_NODE_REF(node);
-}
-
-void
-ngsock_hook_ref(hook_p hook)
-{
-	NG_HOOK_REF(hook);
-}
 
 /* struct ngpcb is read by netstat(1): keep its layout. */
 CTASSERT(offsetof(struct ngpcb, ng_socket) == 0);

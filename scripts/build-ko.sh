@@ -78,8 +78,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$(dirname "$out")"
 (cd "$work" && "$AR" x "$lib")
 # C glue objects first: ld.lld takes EI_OSABI (FreeBSD) from the first input.
-glue=$(cd "$work" && ls | grep -E '(glue_common|_glue)\.o$' | sort || true)
-rust=$(cd "$work" && ls | grep -E '\.o$' | grep -vE '(glue_common|_glue)\.o$' | grep -v '^compiler_builtins-' || true)
+glue=$(cd "$work" && ls | grep -E '(glue_[a-z]+|_glue)\.o$' | sort || true)
+rust=$(cd "$work" && ls | grep -E '\.o$' | grep -vE '(glue_[a-z]+|_glue)\.o$' | grep -v '^compiler_builtins-' || true)
 [ -n "$glue" ] || { echo "build-ko: no C glue objects in $lib" >&2; exit 1; }
 [ -n "$rust" ] || { echo "build-ko: no Rust object in $lib" >&2; exit 1; }
 (cd "$work" && "$LD" -r -o "$module.ko.full" $glue $rust)

@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|bridge|vm]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -64,6 +64,14 @@ if want harness; then
     if [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
         step "harness: scenarios" "$CARGO" run --quiet -p ngharness -- \
             run --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+    fi
+fi
+if want bridge; then
+    step "bridge: C programs through libngbridge.so and ngharness serve" sh scripts/bridge-test.sh
+    if [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
+        step "bridge: scenarios as a Linux process through libngbridge.so" "$CARGO" run --quiet \
+            -p ngharness -- run --backend bridge --bridge-lib "$BUILD/libngbridge.so" \
+            --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
     fi
 fi
 if want vm; then

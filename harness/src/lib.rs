@@ -11,3 +11,5 @@ pub mod fuzz;
 pub mod kern;
 pub mod netgraph;
 pub mod scenario;
+pub mod serve;
+pub mod wire;

@@ -1,9 +1,12 @@
 //! `ngharness run` and its hidden per-scenario child `ngharness run-one`.
 //!
 //! ```text
-//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
-//!               [--timeout SECS] SCENARIO...
+//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
+//!               [--bridge-lib FILE] [--timeout SECS] SCENARIO...
 //! ```
+//! With `--backend bridge` the child runs with `LD_PRELOAD` of the bridge
+//! library (`--bridge-lib`, default `libngbridge.so` beside the first
+//! `--ko`) and the kernel runs in an `ngharness serve` of its own.
 //! Each scenario runs in its own child process (this binary re-executed as
 //! `run-one`), so a kernel panic or a crash fails only that scenario. The
 //! child boots the harness kernel, loads the `--ko` files in order (the
@@ -28,7 +31,7 @@ use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake] [--timeout SECS] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--timeout SECS] SCENARIO...";
 /// Default wall-clock limit of one scenario.
 const DEFAULT_TIMEOUT: u64 = 120;
 /// Protocol prefix of the child's report lines.
@@ -42,6 +45,7 @@ struct Opts {
     verbose: bool,
     backend: Choice,
     timeout: u64,
+    bridge_lib: Option<PathBuf>,
     scenarios: Vec<PathBuf>,
 }
 
@@ -51,6 +55,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         verbose: false,
         backend: Choice::Auto,
         timeout: DEFAULT_TIMEOUT,
+        bridge_lib: None,
         scenarios: Vec::new(),
     };
     let mut i = 0;
@@ -69,6 +74,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 let v = value(&mut i)?;
                 o.backend = Choice::parse(&v).ok_or_else(|| format!("unknown backend `{v}`"))?;
             }
+            "--bridge-lib" => o.bridge_lib = Some(PathBuf::from(value(&mut i)?)),
             "--timeout" => {
                 let v = value(&mut i)?;
                 o.timeout = v.parse().map_err(|_| format!("bad --timeout `{v}`"))?;
@@ -190,8 +196,19 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
         Choice::Socket => "socket",
         Choice::Builtin => "builtin",
         Choice::Fake => "fake",
+        Choice::Bridge => "bridge",
     };
     cmd.arg("--backend").arg(b);
+    if o.backend == Choice::Bridge {
+        let lib = o
+            .bridge_lib
+            .clone()
+            .unwrap_or_else(|| super::bridge::default_lib(&o.kos));
+        let lib = lib
+            .canonicalize()
+            .map_err(|e| format!("the bridge library {}: {e}", lib.display()))?;
+        cmd.env("LD_PRELOAD", lib);
+    }
     if o.verbose {
         cmd.arg("--verbose");
     }
@@ -372,6 +389,10 @@ pub fn make_env(choice: Choice, kos: &[PathBuf]) -> Result<Env, String> {
             Box::new(FakeKernel::new(net.clone())),
             Box::new(SocketPort::new(net)),
         ));
+    }
+    if choice == Choice::Bridge {
+        let (k, port) = super::bridge::start(kos)?;
+        return Ok((Box::new(k), Box::new(port)));
     }
     let k = HarnessKernel::boot(kos)?;
     let port: Box<dyn NgPort> = match choice {

@@ -4,38 +4,35 @@
 //! [`NgCallout`] keeps its `struct callout` in an allocation of its own, so
 //! the handle may move (it lives in node private data) while the kernel's
 //! timer refers to the structure; dropping the handle cancels a pending run
-//! before freeing the structure. The C side (`ngsock_callout_init`, i.e.
-//! `ng_callout_init`) is in `kmod/ng_ksocket_glue.c`, hence this module
-//! exists only with the `ksocket` feature.
+//! before freeing the structure.
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, Ordering};
 
 use fbsd_sys::{callout, ng_node};
 
-use super::errno::{Errno, KResult};
-use super::malloc::MallocType;
-use super::netgraph::{Node, NodeFn};
-
-extern "C" {
-    fn ngsock_callout_init(c: *mut callout);
-}
+use super::ngtype::NodeFn;
+use super::node::Node;
+use crate::kern::errno::{Errno, KResult};
+use crate::kern::ffi::ngsock_callout_init;
+use crate::kern::malloc::MallocType;
 
 /// A callout for one node (see the module docs).
+///
+/// # Invariants
+///
+/// `c` is an initialised `struct callout` allocated with `ty`, owned by
+/// this value; `node` is NULL (never armed) or the node it was last armed
+/// for, which a pending run's item keeps referenced.
 pub struct NgCallout {
     c: NonNull<callout>,
     ty: MallocType,
-    /// The node the callout was last armed for (NULL: never armed). An
-    /// armed callout's item holds a reference on that node, so the pointer
-    /// is valid whenever a run may still be pending.
-    node: AtomicPtr<ng_node>,
+    node: *mut ng_node,
 }
 
-// SAFETY: the structure is owned by the handle; arming and cancelling are
-// done by the owning node's writers (netgraph serialises them) and the
-// kernel's timer code synchronises its own accesses.
+// SAFETY: the structure is owned by the handle and changed only through
+// `&mut self`; the kernel's timer code synchronises its own accesses.
 unsafe impl Send for NgCallout {}
-// SAFETY: as above; `&self` methods are only used from the node's writers.
+// SAFETY: no `&self` method touches the structure.
 unsafe impl Sync for NgCallout {}
 
 impl NgCallout {
@@ -50,7 +47,7 @@ impl NgCallout {
         Ok(NgCallout {
             c,
             ty,
-            node: AtomicPtr::new(core::ptr::null_mut()),
+            node: core::ptr::null_mut(),
         })
     }
 
@@ -58,13 +55,13 @@ impl NgCallout {
     /// NULL, NULL, arg2)` as a writer of `node` after `ticks` ticks,
     /// replacing a pending run. ENOMEM when no netgraph item is available
     /// (`f` then does not run).
-    pub fn arm(&self, node: Node<'_>, ticks: i32, f: NodeFn, arg2: i32) -> KResult<()> {
-        let prev = self.node.load(Ordering::Acquire);
+    pub fn arm(&mut self, node: Node<'_>, ticks: i32, f: NodeFn, arg2: i32) -> KResult<()> {
+        let prev = self.node;
         if !prev.is_null() && prev != node.as_ptr() {
             // One callout serves one node: stop a run pending for another.
             self.cancel_raw(prev);
         }
-        self.node.store(node.as_ptr(), Ordering::Release);
+        self.node = node.as_ptr();
         // SAFETY: the structure is initialised and outlives any pending run
         // (`Drop` cancels it); netgraph takes its own node reference for
         // the item; arg1 is NULL, so the item owns nothing else.
@@ -74,7 +71,7 @@ impl NgCallout {
                 node.as_ptr(),
                 core::ptr::null_mut(),
                 ticks,
-                Some(f),
+                Some(f.raw()),
                 core::ptr::null_mut(),
                 arg2,
             )
@@ -89,8 +86,8 @@ impl NgCallout {
     }
 
     /// `ng_uncallout`: cancels a pending run; true if there was one.
-    pub fn cancel(&self) -> bool {
-        let node = self.node.load(Ordering::Acquire);
+    pub fn cancel(&mut self) -> bool {
+        let node = self.node;
         !node.is_null() && self.cancel_raw(node)
     }
 }

@@ -1,19 +1,27 @@
-//! Custom netgraph parse types (ng_parse(9)): safe views of the raw
-//! arguments the parse engine passes to a type's `parse`, `unparse` and
-//! `getLength` methods, delegation to a supertype's method, and netgraph's
-//! string codec (`ng_get_string_token` / `ng_encode_string`).
+//! Parse types (ng_parse(9)): how a node type describes the ASCII forms
+//! of its messages, and how it implements custom ones.
 //!
-//! Engine facts relied on (netgraph-core.md §7.2): the binary object being
-//! built (`start`) or printed (`data`) is preceded by a 56-byte `struct
-//! ng_mesg` header, whose `arglen` bounds the binary data on output (during
-//! ASCII→binary conversion it holds the length of the text plus one).
+//! * Declarations: [`ParseType`], [`StructFields`] and [`CmdList`] are
+//!   built by `const fn`s into `static`s the parse engine reads by address;
+//!   [`TypeRef`] names a parse type (netgraph's predefined ones: [`INT32`],
+//!   [`UINT8`]...) inside such a declaration.
+//! * Custom methods: a type implements [`ParseMethod`], [`UnparseMethod`]
+//!   or [`LengthMethod`] over safe views of the engine's arguments
+//!   ([`ParseCall`], [`UnparseCall`], [`LengthCall`]), may hand the call on
+//!   to a supertype's method, and reads and writes strings with netgraph's
+//!   own codec (`ng_get_string_token` / `ng_encode_string`).
+//!
+//! Engine facts relied on: the binary object being built (`start`) or
+//! printed (`data`) is preceded by a 56-byte `struct ng_mesg` header, whose
+//! `arglen` bounds the binary data on output (during ASCII to binary
+//! conversion it holds the length of the text plus one).
 
 use core::ffi::{c_char, c_int, c_void, CStr};
 
-use fbsd_sys::{ng_mesg_ng_msghdr, ng_parse_type};
+use fbsd_sys::{ng_cmdlist, ng_mesg_ng_msghdr, ng_parse_struct_field, ng_parse_type};
 
-use super::cell::KernelCell;
-use super::errno::Errno;
+use crate::kern::cell::KernelCell;
+use crate::kern::errno::Errno;
 use crate::pure::sockaddr::{DecodedString, StrCodec};
 
 const HDR: usize = core::mem::size_of::<ng_mesg_ng_msghdr>();
@@ -29,6 +37,7 @@ fn from_c_int(v: c_int) -> usize {
 /// Reads the message header in front of `p`.
 ///
 /// # Safety
+///
 /// `p` must be preceded by 56 readable bytes (the engine's contract for
 /// `start` and `data`).
 unsafe fn header_before(p: *const u8) -> ng_mesg_ng_msghdr {
@@ -71,6 +80,11 @@ fn super_unparse(ty: *const ng_parse_type) -> fbsd_sys::ng_unparse_t {
 }
 
 /// The arguments of a `parse` method call.
+///
+/// # Invariants
+///
+/// The pointers are the engine's arguments of a call in progress, valid
+/// as [`ParseCall::new`] says until the value is dropped (within the call).
 pub struct ParseCall {
     s: *const c_char,
     off: *mut c_int,
@@ -83,6 +97,7 @@ impl ParseCall {
     /// Wraps the arguments the engine passed; `None` if one is NULL.
     ///
     /// # Safety
+    ///
     /// They must be those of a `parse` method call in progress: `s` a
     /// NUL-terminated string, `*off` an index into it, `buf` writable for
     /// `*buflen` bytes, `start` preceded by a message header; all valid until
@@ -141,16 +156,17 @@ impl ParseCall {
         unsafe { *self.buflen = to_c_int(n) }
     }
 
-    /// The message header in front of the binary being built.
-    pub fn header(&self) -> ng_mesg_ng_msghdr {
+    /// The `arglen` of the message header in front of the binary being
+    /// built (while text is parsed: the length of the text plus one).
+    pub fn arglen(&self) -> u32 {
         // SAFETY: `start` is preceded by a header (see `new`).
-        unsafe { header_before(self.start) }
+        unsafe { header_before(self.start) }.arglen
     }
 
     /// Runs the `parse` method inherited from `ty`'s supertypes on the same
     /// arguments, as type `ty` (its `info` is used); returns its errno.
-    pub fn parse_as(&mut self, ty: &'static KernelCell<ng_parse_type>) -> c_int {
-        let ty = ty.get().cast_const();
+    pub fn parse_as(&mut self, ty: &'static ParseType) -> c_int {
+        let ty = ty.as_ptr();
         let Some(f) = super_parse(ty) else {
             return Errno::EINVAL.raw();
         };
@@ -198,6 +214,10 @@ impl Predefined {
 }
 
 /// The arguments of an `unparse` method call.
+///
+/// # Invariants
+///
+/// As for [`ParseCall`], see [`UnparseCall::new`].
 pub struct UnparseCall {
     data: *const u8,
     off: *mut c_int,
@@ -209,6 +229,7 @@ impl UnparseCall {
     /// Wraps the arguments the engine passed; `None` if one is NULL.
     ///
     /// # Safety
+    ///
     /// They must be those of an `unparse` method call in progress: `data`
     /// preceded by a message header whose `arglen` bytes follow it, `*off` an
     /// index into them, `cbuf` writable for `cbuflen` bytes; all valid until
@@ -230,16 +251,11 @@ impl UnparseCall {
         })
     }
 
-    /// The message header in front of the data.
-    pub fn header(&self) -> ng_mesg_ng_msghdr {
-        // SAFETY: `data` is preceded by a header (see `new`).
-        unsafe { header_before(self.data) }
-    }
-
     /// The binary from `*off` to the end of the message (`arglen`), and the
     /// text buffer (`cbuflen` bytes).
     pub fn split(&mut self) -> (&[u8], &mut [u8]) {
-        let arglen = usize::try_from(self.header().arglen).unwrap_or(0);
+        // SAFETY: `data` is preceded by a header (see `new`).
+        let arglen = usize::try_from(unsafe { header_before(self.data) }.arglen).unwrap_or(0);
         let off = self.off();
         let avail = arglen.saturating_sub(off);
         // SAFETY: the message's `arglen` data bytes follow `data` (see `new`),
@@ -268,8 +284,8 @@ impl UnparseCall {
 
     /// Runs the `unparse` method inherited from `ty`'s supertypes on the same
     /// arguments, as type `ty`; returns its errno.
-    pub fn unparse_as(&mut self, ty: &'static KernelCell<ng_parse_type>) -> c_int {
-        let ty = ty.get().cast_const();
+    pub fn unparse_as(&mut self, ty: &'static ParseType) -> c_int {
+        let ty = ty.as_ptr();
         let Some(f) = super_unparse(ty) else {
             return Errno::EINVAL.raw();
         };
@@ -418,16 +434,21 @@ fn encode_fallback(raw: &[u8], out: &mut [u8]) -> Result<usize, crate::pure::Err
 }
 
 /// The arguments of an array `getLength` method call.
+///
+/// # Invariants
+///
+/// `start` is the engine's top-level object, preceded by a message header,
+/// and `buf` points inside it, for the duration of the call.
 pub struct LengthCall {
     start: *const u8,
     buf: *const u8,
 }
 
 impl LengthCall {
-    /// The message header in front of the top-level object.
-    pub fn header(&self) -> ng_mesg_ng_msghdr {
+    /// The `arglen` of the message header in front of the top-level object.
+    pub fn arglen(&self) -> u32 {
         // SAFETY: the engine's `start` is preceded by a message header.
-        unsafe { header_before(self.start) }
+        unsafe { header_before(self.start) }.arglen
     }
 
     /// How many bytes of the top-level object, by the header's `arglen`,
@@ -435,7 +456,7 @@ impl LengthCall {
     /// array may cover (its end is the message's end); while parsing text,
     /// `arglen` is the length of the text, which bounds nothing.
     pub fn remaining(&self) -> usize {
-        let arglen = usize::try_from(self.header().arglen).unwrap_or(usize::MAX);
+        let arglen = usize::try_from(self.arglen()).unwrap_or(usize::MAX);
         let at = (self.buf as usize).saturating_sub(self.start as usize);
         arglen.saturating_sub(at)
     }
@@ -471,11 +492,13 @@ pub trait LengthMethod {
     fn length(call: &LengthCall) -> c_int;
 }
 
-/// The C entry point of a [`ParseMethod`], for a `struct ng_parse_type`.
+/// The C entry point of a [`ParseMethod`] (`ng_parse_t`).
 ///
 /// # Safety
-/// Called by netgraph's parse engine only (`ng_parse_t` contract).
-pub unsafe extern "C" fn parse_entry<P: ParseMethod>(
+///
+/// Called by netgraph's parse engine only, with the arguments of a parse
+/// call in progress (see [`ParseCall::new`]).
+unsafe extern "C" fn parse_entry<P: ParseMethod>(
     _ty: *const ng_parse_type,
     s: *const c_char,
     off: *mut c_int,
@@ -490,11 +513,13 @@ pub unsafe extern "C" fn parse_entry<P: ParseMethod>(
     }
 }
 
-/// The C entry point of an [`UnparseMethod`].
+/// The C entry point of an [`UnparseMethod`] (`ng_unparse_t`).
 ///
 /// # Safety
-/// Called by netgraph's parse engine only (`ng_unparse_t` contract).
-pub unsafe extern "C" fn unparse_entry<P: UnparseMethod>(
+///
+/// Called by netgraph's parse engine only, with the arguments of an
+/// unparse call in progress (see [`UnparseCall::new`]).
+unsafe extern "C" fn unparse_entry<P: UnparseMethod>(
     _ty: *const ng_parse_type,
     data: *const u8,
     off: *mut c_int,
@@ -511,9 +536,10 @@ pub unsafe extern "C" fn unparse_entry<P: UnparseMethod>(
 /// The C entry point of a [`LengthMethod`] (`ng_parse_array_getLength_t`).
 ///
 /// # Safety
+///
 /// Called by netgraph's parse engine only: `start` is the top-level object,
 /// preceded by a message header, and `buf` points inside it.
-pub unsafe extern "C" fn length_entry<L: LengthMethod>(
+unsafe extern "C" fn length_entry<L: LengthMethod>(
     _ty: *const ng_parse_type,
     start: *const u8,
     buf: *const u8,
@@ -523,3 +549,252 @@ pub unsafe extern "C" fn length_entry<L: LengthMethod>(
     }
     L::length(&LengthCall { start, buf })
 }
+
+// ---------------------------------------------------------------------------
+// Declarations
+
+/// A parse type (`struct ng_parse_type`): a `static` the parse engine reads
+/// by address.
+#[repr(transparent)]
+pub struct ParseType(KernelCell<ng_parse_type>);
+
+/// The address of a parse type, for use in other declarations.
+#[derive(Clone, Copy)]
+pub struct TypeRef(*const ng_parse_type);
+
+// SAFETY: a `TypeRef` is the address of an immutable parse-type record
+// (a static of ours or one of netgraph's), which any thread may read.
+unsafe impl Sync for TypeRef {}
+// SAFETY: as above.
+unsafe impl Send for TypeRef {}
+
+/// netgraph's `ng_parse_int8_type`... : the predefined scalar types.
+pub const UINT8: TypeRef = TypeRef(&raw const fbsd_sys::ng_parse_uint8_type);
+/// `int32_t`, decimal.
+pub const INT32: TypeRef = TypeRef(&raw const fbsd_sys::ng_parse_int32_type);
+/// `uint32_t`, hexadecimal.
+pub const HINT32: TypeRef = TypeRef(&raw const fbsd_sys::ng_parse_hint32_type);
+/// `uint64_t`, decimal.
+pub const UINT64: TypeRef = TypeRef(&raw const fbsd_sys::ng_parse_uint64_type);
+
+const fn parse_type(
+    supertype: *const ng_parse_type,
+    info: *const c_void,
+    parse: fbsd_sys::ng_parse_t,
+    unparse: fbsd_sys::ng_unparse_t,
+) -> ParseType {
+    ParseType(KernelCell::new(ng_parse_type {
+        supertype,
+        info,
+        private: core::ptr::null_mut(),
+        parse,
+        unparse,
+        getDefault: None,
+        getAlign: None,
+    }))
+}
+
+impl ParseType {
+    /// A structure (netgraph's `ng_parse_struct_type`) with `fields`.
+    pub const fn structure<const N: usize>(fields: &'static StructFields<N>) -> ParseType {
+        parse_type(
+            &raw const fbsd_sys::ng_parse_struct_type,
+            fields.as_info(),
+            None,
+            None,
+        )
+    }
+
+    /// A type deriving from `base` (without `info` of its own): it parses
+    /// and prints as `base` does unless given methods of its own.
+    pub const fn extending(base: TypeRef) -> ParseType {
+        parse_type(base.0, core::ptr::null(), None, None)
+    }
+
+    /// A type with no supertype, whose text forms are entirely its own
+    /// methods (give it both).
+    pub const fn custom() -> ParseType {
+        parse_type(core::ptr::null(), core::ptr::null(), None, None)
+    }
+
+    /// A byte array (netgraph's `ng_parse_bytearray_type`) whose length
+    /// `L` computes: the array's `info` is the getLength function itself.
+    pub const fn bytearray<L: LengthMethod>() -> ParseType {
+        let f: unsafe extern "C" fn(*const ng_parse_type, *const u8, *const u8) -> c_int =
+            length_entry::<L>;
+        parse_type(
+            &raw const fbsd_sys::ng_parse_bytearray_type,
+            f as *const c_void,
+            None,
+            None,
+        )
+    }
+
+    /// The same type, parsing text with `P` (which may hand the call on to
+    /// the supertypes' method, [`ParseCall::parse_as`]).
+    pub const fn parsed_by<P: ParseMethod>(self) -> ParseType {
+        let mut t = self.0.into_inner();
+        t.parse = Some(parse_entry::<P>);
+        ParseType(KernelCell::new(t))
+    }
+
+    /// The same type, printing with `U` (which may hand the call on to the
+    /// supertypes' method, [`UnparseCall::unparse_as`]).
+    pub const fn printed_by<U: UnparseMethod>(self) -> ParseType {
+        let mut t = self.0.into_inner();
+        t.unparse = Some(unparse_entry::<U>);
+        ParseType(KernelCell::new(t))
+    }
+
+    /// Its address, for other declarations.
+    pub const fn to_ref(&'static self) -> TypeRef {
+        TypeRef(self.0.get().cast_const())
+    }
+
+    fn as_ptr(&self) -> *const ng_parse_type {
+        self.0.get().cast_const()
+    }
+}
+
+/// One field of a [`StructFields`].
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Field(ng_parse_struct_field);
+
+impl Field {
+    /// A field named `name` of type `ty` (default alignment).
+    pub const fn new(name: &'static CStr, ty: TypeRef) -> Field {
+        Field(ng_parse_struct_field {
+            name: name.as_ptr(),
+            type_: ty.0,
+            alignment: 0,
+        })
+    }
+
+    const END: Field = Field(ng_parse_struct_field {
+        name: core::ptr::null(),
+        type_: core::ptr::null(),
+        alignment: 0,
+    });
+}
+
+/// The fields of a structure parse type, with the terminating entry the
+/// engine expects (`NG_PARSE_STRUCT_FIELD` array).
+#[repr(C)]
+pub struct StructFields<const N: usize> {
+    fields: [Field; N],
+    end: Field,
+}
+
+// SAFETY: immutable after construction; its pointers name static strings
+// and parse types.
+unsafe impl<const N: usize> Sync for StructFields<N> {}
+
+impl<const N: usize> StructFields<N> {
+    /// The fields, in binary order.
+    pub const fn new(fields: [Field; N]) -> Self {
+        StructFields {
+            fields,
+            end: Field::END,
+        }
+    }
+
+    /// `N` fields of type `ty`, named `names`.
+    pub const fn uniform(names: &[&'static CStr; N], ty: TypeRef) -> Self {
+        let mut fields = [Field::END; N];
+        let mut i = 0;
+        while i < N {
+            // Evaluated at compile time: `i < N` for both arrays.
+            #[allow(clippy::indexing_slicing)]
+            {
+                fields[i] = Field::new(names[i], ty);
+            }
+            #[allow(clippy::arithmetic_side_effects)]
+            {
+                i += 1;
+            }
+        }
+        StructFields {
+            fields,
+            end: Field::END,
+        }
+    }
+
+    const fn as_info(&'static self) -> *const c_void {
+        (self as *const Self).cast::<c_void>()
+    }
+}
+
+/// One command of a [`CmdList`].
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Cmd(ng_cmdlist);
+
+impl Cmd {
+    /// Command `cmd` of cookie `cookie`, called `name` in ASCII, whose
+    /// argument and reply have the parse types `mesg` and `resp` (`None`:
+    /// no argument, no reply).
+    pub const fn new(
+        cookie: u32,
+        cmd: u32,
+        name: &'static CStr,
+        mesg: Option<TypeRef>,
+        resp: Option<TypeRef>,
+    ) -> Cmd {
+        const fn ptr(t: Option<TypeRef>) -> *const ng_parse_type {
+            match t {
+                Some(t) => t.0,
+                None => core::ptr::null(),
+            }
+        }
+        #[allow(clippy::cast_possible_wrap)]
+        Cmd(ng_cmdlist {
+            cookie,
+            cmd: cmd as c_int,
+            name: name.as_ptr(),
+            mesgType: ptr(mesg),
+            respType: ptr(resp),
+        })
+    }
+
+    const END: Cmd = Cmd(ng_cmdlist {
+        cookie: 0,
+        cmd: 0,
+        name: core::ptr::null(),
+        mesgType: core::ptr::null(),
+        respType: core::ptr::null(),
+    });
+}
+
+/// A node type's command list (`struct ng_cmdlist` array with its
+/// terminating entry), for its type record.
+#[repr(C)]
+pub struct CmdList<const N: usize> {
+    cmds: [Cmd; N],
+    end: Cmd,
+}
+
+// SAFETY: immutable after construction; its pointers name static strings
+// and parse types.
+unsafe impl<const N: usize> Sync for CmdList<N> {}
+
+impl<const N: usize> CmdList<N> {
+    /// The commands, in the order `ngctl help` lists them.
+    pub const fn new(cmds: [Cmd; N]) -> Self {
+        CmdList {
+            cmds,
+            end: Cmd::END,
+        }
+    }
+
+    pub(in crate::kern) const fn as_ptr(&'static self) -> *const ng_cmdlist {
+        (self as *const Self).cast::<ng_cmdlist>()
+    }
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<Field>() == core::mem::size_of::<ng_parse_struct_field>());
+    assert!(core::mem::size_of::<Cmd>() == core::mem::size_of::<ng_cmdlist>());
+    assert!(core::mem::size_of::<StructFields<3>>() == 4 * core::mem::size_of::<Field>());
+    assert!(core::mem::size_of::<CmdList<3>>() == 4 * core::mem::size_of::<Cmd>());
+};
