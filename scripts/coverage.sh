@@ -18,7 +18,7 @@ NGSOCK_BUILD=$top/build/cov
 NGHARNESS_COVERAGE_DIR=$data
 export NGSOCK_BUILD NGHARNESS_COVERAGE_DIR
 echo "coverage: harness tests against build/cov" >&2
-"$CARGO" test --quiet -p ngharness 2>&1 | grep -E "^test result|FAILED|panicked" >&2
+"$CARGO" test --quiet --no-fail-fast -p ngharness 2>&1 | grep -E "^test result|FAILED|panicked" >&2
 echo "coverage: scenarios" >&2
 "$CARGO" run --quiet -p ngharness -- run --ko build/cov/ng_socket.ko --ko build/cov/ng_ksocket.ko \
     scenarios/*.ngs >/dev/null 2>&1 || echo "coverage: some scenarios failed against build/cov" >&2

@@ -472,7 +472,14 @@ impl Ks {
                 let text = gen::ks_text(inp, &self.known, name);
                 let mut args = text.into_bytes();
                 args.push(0);
-                let inner = world::encode(0, 0, 0, 0, args.len() as u32, name.as_bytes(), &args);
+                // Sometimes a reply's text (GETOPT, GETNAME... replies).
+                let flags = if inp.below(3) == 0 {
+                    fbsd_sys::NGF_RESP
+                } else {
+                    0
+                };
+                let inner =
+                    world::encode(0, 0, flags, 0, args.len() as u32, name.as_bytes(), &args);
                 let path = self.path.clone();
                 let _ = self
                     .p

@@ -304,9 +304,9 @@ pub fn chain_problems(m: *mut mbuf) -> Vec<String> {
 /// The flags of mbuf #`i` of a chain against what the allocator knows:
 /// `M_EXTPG` and `M_NOFREE` are never set on mbufs of this kernel (no
 /// unmapped or embedded mbufs); `M_EXT` with a cluster type needs a live
-/// cluster; a packet header's tag list must be live allocations and its
-/// `rcvif` NULL (there are no interfaces) — a plain mbuf whose flags were
-/// set to `M_PKTHDR` by hand has data bytes there instead.
+/// cluster; a packet header's tag list must be live allocations — a plain
+/// mbuf whose flags were set to `M_PKTHDR` by hand has data bytes there
+/// instead.
 ///
 /// # Safety
 /// `p` must be a live mbuf.
@@ -339,12 +339,6 @@ unsafe fn flag_problems(p: *mut mbuf, i: usize) -> Vec<String> {
             }
         }
         if f & M_PKTHDR != 0 {
-            let rcvif = (*ph(p)).__bindgen_anon_1.rcvif;
-            if !rcvif.is_null() {
-                out.push(format!(
-                    "mbuf #{i} ({p:p}): M_PKTHDR with m_pkthdr.rcvif {rcvif:p}, not an interface (a plain mbuf's data taken for a packet header?)"
-                ));
-            }
             let mut t = tags_first(p);
             let mut n = 0;
             while !t.is_null() && n < TAG_WALK_LIMIT {
