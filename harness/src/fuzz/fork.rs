@@ -262,6 +262,8 @@ pub struct Server {
     pub timeout: Duration,
     /// Echo each child's output to this process's stderr.
     pub verbose: bool,
+    /// Every clean case's coverage or-ed together (for `make coverage`).
+    union: Vec<u8>,
 }
 
 impl Server {
@@ -298,6 +300,7 @@ impl Server {
             out,
             timeout: Duration::from_secs(10),
             verbose: false,
+            union: vec![0; off],
         })
     }
 
@@ -321,6 +324,22 @@ impl Server {
     /// True if the server runs in a private network namespace.
     pub fn sandboxed_network(&self) -> bool {
         self.sandbox.netns
+    }
+
+    /// With `NGHARNESS_COVERAGE_DIR` set (`make coverage`), writes what
+    /// the clean cases run so far reached, per module, as the harness
+    /// processes' dumps are written (`<module>.<pid>.cases.cov`): the cases
+    /// run in children that end without writing their own.
+    pub fn dump_coverage(&self) {
+        let Some(dir) = std::env::var_os(cov::COVERAGE_DIR_ENV) else {
+            return;
+        };
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        for m in &self.modules {
+            let p = dir.join(format!("{}.{}.cases.cov", m.name, std::process::id()));
+            let _ = std::fs::write(p, &self.union[m.offset..m.offset + m.len]);
+        }
     }
 
     /// Runs one case of `target` in a fresh child.
@@ -355,7 +374,13 @@ impl Server {
         let kind = match status {
             None => return Outcome::Timeout(report),
             Some(s) if libc::WIFEXITED(s) => match libc::WEXITSTATUS(s) {
-                0 => return Outcome::Ok,
+                0 => {
+                    let map = self.map.slice();
+                    for (u, &m) in self.union.iter_mut().zip(map.iter()) {
+                        *u |= m;
+                    }
+                    return Outcome::Ok;
+                }
                 FINDING_EXIT => "violation".to_string(),
                 HARNESS_PANIC_EXIT => "harness-panic".to_string(),
                 c if c == kern::PANIC_EXIT => "panic".to_string(),

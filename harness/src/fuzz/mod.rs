@@ -148,6 +148,7 @@ fn replay(server: &mut Server, target: Target, paths: &[String]) -> i32 {
             }
         }
     }
+    server.dump_coverage();
     println!(
         "fuzz replay {}: {} inputs, {} failed, {:.1}s{}",
         target.name(),
