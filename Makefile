@@ -11,8 +11,8 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test test check fmt clippy unit man bsd gate harness \
-        vm-test vm-unit bench demo fuzz coverage load unload clean
+.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man bsd gate \
+        harness vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
 
@@ -50,6 +50,13 @@ fmt clippy unit man bsd gate:
 # The bridge's C programs and the scenarios through the bridge.
 bridge-test: all
 	@sh scripts/test.sh bridge
+
+# FreeBSD's own ngctl and tests/sys/netgraph, built for Linux from a FreeBSD
+# source tree, against the modules through the bridge (docs/bridge.md):
+#   make freebsd-check FREEBSD_SRC=/path/to/freebsd-src
+# (or with what is already in build/freebsd, or NGCTL=/path/to/ngctl).
+freebsd-check: all
+	@sh scripts/test.sh freebsd
 
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"
