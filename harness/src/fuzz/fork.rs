@@ -484,3 +484,21 @@ impl Server {
         unsafe { libc::_exit(code) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::signature_of;
+
+    #[test]
+    fn signatures_mask_numbers_and_addresses() {
+        let a = "noise\nharness: VIOLATION: leak: 176 bytes in 1 allocations at 0x4120ed7e\nmore";
+        let b = "harness: VIOLATION: leak: 32 bytes in 2 allocations at 0x7f00aa\n";
+        assert_eq!(signature_of(a), signature_of(b));
+        assert_eq!(
+            signature_of(a),
+            "harness: VIOLATION: leak: # bytes in # allocations at #"
+        );
+        assert_eq!(signature_of("panic: page fault\n"), "panic: page fault");
+        assert_ne!(signature_of(a), signature_of("panic: page fault"));
+    }
+}
