@@ -406,9 +406,6 @@ pub(crate) fn to_linux(o: &SendOpts) -> Vec<u8> {
     buf
 }
 
-/// Room for the Linux ancillary data a receive asks for.
-pub(crate) const RECV_SPACE: usize = 128;
-
 /// One FreeBSD control record (`sbcreatecontrol`'s layout: `CMSG_SPACE`
 /// bytes, padding zeroed).
 fn fbsd_record(level: c_int, ty: c_int, data: &[u8]) -> Vec<u8> {
