@@ -259,6 +259,34 @@ impl Packet {
         }
     }
 
+    /// The payloads of the first tag with (`c1`, `t1`) and of the first
+    /// with (`c2`, `t2`), as [`Packet::tag_payload`] finds them. A packet
+    /// without tags costs one load, and the second lookup is skipped when
+    /// the first one found the packet's only tag.
+    pub fn tag_payloads(
+        &self,
+        c1: u32,
+        t1: u16,
+        c2: u32,
+        t2: u16,
+    ) -> (Option<&[u8]>, Option<&[u8]>) {
+        // SAFETY: the packet header of an owned chain (see `pkthdr`).
+        let head = unsafe { (*self.pkthdr()).tags.slh_first };
+        if head.is_null() {
+            return (None, None);
+        }
+        let first = self.tag_payload(c1, t1);
+        if let Some(p) = first {
+            // SAFETY: `head` is the live first tag of the chain's list.
+            let only = unsafe { (*head).m_tag_link.sle_next.is_null() };
+            // The payload of `head` starts right after its header.
+            if only && core::ptr::eq(p.as_ptr(), head.wrapping_add(1).cast::<u8>()) {
+                return (first, None);
+            }
+        }
+        (first, self.tag_payload(c2, t2))
+    }
+
     /// Allocates a tag without sleeping, fills its payload with `fill` and
     /// prepends it to the packet header's tag list. `ENOBUFS` if the tag
     /// cannot be had (the chain is left as it was).

@@ -19,6 +19,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use fbsd_sys::{sockaddr, sockaddr_storage, socket, sockopt, uio};
 
+use super::ctlmbuf::Control;
 use super::errno::{Errno, KResult};
 use super::ffi::{
     ngsock_so_cantrcvmore, ngsock_so_connect_result, ngsock_so_dequeue, ngsock_so_listen_upcall,
@@ -46,6 +47,10 @@ const SS_NBIO: c_int = fbsd_sys::SS_NBIO as c_int;
 /// `SOCK_STREAM`.
 #[allow(clippy::cast_possible_wrap)]
 pub const SOCK_STREAM: i32 = fbsd_sys::SOCK_STREAM as i32;
+
+/// `SOCK_DGRAM`.
+#[allow(clippy::cast_possible_wrap)]
+pub const SOCK_DGRAM: i32 = fbsd_sys::SOCK_DGRAM as i32;
 
 /// Size of `struct sockaddr_storage`.
 pub const SS_MAXSIZE: usize = core::mem::size_of::<sockaddr_storage>();
@@ -244,29 +249,86 @@ impl KSocket {
     /// `sosend` of an mbuf chain to `dest` (or the connected peer). The
     /// chain is consumed on success and on every error.
     pub fn send(&self, m: impl Into<Mbuf>, dest: Option<&SockAddr>) -> KResult<()> {
+        self.sosend(m.into(), dest, core::ptr::null_mut())
+    }
+
+    /// [`KSocket::send`] with control data (`sosend`'s `control`), which is
+    /// consumed too.
+    pub fn send_control(
+        &self,
+        m: impl Into<Mbuf>,
+        dest: Option<&SockAddr>,
+        control: Control,
+    ) -> KResult<()> {
+        self.sosend(m.into(), dest, control.into_raw())
+    }
+
+    #[inline(always)]
+    fn sosend(
+        &self,
+        m: Mbuf,
+        dest: Option<&SockAddr>,
+        control: *mut fbsd_sys::mbuf,
+    ) -> KResult<()> {
         let mut d = dest.copied();
         let dp = d
             .as_mut()
             .map_or(core::ptr::null_mut(), SockAddr::as_sockaddr);
-        // SAFETY: the socket is owned; sosend consumes the chain; the address
-        // is borrowed for the call.
+        // SAFETY: the socket is owned; sosend consumes the chain and the
+        // control mbuf (NULL or owned by the caller); the address is
+        // borrowed for the call.
         Errno::check(unsafe {
             fbsd_sys::sosend(
                 self.as_ptr(),
                 dp,
                 core::ptr::null_mut(),
-                m.into().into_raw(),
-                core::ptr::null_mut(),
+                m.into_raw(),
+                control,
                 0,
                 CurThread::get().as_ptr(),
             )
         })
     }
 
+    /// `priv_check_cred(so->so_cred, privilege)`: the privilege of the
+    /// credential the socket was created with. Only where sleeping is
+    /// allowed.
+    pub fn priv_check_cred(&self, privilege: i32) -> KResult<()> {
+        // SAFETY: the socket is owned; so_cred holds a reference for the
+        // socket's lifetime.
+        Errno::check(unsafe { fbsd_sys::priv_check_cred((*self.as_ptr()).so_cred, privilege) })
+    }
+
     /// Non-blocking `soreceive` (mbuf form) of at most `budget` bytes.
     /// Returns the data (None at EOF), the source address when asked for
     /// and available, and whether the record was truncated.
     pub fn recv(&self, budget: isize, want_addr: bool) -> KResult<Received> {
+        self.soreceive(budget, want_addr, None)
+    }
+
+    /// [`KSocket::recv`] that also returns the datagram's control data
+    /// (`soreceive`'s `*controlp`: a chain of `MT_CONTROL` mbufs, one
+    /// record each), if any.
+    pub fn recv_control(
+        &self,
+        budget: isize,
+        want_addr: bool,
+    ) -> KResult<(Received, Option<Mbuf>)> {
+        let mut c: *mut fbsd_sys::mbuf = core::ptr::null_mut();
+        let r = self.soreceive(budget, want_addr, Some(&mut c));
+        // SAFETY: a non-NULL control chain returned by soreceive belongs to
+        // the caller (also when it failed after returning one).
+        let control = unsafe { Mbuf::from_raw(c) };
+        r.map(|r| (r, control))
+    }
+
+    #[inline(always)]
+    fn soreceive(
+        &self,
+        budget: isize,
+        want_addr: bool,
+        controlp: Option<&mut *mut fbsd_sys::mbuf>,
+    ) -> KResult<Received> {
         let mut u = uio {
             uio_resid: budget,
             ..Default::default()
@@ -288,7 +350,7 @@ impl KSocket {
                 psa,
                 &mut u,
                 &mut m,
-                core::ptr::null_mut(),
+                controlp.map_or(core::ptr::null_mut(), |c| c as *mut _),
                 &mut flags,
             )
         };

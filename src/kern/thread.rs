@@ -26,6 +26,10 @@ impl CurThread {
 #[allow(clippy::cast_possible_wrap)]
 pub const PRIV_NETGRAPH_CONTROL: i32 = fbsd_sys::PRIV_NETGRAPH_CONTROL as i32;
 
+/// `PRIV_NETINET_BINDANY`: binding to (and sending from) any address.
+#[allow(clippy::cast_possible_wrap)]
+pub const PRIV_NETINET_BINDANY: i32 = fbsd_sys::PRIV_NETINET_BINDANY as i32;
+
 /// `priv_check(curthread, privilege)`: `EPERM` (or another errno) when the
 /// running thread lacks it. Only where sleeping is allowed.
 pub fn priv_check(privilege: i32) -> crate::kern::errno::KResult<()> {

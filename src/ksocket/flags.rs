@@ -14,6 +14,9 @@ bitflags::bitflags! {
         const CLONED = 0x08;
         /// Cloned node without a hook yet (on its parent's embryo list).
         const EMBRYONIC = 0x10;
+        /// ngsock: received datagrams carry the local-address tag
+        /// (`IP_RECVDSTADDR` / `IPV6_RECVPKTINFO` is on).
+        const LOCALADDR = 0x20;
     }
 }
 
@@ -28,7 +31,9 @@ mod tests {
         assert_eq!(KsFlags::EOFSEEN.bits(), 0x04);
         assert_eq!(KsFlags::CLONED.bits(), 0x08);
         assert_eq!(KsFlags::EMBRYONIC.bits(), 0x10);
-        assert_eq!(KsFlags::all().bits(), 0x1f);
+        // ngsock's own bit after FreeBSD's.
+        assert_eq!(KsFlags::LOCALADDR.bits(), 0x20);
+        assert_eq!(KsFlags::all().bits(), 0x3f);
     }
 
     #[test]

@@ -62,6 +62,8 @@ mod embryos;
 #[cfg(target_os = "none")]
 mod node;
 #[cfg(target_os = "none")]
+mod srcaddr;
+#[cfg(target_os = "none")]
 mod tunables;
 #[cfg(target_os = "none")]
 pub(crate) mod types;

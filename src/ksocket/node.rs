@@ -10,6 +10,8 @@
 use super::args::{self, GetoptForm, TagDest};
 use super::embryos;
 use super::flags::KsFlags;
+use super::laddr::{LADDR_COOKIE, TAG_LADDR};
+use super::srcaddr;
 use super::stats::{self, Counter, Stats};
 use super::tunables;
 use super::types::{cmd, COOKIE, KSOCKET_TYPE, TAG_SOCKADDR};
@@ -20,7 +22,7 @@ use crate::kern::netgraph::{
     Hook, Item, Msg, NewNode, NgCallout, Node, NodeFn, NodeType, Private, Reader, SendFlags,
     TypeRecord, Writer,
 };
-use crate::kern::socket::{KSocket, SockAddr, SOCK_STREAM};
+use crate::kern::socket::{KSocket, SockAddr, SOCK_DGRAM, SOCK_STREAM};
 use crate::pure::hookname::parse_hook_name;
 use crate::pure::Dialect;
 
@@ -49,6 +51,8 @@ pub struct Ksocket;
 pub struct Shared {
     /// Counters.
     stats: Stats,
+    /// Control mbufs kept for sends with a source address (`srcaddr`).
+    ctl: srcaddr::Cache,
 }
 
 /// Private data behind the node gate.
@@ -65,12 +69,17 @@ pub struct State {
     /// Timer for deferred work (allocated on first use): a clone's first
     /// `incoming`, retries of a removal netgraph could not queue.
     retry: Option<NgCallout>,
+    /// The socket's family, and whether it is a datagram socket (from the
+    /// hook name; 0 and false for a clone).
+    family: i32,
+    dgram: bool,
 }
 
 impl Shared {
     fn new() -> Self {
         Shared {
             stats: Stats::new(),
+            ctl: srcaddr::Cache::new(),
         }
     }
 }
@@ -122,6 +131,8 @@ impl NodeType for Ksocket {
                 t.proto,
                 M_NETGRAPH_KSOCKET,
             )?);
+            st.family = t.family;
+            st.dgram = t.sock_type == SOCK_DGRAM;
         }
         st.has_hook = true;
         // A misrouted packet could re-enter the node through the socket;
@@ -195,8 +206,23 @@ impl NodeType for Ksocket {
             return Err(Errno::ENXIO);
         };
         // A destination from an address tag made by this node or by a
-        // third party (ID 0), never one made by another ksocket node.
-        let dest = match m.packet().and_then(|p| p.tag_payload(COOKIE, TAG_SOCKADDR)) {
+        // third party (ID 0), never one made by another ksocket node; a
+        // source from a local-address tag by the same rule.
+        let (sa_tag, laddr_tag) = match m.packet() {
+            Some(p) => p.tag_payloads(COOKIE, TAG_SOCKADDR, LADDR_COOKIE, TAG_LADDR),
+            None => (None, None),
+        };
+        let src = match laddr_tag {
+            None => None,
+            t => match srcaddr::source_of(t, node.id(), st.family, st.dgram) {
+                Ok(a) => a,
+                Err(e) => {
+                    sh.stats.inc(Counter::TxDropBadaddr);
+                    return Err(e);
+                }
+            },
+        };
+        let dest = match sa_tag {
             None => None,
             Some(p) => match args::tag_dest(p, node.id()) {
                 TagDest::Ignore => None,
@@ -225,7 +251,11 @@ impl NodeType for Ksocket {
             Some(p) => u64::try_from(p.pkt_len()).unwrap_or(0),
             None => u64::try_from(m.chain_len()).unwrap_or(0),
         };
-        match so.send(m, dest.as_ref()) {
+        let sent = match src {
+            None => so.send(m, dest.as_ref()),
+            Some(a) => srcaddr::send_from(so, &sh.ctl, m, dest.as_ref(), &a),
+        };
+        match sent {
             Ok(()) => {
                 sh.stats.inc(Counter::TxPackets);
                 sh.stats.add(Counter::TxBytes, len);
@@ -539,9 +569,13 @@ fn getopt(st: &State, msg: &Msg) -> KResult<Msg> {
     }
 }
 
-fn setopt(st: &State, arg: &[u8]) -> KResult<()> {
+fn setopt(st: &mut State, arg: &[u8]) -> KResult<()> {
     let (level, name, value) = args::setopt_arg(arg).map_err(errno)?;
-    socket(st)?.setopt(level, name, value)
+    let so = st.so.as_ref().ok_or(Errno::ENXIO)?;
+    srcaddr::check_setopt(so, level, name, value)?;
+    so.setopt(level, name, value)?;
+    srcaddr::after_setopt(&mut st.flags, so, st.family, level, name);
+    Ok(())
 }
 
 fn getstats(sh: &Shared, msg: &Msg, clear: bool) -> KResult<Msg> {
@@ -583,7 +617,11 @@ fn incoming(mut w: W<'_>) {
     let Some(so) = st.so.as_ref() else {
         return;
     };
-    receive(node, hook, sh, so);
+    if st.flags.contains(KsFlags::LOCALADDR) {
+        receive::<true>(node, hook, sh, so, st.family);
+    } else {
+        receive::<false>(node, hook, sh, so, 0);
+    }
     if so.cant_rcv_more() && !st.flags.contains(KsFlags::EOFSEEN) {
         // End of file: one zero-length packet, once.
         if let Ok(m) = Packet::new_empty() {
@@ -649,12 +687,26 @@ fn connect_done(node: Node<'_>, st: &mut State) {
     st.flags.remove(KsFlags::CONNECTING);
 }
 
-/// Forwards everything readable on `so` out of `hook`.
-fn receive(node: Node<'_>, hook: Hook<'_>, sh: &Shared, so: &KSocket) {
+/// Forwards everything readable on `so` out of `hook`; with `LADDR`, a
+/// datagram of an unconnected socket (of `family`) carries its local
+/// address too (`srcaddr`).
+fn receive<const LADDR: bool>(
+    node: Node<'_>,
+    hook: Hook<'_>,
+    sh: &Shared,
+    so: &KSocket,
+    family: i32,
+) {
     let stream = so.sock_type() == SOCK_STREAM;
     loop {
         // Ask for the source address only when it can differ per packet.
-        let r = match so.recv(IP_MAXPACKET, !so.is_connected()) {
+        let unconnected = !so.is_connected();
+        let got = if LADDR && unconnected {
+            so.recv_control(IP_MAXPACKET, true)
+        } else {
+            so.recv(IP_MAXPACKET, unconnected).map(|r| (r, None))
+        };
+        let (r, control) = match got {
             Ok(r) => r,
             Err(e) => {
                 if !is_wouldblock(e) {
@@ -685,6 +737,14 @@ fn receive(node: Node<'_>, hook: Hook<'_>, sh: &Shared, so: &KSocket) {
             break;
         };
         let m = tag_source(node, sh, m, r.addr.as_ref());
+        let m = if LADDR {
+            match srcaddr::tag_local(node.id(), &sh.stats, &sh.ctl, m, control, family) {
+                Some(m) => m,
+                None => continue,
+            }
+        } else {
+            m
+        };
         let len = u64::try_from(m.pkt_len()).unwrap_or(0);
         match hook.send_data(m) {
             Ok(()) => {

@@ -374,7 +374,12 @@ impl Kernel for BridgeKernel {
                 b1: addr.to_string().into_bytes(),
                 ..Request::default()
             })
-            .map_err(|_| (fbsd_sys::EIO as Errno, "the bridge server does not answer".into()))?;
+            .map_err(|_| {
+                (
+                    fbsd_sys::EIO as Errno,
+                    "the bridge server does not answer".into(),
+                )
+            })?;
         if r.error != 0 {
             return Err((r.error, String::from_utf8_lossy(&r.b1).into_owned()));
         }

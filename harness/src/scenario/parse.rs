@@ -518,7 +518,10 @@ fn statement(st: &mut State, line: usize, t: &str) {
                     Err(_) => st.err(line, format!("ifconfig: bad address `{a}`")),
                 }
             }
-            _ => st.err(line, "usage: ifconfig lo0 alias ADDR | ifconfig lo0 -alias ADDR"),
+            _ => st.err(
+                line,
+                "usage: ifconfig lo0 alias ADDR | ifconfig lo0 -alias ADDR",
+            ),
         },
         "udp" => udp(st, line, t, args),
         "tcp" => tcp(st, line, t, args),

@@ -134,7 +134,7 @@ fn dispatch(p: &mut Proc, uid: u32, req: &Request) -> Reply {
             Some(fd) => socket_call(fd, req),
             None => Reply::err(EBADF),
         },
-        op::KLDLOAD..=op::MODSTAT => kld_call(uid, req),
+        op::KLDLOAD..=op::MODSTAT | op::IFADDR => kld_call(uid, req),
         _ => Reply::err(EOPNOTSUPP),
     }
 }

@@ -1,0 +1,156 @@
+//! Local addresses of datagrams (an ngsock addition; `laddr` has the tag's
+//! layout and rules).
+//!
+//! * Receive: with `IP_RECVDSTADDR` (IPv4) or `IPV6_RECVPKTINFO` (IPv6)
+//!   on, the node asks `soreceive` for the control data of what an
+//!   unconnected socket receives, and tags each datagram with the local
+//!   address (and IPv6 interface) the control data names.
+//! * Send: a datagram with a usable local-address tag leaves from that
+//!   address: `sosend` gets `IP_SENDSRCADDR` or `IPV6_PKTINFO` control
+//!   data.
+//!
+//! `sosend` consumes control data in an mbuf of its own. The control mbufs
+//! `soreceive` returns are kept in the node's [`Cache`] and rewritten for
+//! the answers: as long as a node answers no more datagrams than it
+//! received, sending with a source address allocates nothing (an mbuf is
+//! allocated only when the cache is empty).
+//!
+//! Everything here runs only when the option is on or a tag is present:
+//! the data path's cost without them is one flag test per receive run and
+//! no extra tag lookup for an untagged packet.
+
+use super::flags::KsFlags;
+use super::laddr::{self, LADDR_COOKIE, TAG_LADDR};
+use super::stats::{Counter, Stats};
+use crate::kern::ctlmbuf::{self, Control, ControlCache};
+use crate::kern::errno::{Errno, KResult};
+use crate::kern::mbuf::{Mbuf, Packet};
+use crate::kern::socket::{KSocket, SockAddr};
+use crate::kern::thread::PRIV_NETINET_BINDANY;
+use crate::pure::cmsg::{self, LocalAddr};
+use crate::pure::consts::{
+    IPPROTO_IP, IPPROTO_IPV6, IPV6_BINDANY, IPV6_RECVPKTINFO, IP_BINDANY, IP_RECVDSTADDR, PF_INET,
+    PF_INET6,
+};
+
+/// The control mbufs a node keeps for its answers.
+pub(super) type Cache = ControlCache<4>;
+
+/// The option that turns the tag on for a socket of `family`.
+fn recv_option(family: i32) -> Option<(i32, i32)> {
+    match family {
+        PF_INET => Some((IPPROTO_IP, IP_RECVDSTADDR)),
+        PF_INET6 => Some((IPPROTO_IPV6, IPV6_RECVPKTINFO)),
+        _ => None,
+    }
+}
+
+/// Before a SETOPT: turning `IP_BINDANY` / `IPV6_BINDANY` on needs
+/// `PRIV_NETINET_BINDANY` of the credential the socket was made with.
+/// (The protocol checks the thread that sets the option, and a kernel
+/// caller passes none: FreeBSD's ksocket lets anyone who can send it
+/// messages, root of a jail included, bind to any address.)
+pub(super) fn check_setopt(so: &KSocket, level: i32, name: i32, value: &[u8]) -> KResult<()> {
+    let bindany = matches!(
+        (level, name),
+        (IPPROTO_IP, IP_BINDANY) | (IPPROTO_IPV6, IPV6_BINDANY)
+    );
+    // A value too short for an int is the protocol's to refuse.
+    let on = value.get(..4).is_some_and(|v| v.iter().any(|&b| b != 0));
+    if bindany && on {
+        so.priv_check_cred(PRIV_NETINET_BINDANY)?;
+    }
+    Ok(())
+}
+
+/// After a successful SETOPT: whether received datagrams carry the tag,
+/// as the socket reports its option.
+pub(super) fn after_setopt(flags: &mut KsFlags, so: &KSocket, family: i32, level: i32, name: i32) {
+    if recv_option(family) != Some((level, name)) {
+        return;
+    }
+    let mut v = [0u8; 4];
+    let on = matches!(so.getopt(level, name, &mut v), Ok(4)) && v != [0; 4];
+    flags.set(KsFlags::LOCALADDR, on);
+}
+
+/// The local address in a datagram's control data: the first
+/// `IP_RECVDSTADDR` record (IPv4 socket) or `IPV6_PKTINFO` record (IPv6).
+fn local_addr(control: &Mbuf, family: i32) -> Option<LocalAddr> {
+    ctlmbuf::segments(control)
+        .flat_map(cmsg::records)
+        .filter_map(|r| cmsg::local_addr(&r))
+        .find(|a| match a {
+            LocalAddr::V4(_) => family == PF_INET,
+            LocalAddr::V6(..) => family == PF_INET6,
+        })
+}
+
+/// Tags a received datagram with its local address (node `id`), from its
+/// control data, which is then kept for answers. Without memory for the
+/// tag the datagram is dropped (`None`): an answer to it could not leave
+/// from the right address. Without control data (the kernel could not
+/// allocate it) the datagram goes on untagged.
+pub(super) fn tag_local(
+    id: u32,
+    stats: &Stats,
+    cache: &Cache,
+    mut m: Packet,
+    control: Option<Mbuf>,
+    family: i32,
+) -> Option<Packet> {
+    let Some(control) = control else {
+        return Some(m);
+    };
+    let a = local_addr(&control, family);
+    cache.recycle(control);
+    let Some(a) = a else {
+        return Some(m);
+    };
+    match m.prepend_tag(LADDR_COOKIE, TAG_LADDR, laddr::tag_len(&a), |p| {
+        laddr::fill_tag(p, id, &a)
+    }) {
+        Ok(()) => Some(m),
+        Err(_) => {
+            stats.inc(Counter::RxDropNobufs);
+            None
+        }
+    }
+}
+
+/// What a packet's local-address tag asks of a send (`tag`: its payload).
+pub(super) fn source_of(
+    tag: Option<&[u8]>,
+    id: u32,
+    family: i32,
+    dgram: bool,
+) -> KResult<Option<LocalAddr>> {
+    let Some(t) = tag.filter(|_| dgram) else {
+        return Ok(None);
+    };
+    match laddr::tag_source(t, id, family) {
+        laddr::TagSource::Use(a) => Ok(Some(a)),
+        laddr::TagSource::Ignore => Ok(None),
+        laddr::TagSource::Malformed => Err(Errno::EINVAL),
+    }
+}
+
+/// `sosend` of `m` to `dest` from the local address `src`: the control
+/// data is written into a kept control mbuf, or a new one (`ENOBUFS`
+/// without memory, the packet then dropped).
+pub(super) fn send_from(
+    so: &KSocket,
+    cache: &Cache,
+    m: Mbuf,
+    dest: Option<&SockAddr>,
+    src: &LocalAddr,
+) -> KResult<()> {
+    let mut c = match cache.take() {
+        Some(c) => c,
+        None => Control::new()?,
+    };
+    if c.write(|buf| cmsg::write_source(buf, src)).is_none() {
+        return Err(Errno::ENOBUFS);
+    }
+    so.send_control(m, dest, c)
+}
