@@ -194,7 +194,7 @@ impl NodeType for Ksocket {
     fn rcvdata(r: Reader<'_, Self>, _hook: Hook<'_>, mut item: Item) -> KResult<()> {
         let m = item.take_mbuf();
         drop(item);
-        let Some(mut m) = m else {
+        let Some(m) = m else {
             return Err(Errno::EINVAL);
         };
         let node = r.node();
@@ -206,22 +206,22 @@ impl NodeType for Ksocket {
             return Err(Errno::ENXIO);
         };
         // A destination from an address tag made by this node or by a
-        // third party (ID 0), never one made by another ksocket node; a
-        // source from a local-address tag by the same rule.
+        // third party (ID 0), never one made by another ksocket node.
         let (sa_tag, laddr_tag) = match m.packet() {
             Some(p) => p.tag_payloads(COOKIE, TAG_SOCKADDR, LADDR_COOKIE, TAG_LADDR),
             None => (None, None),
         };
-        let src = match laddr_tag {
-            None => None,
-            t => match srcaddr::source_of(t, node.id(), st.family, st.dgram) {
-                Ok(a) => a,
-                Err(e) => {
-                    sh.stats.inc(Counter::TxDropBadaddr);
-                    return Err(e);
-                }
-            },
-        };
+        if laddr_tag.is_some() {
+            // A local-address tag (an ngsock addition): `srcaddr`.
+            let cx = srcaddr::Ctx {
+                id: node.id(),
+                family: st.family,
+                dgram: st.dgram,
+                stats: &sh.stats,
+                cache: &sh.ctl,
+            };
+            return srcaddr::send_tagged(so, &cx, m);
+        }
         let dest = match sa_tag {
             None => None,
             Some(p) => match args::tag_dest(p, node.id()) {
@@ -240,32 +240,7 @@ impl NodeType for Ksocket {
                 }
             },
         };
-        // A packet that arrived as broadcast/multicast must not leave as one.
-        m.clear_flags(MbufFlags::BCAST | MbufFlags::MCAST);
-        if so.is_listening() {
-            // sosend would fail with ENOTCONN, and may leak the chain.
-            sh.stats.inc(Counter::TxDropListen);
-            return Err(Errno::ENOTCONN);
-        }
-        let len = match m.packet() {
-            Some(p) => u64::try_from(p.pkt_len()).unwrap_or(0),
-            None => u64::try_from(m.chain_len()).unwrap_or(0),
-        };
-        let sent = match src {
-            None => so.send(m, dest.as_ref()),
-            Some(a) => srcaddr::send_from(so, &sh.ctl, m, dest.as_ref(), &a),
-        };
-        match sent {
-            Ok(()) => {
-                sh.stats.inc(Counter::TxPackets);
-                sh.stats.add(Counter::TxBytes, len);
-                Ok(())
-            }
-            Err(e) => {
-                sh.stats.inc(Counter::TxErrors);
-                Err(e)
-            }
-        }
+        send_packet(so, &sh.stats, m, dest.as_ref(), |so, m, d| so.send(m, d))
     }
 
     fn disconnect(mut w: W<'_>, _hook: Hook<'_>) {
@@ -322,6 +297,69 @@ impl NodeType for Ksocket {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// The destination of an `NG_KSOCKET_TAG_SOCKADDR` tag (its payload):
+/// used when made by node `id` or by a third party (ID 0), ignored when
+/// made by another node; a malformed one drops the packet (EINVAL).
+#[inline(always)]
+pub(super) fn tag_destination(
+    tag: Option<&[u8]>,
+    id: u32,
+    stats: &Stats,
+) -> KResult<Option<SockAddr>> {
+    let Some(p) = tag else {
+        return Ok(None);
+    };
+    match args::tag_dest(p, id) {
+        TagDest::Ignore => Ok(None),
+        TagDest::Use(sa) => match SockAddr::from_bytes(sa) {
+            Ok(a) => Ok(Some(a)),
+            // Longer than any socket address (sockaddr_storage).
+            Err(e) => {
+                stats.inc(Counter::TxDropBadaddr);
+                Err(e)
+            }
+        },
+        TagDest::Malformed => {
+            stats.inc(Counter::TxDropBadaddr);
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+/// Hands a packet to the socket with `send` (to `dest`, or the connected
+/// peer), counting the outcome.
+#[inline(always)]
+pub(super) fn send_packet(
+    so: &KSocket,
+    stats: &Stats,
+    mut m: Mbuf,
+    dest: Option<&SockAddr>,
+    send: impl FnOnce(&KSocket, Mbuf, Option<&SockAddr>) -> KResult<()>,
+) -> KResult<()> {
+    // A packet that arrived as broadcast/multicast must not leave as one.
+    m.clear_flags(MbufFlags::BCAST | MbufFlags::MCAST);
+    if so.is_listening() {
+        // sosend would fail with ENOTCONN, and may leak the chain.
+        stats.inc(Counter::TxDropListen);
+        return Err(Errno::ENOTCONN);
+    }
+    let len = match m.packet() {
+        Some(p) => u64::try_from(p.pkt_len()).unwrap_or(0),
+        None => u64::try_from(m.chain_len()).unwrap_or(0),
+    };
+    match send(so, m, dest) {
+        Ok(()) => {
+            stats.inc(Counter::TxPackets);
+            stats.add(Counter::TxBytes, len);
+            Ok(())
+        }
+        Err(e) => {
+            stats.inc(Counter::TxErrors);
+            Err(e)
         }
     }
 }
@@ -701,8 +739,8 @@ fn receive<const LADDR: bool>(
     loop {
         // Ask for the source address only when it can differ per packet.
         let unconnected = !so.is_connected();
-        let got = if LADDR && unconnected {
-            so.recv_control(IP_MAXPACKET, true)
+        let got = if LADDR {
+            so.recv_control(IP_MAXPACKET, unconnected)
         } else {
             so.recv(IP_MAXPACKET, unconnected).map(|r| (r, None))
         };
@@ -737,7 +775,7 @@ fn receive<const LADDR: bool>(
             break;
         };
         let m = tag_source(node, sh, m, r.addr.as_ref());
-        let m = if LADDR {
+        let m = if LADDR && unconnected {
             match srcaddr::tag_local(node.id(), &sh.stats, &sh.ctl, m, control, family) {
                 Some(m) => m,
                 None => continue,

@@ -21,7 +21,9 @@
 
 use super::flags::KsFlags;
 use super::laddr::{self, LADDR_COOKIE, TAG_LADDR};
+use super::node;
 use super::stats::{Counter, Stats};
+use super::types::{COOKIE, TAG_SOCKADDR};
 use crate::kern::ctlmbuf::{self, Control, ControlCache};
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::mbuf::{Mbuf, Packet};
@@ -91,6 +93,8 @@ fn local_addr(control: &Mbuf, family: i32) -> Option<LocalAddr> {
 /// tag the datagram is dropped (`None`): an answer to it could not leave
 /// from the right address. Without control data (the kernel could not
 /// allocate it) the datagram goes on untagged.
+#[cold]
+#[inline(never)]
 pub(super) fn tag_local(
     id: u32,
     stats: &Stats,
@@ -118,27 +122,56 @@ pub(super) fn tag_local(
     }
 }
 
-/// What a packet's local-address tag asks of a send (`tag`: its payload).
-pub(super) fn source_of(
-    tag: Option<&[u8]>,
-    id: u32,
-    family: i32,
-    dgram: bool,
-) -> KResult<Option<LocalAddr>> {
-    let Some(t) = tag.filter(|_| dgram) else {
-        return Ok(None);
+/// What a send with a local-address tag needs of its node.
+pub(super) struct Ctx<'a> {
+    /// The node's ID (the tag's ID rule).
+    pub id: u32,
+    /// The socket's family, and whether it is a datagram socket.
+    pub family: i32,
+    pub dgram: bool,
+    pub stats: &'a Stats,
+    pub cache: &'a Cache,
+}
+
+/// The data path of a packet that carries a local-address tag (`rcvdata`
+/// for it): to the destination of its address tag as any packet, from the
+/// tag's address if the tag is for this node (its ID or 0) and the socket a
+/// datagram socket, as if untagged if the tag is another node's. A
+/// malformed tag drops the packet (`EINVAL`, counted as `tx_drop_badaddr`).
+#[cold]
+#[inline(never)]
+pub(super) fn send_tagged(so: &KSocket, cx: &Ctx<'_>, m: Mbuf) -> KResult<()> {
+    let (sa_tag, tag) = match m.packet() {
+        Some(p) => (
+            p.tag_payload(COOKIE, TAG_SOCKADDR),
+            p.tag_payload(LADDR_COOKIE, TAG_LADDR),
+        ),
+        None => (None, None),
     };
-    match laddr::tag_source(t, id, family) {
-        laddr::TagSource::Use(a) => Ok(Some(a)),
-        laddr::TagSource::Ignore => Ok(None),
-        laddr::TagSource::Malformed => Err(Errno::EINVAL),
+    let src = match tag.filter(|_| cx.dgram) {
+        None => None,
+        Some(t) => match laddr::tag_source(t, cx.id, cx.family) {
+            laddr::TagSource::Use(a) => Some(a),
+            laddr::TagSource::Ignore => None,
+            laddr::TagSource::Malformed => {
+                cx.stats.inc(Counter::TxDropBadaddr);
+                return Err(Errno::EINVAL);
+            }
+        },
+    };
+    let dest = node::tag_destination(sa_tag, cx.id, cx.stats)?;
+    match src {
+        None => node::send_packet(so, cx.stats, m, dest.as_ref(), |so, m, d| so.send(m, d)),
+        Some(a) => node::send_packet(so, cx.stats, m, dest.as_ref(), |so, m, d| {
+            send_from(so, cx.cache, m, d, &a)
+        }),
     }
 }
 
 /// `sosend` of `m` to `dest` from the local address `src`: the control
 /// data is written into a kept control mbuf, or a new one (`ENOBUFS`
 /// without memory, the packet then dropped).
-pub(super) fn send_from(
+fn send_from(
     so: &KSocket,
     cache: &Cache,
     m: Mbuf,
