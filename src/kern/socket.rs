@@ -308,18 +308,19 @@ impl KSocket {
 
     /// [`KSocket::recv`] that also returns the datagram's control data
     /// (`soreceive`'s `*controlp`: a chain of `MT_CONTROL` mbufs, one
-    /// record each), if any.
+    /// record each), if any, in `control`.
     pub fn recv_control(
         &self,
         budget: isize,
         want_addr: bool,
-    ) -> KResult<(Received, Option<Mbuf>)> {
+        control: &mut Option<Mbuf>,
+    ) -> KResult<Received> {
         let mut c: *mut fbsd_sys::mbuf = core::ptr::null_mut();
         let r = self.soreceive(budget, want_addr, Some(&mut c));
         // SAFETY: a non-NULL control chain returned by soreceive belongs to
         // the caller (also when it failed after returning one).
-        let control = unsafe { Mbuf::from_raw(c) };
-        r.map(|r| (r, control))
+        *control = unsafe { Mbuf::from_raw(c) };
+        r
     }
 
     #[inline(always)]

@@ -55,44 +55,39 @@ fn is_link_local(a: &[u8; 16]) -> bool {
     matches!(a, [0xfe, b, ..] if b & 0xc0 == 0x80)
 }
 
-/// The socket address of `a` (port 0), in a buffer of the largest size,
-/// and its length.
-fn sockaddr(a: &LocalAddr) -> ([u8; SIN6_LEN], usize) {
-    let mut sa = [0u8; SIN6_LEN];
-    let (len, fam, off, addr): (usize, i32, usize, &[u8]) = match a {
-        LocalAddr::V4(addr) => (SIN_LEN, PF_INET, 4, addr),
-        LocalAddr::V6(addr, ifindex) => {
-            if is_link_local(addr) {
-                copy_at(&mut sa, 24, &ifindex.to_ne_bytes());
-            }
-            (SIN6_LEN, PF_INET6, 8, addr)
-        }
-    };
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    copy_at(&mut sa, 0, &[len as u8, fam as u8]);
-    copy_at(&mut sa, off, addr);
-    (sa, len)
-}
-
-/// Copies `src` into `dst` at `off`, as far as it fits.
-fn copy_at(dst: &mut [u8], off: usize, src: &[u8]) {
-    if let Some(d) = dst.get_mut(off..) {
-        for (d, s) in d.iter_mut().zip(src) {
-            *d = *s;
-        }
+/// Writes `src` at `off` in `dst` if it fits there.
+fn put(dst: &mut [u8], off: usize, src: &[u8]) {
+    if let Some(d) = off
+        .checked_add(src.len())
+        .and_then(|end| dst.get_mut(off..end))
+    {
+        d.copy_from_slice(src);
     }
 }
 
-/// Fills a tag payload of [`tag_len`] bytes.
+/// Fills a tag payload of [`tag_len`] bytes (zeroed by the caller).
 pub fn fill_tag(payload: &mut [u8], id: u32, a: &LocalAddr) {
-    let ifindex = match a {
-        LocalAddr::V4(_) => 0,
-        LocalAddr::V6(_, i) => *i,
-    };
-    let (sa, len) = sockaddr(a);
-    copy_at(payload, 0, &id.to_ne_bytes());
-    copy_at(payload, TAG_IFINDEX_OFF, &ifindex.to_ne_bytes());
-    copy_at(payload, TAG_ADDR_OFF, sa.get(..len).unwrap_or(&[]));
+    put(payload, 0, &id.to_ne_bytes());
+    let sa = TAG_ADDR_OFF;
+    match a {
+        LocalAddr::V4(addr) => {
+            // sin_len, sin_family; port 0; sin_addr; sin_zero.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            put(payload, sa, &[SIN_LEN as u8, PF_INET as u8]);
+            put(payload, sa.saturating_add(4), addr);
+        }
+        LocalAddr::V6(addr, ifindex) => {
+            put(payload, TAG_IFINDEX_OFF, &ifindex.to_ne_bytes());
+            // sin6_len, sin6_family; port, flowinfo 0; sin6_addr;
+            // sin6_scope_id for a link-local address.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            put(payload, sa, &[SIN6_LEN as u8, PF_INET6 as u8]);
+            put(payload, sa.saturating_add(8), addr);
+            if is_link_local(addr) {
+                put(payload, sa.saturating_add(24), &ifindex.to_ne_bytes());
+            }
+        }
+    }
 }
 
 /// What a local-address tag on outgoing data means.

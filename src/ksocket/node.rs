@@ -739,12 +739,13 @@ fn receive<const LADDR: bool>(
     loop {
         // Ask for the source address only when it can differ per packet.
         let unconnected = !so.is_connected();
+        let mut control = None;
         let got = if LADDR {
-            so.recv_control(IP_MAXPACKET, unconnected)
+            so.recv_control(IP_MAXPACKET, unconnected, &mut control)
         } else {
-            so.recv(IP_MAXPACKET, unconnected).map(|r| (r, None))
+            so.recv(IP_MAXPACKET, unconnected)
         };
-        let (r, control) = match got {
+        let r = match got {
             Ok(r) => r,
             Err(e) => {
                 if !is_wouldblock(e) {

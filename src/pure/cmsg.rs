@@ -127,18 +127,13 @@ pub fn local_addr(r: &Record<'_>) -> Option<LocalAddr> {
 /// start of `out`; returns its `CMSG_SPACE`, or `None` when it does not fit.
 pub fn write(out: &mut [u8], level: i32, ty: i32, data: &[u8]) -> Option<usize> {
     let total = space(data.len());
+    let end = DATA_OFF.checked_add(data.len())?;
+    let clen = u32::try_from(end).ok()?;
     let rec = out.get_mut(..total)?;
     rec.fill(0);
-    let clen = u32::try_from(len(data.len())).ok()?;
-    let hdr = clen
-        .to_ne_bytes()
-        .into_iter()
-        .chain(level.to_ne_bytes())
-        .chain(ty.to_ne_bytes());
-    for (d, s) in rec.iter_mut().zip(hdr) {
-        *d = s;
-    }
-    let end = DATA_OFF.checked_add(data.len())?;
+    rec.get_mut(0..4)?.copy_from_slice(&clen.to_ne_bytes());
+    rec.get_mut(4..8)?.copy_from_slice(&level.to_ne_bytes());
+    rec.get_mut(8..12)?.copy_from_slice(&ty.to_ne_bytes());
     rec.get_mut(DATA_OFF..end)?.copy_from_slice(data);
     Some(total)
 }

@@ -62,7 +62,7 @@ use std::time::Instant;
 
 use crate::kern::fault::Caller;
 use crate::kern::loader;
-use net::{UdpGraph, HOOK_CONNECTED, HOOK_UNCONNECTED};
+use net::{UdpGraph, HOOK_CONNECTED, HOOK_LOCALADDR, HOOK_UNCONNECTED};
 
 /// A measured case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,14 +75,22 @@ pub enum Case {
     RecvUnconnected,
     /// Peer → ksocket → echo → ksocket (tag-addressed send) → peer.
     EchoUnconnected,
+    /// Peer → unconnected ksocket with `IP_RECVDSTADDR` (address and
+    /// local-address tags) → data socket.
+    RecvLocalAddr,
+    /// Peer → ksocket with `IP_RECVDSTADDR` → echo → ksocket (sent from
+    /// the local-address tag's address) → peer.
+    EchoLocalAddr,
 }
 
 /// Every case, in report order.
-pub const CASES: [Case; 4] = [
+pub const CASES: [Case; 6] = [
     Case::SendConnected,
     Case::RecvConnected,
     Case::RecvUnconnected,
     Case::EchoUnconnected,
+    Case::RecvLocalAddr,
+    Case::EchoLocalAddr,
 ];
 
 impl Case {
@@ -93,6 +101,8 @@ impl Case {
             Case::RecvConnected => "recv-connected",
             Case::RecvUnconnected => "recv-unconnected",
             Case::EchoUnconnected => "echo-unconnected",
+            Case::RecvLocalAddr => "recv-localaddr",
+            Case::EchoLocalAddr => "echo-localaddr",
         }
     }
 
@@ -107,6 +117,8 @@ impl Case {
             Case::RecvConnected => "receive, connected",
             Case::RecvUnconnected => "receive, unconnected",
             Case::EchoUnconnected => "echo, unconnected (info)",
+            Case::RecvLocalAddr => "receive, local address",
+            Case::EchoLocalAddr => "echo, local address (info)",
         }
     }
 
@@ -116,6 +128,9 @@ impl Case {
             Case::SendConnected | Case::RecvConnected => Some(0.0),
             Case::RecvUnconnected => Some(1.0),
             Case::EchoUnconnected => None,
+            // The address tag and the local-address tag; the send from
+            // the tag's address allocates nothing (a kept control mbuf).
+            Case::RecvLocalAddr | Case::EchoLocalAddr => Some(2.0),
         }
     }
 
@@ -123,8 +138,8 @@ impl Case {
     pub fn ir_budget(self) -> Option<f64> {
         match self {
             Case::SendConnected => Some(300.0),
-            Case::RecvConnected | Case::RecvUnconnected => Some(500.0),
-            Case::EchoUnconnected => None,
+            Case::RecvConnected | Case::RecvUnconnected | Case::RecvLocalAddr => Some(500.0),
+            Case::EchoUnconnected | Case::EchoLocalAddr => None,
         }
     }
 
@@ -134,6 +149,8 @@ impl Case {
             Case::RecvConnected => g.receive(HOOK_CONNECTED, g.connected, payload),
             Case::RecvUnconnected => g.receive(HOOK_UNCONNECTED, g.unconnected, payload),
             Case::EchoUnconnected => g.echo_round_trip(payload),
+            Case::RecvLocalAddr => g.receive(HOOK_LOCALADDR, g.localaddr, payload),
+            Case::EchoLocalAddr => g.echo_localaddr_round_trip(payload),
         }
     }
 }
@@ -893,6 +910,17 @@ fn parent(o: &Opts) -> Result<bool, String> {
                 e - r
             );
         }
+        if let (Some(e), Some(r)) = (
+            i.per_pkt
+                .get(&(Case::EchoLocalAddr, "ng_ksocket.ko".into())),
+            i.per_pkt
+                .get(&(Case::RecvLocalAddr, "ng_ksocket.ko".into())),
+        ) {
+            println!(
+                "  (send from the local-address tag, derived = echo - receive, local address: ~{:.0} ng_ksocket.ko instructions per packet)",
+                e - r
+            );
+        }
         println!("Where the instructions go (per packet: top functions, and loops inside them):");
         for ((case, m), fns) in &i.top {
             println!("  {} / {m}:", case.label());
@@ -987,6 +1015,9 @@ mod tests {
         assert_eq!(Case::SendConnected.alloc_budget(), Some(0.0));
         assert_eq!(Case::RecvUnconnected.alloc_budget(), Some(1.0));
         assert_eq!(Case::EchoUnconnected.ir_budget(), None);
+        assert_eq!(Case::RecvLocalAddr.ir_budget(), Some(500.0));
+        assert_eq!(Case::RecvLocalAddr.alloc_budget(), Some(2.0));
+        assert_eq!(Case::EchoLocalAddr.alloc_budget(), Some(2.0));
         for c in CASES {
             assert_eq!(Case::from_key(c.key()), Some(c));
         }

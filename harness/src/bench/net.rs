@@ -196,6 +196,23 @@ impl NgSock {
             .map_err(|e| format!("msg {path} bind {a}: {}", errtext(e)))
     }
 
+    /// `NGM_KSOCKET_SETOPT` of an int option (binary form) on the
+    /// ksocket at `path`.
+    pub fn ks_setopt_int(
+        &mut self,
+        path: &str,
+        level: i32,
+        name: i32,
+        v: i32,
+    ) -> Result<(), String> {
+        let mut arg = level.to_ne_bytes().to_vec();
+        arg.extend_from_slice(&name.to_ne_bytes());
+        arg.extend_from_slice(&v.to_ne_bytes());
+        self.send_msg(path, KSOCKET_COOKIE, fbsd_sys::NGM_KSOCKET_SETOPT, arg)
+            .map(|_| ())
+            .map_err(|e| format!("msg {path} setopt {level} {name} {v}: {}", errtext(e)))
+    }
+
     /// `NGM_KSOCKET_CONNECT` of the ksocket at `path` to `a` (UDP: at once).
     pub fn ks_connect(&mut self, path: &str, a: SocketAddrV4) -> Result<(), String> {
         let sa = inet::sockaddr_in(a.ip().octets(), a.port());
@@ -247,11 +264,15 @@ fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
 pub const HOOK_CONNECTED: &str = "kc";
 /// The unconnected ksocket's hook.
 pub const HOOK_UNCONNECTED: &str = "ku";
+/// The hook of the unconnected ksocket with `IP_RECVDSTADDR` on.
+pub const HOOK_LOCALADDR: &str = "kl";
 
 /// The bench graph: a socket node `ngbench` with two ksocket peers
 /// (`kc`: connected to the Linux peer; `ku`: bound only), an echo node with
 /// a third, unconnected ksocket (`ke`), all bound to 127.0.0.1, and the
-/// peer: a Linux UDP socket on 127.0.0.1.
+/// peer: a Linux UDP socket on 127.0.0.1. Besides, with `IP_RECVDSTADDR`
+/// on and bound to the wildcard address (as `IP_SENDSRCADDR` needs): a
+/// ksocket `kl` of the socket node and one (`kle`) of a second echo node.
 pub struct UdpGraph {
     /// The socket node.
     pub ng: NgSock,
@@ -265,10 +286,16 @@ pub struct UdpGraph {
     pub unconnected: SocketAddrV4,
     /// Address of the echo node's ksocket.
     pub echo: SocketAddrV4,
+    /// Where the peer reaches `kl` (127.0.0.1 and its port).
+    pub localaddr: SocketAddrV4,
+    /// Where the peer reaches `kle` (127.0.0.1 and its port).
+    pub echo_localaddr: SocketAddrV4,
     buf: Vec<u8>,
 }
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
+const IPPROTO_IP: i32 = fbsd_sys::IPPROTO_IP as i32;
+const IP_RECVDSTADDR: i32 = fbsd_sys::IP_RECVDSTADDR as i32;
 
 impl UdpGraph {
     /// Builds the graph (the kernel must be booted with both modules).
@@ -282,6 +309,17 @@ impl UdpGraph {
         ng.mkpeer(".", "echo", "e", "x")?;
         ng.mkpeer(".:e", "ksocket", "ke", "inet/dgram/udp")?;
         ng.ks_bind(".:e.ke", any)?;
+        let wild = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        ng.mkpeer(".", "ksocket", HOOK_LOCALADDR, "inet/dgram/udp")?;
+        ng.mkpeer(".", "echo", "e2", "x")?;
+        ng.mkpeer(".:e2", "ksocket", "kle", "inet/dgram/udp")?;
+        for p in [format!(".:{HOOK_LOCALADDR}"), ".:e2.kle".to_string()] {
+            ng.ks_setopt_int(&p, IPPROTO_IP, IP_RECVDSTADDR, 1)?;
+            ng.ks_bind(&p, wild)?;
+        }
+        let on_loopback = |a: SocketAddrV4| SocketAddrV4::new(LOOPBACK, a.port());
+        let localaddr = on_loopback(ng.ks_getname(&format!(".:{HOOK_LOCALADDR}"))?);
+        let echo_localaddr = on_loopback(ng.ks_getname(".:e2.kle")?);
         let connected = ng.ks_getname(&format!(".:{HOOK_CONNECTED}"))?;
         let unconnected = ng.ks_getname(&format!(".:{HOOK_UNCONNECTED}"))?;
         let echo = ng.ks_getname(".:e.ke")?;
@@ -303,6 +341,8 @@ impl UdpGraph {
             connected,
             unconnected,
             echo,
+            localaddr,
+            echo_localaddr,
             buf: vec![0u8; 65536],
         })
     }
@@ -379,10 +419,20 @@ impl UdpGraph {
         self.expect_at_peer(self.echo, payload.len())
     }
 
-    /// Shuts the echo node down and closes the socket node (its ksockets go
-    /// with their hooks), then lets the kernel settle.
+    /// The peer → `kle` (tagged with the source and the local address) →
+    /// echo → `kle` (sends to the address tag's address from the
+    /// local-address tag's) → the peer.
+    pub fn echo_localaddr_round_trip(&mut self, payload: &[u8]) -> Result<(), String> {
+        self.peer
+            .send_to(payload, self.echo_localaddr)
+            .map_err(|e| format!("peer send_to {}: {e}", self.echo_localaddr))?;
+        self.expect_at_peer(self.echo_localaddr, payload.len())
+    }
+
+    /// Shuts the echo nodes down and closes the socket node (its ksockets
+    /// go with their hooks), then lets the kernel settle.
     pub fn teardown(mut self) -> Result<(), String> {
-        let r = self.ng.shutdown(".:e");
+        let r = self.ng.shutdown(".:e").and(self.ng.shutdown(".:e2"));
         sched::run_until_idle();
         self.ng.close();
         std::thread::sleep(Duration::from_millis(1));
