@@ -2,7 +2,8 @@
  * ngsock: what its ng_ksocket(4) adds to FreeBSD's <netgraph/ng_ksocket.h>.
  * SPDX-License-Identifier: BSD-2-Clause
  *
- * Installed by `make install` as ${PREFIX}/include/netgraph/ng_ksocket_ext.h.
+ * Installed by `make install` (BSDmakefile) as
+ * ${PREFIX}/include/netgraph/ng_ksocket_ext.h.
  * Like FreeBSD's netgraph headers it includes nothing itself: include
  * <sys/types.h>, <sys/socket.h> and <netgraph/ng_message.h> first, and in
  * the kernel <sys/mbuf.h> as well.
@@ -10,6 +11,14 @@
  * None of these numbers is FreeBSD's: the statistics messages use numbers
  * FreeBSD's ksocket does not (it answers them with EINVAL), and the tag has
  * a cookie of its own, so no FreeBSD tag is ever taken for it.
+ *
+ * Compatibility: nothing here changes what a FreeBSD program sees unless it
+ * asks. The statistics are only sent when requested; the local-address tag
+ * is only made once IP_RECVDSTADDR or IPV6_RECVPKTINFO is set on the
+ * socket (FreeBSD's ksocket accepts those options and ignores the control
+ * data they produce), and only a packet that already carries one is sent
+ * differently (FreeBSD's ksocket ignores the tag). ng_ksocket(4), section
+ * DEVIATIONS FROM FREEBSD, lists every difference.
  */
 
 #ifndef _NETGRAPH_NG_KSOCKET_EXT_H_
@@ -34,7 +43,7 @@ struct ng_ksocket_stats {
 	uint64_t	rx_drop_nobufs;	/* no mbuf or local-address tag */
 	uint64_t	rx_drop_hook;	/* refused by the hook */
 	uint64_t	tx_drop_listen;	/* sent to a listening socket */
-	uint64_t	tx_drop_badaddr; /* malformed address tag */
+	uint64_t	tx_drop_badaddr; /* malformed address or local-address tag */
 	uint64_t	tx_drop_nosock;	/* the node has no socket */
 	uint64_t	tag_failures;	/* source-address tags not allocated */
 	uint64_t	eofs;		/* end-of-file packets sent */
@@ -46,10 +55,15 @@ struct ng_ksocket_stats {
  * (IPv6) set on the socket, every datagram an unconnected ksocket forwards
  * carries, besides FreeBSD's source-address tag (NGM_KSOCKET_COOKIE,
  * NG_KSOCKET_TAG_SOCKADDR), this tag with the local address it was sent
- * to. A datagram written to a datagram ksocket's hook with this tag, made
- * by that node (id is its node ID) or by any node (id 0), leaves from the
- * tag's address (IP_SENDSRCADDR or IPV6_PKTINFO control data); a tag of
- * another node's ID is ignored, and a malformed one drops the datagram.
+ * to (off by default: without the option no datagram gets it). A datagram
+ * written to a datagram ksocket's hook with this tag, made by that node (id
+ * is its node ID) or by any node (id 0), leaves from the tag's address
+ * (IP_SENDSRCADDR or IPV6_PKTINFO control data; an IPv4 socket must be
+ * bound to the wildcard address); a tag of another node's ID is ignored,
+ * and a malformed one (an address not exactly a sockaddr_in of an IPv4
+ * socket or a sockaddr_in6 of an IPv6 one, or not within the tag) drops the
+ * datagram (counted in tx_drop_badaddr). If the tag cannot be allocated
+ * for a received datagram, the datagram is dropped (rx_drop_nobufs).
  *
  * The tag's payload (m_tag_len bytes after struct m_tag):
  *   id       the node that made the tag, or 0

@@ -78,7 +78,7 @@ class MakefilesTest(unittest.TestCase):
         return self.bm.var(TOP, "SUBDIR", "BSDmakefile").split()
 
     def test_bsd_makefiles_parse(self):
-        self.assertEqual(self.subdirs(), ["kmod/ng_socket", "kmod/ng_ksocket", "man"])
+        self.assertEqual(self.subdirs(), ["kmod/ng_socket", "kmod/ng_ksocket", "man", "include"])
         self.assertEqual(self.bm.var(TOP, "SYSDIR", "BSDmakefile"), "/usr/src/sys")
         for d in ("kmod/ng_socket", "kmod/ng_ksocket"):
             path = os.path.join(TOP, d)
@@ -99,7 +99,8 @@ class MakefilesTest(unittest.TestCase):
     def install_list(self):
         """What `make install` installs, from the BSD makefiles: each module
         directory's ${KMOD}.ko into ${KMODDIR}, the man pages (compressed,
-        as bsd.man.mk does) into ${MANDIR}<section>, in pkg-plist's terms."""
+        as bsd.man.mk does) into ${MANDIR}<section>, the FILES (headers)
+        into ${FILESDIR}, in pkg-plist's terms."""
         got = []
         for d in self.subdirs():
             path = os.path.join(TOP, d)
@@ -111,6 +112,13 @@ class MakefilesTest(unittest.TestCase):
                 self.assertTrue(mandir.startswith("/PREFIX/"), mandir)
                 got.append("%s%s/%s.gz" % (mandir[len("/PREFIX/"):], page.rsplit(".", 1)[1],
                                            page))
+            files = self.bm.var(path, "FILES").split()
+            if files:
+                filesdir = self.bm.var(path, "FILESDIR", env={"PREFIX": "/PREFIX"})
+                self.assertTrue(filesdir.startswith("/PREFIX/"), filesdir)
+            for f in files:
+                self.assertTrue(os.path.isfile(os.path.join(path, f)), f)
+                got.append("%s/%s" % (filesdir[len("/PREFIX/"):], os.path.basename(f)))
         return sorted(got)
 
     def test_pkg_plist_is_what_make_install_installs(self):
