@@ -418,6 +418,86 @@ fn ipv6_local_address_and_interface() {
         );
         assert!(udp_recv(&c4, 50).is_none());
         assert_eq!(stats(&c, &kp)[TX_DROP_BADADDR], s0[TX_DROP_BADADDR] + 1);
+        // Well formed, but refused by the socket layer (IPV6_PKTINFO's
+        // checks), each counted in tx_errors and not sent: an interface
+        // that does not exist (ENXIO), an address the host does not have
+        // (EADDRNOTAVAIL), ::1 on an interface it is not on (EADDRNOTAVAIL
+        // when the interface is given).
+        c6.send_to(b"six", ("::1", port)).unwrap();
+        let (_, tags) = next_packet();
+        let to_c6 = find(&tags, KS_COOKIE, TAG_SOCKADDR).unwrap();
+        let s1 = stats(&c, &kp);
+        let mut far = [0u8; 16];
+        far[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        far[15] = 1;
+        let no_if = (1..u32::MAX).find(|&i| !ifaddr::index_exists(i)).unwrap();
+        for (what, tag) in [
+            ("ENXIO", laddr(kid, no_if, &sin6(one, 0, 0))),
+            ("EADDRNOTAVAIL", laddr(kid, 0, &sin6(far, 0, 0))),
+            ("EADDRNOTAVAIL", laddr(kid, lo, &sin6(far, 0, 0))),
+        ] {
+            let e0 = stats(&c, &kp)[TX_ERRORS];
+            send(
+                what.as_bytes(),
+                &[
+                    (KS_COOKIE, TAG_SOCKADDR, to_c6.clone()),
+                    (LADDR_COOKIE, TAG_LADDR, tag),
+                ],
+            );
+            assert!(udp_recv(&c6, 50).is_none(), "{what}: sent");
+            assert_eq!(stats(&c, &kp)[TX_ERRORS], e0 + 1, "{what}");
+        }
+        let s2 = stats(&c, &kp);
+        assert_eq!(s2[TX_DROP_BADADDR], s1[TX_DROP_BADADDR]);
+        // Still answering from a good tag.
+        send(b"ok", &tags);
+        assert_eq!(udp_recv(&c6, 2000).expect("reply").0, b"ok");
+        teardown(c, &lacap, Some(t));
+    });
+}
+
+/// An IPv4 socket bound to one address cannot choose another source
+/// (IP_SENDSRCADDR needs the wildcard address: EINVAL, counted in
+/// tx_errors), not even its own address; the option is for sockets bound
+/// to the wildcard address, as ng_ksocket(4) says. A socket bound to no
+/// port at all sends untagged datagrams as usual.
+#[test]
+fn specific_address_refuses_a_source() {
+    ksock_util::isolated("specific_address_refuses_a_source", || {
+        let t = register_lacap();
+        ifaddr::add_alias("127.0.0.2".parse().unwrap()).unwrap();
+        let (c, kp, kid, lacap, port) = graph(
+            "inet/dgram/udp",
+            &[(IPPROTO_IP, IP_RECVDSTADDR, 1)],
+            &sin([127, 0, 0, 1], 0),
+        );
+        let a = peer("127.0.0.1");
+        a.send_to(b"one", ("127.0.0.1", port)).unwrap();
+        let (_, tags) = next_packet();
+        assert_eq!(
+            find(&tags, LADDR_COOKIE, TAG_LADDR).expect("tag"),
+            laddr(kid, 0, &sin([127, 0, 0, 1], 0))
+        );
+        let to_a = find(&tags, KS_COOKIE, TAG_SOCKADDR).unwrap();
+        for src in [[127, 0, 0, 1], [127, 0, 0, 2]] {
+            let s0 = stats(&c, &kp);
+            send(
+                b"from",
+                &[
+                    (KS_COOKIE, TAG_SOCKADDR, to_a.clone()),
+                    (LADDR_COOKIE, TAG_LADDR, laddr(kid, 0, &sin(src, 0))),
+                ],
+            );
+            assert!(udp_recv(&a, 50).is_none(), "{src:?}: sent");
+            let s1 = stats(&c, &kp);
+            assert_eq!(s1[TX_ERRORS], s0[TX_ERRORS] + 1, "{src:?}");
+            assert_eq!(s1[TX_DROP_BADADDR], s0[TX_DROP_BADADDR]);
+        }
+        // Without the local-address tag: sent from the bound address.
+        send(b"plain", &[(KS_COOKIE, TAG_SOCKADDR, to_a)]);
+        let (d, from) = udp_recv(&a, 2000).expect("reply");
+        assert_eq!(d, b"plain");
+        assert_eq!(from, SocketAddr::from(([127, 0, 0, 1], port)));
         teardown(c, &lacap, Some(t));
     });
 }

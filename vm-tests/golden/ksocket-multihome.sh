@@ -178,7 +178,82 @@ ngs_ifconfig root -alias inet 127.0.0.3
 ngs_at 73 '=> error EADDRNOTAVAIL'
 ngs_error EADDRNOTAVAIL 'Can'\''t assign requested address' '^ifconfig: .*: Can'\''t assign requested address$'
 
-ngs_at 74 'close s'
+ngs_at 77 's: mkpeer . echo tmp3 x'
+ngs_session_cmd s 'mkpeer . echo tmp3 x'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 78 's: name .:tmp3 lb1'
+ngs_session_cmd s 'name .:tmp3 lb1'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 79 's: mkpeer lb1: ksocket k inet/dgram/udp'
+ngs_session_cmd s 'mkpeer lb1: ksocket k inet/dgram/udp'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 80 's: name lb1:k lbk1'
+ngs_session_cmd s 'name lb1:k lbk1'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 81 's: msg lbk1: setopt { level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
+ngs_session_cmd s 'msg lbk1: setopt { level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 82 'ngctl msg lbk1: getopt { name=SO_REUSEPORT_LB }'
+ngs_ngctl root msg lbk1: getopt '{' name=SO_REUSEPORT_LB '}'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 83 '| Args:	{ level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
+ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_REUSEPORT_LB( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
+
+ngs_at 84 's: msg lbk1: bind inet/127.0.0.1:1703'
+ngs_session_cmd s 'msg lbk1: bind inet/127.0.0.1:1703'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 85 's: mkpeer . echo tmp4 x'
+ngs_session_cmd s 'mkpeer . echo tmp4 x'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 86 's: name .:tmp4 lb2'
+ngs_session_cmd s 'name .:tmp4 lb2'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 87 's: mkpeer lb2: ksocket k inet/dgram/udp'
+ngs_session_cmd s 'mkpeer lb2: ksocket k inet/dgram/udp'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 88 's: name lb2:k lbk2'
+ngs_session_cmd s 'name lb2:k lbk2'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 89 's: msg lbk2: bind inet/127.0.0.1:1703'
+ngs_session_cmd s 'msg lbk2: bind inet/127.0.0.1:1703'
+
+ngs_at 90 '=> error EADDRINUSE'
+ngs_error EADDRINUSE 'Address already in use' '^[ 	]*ngctl: .*: Address already in use[ 	]*$'
+
+ngs_at 91 's: msg lbk2: setopt { name=SO_REUSEPORT_LB value=1 }'
+ngs_session_cmd s 'msg lbk2: setopt { name=SO_REUSEPORT_LB value=1 }'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 92 's: msg lbk2: bind inet/127.0.0.1:1703'
+ngs_session_cmd s 'msg lbk2: bind inet/127.0.0.1:1703'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 93 'ngctl msg lbk2: getname'
+ngs_ngctl root msg lbk2: getname
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 94 '| Args:	inet/127.0.0.1:1703'
+ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.1:1703[ 	]*$' 'Args:	inet/127.0.0.1:1703'
+
+ngs_at 95 'udp a send 127.0.0.1:1703 "to either"'
+ngs_sock udp a send 127.0.0.1 1703 746f20656974686572
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 96 'a recv-from 127.0.0.1:1703 "to either"'
+ngs_sock_expect recvfrom a 127.0.0.1 1703 746f20656974686572 2000
+
+ngs_at 97 'close s'
 ngs_session_close s
 
 ngs_end
