@@ -11,7 +11,10 @@
 # and exits non-zero if a budget is exceeded: 0 payload copies; 0 allocations
 # per packet on the connected paths, at most 1 (the address tag) per
 # unconnected datagram; ng_ksocket.ko under 300 instructions per packet on
-# the send path and 500 on the receive path.
+# the send path and 500 on the receive path. Two more rows measure the
+# local-address path (IP_RECVDSTADDR on): 2 allocations per received
+# datagram (the address and local-address tags), none more for an answer
+# sent from the tag's address, and 600 instructions on the receive path.
 #
 # usage: scripts/bench.sh [ngharness bench options, e.g. -n 5000 --size 1400]
 # NGSOCK_BENCH_PROFILE=release builds the harness optimized (the module
