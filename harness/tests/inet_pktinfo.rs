@@ -93,9 +93,11 @@ fn send_ctl(
     }
 }
 
-/// `soreceive` with `controlp`: (error, data, control records as
-/// (m_type, bytes) per mbuf).
-fn recv_ctl(so: *mut fbsd_sys::socket) -> (c_int, Option<Vec<u8>>, Vec<(u32, Vec<u8>)>) {
+/// Control mbufs as (m_type, bytes), one per mbuf.
+type ControlMbufs = Vec<(u32, Vec<u8>)>;
+
+/// `soreceive` with `controlp`: (error, data, control records).
+fn recv_ctl(so: *mut fbsd_sys::socket) -> (c_int, Option<Vec<u8>>, ControlMbufs) {
     let mut u = uio {
         uio_resid: 65535,
         ..Default::default()

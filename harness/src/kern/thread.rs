@@ -410,8 +410,12 @@ unsafe extern "C" fn k_priv_check(td: *mut thread, privilege: c_int) -> c_int {
 
 /// `priv_check(td, privilege)` for the rest of the kernel model: 0, or
 /// `EPERM` (the credential is not root).
-pub fn priv_check(td: *mut thread, privilege: c_int) -> c_int {
-    // SAFETY: `td` is a harness thread object (threads are never freed).
+///
+/// # Safety
+///
+/// `td` is NULL (reported as a violation) or a harness thread object.
+pub unsafe fn priv_check(td: *mut thread, privilege: c_int) -> c_int {
+    // SAFETY: the caller's contract (threads are never freed).
     unsafe { k_priv_check(td, privilege) }
 }
 

@@ -921,7 +921,9 @@ fn bindany_priv(s: *mut sockopt) -> c_int {
     if td.is_null() {
         0
     } else {
-        crate::kern::thread::priv_check(td, PRIV_NETINET_BINDANY)
+        // SAFETY: a non-NULL sopt_td is the thread the module passed
+        // (harness threads are never freed).
+        unsafe { crate::kern::thread::priv_check(td, PRIV_NETINET_BINDANY) }
     }
 }
 
