@@ -1,5 +1,5 @@
 //! ng_socket's PF_NETGRAPH system-call interface, row by row of
-//! /work/shared/spec/socket.md §13 (and the sections it cites) that are not
+//! docs/socket.md §13 (and the sections it cites) that are not
 //! plain ngctl scenarios: `build/ng_socket.ko` in the harness kernel, driven
 //! through `socket`/`bind`/`connect`/`sendto`/`recvfrom`/`getsockname`/
 //! `close` exactly as libnetgraph does. Every test ends with the harness's
@@ -698,7 +698,9 @@ fn deviation_control_payload_must_match_arglen() {
 
 /// Deliberate improvement (ng_socket.4 DEVIATIONS, S2): the module refuses
 /// to unload while any netgraph socket exists — a floating data socket
-/// too — unloads when none does, and works again after a new load.
+/// too — unloads when none does, and works again after a new load. Without
+/// it, `socket(PF_NETGRAPH, ...)` is EAFNOSUPPORT, on which libnetgraph
+/// loads the module (the kernel's half of S1).
 #[test]
 fn deviation_unload_refused_while_sockets_exist() {
     let Some(mut k) = boot() else { return };
