@@ -167,6 +167,8 @@ step_scenario() {
     fi
 }
 
+# FreeBSD's own ATF tests of netgraph, e.g. ksocket's udp_connect and
+# udp_bind (docs/ksocket.md:K25) and socket's getsockname (S12).
 step_kyua() {
     dir=/usr/tests/sys/netgraph
     if [ ! -f "$dir/Kyuafile" ]; then

@@ -1,5 +1,5 @@
 //! ng_socket's PF_NETGRAPH system-call interface, row by row of
-//! /work/shared/spec/socket.md §13 (and the sections it cites) that are not
+//! docs/socket.md §13 (and the sections it cites) that are not
 //! plain ngctl scenarios: `build/ng_socket.ko` in the harness kernel, driven
 //! through `socket`/`bind`/`connect`/`sendto`/`recvfrom`/`getsockname`/
 //! `close` exactly as libnetgraph does. Every test ends with the harness's
@@ -706,7 +706,10 @@ fn unload_refused_by_default() {
     let (cs, _ds, _) = sock_node("pinned");
     assert_eq!(k.unload(), Err(EBUSY), "sockets exist");
     kd::close(cs).unwrap();
-    assert_eq!(ngharness::kern::sysctl::get("net.graph.socket.allow_unload"), Some(0));
+    assert_eq!(
+        ngharness::kern::sysctl::get("net.graph.socket.allow_unload"),
+        Some(0)
+    );
     k.finish();
 }
 
@@ -714,7 +717,9 @@ fn unload_refused_by_default() {
 /// net.graph.socket.allow_unload=1 the module still refuses to unload while
 /// any netgraph socket exists — a floating data socket too — unloads when
 /// none does, and works again after a new load, which starts with the
-/// default (every unload refused) again.
+/// default (every unload refused) again. Without the module,
+/// `socket(PF_NETGRAPH, ...)` is EAFNOSUPPORT, on which libnetgraph loads
+/// the module (the kernel's half of S1).
 #[test]
 fn deviation_unload_refused_while_sockets_exist() {
     let Some(mut k) = boot() else { return };

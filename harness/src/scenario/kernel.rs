@@ -222,7 +222,8 @@ impl Kernel for HarnessKernel {
         for (id, name) in files {
             match kern::loader::kldunload(id, kern::loader::LINKER_UNLOAD_NORMAL) {
                 Ok(()) => {}
-                // socket.md §1: ng_socket's MOD_UNLOAD always answers EBUSY.
+                // docs/socket.md §1: FreeBSD's ng_socket always answers EBUSY
+                // to MOD_UNLOAD; ours does unless allowed.
                 Err(e) if e == fbsd_sys::EBUSY as Errno && name == "ng_socket" && pinned => {}
                 Err(e) => problems.push(format!(
                     "kldunload {name} at the end of the scenario: {}",

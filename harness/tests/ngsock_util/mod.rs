@@ -307,7 +307,7 @@ pub fn recv_msg(cs: Fd) -> Option<(NgMsg, String)> {
 }
 
 /// Sends a request and returns the reply already queued when sendto
-/// returned (socket.md §5.3 step 9b).
+/// returned (docs/socket.md §5.3 step 9b; docs/netgraph-model.md N4).
 pub fn request(cs: Fd, path: &str, cookie: u32, cmd: u32, args: &[u8]) -> Result<NgMsg, Errno> {
     send(cs, path, cookie, cmd, args)?;
     let (m, _) = recv_msg(cs).expect("the reply is queued before sendto returns");
