@@ -4,7 +4,8 @@
 //! hook: the exact tag a datagram gets with IP_RECVDSTADDR or
 //! IPV6_RECVPKTINFO on, sends from a tag's address (this node's ID or 0),
 //! foreign tags ignored, malformed ones dropped, allocation failures, and
-//! IP_BINDANY's privilege.
+//! IP_BINDANY's privilege (docs/ksocket.md §6.3, rows K52, K53, K55,
+//! K57).
 
 mod ksock_util;
 
