@@ -326,6 +326,8 @@ fn run(kos: &[PathBuf], port: u16, count: usize) -> Result<(), String> {
     for (id, path) in ids.iter().rev() {
         step(&mut n, &format!("kldunload {}", path.display()));
         sched::run_until_idle();
+        // ng_socket, like FreeBSD's, unloads only when allowed to.
+        let _ = kern::sysctl::set("net.graph.socket.allow_unload", 1);
         match loader::kldunload(*id, loader::LINKER_UNLOAD_NORMAL) {
             Ok(()) => println!("      unloaded (file id {id})"),
             Err(e) => {

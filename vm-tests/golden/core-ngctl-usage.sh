@@ -185,35 +185,59 @@ ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)jail( |[ 	]*	[ 	]*)"ngsock-no-such-jail"( 
 ngs_at 68 '!| *There are*'
 ngs_nomatch '^[ 	]*.*There( |[ 	]*	[ 	]*)are.*[ 	]*$' '*There are*'
 
-ngs_at 71 'ngctl help connect'
+ngs_at 71 'ngctl -j 0 list'
+ngs_ngctl root -j 0 list
+
+ngs_at 72 '=> exit 71'
+ngs_exit 71
+
+ngs_at 73 '| ngctl: cannot attach to jail'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)cannot( |[ 	]*	[ 	]*)attach( |[ 	]*	[ 	]*)to( |[ 	]*	[ 	]*)jail[ 	]*$' 'ngctl: cannot attach to jail'
+
+ngs_at 74 'as user'
+# credentials for the following commands: user
+
+ngs_at 75 'ngctl -j 0 list'
+ngs_ngctl user -j 0 list
+
+ngs_at 76 '=> exit 77'
+ngs_exit 77
+
+ngs_at 77 '| ngctl: cannot attach to jail'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)cannot( |[ 	]*	[ 	]*)attach( |[ 	]*	[ 	]*)to( |[ 	]*	[ 	]*)jail[ 	]*$' 'ngctl: cannot attach to jail'
+
+ngs_at 78 'as root'
+# credentials for the following commands: root
+
+ngs_at 81 'ngctl help connect'
 ngs_ngctl root help connect
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 72 '| usage:    connect [path] <relpath> <hook> <peerhook>'
+ngs_at 82 '| usage:    connect [path] <relpath> <hook> <peerhook>'
 ngs_match '^[ 	]*usage:(    |[ 	]*	[ 	]*)connect( |[ 	]*	[ 	]*)\[path]( |[ 	]*	[ 	]*)<relpath>( |[ 	]*	[ 	]*)<hook>( |[ 	]*	[ 	]*)<peerhook>[ 	]*$' 'usage:    connect [path] <relpath> <hook> <peerhook>'
 
-ngs_at 73 '| Aliases:  join'
+ngs_at 83 '| Aliases:  join'
 ngs_match '^[ 	]*Aliases:(  |[ 	]*	[ 	]*)join[ 	]*$' 'Aliases:  join'
 
-ngs_at 74 '| Summary:  Connects hook <peerhook> of the node at <relpath> to <hook>'
+ngs_at 84 '| Summary:  Connects hook <peerhook> of the node at <relpath> to <hook>'
 ngs_match '^[ 	]*Summary:(  |[ 	]*	[ 	]*)Connects( |[ 	]*	[ 	]*)hook( |[ 	]*	[ 	]*)<peerhook>( |[ 	]*	[ 	]*)of( |[ 	]*	[ 	]*)the( |[ 	]*	[ 	]*)node( |[ 	]*	[ 	]*)at( |[ 	]*	[ 	]*)<relpath>( |[ 	]*	[ 	]*)to( |[ 	]*	[ 	]*)<hook>[ 	]*$' 'Summary:  Connects hook <peerhook> of the node at <relpath> to <hook>'
 
-ngs_at 75 '| Description:'
+ngs_at 85 '| Description:'
 ngs_match '^[ 	]*Description:[ 	]*$' Description:
 
-ngs_at 76 '|   The connect command creates a link between the two nodes at'
+ngs_at 86 '|   The connect command creates a link between the two nodes at'
 ngs_match '^[ 	]*The( |[ 	]*	[ 	]*)connect( |[ 	]*	[ 	]*)command( |[ 	]*	[ 	]*)creates( |[ 	]*	[ 	]*)a( |[ 	]*	[ 	]*)link( |[ 	]*	[ 	]*)between( |[ 	]*	[ 	]*)the( |[ 	]*	[ 	]*)two( |[ 	]*	[ 	]*)nodes( |[ 	]*	[ 	]*)at[ 	]*$' 'The connect command creates a link between the two nodes at'
 
-ngs_at 77 '|   "path" and "relpath" using hooks "hook" and "peerhook",'
+ngs_at 87 '|   "path" and "relpath" using hooks "hook" and "peerhook",'
 ngs_match '^[ 	]*"path"( |[ 	]*	[ 	]*)and( |[ 	]*	[ 	]*)"relpath"( |[ 	]*	[ 	]*)using( |[ 	]*	[ 	]*)hooks( |[ 	]*	[ 	]*)"hook"( |[ 	]*	[ 	]*)and( |[ 	]*	[ 	]*)"peerhook",[ 	]*$' '"path" and "relpath" using hooks "hook" and "peerhook",'
 
-ngs_at 78 '|   respectively. The "relpath", if not absolute, is specified'
+ngs_at 88 '|   respectively. The "relpath", if not absolute, is specified'
 ngs_match '^[ 	]*respectively\.( |[ 	]*	[ 	]*)The( |[ 	]*	[ 	]*)"relpath",( |[ 	]*	[ 	]*)if( |[ 	]*	[ 	]*)not( |[ 	]*	[ 	]*)absolute,( |[ 	]*	[ 	]*)is( |[ 	]*	[ 	]*)specified[ 	]*$' 'respectively. The "relpath", if not absolute, is specified'
 
-ngs_at 79 '|   relative to the node at "path". If "path" is omitted then "."'
+ngs_at 89 '|   relative to the node at "path". If "path" is omitted then "."'
 ngs_match '^[ 	]*relative( |[ 	]*	[ 	]*)to( |[ 	]*	[ 	]*)the( |[ 	]*	[ 	]*)node( |[ 	]*	[ 	]*)at( |[ 	]*	[ 	]*)"path"\.( |[ 	]*	[ 	]*)If( |[ 	]*	[ 	]*)"path"( |[ 	]*	[ 	]*)is( |[ 	]*	[ 	]*)omitted( |[ 	]*	[ 	]*)then( |[ 	]*	[ 	]*)"\."[ 	]*$' 'relative to the node at "path". If "path" is omitted then "."'
 
-ngs_at 80 '|   is assumed.'
+ngs_at 90 '|   is assumed.'
 ngs_match '^[ 	]*is( |[ 	]*	[ 	]*)assumed\.[ 	]*$' 'is assumed.'
 
 ngs_end
