@@ -229,7 +229,8 @@ fn peer(ip: &str) -> UdpSocket {
 }
 
 /// IPv4: the tag a datagram gets, answers from its address, the ID rule,
-/// malformed and non-local tags, and the option switched off again.
+/// malformed and non-local tags, and the option switched off again (the
+/// tag then ignored on sends too).
 #[test]
 fn ipv4_local_address_both_ways() {
     ksock_util::isolated("ipv4_local_address_both_ways", || {
@@ -344,11 +345,31 @@ fn ipv4_local_address_both_ways() {
         assert!(udp_recv(&a, 50).is_none());
         assert_eq!(stats(&c, &kp)[TX_ERRORS], s1[TX_ERRORS] + 1);
 
-        // Off again: no local-address tag.
+        // Off again: no local-address tag, and one on a packet sent is
+        // not looked at (FreeBSD's behaviour), even this node's or ID 0's,
+        // even a malformed one.
         setopt(&c, &kp, IPPROTO_IP, IP_RECVDSTADDR, 0).expect("off");
         a.send_to(b"off again", ("127.0.0.2", port)).unwrap();
         let (_, tags) = next_packet();
         assert_eq!(tags.len(), 1, "{tags:?}");
+        let s2 = stats(&c, &kp);
+        for la in [
+            laddr(kid, 0, &sin([127, 0, 0, 2], 0)),
+            laddr(0, 0, &sin([127, 0, 0, 2], 0)),
+            laddr(kid, 0, &sin([127, 0, 0, 2], 0))[..9].to_vec(),
+        ] {
+            send(
+                b"untouched",
+                &[
+                    (KS_COOKIE, TAG_SOCKADDR, sa_tag(kid, &to_a)),
+                    (LADDR_COOKIE, TAG_LADDR, la),
+                ],
+            );
+            assert_eq!(from(&a), here([127, 0, 0, 1]));
+        }
+        let s3 = stats(&c, &kp);
+        assert_eq!(s3[TX_DROP_BADADDR], s2[TX_DROP_BADADDR]);
+        assert_eq!(s3[TX_ERRORS], s2[TX_ERRORS]);
         teardown(c, &lacap, Some(t));
     });
 }
@@ -541,7 +562,11 @@ fn allocation_failures() {
 
         // A second node whose sends find no control mbuf kept, and none can
         // be allocated.
-        let (c2, kp2, kid2, lacap2, _) = graph("inet/dgram/udp", &[], &sin([0; 4], 0));
+        let (c2, kp2, kid2, lacap2, _) = graph(
+            "inet/dgram/udp",
+            &[(IPPROTO_IP, IP_RECVDSTADDR, 1)],
+            &sin([0; 4], 0),
+        );
         let _ = (kid, port);
         let to_a = sin_of4(a.local_addr().unwrap());
         let tags = [

@@ -14,10 +14,9 @@
  *
  * Compatibility: nothing here changes what a FreeBSD program sees unless it
  * asks. The statistics are only sent when requested; the local-address tag
- * is only made once IP_RECVDSTADDR or IPV6_RECVPKTINFO is set on the
- * socket (FreeBSD's ksocket accepts those options and ignores the control
- * data they produce), and only a packet that already carries one is sent
- * differently (FreeBSD's ksocket ignores the tag). ng_ksocket(4), section
+ * is only made, and only honoured on packets sent, while IP_RECVDSTADDR or
+ * IPV6_RECVPKTINFO is set on the socket (FreeBSD's ksocket accepts those
+ * options, ignores the control data they produce and ignores the tag). ng_ksocket(4), section
  * DEVIATIONS FROM FREEBSD, lists every difference.
  */
 
@@ -55,9 +54,10 @@ struct ng_ksocket_stats {
  * (IPv6) set on the socket, every datagram an unconnected ksocket forwards
  * carries, besides FreeBSD's source-address tag (NGM_KSOCKET_COOKIE,
  * NG_KSOCKET_TAG_SOCKADDR), this tag with the local address it was sent
- * to (off by default: without the option no datagram gets it). A datagram
- * written to a datagram ksocket's hook with this tag, made by that node (id
- * is its node ID) or by any node (id 0), leaves from the tag's address
+ * to (off by default: without the option no datagram gets it). While the
+ * option is on, a datagram written to a datagram ksocket's hook with this
+ * tag, made by that node (id is its node ID) or by any node (id 0), leaves
+ * from the tag's address
  * (IP_SENDSRCADDR or IPV6_PKTINFO control data; an IPv4 socket must be
  * bound to the wildcard address); a tag of another node's ID is ignored,
  * and a malformed one (an address not exactly a sockaddr_in of an IPv4

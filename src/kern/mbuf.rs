@@ -238,6 +238,13 @@ impl Packet {
         self.0.clear_flags(bits);
     }
 
+    /// Whether the packet carries any tag (one load).
+    #[inline(always)]
+    pub fn has_tags(&self) -> bool {
+        // SAFETY: the packet header of an owned chain (see `pkthdr`).
+        unsafe { !(*self.pkthdr()).tags.slh_first.is_null() }
+    }
+
     /// Finds the first tag with `cookie` and `ty` (`m_tag_locate`) and
     /// returns its payload bytes (the bytes after the `struct m_tag`
     /// header).

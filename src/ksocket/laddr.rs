@@ -18,8 +18,9 @@
 //! (IPv6) is on; the address's port is 0, and an IPv6 link-local address
 //! carries its interface in `sin6_scope_id` too.
 //!
-//! On the way out a tag is used under the ID rule of FreeBSD's
-//! address tag (this node's ID or 0), and only if it is well formed: an
+//! On the way out (while the option is on; otherwise the tag is not
+//! looked at) a tag is used under the ID rule of FreeBSD's address tag
+//! (this node's ID or 0), and only if it is well formed: an
 //! address of exactly `sizeof(struct sockaddr_in)` or `sizeof(struct
 //! sockaddr_in6)` bytes, within the tag, of the socket's own family.
 //! The port and (IPv6) the flow label and scope ID in the address are not

@@ -10,7 +10,6 @@
 use super::args::{self, GetoptForm, TagDest};
 use super::embryos;
 use super::flags::KsFlags;
-use super::laddr::{LADDR_COOKIE, TAG_LADDR};
 use super::srcaddr;
 use super::stats::{self, Counter, Stats};
 use super::tunables;
@@ -205,14 +204,10 @@ impl NodeType for Ksocket {
             sh.stats.inc(Counter::TxDropNosock);
             return Err(Errno::ENXIO);
         };
-        // A destination from an address tag made by this node or by a
-        // third party (ID 0), never one made by another ksocket node.
-        let (sa_tag, laddr_tag) = match m.packet() {
-            Some(p) => p.tag_payloads(COOKIE, TAG_SOCKADDR, LADDR_COOKIE, TAG_LADDR),
-            None => (None, None),
-        };
-        if laddr_tag.is_some() {
-            // A local-address tag (an ngsock addition): `srcaddr`.
+        let tagged = m.packet().filter(|p| p.has_tags());
+        if tagged.is_some() && st.flags.contains(KsFlags::LOCALADDR) {
+            // Local addresses are on (an ngsock addition): the packet may
+            // carry a local-address tag, `srcaddr`.
             let cx = srcaddr::Ctx {
                 id: node.id(),
                 family: st.family,
@@ -222,7 +217,9 @@ impl NodeType for Ksocket {
             };
             return srcaddr::send_tagged(so, &cx, m);
         }
-        let dest = match sa_tag {
+        // A destination from an address tag made by this node or by a
+        // third party (ID 0), never one made by another ksocket node.
+        let dest = match tagged.and_then(|p| p.tag_payload(COOKIE, TAG_SOCKADDR)) {
             None => None,
             Some(p) => match args::tag_dest(p, node.id()) {
                 TagDest::Ignore => None,

@@ -5,9 +5,10 @@
 //!   on, the node asks `soreceive` for the control data of what an
 //!   unconnected socket receives, and tags each datagram with the local
 //!   address (and IPv6 interface) the control data names.
-//! * Send: a datagram with a usable local-address tag leaves from that
-//!   address: `sosend` gets `IP_SENDSRCADDR` or `IPV6_PKTINFO` control
-//!   data.
+//! * Send: while the option is on, a datagram with a usable local-address
+//!   tag leaves from that address: `sosend` gets `IP_SENDSRCADDR` or
+//!   `IPV6_PKTINFO` control data. With the option off the tag is not even
+//!   looked for, as in FreeBSD.
 //!
 //! `sosend` consumes control data in an mbuf of its own. The control mbufs
 //! `soreceive` returns are kept in the node's [`Cache`] and rewritten for
@@ -15,9 +16,8 @@
 //! received, sending with a source address allocates nothing (an mbuf is
 //! allocated only when the cache is empty).
 //!
-//! Everything here runs only when the option is on or a tag is present:
-//! the data path's cost without them is one flag test per receive run and
-//! no extra tag lookup for an untagged packet.
+//! Everything here runs only when the option is on: the data path's cost
+//! without it is one flag test per receive run and per packet sent.
 
 use super::flags::KsFlags;
 use super::laddr::{self, LADDR_COOKIE, TAG_LADDR};
@@ -133,19 +133,17 @@ pub(super) struct Ctx<'a> {
     pub cache: &'a Cache,
 }
 
-/// The data path of a packet that carries a local-address tag (`rcvdata`
-/// for it): to the destination of its address tag as any packet, from the
-/// tag's address if the tag is for this node (its ID or 0) and the socket a
-/// datagram socket, as if untagged if the tag is another node's. A
-/// malformed tag drops the packet (`EINVAL`, counted as `tx_drop_badaddr`).
+/// The data path of a node with local addresses on (`rcvdata` for it): to
+/// the destination of its address tag as any packet, from the address of
+/// its local-address tag if it has one for this node (its ID or 0) and the
+/// socket is a datagram socket, as if untagged if the tag is another
+/// node's. A malformed tag drops the packet (`EINVAL`, counted as
+/// `tx_drop_badaddr`).
 #[cold]
 #[inline(never)]
 pub(super) fn send_tagged(so: &KSocket, cx: &Ctx<'_>, m: Mbuf) -> KResult<()> {
     let (sa_tag, tag) = match m.packet() {
-        Some(p) => (
-            p.tag_payload(COOKIE, TAG_SOCKADDR),
-            p.tag_payload(LADDR_COOKIE, TAG_LADDR),
-        ),
+        Some(p) => p.tag_payloads(COOKIE, TAG_SOCKADDR, LADDR_COOKIE, TAG_LADDR),
         None => (None, None),
     };
     let src = match tag.filter(|_| cx.dgram) {
