@@ -653,7 +653,7 @@ fn incoming(mut w: W<'_>) {
         return;
     };
     if st.flags.contains(KsFlags::LOCALADDR) {
-        receive::<true>(node, hook, sh, so, st.family);
+        receive_local(node, hook, sh, so, st.family);
     } else {
         receive::<false>(node, hook, sh, so, 0);
     }
@@ -720,6 +720,14 @@ fn connect_done(node: Node<'_>, st: &mut State) {
         let _ = m.send_to_id(node, st.response_addr);
     }
     st.flags.remove(KsFlags::CONNECTING);
+}
+
+/// [`receive`] with local addresses on, out of line: the usual path keeps
+/// its registers to itself.
+#[cold]
+#[inline(never)]
+fn receive_local(node: Node<'_>, hook: Hook<'_>, sh: &Shared, so: &KSocket, family: i32) {
+    receive::<true>(node, hook, sh, so, family);
 }
 
 /// Forwards everything readable on `so` out of `hook`; with `LADDR`, a
