@@ -20,6 +20,8 @@ use ngharness::kern::fault::{self, FaultPlan};
 use ngharness::kern::{malloc, mbuf as kmbuf, take_violations};
 
 const LOOP: [u8; 4] = [127, 0, 0, 1];
+const IPPROTO_IP: i32 = 0;
+const IP_RECVDSTADDR: i32 = fbsd_sys::IP_RECVDSTADDR as i32;
 /// How long a run waits for something that may have been dropped.
 const WAIT: u64 = 150;
 
@@ -142,6 +144,58 @@ fn udp_path(ng: &mut Ng) -> R<()> {
         || format!("{pn:?}"),
     )?;
     sys("rmhook 2", ng.rmhook(".", "u"))?;
+    Ok(())
+}
+
+/// The local-address path of ng_ksocket(4): an echo-backed UDP ksocket on
+/// the wildcard address with `IP_RECVDSTADDR` (source and local-address
+/// tags on every datagram, answers sent from the local address with kept
+/// or new control mbufs), clients writing to 127.0.0.2 and 127.0.0.1. An
+/// answer comes from the address written to; without memory for the
+/// local-address tag or a control mbuf it is dropped. Only when the socket
+/// layer had no memory for a datagram's control data (it then arrives with
+/// no local address) may the answer come from routing's choice.
+fn laddr_path(ng: &mut Ng) -> R<()> {
+    sys("mkpeer echo", ng.mkpeer(".", "echo", "e", "x"))?;
+    sys("name echo", ng.name(".:e", "ec"))?;
+    sys(
+        "mkpeer ksocket",
+        ng.mkpeer("ec:", "ksocket", "k", "inet/dgram/udp"),
+    )?;
+    let id = sys("nodeinfo", ng.nodeid("ec:k"))?;
+    let p = idpath(id);
+    let one = 1i32.to_ne_bytes();
+    sys(
+        "setopt IP_RECVDSTADDR",
+        ng.ks(&p, ks::SETOPT, &sockopt(IPPROTO_IP, IP_RECVDSTADDR, &one)),
+    )?;
+    sys("bind", ng.ks(&p, ks::BIND, &sin([0; 4], 0)))?;
+    let port = sin_port(&reply(ng, "getname", &p, ks::GETNAME, &[])?.data);
+    sys("rmhook", ng.rmhook(".", "e"))?;
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (to, what) in [
+        ([127, 0, 0, 2], &b"to two"[..]),
+        (LOOP, b"to one"),
+        ([127, 0, 0, 2], b"to two again"),
+    ] {
+        c.send_to(what, (std::net::Ipv4Addr::from(to), port))
+            .unwrap();
+        let (d, from) = udp_recv(&c, WAIT).ok_or(Fail::Dropped("answer"))?;
+        want("answer", d == what, || format!("{d:?}"))?;
+        let want_from = std::net::SocketAddr::from((to, port));
+        if from != want_from {
+            let lost_control =
+                !fault::injections().is_empty() && from == std::net::SocketAddr::from((LOOP, port));
+            if !lost_control {
+                return Err(Fail::Wrong(
+                    "answer's source",
+                    format!("{from} for a datagram to {want_from}"),
+                ));
+            }
+            return Err(Fail::Dropped("the local address (no control data)"));
+        }
+    }
+    sys("shutdown echo", ng.shutdown("ec:"))?;
     Ok(())
 }
 
@@ -488,6 +542,18 @@ fn tcp_path_survives_every_allocation_failure() {
     isolated("tcp_path_survives_every_allocation_failure", || {
         sweep(tcp_path)
     });
+}
+
+#[test]
+fn local_address_path_survives_every_allocation_failure() {
+    isolated(
+        "local_address_path_survives_every_allocation_failure",
+        || {
+            ngharness::kern::inet::ifaddr::add_alias("127.0.0.2".parse().unwrap())
+                .expect("alias 127.0.0.2");
+            sweep(laddr_path)
+        },
+    );
 }
 
 #[test]
