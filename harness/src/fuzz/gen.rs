@@ -67,6 +67,9 @@ c!(
     IPV6_MULTICAST_LOOP,
     IPV6_JOIN_GROUP,
     IPV6_LEAVE_GROUP,
+    IPV6_RECVPKTINFO,
+    IPV6_BINDANY,
+    SO_REUSEPORT_LB,
     IPPROTO_UDP
 );
 
@@ -258,6 +261,9 @@ pub const OPTS: &[Opt] = &[
     o(IPPROTO_IPV6, IPV6_JOIN_GROUP, 20),
     o(IPPROTO_IPV6, IPV6_LEAVE_GROUP, 20),
     o(IPPROTO_UDP, 1, 4),
+    o(IPPROTO_IPV6, IPV6_RECVPKTINFO, 4),
+    o(IPPROTO_IPV6, IPV6_BINDANY, 4),
+    o(SOL_SOCKET, SO_REUSEPORT_LB, 4),
     // The socket model's own option with a value beyond 1 KiB.
     o(SOL_SOCKET, crate::kern::inet::SO_HARNESS_LONG, 3000),
 ];

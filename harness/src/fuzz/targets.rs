@@ -960,6 +960,19 @@ fn ksock_data(inp: &mut Input, plan: Option<FaultPlan>) {
         v.extend_from_slice(&inp.pick(&[1i32, 512, 2048]).to_ne_bytes());
         let _ = k.ks(fbsd_sys::NGM_KSOCKET_SETOPT, &v);
     }
+    if inp.below(3) == 0 {
+        // Local addresses on (an ngsock addition): received datagrams get
+        // a second tag, tags on sent ones choose the source.
+        let (level, name) = if hookname.starts_with("inet6/") {
+            (fbsd_sys::IPPROTO_IPV6, fbsd_sys::IPV6_RECVPKTINFO)
+        } else {
+            (fbsd_sys::IPPROTO_IP, fbsd_sys::IP_RECVDSTADDR)
+        };
+        let mut v = (level as i32).to_ne_bytes().to_vec();
+        v.extend_from_slice(&(name as i32).to_ne_bytes());
+        v.extend_from_slice(&1i32.to_ne_bytes());
+        let _ = k.ks(fbsd_sys::NGM_KSOCKET_SETOPT, &v);
+    }
     settle();
     k.p.drain();
     arm(&plan);
@@ -1015,7 +1028,9 @@ fn packet(inp: &mut Input, known: &Known, kid: u32) -> inject::Packet {
     for _ in 0..inp.below(4) {
         let cookie = match inp.below(6) {
             0 => inp.u32(),
-            1 => fbsd_sys::NGM_KSOCKET_COOKIE + 1,
+            1 if inp.below(2) == 0 => fbsd_sys::NGM_KSOCKET_COOKIE + 1,
+            // ngsock's local-address tag (its type is also 1).
+            1 => fbsd_sys::NGM_KSOCKET_LADDR_COOKIE,
             _ => fbsd_sys::NGM_KSOCKET_COOKIE,
         };
         let ty = if inp.below(6) == 0 {
@@ -1029,6 +1044,10 @@ fn packet(inp: &mut Input, known: &Known, kid: u32) -> inject::Packet {
             _ => kid,
         };
         let mut payload = id.to_ne_bytes().to_vec();
+        if cookie == fbsd_sys::NGM_KSOCKET_LADDR_COOKIE {
+            // The interface index (of an IPv6 source).
+            payload.extend_from_slice(&inp.pick(&[0u32, 1, 2, 0xffff]).to_ne_bytes());
+        }
         payload.extend(gen::sockaddr(inp, known));
         if inp.below(8) == 0 {
             payload.truncate(inp.below(payload.len() + 1));
