@@ -167,6 +167,16 @@ pub unsafe extern "C" fn sosend(
         return fb::ENOTCONN;
     }
     let kind = with_sock(so, |s| s.kind).expect("live socket");
+    // The destination is read before the chains are consumed: the kernel's
+    // protocol send uses it while the packet is still alive, and a caller
+    // may pass an address that lives inside the packet itself (in one of
+    // its mbuf tags, as ng_ksocket does with a tag's address).
+    let dest = if addr.is_null() {
+        None
+    } else {
+        // SAFETY: borrowed caller sockaddr, valid while `top` lives.
+        Some(unsafe { addr::read_fbsd(addr) })
+    };
     // Take the data and consume the chains: from here on every path has
     // released them, as FreeBSD's do.
     let mut pkthdr_len: Option<i64> = None;
@@ -220,14 +230,14 @@ pub unsafe extern "C" fn sosend(
     // sosend_dgram uses m_pkthdr.len; sosend_generic too when present,
     // else m_length(top).
     let resid = pkthdr_len.unwrap_or(data.len() as i64);
-    send_body(so, kind, addr, data, resid, clen, had_top, flags)
+    send_body(so, kind, dest, data, resid, clen, had_top, flags)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn send_body(
     so: *mut socket,
     kind: Kind,
-    addr: *mut sockaddr,
+    dest: Option<Vec<u8>>,
     data: Vec<u8>,
     resid: i64,
     clen: i64,
@@ -264,7 +274,7 @@ fn send_body(
                 if !(resid == 0 && clen != 0) {
                     return fb::ENOTCONN;
                 }
-            } else if addr.is_null() {
+            } else if dest.is_none() {
                 return if connreq {
                     fb::ENOTCONN
                 } else {
@@ -308,18 +318,18 @@ fn send_body(
         }
         break;
     }
-    pr_send(so, kind, addr, data, flags)
+    pr_send(so, kind, dest, data, flags)
 }
 
-fn pr_send(so: *mut socket, kind: Kind, addr: *mut sockaddr, data: Vec<u8>, flags: c_int) -> c_int {
+fn pr_send(
+    so: *mut socket,
+    kind: Kind,
+    dest: Option<Vec<u8>>,
+    data: Vec<u8>,
+    flags: c_int,
+) -> c_int {
     let (fd, family) = with_sock(so, |s| (s.fd, s.family)).expect("live socket");
     let connected = state(so) & SS_ISCONNECTED != 0;
-    let dest = if addr.is_null() {
-        None
-    } else {
-        // SAFETY: borrowed caller sockaddr.
-        Some(unsafe { addr::read_fbsd(addr) })
-    };
     match kind {
         Kind::Udp | Kind::UdpLite | Kind::Raw | Kind::LocalDgram => {
             let la = match &dest {
