@@ -12,6 +12,7 @@ use crate::exports::Exports;
 
 pub mod domain;
 pub mod entry;
+pub mod epoch;
 pub mod fault;
 pub mod inet;
 pub mod libkern;
@@ -23,6 +24,7 @@ pub mod printf;
 pub mod probe;
 pub mod sched;
 pub mod sockbuf;
+pub mod subr;
 pub mod sysctl;
 pub mod thread;
 
@@ -94,6 +96,8 @@ fn register_services(ex: &mut Exports) {
     domain::register(ex);
     inet::register(ex);
     sockbuf::register(ex);
+    epoch::register(ex);
+    subr::register(ex);
 }
 
 /// A part of the model above the kernel services (the netgraph model) that
