@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
-//!               [--timeout SECS] SCENARIO...
+//!               [--timeout SECS] [--reference [--man DIR]] SCENARIO...
 //! ```
 //! Each scenario runs in its own child process (this binary re-executed as
 //! `run-one`), so a kernel panic or a crash fails only that scenario. The
@@ -15,6 +15,17 @@
 //!
 //! The child reports to the parent with `@@ngharness ...` lines on stdout;
 //! everything else it prints is the captured console.
+//!
+//! `--reference`: the `--ko` files are FreeBSD's own modules (built from a
+//! FreeBSD source tree by `scripts/build-ref.sh`) and the question is
+//! which scenarios behave differently with them. A command declared a
+//! deviation (`deviation PAGE "PHRASE"`) may differ (the scenario goes on)
+//! if the man page in `--man DIR` (default: `man` next to the scenarios'
+//! directory) says so in its DEVIATIONS section. The parent prints `SAME
+//! FILE`, `SAME FILE (documented deviations: N)` with each one, or
+//! `DIFFERS FILE:LINE: REASON (not a documented deviation)`, then
+//! `reference: N same, M with documented deviations, K differ`; its exit
+//! status is 1 if any scenario differs where nothing documents it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -28,7 +39,7 @@ use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake] [--timeout SECS] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake] [--timeout SECS] [--reference [--man DIR]] SCENARIO...";
 /// Default wall-clock limit of one scenario.
 const DEFAULT_TIMEOUT: u64 = 120;
 /// Protocol prefix of the child's report lines.
@@ -43,6 +54,10 @@ struct Opts {
     backend: Choice,
     timeout: u64,
     scenarios: Vec<PathBuf>,
+    /// Reference mode (see the module docs).
+    reference: bool,
+    /// The man pages deviations are checked against.
+    man: Option<PathBuf>,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -52,6 +67,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         backend: Choice::Auto,
         timeout: DEFAULT_TIMEOUT,
         scenarios: Vec::new(),
+        reference: false,
+        man: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -73,6 +90,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 let v = value(&mut i)?;
                 o.timeout = v.parse().map_err(|_| format!("bad --timeout `{v}`"))?;
             }
+            "--reference" => o.reference = true,
+            "--man" => o.man = Some(PathBuf::from(value(&mut i)?)),
             s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
             s => o.scenarios.push(PathBuf::from(s)),
         }
@@ -125,6 +144,8 @@ struct Report {
     console: Vec<String>,
     /// The runner's transcript (`--verbose`).
     log: Vec<String>,
+    /// Reference mode: (line, page, phrase, what differed).
+    deviations: Vec<(usize, String, String, String)>,
 }
 
 fn parse_report(out: &str) -> Report {
@@ -148,6 +169,17 @@ fn parse_report(out: &str) -> Report {
             }
             "backend" => r.backend = Some(rest.to_string()),
             "log" => r.log.push(rest.to_string()),
+            "deviation" => {
+                let f: Vec<&str> = rest.splitn(4, '\t').collect();
+                if let [l, page, phrase, msg] = f.as_slice() {
+                    r.deviations.push((
+                        l.parse().unwrap_or(0),
+                        page.to_string(),
+                        phrase.to_string(),
+                        msg.to_string(),
+                    ));
+                }
+            }
             _ => r.console.push(l.to_string()),
         }
     }
@@ -194,6 +226,9 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
     cmd.arg("--backend").arg(b);
     if o.verbose {
         cmd.arg("--verbose");
+    }
+    if o.reference {
+        cmd.arg("--reference");
     }
     cmd.arg(scenario);
     let (reader, writer) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
@@ -289,6 +324,9 @@ fn print_block(so: &mut impl Write, title: &str, lines: &[String], max: usize) {
 }
 
 fn run_all(o: &Opts) -> i32 {
+    if o.reference {
+        return run_reference(o);
+    }
     let (mut passed, mut failed) = (0, 0);
     let stdout = std::io::stdout();
     for sc in &o.scenarios {
@@ -333,6 +371,73 @@ fn run_all(o: &Opts) -> i32 {
     } else {
         1
     }
+}
+
+/// The man page directory of reference mode.
+fn man_dir(o: &Opts) -> PathBuf {
+    o.man.clone().unwrap_or_else(|| {
+        o.scenarios
+            .first()
+            .and_then(|s| s.parent())
+            .map_or_else(|| PathBuf::from("man"), |d| d.join("../man"))
+    })
+}
+
+/// Reference mode (see the module docs); returns the exit status.
+fn run_reference(o: &Opts) -> i32 {
+    let man = man_dir(o);
+    let (mut same, mut documented, mut differ) = (0, 0, 0);
+    let stdout = std::io::stdout();
+    for sc in &o.scenarios {
+        let name = sc.display().to_string();
+        let (exit, out) = match run_child(o, sc) {
+            Ok(x) => x,
+            Err(e) => {
+                println!("DIFFERS {name}: {e}");
+                differ += 1;
+                continue;
+            }
+        };
+        let r = parse_report(&out);
+        let reason = verdict(exit, &r, &name, o.timeout);
+        // Every deviation that showed must be in the man page.
+        let mut shown = Vec::new();
+        let mut undocumented = Vec::new();
+        for (line, page, phrase, msg) in &r.deviations {
+            match super::deviation::documented(&man, page, phrase) {
+                Ok(()) => shown.push(format!("{name}:{line}: {page} \"{phrase}\": {msg}")),
+                Err(e) => undocumented.push(format!("{name}:{line}: {msg} ({e})")),
+            }
+        }
+        let mut so = stdout.lock();
+        if let Some(reason) = reason {
+            differ += 1;
+            let _ = writeln!(so, "DIFFERS {reason} (not a documented deviation)");
+            for d in &r.details {
+                let _ = writeln!(so, "    {d}");
+            }
+            for d in shown.iter().chain(&undocumented) {
+                let _ = writeln!(so, "    before that: {d}");
+            }
+            print_block(&mut so, "console", &r.console, 40);
+        } else if !undocumented.is_empty() {
+            differ += 1;
+            for d in &undocumented {
+                let _ = writeln!(so, "DIFFERS {d}");
+            }
+        } else if shown.is_empty() {
+            same += 1;
+            let _ = writeln!(so, "SAME {name}");
+        } else {
+            documented += 1;
+            let _ = writeln!(so, "SAME {name} (documented deviations: {})", shown.len());
+            for d in &shown {
+                let _ = writeln!(so, "    {d}");
+            }
+        }
+    }
+    println!("reference: {same} same, {documented} with documented deviations, {differ} differ");
+    i32::from(differ > 0)
 }
 
 // ---------------------------------------------------------------------------
@@ -417,7 +522,20 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         .to_path_buf();
     let mut r = Runner::new(k.as_mut(), port.as_mut(), &base);
     r.markers = true;
+    r.reference = o.reference;
     let result = r.run(&sc);
+    for (d, f) in &r.deviations {
+        report(
+            "deviation",
+            &format!(
+                "{}\t{}\t{}\t{}",
+                f.line,
+                d.page,
+                d.phrase,
+                f.msg.replace('\n', " ")
+            ),
+        );
+    }
     let problems = r.finish();
     if o.verbose {
         let mut so = std::io::stdout().lock();

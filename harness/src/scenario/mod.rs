@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
-//!               [--timeout SECS] SCENARIO...
+//!               [--timeout SECS] [--reference [--man DIR]] SCENARIO...
 //! ```
 //!
 //! * [`parse`] — the scenario format (`FILE:LINE:` errors; the same rules as
@@ -20,7 +20,10 @@
 //! * [`outside`] — UDP/TCP sockets outside netgraph;
 //! * [`kernel`] — module loading, credentials, event loop, end checks;
 //! * [`runner`] — one scenario in this process; [`cli`] — `ngharness run`,
-//!   one child process per scenario.
+//!   one child process per scenario;
+//! * [`deviation`] — `deviation PAGE "PHRASE"` statements checked against
+//!   the man pages (reference mode: FreeBSD's own modules loaded, every
+//!   difference must be a documented deviation).
 //!
 //! Words: `ngctl WORDS` passes each word (quotes removed, escapes decoded)
 //! as one argument, like a shell command line; `S: WORDS` types the words,
@@ -31,6 +34,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod deviation;
 pub mod errno;
 pub mod fake;
 pub mod kernel;
