@@ -12,6 +12,7 @@
 //! `docs/kernel-layer.md` describes the rules.
 
 pub mod cell;
+pub mod epoch;
 pub mod errno;
 pub(crate) mod ffi;
 pub mod list;

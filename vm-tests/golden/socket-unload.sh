@@ -29,17 +29,17 @@ ngs_kld unload root ng_socket
 ngs_at 12 '=> ok'
 ngs_ok
 
-ngs_at 13 'kldload ng_socket'
+ngs_at 14 'kldload ng_socket'
 ngs_kld load root ng_socket
 
-ngs_at 14 '=> ok'
+ngs_at 15 '=> ok'
 ngs_ok
 
-ngs_at 15 'ngctl list'
+ngs_at 16 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 16 '| There are * total nodes:'
+ngs_at 17 '| There are * total nodes:'
 ngs_match '^[ 	]*There( |[ 	]*	[ 	]*)are( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)total( |[ 	]*	[ 	]*)nodes:[ 	]*$' 'There are * total nodes:'
 
 ngs_end
