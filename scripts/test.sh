@@ -65,6 +65,7 @@ if want harness; then
         step "harness: scenarios" "$CARGO" run --quiet -p ngharness -- \
             run --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
     fi
+    step "harness: reference mode on a fake FreeBSD tree" sh scripts/test-reference.sh
 fi
 if want vm; then
     step "vm-tests: translator, runtime and workflow unit tests" python3 -m unittest discover -s vm-tests/tests
