@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ngharness bench [--quick] [-n PACKETS] [--cg-packets PACKETS] [--size BYTES]
-//!                 [--callgrind | --no-callgrind] [NG_SOCKET.ko NG_KSOCKET.ko]
+//!                 [--callgrind | --no-callgrind] [--reference DIR]
+//!                 [NG_SOCKET.ko NG_KSOCKET.ko]
 //! ```
 //!
 //! UDP through a socket node (our `ng_socket.ko`, reached through
@@ -16,11 +17,17 @@
 //!   socket (no source address is asked for);
 //! * **receive, unconnected**: the peer → a bound, unconnected ksocket, whose
 //!   packets carry the source-address tag → data socket;
-//! * **echo, unconnected** (informative): the peer → a ksocket hooked to an
-//!   echo node → echo → the ksocket sends to the tag's address → the peer.
-//!   A user process cannot attach mbuf tags, so the tag-addressed send is
-//!   only reachable through a kernel node; its cost is the round trip minus
-//!   the unconnected receive.
+//! * **echo, unconnected**: the peer → a ksocket hooked to an echo node →
+//!   echo → the ksocket sends to the tag's address → the peer: an
+//!   unconnected receive and a tag-addressed send in one round trip. A user
+//!   process cannot attach mbuf tags, so the tag-addressed send is only
+//!   reachable through a kernel node; its cost alone is shown as the round
+//!   trip minus the unconnected receive;
+//! * **end to end** (reported, not a budget): the data socket → socket
+//!   node → the connected ksocket → UDP → the peer, which sends it back →
+//!   ksocket → socket node → the data socket: round trips per second (native
+//!   run) and instructions per round trip in the whole harness process, of
+//!   which the modules' share.
 //!
 //! Measured per packet, over the modules' own execution:
 //!
@@ -42,12 +49,16 @@
 //! module, per function and per instruction: `ins CASE MODULE SYMBOL
 //! OFFSET IR`) for a closer look with `llvm-objdump -d`.
 //!
-//! Budgets (the issue): 0 payload copies; 0 allocations per packet on the
-//! connected send path (and on the connected receive path, which has no
-//! tag), at most 1 (the address tag) per unconnected received datagram;
-//! ng_ksocket.ko instructions per packet under 300 on the send path and 500
-//! on the receive path. Exit status 1 if a budget is exceeded, 2 on a usage
-//! error, 3 if the bench itself failed.
+//! Budgets: 0 payload copies; 0 allocations per packet on the connected
+//! send path (and on the connected receive path, which has no tag), at most
+//! 1 (the address tag) per unconnected received datagram; and per row of
+//! [`ROWS`], instructions per packet of the module at most FreeBSD's: the
+//! figures of FreeBSD's own `ng_ksocket.c` and `ng_socket.c` built with the
+//! project's toolchain and measured by this bench (the [`ROWS`] figures),
+//! or, with `--reference DIR` (`make bench FREEBSD_SRC=...`), those modules
+//! built from a FreeBSD source tree into DIR (`scripts/build-ref.sh`) and
+//! measured in the same run, side by side. Exit status 1 if a budget is
+//! exceeded, 2 on a usage error, 3 if the bench itself failed.
 
 pub mod callgrind;
 pub mod hostsyms;
@@ -75,14 +86,73 @@ pub enum Case {
     RecvUnconnected,
     /// Peer → ksocket → echo → ksocket (tag-addressed send) → peer.
     EchoUnconnected,
+    /// Data socket → ksocket → peer → ksocket → data socket.
+    EndToEnd,
 }
 
 /// Every case, in report order.
-pub const CASES: [Case; 4] = [
+pub const CASES: [Case; 5] = [
     Case::SendConnected,
     Case::RecvConnected,
     Case::RecvUnconnected,
     Case::EchoUnconnected,
+    Case::EndToEnd,
+];
+
+/// A row of the instruction table: a module's instructions per packet in a
+/// case, and FreeBSD's figure for it (the budget).
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    /// Report label.
+    pub label: &'static str,
+    /// The case measured.
+    pub case: Case,
+    /// The module file.
+    pub module: &'static str,
+    /// FreeBSD's own module, measured by this bench: FreeBSD 15-CURRENT's
+    /// `sys/netgraph/ng_ksocket.c` and `ng_socket.c` built with the
+    /// project's toolchain (`scripts/build-ref.sh`), 512-byte packets.
+    pub freebsd: f64,
+}
+
+/// The rows, in report order.
+pub const ROWS: [Row; 6] = [
+    Row {
+        label: "ng_ksocket send, connected",
+        case: Case::SendConnected,
+        module: "ng_ksocket.ko",
+        freebsd: 39.0,
+    },
+    Row {
+        label: "ng_ksocket receive, connected",
+        case: Case::RecvConnected,
+        module: "ng_ksocket.ko",
+        freebsd: 114.0,
+    },
+    Row {
+        label: "ng_ksocket receive, unconnected (tag)",
+        case: Case::RecvUnconnected,
+        module: "ng_ksocket.ko",
+        freebsd: 147.0,
+    },
+    Row {
+        label: "ng_ksocket echo (receive + tag send)",
+        case: Case::EchoUnconnected,
+        module: "ng_ksocket.ko",
+        freebsd: 193.0,
+    },
+    Row {
+        label: "ng_socket send (data socket -> hook)",
+        case: Case::SendConnected,
+        module: "ng_socket.ko",
+        freebsd: 133.0,
+    },
+    Row {
+        label: "ng_socket receive (hook -> data socket)",
+        case: Case::RecvConnected,
+        module: "ng_socket.ko",
+        freebsd: 55.0,
+    },
 ];
 
 impl Case {
@@ -93,6 +163,7 @@ impl Case {
             Case::RecvConnected => "recv-connected",
             Case::RecvUnconnected => "recv-unconnected",
             Case::EchoUnconnected => "echo-unconnected",
+            Case::EndToEnd => "end-to-end",
         }
     }
 
@@ -106,7 +177,8 @@ impl Case {
             Case::SendConnected => "send, connected",
             Case::RecvConnected => "receive, connected",
             Case::RecvUnconnected => "receive, unconnected",
-            Case::EchoUnconnected => "echo, unconnected (info)",
+            Case::EchoUnconnected => "echo, unconnected",
+            Case::EndToEnd => "end to end (round trip)",
         }
     }
 
@@ -115,16 +187,7 @@ impl Case {
         match self {
             Case::SendConnected | Case::RecvConnected => Some(0.0),
             Case::RecvUnconnected => Some(1.0),
-            Case::EchoUnconnected => None,
-        }
-    }
-
-    /// Instruction budget of ng_ksocket.ko per packet.
-    pub fn ir_budget(self) -> Option<f64> {
-        match self {
-            Case::SendConnected => Some(300.0),
-            Case::RecvConnected | Case::RecvUnconnected => Some(500.0),
-            Case::EchoUnconnected => None,
+            Case::EchoUnconnected | Case::EndToEnd => None,
         }
     }
 
@@ -134,6 +197,7 @@ impl Case {
             Case::RecvConnected => g.receive(HOOK_CONNECTED, g.connected, payload),
             Case::RecvUnconnected => g.receive(HOOK_UNCONNECTED, g.unconnected, payload),
             Case::EchoUnconnected => g.echo_round_trip(payload),
+            Case::EndToEnd => g.round_trip(payload),
         }
     }
 }
@@ -159,12 +223,18 @@ struct Opts {
     kos: Vec<PathBuf>,
     /// Internal: run as the callgrind child, writing results here.
     child: Option<PathBuf>,
+    /// Internal: run as the native end-to-end child, writing results here.
+    child_native: Option<PathBuf>,
+    /// FreeBSD's own modules (`ng_socket.ko`, `ng_ksocket.ko` in DIR), to
+    /// measure side by side.
+    reference: Option<PathBuf>,
 }
 
 fn usage() -> i32 {
     eprintln!(
         "usage: ngharness bench [--quick] [-n PACKETS] [--cg-packets PACKETS] [--size BYTES]\n\
-         \x20                      [--callgrind | --no-callgrind] [NG_SOCKET.ko NG_KSOCKET.ko]"
+         \x20                      [--callgrind | --no-callgrind] [--reference DIR]\n\
+         \x20                      [NG_SOCKET.ko NG_KSOCKET.ko]"
     );
     2
 }
@@ -178,6 +248,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         callgrind: CgMode::Auto,
         kos: Vec::new(),
         child: None,
+        child_native: None,
+        reference: None,
     };
     let mut it = args.iter();
     let num = |v: Option<&String>, what: &str| -> Result<usize, String> {
@@ -200,6 +272,16 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--no-callgrind" => o.callgrind = CgMode::Off,
             "--child" => {
                 o.child = Some(PathBuf::from(it.next().ok_or("--child needs a file")?));
+            }
+            "--child-native" => {
+                o.child_native = Some(PathBuf::from(
+                    it.next().ok_or("--child-native needs a file")?,
+                ));
+            }
+            "--reference" => {
+                o.reference = Some(PathBuf::from(
+                    it.next().ok_or("--reference needs a directory")?,
+                ));
             }
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s => o.kos.push(PathBuf::from(s)),
@@ -231,6 +313,27 @@ pub fn cli(args: &[String]) -> i32 {
             );
             return 3;
         }
+    }
+    if let Some(dir) = &o.reference {
+        for m in MODULES {
+            if !dir.join(m).exists() {
+                eprintln!(
+                    "ngharness bench: {} not found (scripts/build-ref.sh FREEBSD_SRC {} builds it)",
+                    dir.join(m).display(),
+                    dir.display()
+                );
+                return 3;
+            }
+        }
+    }
+    if let Some(out) = &o.child_native {
+        return match child_native(&o, out) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("ngharness bench (end-to-end child): {e}");
+                3
+            }
+        };
     }
     if let Some(out) = &o.child {
         return match child(&o, out) {
@@ -405,6 +508,78 @@ struct Native {
     secs: f64,
 }
 
+/// Times `o.packets` end-to-end round trips (after the warm-up), probes
+/// off: (count, seconds).
+fn time_round_trips(o: &Opts, g: &mut UdpGraph, p: &[u8]) -> Result<(usize, f64), String> {
+    for _ in 0..o.warmup {
+        g.round_trip(p)
+            .map_err(|e| format!("end to end (warm-up): {e}"))?;
+    }
+    let start = Instant::now();
+    for _ in 0..o.packets {
+        g.round_trip(p).map_err(|e| format!("end to end: {e}"))?;
+    }
+    Ok((o.packets, start.elapsed().as_secs_f64()))
+}
+
+/// The native end-to-end child (the reference modules cannot be loaded in
+/// the parent, which has its own): round trips per second, written to
+/// `out` as `e2e COUNT SECONDS`.
+fn child_native(o: &Opts, out: &Path) -> Result<(), String> {
+    let (_, mut g) = boot_and_build(&o.kos)?;
+    let p = payload(o.size);
+    let (n, secs) = time_round_trips(o, &mut g, &p)?;
+    let problems = finish(g);
+    if !problems.is_empty() {
+        return Err(format!(
+            "the kernel was not left clean:\n  {}",
+            problems.join("\n  ")
+        ));
+    }
+    std::fs::write(out, format!("e2e\t{n}\t{secs}\n"))
+        .map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Runs [`child_native`] in a child process on `kos`.
+fn run_native_child(o: &Opts, kos: &[PathBuf]) -> Result<(usize, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("ngbench-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = dir.join("result.tsv");
+    let out = Command::new(exe)
+        .arg("bench")
+        .arg("--child-native")
+        .arg(&result)
+        .arg("-n")
+        .arg(o.packets.to_string())
+        .arg("--warmup")
+        .arg(o.warmup.to_string())
+        .arg("--size")
+        .arg(o.size.to_string())
+        .args(kos)
+        .output()
+        .map_err(|e| format!("cannot run the end-to-end child: {e}"))?;
+    let text = std::fs::read_to_string(&result);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        return Err(format!(
+            "the end-to-end child failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = text.map_err(|e| format!("{}: {e}", result.display()))?;
+    let f: Vec<&str> = text.trim().split('\t').collect();
+    match f.as_slice() {
+        ["e2e", n, secs] => Ok((
+            n.parse().map_err(|_| "bad end-to-end result")?,
+            secs.parse().map_err(|_| "bad end-to-end result")?,
+        )),
+        _ => Err(format!("bad end-to-end result: {text}")),
+    }
+}
+
 fn native(o: &Opts) -> Result<(Vec<net::Loaded>, Native), String> {
     let (loaded, mut g) = boot_and_build(&o.kos)?;
     let p = payload(o.size);
@@ -553,6 +728,9 @@ type Profile = (String, Vec<(usize, u64)>);
 #[derive(Default)]
 struct Instr {
     per_pkt: BTreeMap<(Case, String), f64>,
+    /// Instructions of the whole process per packet (per round trip for
+    /// the round-trip cases), by case.
+    total: BTreeMap<Case, f64>,
     top: BTreeMap<(Case, String), Vec<(f64, String)>>,
     /// (case, module, demangled function) → (mangled symbol, [(offset, Ir)]).
     ins: BTreeMap<(Case, String, String), Profile>,
@@ -567,7 +745,9 @@ fn find_valgrind() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn run_callgrind(o: &Opts, valgrind: &Path) -> Result<Instr, String> {
+/// Runs the callgrind child on `kos` (`keep`: the suffix of the file
+/// `NGBENCH_KEEP` names for this run's raw results).
+fn run_callgrind(o: &Opts, valgrind: &Path, kos: &[PathBuf], keep: &str) -> Result<Instr, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let dir = std::env::temp_dir().join(format!("ngbench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -593,14 +773,14 @@ fn run_callgrind(o: &Opts, valgrind: &Path) -> Result<Instr, String> {
         .arg(o.warmup.min(5).to_string())
         .arg("--size")
         .arg(o.size.to_string())
-        .args(&o.kos)
+        .args(kos)
         .env("NGBENCH_CG_OUT", &cg_out);
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {}: {e}", valgrind.display()))?;
     let text = std::fs::read_to_string(&result);
-    if let Ok(keep) = std::env::var("NGBENCH_KEEP") {
-        let _ = std::fs::copy(&result, keep);
+    if let Ok(k) = std::env::var("NGBENCH_KEEP") {
+        let _ = std::fs::copy(&result, format!("{k}{keep}"));
     }
     let _ = std::fs::remove_dir_all(&dir);
     if !out.status.success() {
@@ -637,6 +817,11 @@ fn run_callgrind(o: &Opts, valgrind: &Path) -> Result<Instr, String> {
                         .or_insert_with(|| (sym.to_string(), Vec::new()))
                         .1
                         .push((off, ir));
+                }
+            }
+            ["total", case, total] => {
+                if let (Some(c), Ok(t)) = (Case::from_key(case), total.parse::<f64>()) {
+                    ins.total.insert(c, t / n);
                 }
             }
             ["fn", case, m, ir, name] => {
@@ -826,13 +1011,26 @@ fn parent(o: &Opts) -> Result<bool, String> {
     }
 
     let want_cg = o.callgrind != CgMode::Off;
+    let ref_kos: Option<Vec<PathBuf>> = o
+        .reference
+        .as_ref()
+        .map(|d| MODULES.iter().map(|m| d.join(m)).collect());
     let mut instr: Option<Instr> = None;
+    let mut c_instr: Option<Instr> = None;
     println!();
     if want_cg {
         match find_valgrind() {
             Some(v) => {
-                let i = run_callgrind(o, &v)?;
-                instr = Some(i);
+                instr = Some(run_callgrind(o, &v, &o.kos, "")?);
+                if let Some(k) = &ref_kos {
+                    match run_callgrind(o, &v, k, ".freebsd") {
+                        Ok(ci) => c_instr = Some(ci),
+                        Err(e) => println!(
+                            "FreeBSD's modules: not measured, so the budgets are the figures of ROWS:\n  {}",
+                            e.lines().take(12).collect::<Vec<_>>().join("\n  ")
+                        ),
+                    }
+                }
             }
             None if o.callgrind == CgMode::On => {
                 return Err("valgrind not found on PATH (apt-get install valgrind)".into());
@@ -842,82 +1040,160 @@ fn parent(o: &Opts) -> Result<bool, String> {
     } else {
         println!("Instructions: not measured (--quick / --no-callgrind).");
     }
-    let mut ks_summary = Vec::new();
+    let mut summary = Vec::new();
     if let Some(i) = &instr {
+        let source = match (&o.reference, &c_instr) {
+            (Some(d), Some(_)) => format!("FreeBSD's modules from {}, measured now", d.display()),
+            _ => "FreeBSD 15-CURRENT's modules as measured by this bench (ROWS)".into(),
+        };
         println!(
-            "Instructions executed inside each module image per packet (callgrind, {} packets per case, {:.1} s):",
-            i.packets, i.secs
+            "Instructions executed inside the module per {}-byte packet (callgrind, {} packets per case, {:.1} s):",
+            o.size, i.packets, i.secs
         );
-        println!(
-            "  {:<26} {:>13} {:>14} {:>22}",
-            "case", "ng_socket.ko", "ng_ksocket.ko", "budget (ng_ksocket.ko)"
-        );
-        for case in CASES {
-            let s = i
+        println!("  FreeBSD: {source}; budget = the FreeBSD figure");
+        println!("  {:<42} {:>8} {:>8}  verdict", "row", "FreeBSD", "ngsock");
+        for row in ROWS {
+            let ours = i
                 .per_pkt
-                .get(&(case, "ng_socket.ko".into()))
+                .get(&(row.case, row.module.into()))
                 .copied()
                 .unwrap_or(0.0);
-            let k = i
-                .per_pkt
-                .get(&(case, "ng_ksocket.ko".into()))
-                .copied()
-                .unwrap_or(0.0);
-            let (budget, verdict) = match case.ir_budget() {
-                Some(b) if k >= b => {
-                    fails.push(format!(
-                        "{}: ng_ksocket.ko executes {k:.0} instructions per packet (budget {b:.0})",
-                        case.label()
-                    ));
-                    (format!("{b:.0}"), "OVER")
-                }
-                Some(b) => (format!("{b:.0}"), "ok"),
-                None => ("-".into(), ""),
+            let c = match &c_instr {
+                Some(ci) => ci
+                    .per_pkt
+                    .get(&(row.case, row.module.into()))
+                    .copied()
+                    .unwrap_or(0.0),
+                None => row.freebsd,
             };
+            let verdict = if ours <= c + 0.05 {
+                "ok"
+            } else {
+                fails.push(format!(
+                    "{}: {ours:.0} instructions per packet in {} (FreeBSD: {c:.0})",
+                    row.label, row.module
+                ));
+                "OVER"
+            };
+            println!("  {:<42} {c:>8.0} {ours:>8.0}  {verdict}", row.label);
+            summary.push(format!("{} {ours:.0}/{c:.0}", row.label));
+        }
+        // The tag-addressed send alone: the echo round trip minus the
+        // unconnected receive (information: the row is the round trip).
+        let tag_send = |per: &BTreeMap<(Case, String), f64>| -> Option<f64> {
+            let k = "ng_ksocket.ko".to_string();
+            Some(
+                per.get(&(Case::EchoUnconnected, k.clone()))?
+                    - per.get(&(Case::RecvUnconnected, k))?,
+            )
+        };
+        let c_tag = match &c_instr {
+            Some(ci) => tag_send(&ci.per_pkt),
+            None => Some(46.0),
+        };
+        if let (Some(t), Some(c)) = (tag_send(&i.per_pkt), c_tag) {
             println!(
-                "  {:<26} {s:>13.0} {k:>14.0} {budget:>17} {verdict:>4}",
-                case.label()
+                "  {:<42} {:>8} {:>8}  (echo - receive unconnected; information)",
+                "  tag-addressed send alone",
+                format!("~{c:.0}"),
+                format!("~{t:.0}")
             );
-            if case.ir_budget().is_some() {
-                ks_summary.push(format!("{} {k:.0}/{budget}", case.key()));
+        }
+        println!();
+        let e2e = |ins: &Instr| -> Option<String> {
+            let total = ins.total.get(&Case::EndToEnd).copied()?;
+            let s = ins
+                .per_pkt
+                .get(&(Case::EndToEnd, "ng_socket.ko".into()))
+                .copied()
+                .unwrap_or(0.0);
+            let k = ins
+                .per_pkt
+                .get(&(Case::EndToEnd, "ng_ksocket.ko".into()))
+                .copied()
+                .unwrap_or(0.0);
+            Some(format!(
+                "{total:.0} instructions per round trip in the harness process, of which ng_socket.ko {s:.0} ({:.1}%), ng_ksocket.ko {k:.0} ({:.1}%)",
+                100.0 * s / total.max(1.0),
+                100.0 * k / total.max(1.0)
+            ))
+        };
+        println!("End to end (reported, not a budget): data socket -> ng_socket -> ksocket -> UDP -> the peer,");
+        println!(
+            "which sends it back -> ksocket -> ng_socket -> data socket; {}-byte payload:",
+            o.size
+        );
+        // Timed in child processes, each the best of three runs taken in
+        // turn (the machine's other work only ever slows a run down).
+        let mut sets: Vec<(&str, &[PathBuf], Option<&Instr>)> = vec![("ngsock", &o.kos, Some(i))];
+        if let Some(k) = &ref_kos {
+            sets.push(("FreeBSD", k, c_instr.as_ref()));
+        }
+        let mut best: Vec<Result<f64, String>> = vec![Err(String::new()); sets.len()];
+        for _ in 0..3 {
+            for (j, (_, kos, _)) in sets.iter().enumerate() {
+                match run_native_child(o, kos) {
+                    Ok((n, secs)) => {
+                        let r = n as f64 / secs.max(1e-9);
+                        if best[j].as_ref().map_or(true, |b| r > *b) {
+                            best[j] = Ok(r);
+                        }
+                    }
+                    Err(e) => best[j] = Err(e),
+                }
             }
         }
-        if let (Some(e), Some(r)) = (
-            i.per_pkt
-                .get(&(Case::EchoUnconnected, "ng_ksocket.ko".into())),
-            i.per_pkt
-                .get(&(Case::RecvUnconnected, "ng_ksocket.ko".into())),
-        ) {
-            println!(
-                "  (tag-addressed unconnected send, derived = echo - receive unconnected: ~{:.0} ng_ksocket.ko instructions per packet)",
-                e - r
-            );
+        for ((who, _, ins), rate) in sets.iter().zip(&best) {
+            match rate {
+                Ok(r) => println!(
+                    "  {who:<8} {r:.0} round trips/s ({:.0} packets/s; native run, best of 3 x {} round trips)",
+                    2.0 * r,
+                    o.packets
+                ),
+                Err(e) => println!("  {who:<8} not timed: {e}"),
+            }
+            if let Some(t) = ins.and_then(e2e) {
+                println!("           {t}");
+            }
         }
+        println!(
+            "  (the harness process: its kernel model, netgraph core and Linux I/O, {} build; the Linux\n   kernel's own UDP work is not counted. NGSOCK_BENCH_PROFILE=release builds the harness optimized.)",
+            if cfg!(debug_assertions) { "debug" } else { "optimized" }
+        );
+        println!();
         println!("Where the instructions go (per packet: top functions, and loops inside them):");
-        for ((case, m), fns) in &i.top {
-            println!("  {} / {m}:", case.label());
-            for (ir, f) in fns.iter().take(6) {
-                println!("      {ir:>6.0}  {f}");
-                let Some((sym, prof)) = i.ins.get(&(*case, m.clone(), f.clone())) else {
+        let mut profiles: Vec<(&str, &Instr, &[PathBuf])> = vec![("ngsock", i, &o.kos)];
+        if let (Some(ci), Some(k)) = (&c_instr, &ref_kos) {
+            profiles.push(("FreeBSD", ci, k));
+        }
+        for (who, ins, kos) in profiles {
+            for ((case, m), fns) in &ins.top {
+                if *case == Case::EndToEnd {
                     continue;
-                };
-                let ranges = hot_ranges(prof, i.packets);
-                let shown: Vec<&HotRange> = ranges.iter().filter(|r| r.ir >= 20.0).collect();
-                for r in &shown {
-                    println!(
-                        "              {:>5.0} in a loop at +{:#x}..+{:#x} ({} instructions, {:.0} iterations per packet)",
-                        r.ir, r.start, r.end, r.instructions, r.times
-                    );
                 }
-                if !shown.is_empty() {
-                    let rest = ir - shown.iter().map(|r| r.ir).sum::<f64>();
-                    println!("              {rest:>5.0} elsewhere in the function");
-                    let path = o
-                        .kos
-                        .iter()
-                        .find(|k| k.file_name().and_then(|f| f.to_str()) == Some(m.as_str()))
-                        .map_or(m.clone(), |k| k.display().to_string());
-                    println!("              (llvm-objdump-19 -d --no-show-raw-insn --disassemble-symbols={sym} {path})");
+                println!("  {who} {} / {m}:", case.label());
+                for (ir, f) in fns.iter().take(6) {
+                    println!("      {ir:>6.0}  {f}");
+                    let Some((sym, prof)) = ins.ins.get(&(*case, m.clone(), f.clone())) else {
+                        continue;
+                    };
+                    let ranges = hot_ranges(prof, ins.packets);
+                    let shown: Vec<&HotRange> = ranges.iter().filter(|r| r.ir >= 20.0).collect();
+                    for r in &shown {
+                        println!(
+                            "              {:>5.0} in a loop at +{:#x}..+{:#x} ({} instructions, {:.0} iterations per packet)",
+                            r.ir, r.start, r.end, r.instructions, r.times
+                        );
+                    }
+                    if !shown.is_empty() {
+                        let rest = ir - shown.iter().map(|r| r.ir).sum::<f64>();
+                        println!("              {rest:>5.0} elsewhere in the function");
+                        let path = kos
+                            .iter()
+                            .find(|k| k.file_name().and_then(|f| f.to_str()) == Some(m.as_str()))
+                            .map_or(m.clone(), |k| k.display().to_string());
+                        println!("              (llvm-objdump-19 -d --no-show-raw-insn --disassemble-symbols={sym} {path})");
+                    }
                 }
             }
         }
@@ -926,8 +1202,8 @@ fn parent(o: &Opts) -> Result<bool, String> {
     let pass = fails.is_empty();
     let instr_txt = if instr.is_some() {
         format!(
-            "ng_ksocket.ko instructions/packet {}",
-            ks_summary.join(", ")
+            "instructions/packet (ngsock/FreeBSD) {}",
+            summary.join(", ")
         )
     } else {
         "instructions not measured".into()
@@ -980,13 +1256,23 @@ mod tests {
     }
 
     #[test]
-    fn budgets_follow_the_issue() {
-        assert_eq!(Case::SendConnected.ir_budget(), Some(300.0));
-        assert_eq!(Case::RecvConnected.ir_budget(), Some(500.0));
-        assert_eq!(Case::RecvUnconnected.ir_budget(), Some(500.0));
+    fn budgets_are_freebsds_figures() {
+        let b: Vec<(&str, f64)> = ROWS.iter().map(|r| (r.module, r.freebsd)).collect();
+        assert_eq!(
+            b,
+            [
+                ("ng_ksocket.ko", 39.0),
+                ("ng_ksocket.ko", 114.0),
+                ("ng_ksocket.ko", 147.0),
+                ("ng_ksocket.ko", 193.0),
+                ("ng_socket.ko", 133.0),
+                ("ng_socket.ko", 55.0),
+            ]
+        );
+        assert!(ROWS.iter().all(|r| r.case != Case::EndToEnd));
         assert_eq!(Case::SendConnected.alloc_budget(), Some(0.0));
         assert_eq!(Case::RecvUnconnected.alloc_budget(), Some(1.0));
-        assert_eq!(Case::EchoUnconnected.ir_budget(), None);
+        assert_eq!(Case::EndToEnd.alloc_budget(), None);
         for c in CASES {
             assert_eq!(Case::from_key(c.key()), Some(c));
         }
@@ -1003,6 +1289,9 @@ mod tests {
         assert!(a(&["--size", "0"]).is_err());
         assert!(a(&["--size", "10000"]).is_err());
         assert!(a(&["--frob"]).is_err());
+        let o = a(&["--reference", "build/ref"]).expect("reference");
+        assert_eq!(o.reference, Some(PathBuf::from("build/ref")));
+        assert!(a(&["--reference"]).is_err());
         assert_eq!(
             short_name("_RNvNtNtCsae6jOJlM3Uz_6ngsock7ksocket4node7receive"),
             "ksocket::node::receive"
