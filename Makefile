@@ -4,20 +4,27 @@
 #   make            bootstrap the toolchain (first run) and build both modules
 #   make test       run every test: format, clippy, unit tests, the kernel-linker
 #                   gate, the host kernel harness, vm-tests (skipped without an image)
+#   make fuzz       coverage-guided fuzzing, FUZZ_SECS seconds per target
+#   make coverage   which functions and edges of the modules no test reaches
 
 SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko test check fmt clippy unit man bsd gate harness vm-test vm-unit bench demo \
-        load unload clean
+.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man bsd gate \
+        harness vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
 
 bootstrap:
 	@sh scripts/bootstrap.sh >/dev/null
 
-ko: $(MODULES)
+ko: $(MODULES) bridge
+
+# The PF_NETGRAPH bridge for Linux programs: build/libngbridge.so and the
+# compatibility headers in build/include (docs/bridge.md).
+bridge:
+	@sh scripts/build-bridge.sh $(BUILD)
 
 # Cargo tracks the sources itself; always ask it (it is quick when nothing changed).
 $(BUILD)/ng_ksocket.ko: FORCE
@@ -26,11 +33,30 @@ $(BUILD)/ng_socket.ko: FORCE
 	@sh scripts/build-ko.sh socket ng_socket $@
 FORCE:
 
+# Instrumented flavours for the host kernel harness only (scripts/build-ko.sh).
+ko-fuzz: all
+	@sh scripts/build-ko.sh ksocket ng_ksocket $(BUILD)/fuzz/ng_ksocket.ko fuzz
+	@sh scripts/build-ko.sh socket ng_socket $(BUILD)/fuzz/ng_socket.ko fuzz
+ko-cov: all
+	@sh scripts/build-ko.sh ksocket ng_ksocket $(BUILD)/cov/ng_ksocket.ko cov
+	@sh scripts/build-ko.sh socket ng_socket $(BUILD)/cov/ng_socket.ko cov
+
 test: all
 	@sh scripts/test.sh all
 
 fmt clippy unit man bsd gate:
 	@sh scripts/test.sh $@
+
+# The bridge's C programs and the scenarios through the bridge.
+bridge-test: all
+	@sh scripts/test.sh bridge
+
+# FreeBSD's own ngctl and tests/sys/netgraph, built for Linux from a FreeBSD
+# source tree, against the modules through the bridge (docs/bridge.md):
+#   make freebsd-check FREEBSD_SRC=/path/to/freebsd-src
+# (or with what is already in build/freebsd, or NGCTL=/path/to/ngctl).
+freebsd-check: all
+	@sh scripts/test.sh freebsd
 
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"
@@ -45,6 +71,8 @@ KO        ?= $(BUILD)/ng_socket.ko $(BUILD)/ng_ksocket.ko
 SCENARIOS ?= scenarios/*.ngs
 FREEBSD_SRC ?=
 REF       := $(BUILD)/ref
+FUZZ_SECS ?= 60
+FUZZ_TARGETS ?= ksock-msg ngsock-calls ksock-data
 harness: all
 	@. scripts/env.sh && $$CARGO run --quiet -p ngharness -- load $(KO) && \
 	  $$CARGO run --quiet -p ngharness -- run $(foreach k,$(KO),--ko $(k)) $(SCENARIOS)
@@ -66,6 +94,13 @@ bench: all
 
 demo: all
 	@sh scripts/demo.sh
+
+# Coverage-guided fuzzing with LibAFL: make fuzz FUZZ_SECS=600 [FUZZ_TARGETS="ksock-msg ..."]
+fuzz: all
+	@FUZZ_SECS=$(FUZZ_SECS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz.sh
+
+coverage: all
+	@sh scripts/coverage.sh
 
 unload load:
 	@echo "make $@: loading kernel modules needs FreeBSD (there, make reads BSDmakefile)." >&2

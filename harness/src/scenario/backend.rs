@@ -305,6 +305,8 @@ pub enum Choice {
     Builtin,
     /// The pure-Rust model.
     Fake,
+    /// A Linux process using libngbridge.so against `ngharness serve`.
+    Bridge,
 }
 
 impl Choice {
@@ -315,6 +317,7 @@ impl Choice {
             "socket" => Some(Choice::Socket),
             "builtin" => Some(Choice::Builtin),
             "fake" => Some(Choice::Fake),
+            "bridge" => Some(Choice::Bridge),
             _ => None,
         }
     }

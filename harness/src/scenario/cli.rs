@@ -1,9 +1,16 @@
 //! `ngharness run` and its hidden per-scenario child `ngharness run-one`.
 //!
 //! ```text
-//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
-//!               [--timeout SECS] [--reference [--man DIR]] SCENARIO...
+//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS]
+//!               [--reference [--man DIR]] SCENARIO...
 //! ```
+//! With `--backend bridge` the child runs with `LD_PRELOAD` of the bridge
+//! library (`--bridge-lib`, default `libngbridge.so` beside the first
+//! `--ko`) and the kernel runs in an `ngharness serve` of its own.
+//! `--ngctl FILE` (which implies the bridge) runs the scenarios' `ngctl`
+//! and `session` statements with that ngctl binary — FreeBSD's own, built
+//! for Linux — instead of the emulation ([`super::extctl`]).
 //! Each scenario runs in its own child process (this binary re-executed as
 //! `run-one`), so a kernel panic or a crash fails only that scenario. The
 //! child boots the harness kernel, loads the `--ko` files in order (the
@@ -33,13 +40,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::backend::{self, BuiltinPort, Choice};
+use super::extctl::External;
 use super::fake::FakeNet;
 use super::kernel::{FakeKernel, HarnessKernel, Kernel};
 use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake] [--timeout SECS] [--reference [--man DIR]] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--reference [--man DIR]] SCENARIO...";
 /// Default wall-clock limit of one scenario.
 const DEFAULT_TIMEOUT: u64 = 120;
 /// Protocol prefix of the child's report lines.
@@ -53,6 +61,8 @@ struct Opts {
     verbose: bool,
     backend: Choice,
     timeout: u64,
+    bridge_lib: Option<PathBuf>,
+    ngctl: Option<PathBuf>,
     scenarios: Vec<PathBuf>,
     /// Reference mode (see the module docs).
     reference: bool,
@@ -66,6 +76,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         verbose: false,
         backend: Choice::Auto,
         timeout: DEFAULT_TIMEOUT,
+        bridge_lib: None,
+        ngctl: None,
         scenarios: Vec::new(),
         reference: false,
         man: None,
@@ -86,6 +98,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 let v = value(&mut i)?;
                 o.backend = Choice::parse(&v).ok_or_else(|| format!("unknown backend `{v}`"))?;
             }
+            "--bridge-lib" => o.bridge_lib = Some(PathBuf::from(value(&mut i)?)),
+            "--ngctl" => o.ngctl = Some(PathBuf::from(value(&mut i)?)),
             "--timeout" => {
                 let v = value(&mut i)?;
                 o.timeout = v.parse().map_err(|_| format!("bad --timeout `{v}`"))?;
@@ -99,6 +113,18 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     }
     if o.scenarios.is_empty() {
         return Err("no scenario given".into());
+    }
+    if let Some(n) = &o.ngctl {
+        // A real ngctl is a Linux process: it reaches the kernel only
+        // through the bridge.
+        match o.backend {
+            Choice::Auto | Choice::Bridge => o.backend = Choice::Bridge,
+            _ => return Err("--ngctl runs ngctl through the bridge (--backend bridge)".into()),
+        }
+        let abs = n
+            .canonicalize()
+            .map_err(|e| format!("--ngctl {}: {e}", n.display()))?;
+        o.ngctl = Some(abs);
     }
     Ok(o)
 }
@@ -222,8 +248,22 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
         Choice::Socket => "socket",
         Choice::Builtin => "builtin",
         Choice::Fake => "fake",
+        Choice::Bridge => "bridge",
     };
     cmd.arg("--backend").arg(b);
+    if o.backend == Choice::Bridge {
+        let lib = o
+            .bridge_lib
+            .clone()
+            .unwrap_or_else(|| super::bridge::default_lib(&o.kos));
+        let lib = lib
+            .canonicalize()
+            .map_err(|e| format!("the bridge library {}: {e}", lib.display()))?;
+        cmd.env("LD_PRELOAD", lib);
+    }
+    if let Some(n) = &o.ngctl {
+        cmd.arg("--ngctl").arg(n);
+    }
     if o.verbose {
         cmd.arg("--verbose");
     }
@@ -478,6 +518,10 @@ pub fn make_env(choice: Choice, kos: &[PathBuf]) -> Result<Env, String> {
             Box::new(SocketPort::new(net)),
         ));
     }
+    if choice == Choice::Bridge {
+        let (k, port) = super::bridge::start(kos)?;
+        return Ok((Box::new(k), Box::new(port)));
+    }
     let k = HarnessKernel::boot(kos)?;
     let port: Box<dyn NgPort> = match choice {
         Choice::Socket => backend::socket_port()?,
@@ -505,7 +549,13 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(0, &e, &[]),
     };
-    report("backend", &port.backend());
+    match &o.ngctl {
+        Some(n) => report(
+            "backend",
+            &format!("{}; ngctl: {}", port.backend(), n.display()),
+        ),
+        None => report("backend", &port.backend()),
+    }
     for m in &sc.requires {
         if !k.module_loaded(m) {
             return fail(
@@ -523,6 +573,12 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
     let mut r = Runner::new(k.as_mut(), port.as_mut(), &base);
     r.markers = true;
     r.reference = o.reference;
+    if let Some(n) = &o.ngctl {
+        match External::new(n) {
+            Ok(x) => r.use_external(x),
+            Err(e) => return fail(0, &e, &[]),
+        }
+    }
     let result = r.run(&sc);
     for (d, f) in &r.deviations {
         report(

@@ -4,8 +4,9 @@
 //! credentials, then checks that the kernel is left clean.
 //!
 //! ```text
-//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
-//!               [--timeout SECS] [--reference [--man DIR]] SCENARIO...
+//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS]
+//!               [--reference [--man DIR]] SCENARIO...
 //! ```
 //!
 //! * [`parse`] — the scenario format (`FILE:LINE:` errors; the same rules as
@@ -17,6 +18,10 @@
 //! * [`backend`] — the `PF_NETGRAPH` socket layer as a [`port::SockApi`]
 //!   (through `ng_socket.ko`), the built-in netgraph client backend, and the
 //!   choice between them; [`fake`] — a pure-Rust model for self-tests;
+//! * [`bridge`] — the same ngctl emulation as a Linux process through
+//!   `libngbridge.so` against an `ngharness serve` (`--backend bridge`);
+//! * [`extctl`] — an external ngctl binary (FreeBSD's, built for Linux) in
+//!   place of the emulation, through the bridge (`--ngctl FILE`);
 //! * [`outside`] — UDP/TCP sockets outside netgraph;
 //! * [`kernel`] — module loading, credentials, event loop, end checks;
 //! * [`runner`] — one scenario in this process; [`cli`] — `ngharness run`,
@@ -33,9 +38,11 @@
 //! string argument that must start with a quote is written `"\"y\""`.
 
 pub mod backend;
+pub mod bridge;
 pub mod cli;
 pub mod deviation;
 pub mod errno;
+pub mod extctl;
 pub mod fake;
 pub mod kernel;
 pub mod msg;

@@ -62,6 +62,7 @@ pub use addr::{sockaddr_in, sockaddr_in6, sockaddr_un};
 pub use errno::linux_to_fbsd;
 pub use events::{set_idle_wait_ms, IDLE_ACTIVE_MS, IDLE_QUIET_MS};
 pub use proto::Kind;
+pub use sockopt::{SO_HARNESS_LONG, SO_HARNESS_LONG_DEFAULT, SO_HARNESS_LONG_MAX};
 
 // ---------------------------------------------------------------------------
 // Constants (FreeBSD values)
@@ -654,6 +655,13 @@ pub fn live_sockets() -> usize {
         return 0;
     }
     with(|i| i.socks.values().filter(|s| !s.zombie).count())
+}
+
+/// The epoll descriptor network events arrive on (readable when the event
+/// source has work), once this OS thread has sockets; for servers that wait
+/// in their own `poll(2)`.
+pub fn event_fd() -> Option<c_int> {
+    initialized().then(|| with(|i| i.epfd))
 }
 
 /// Runs the socket event source until it has nothing left to deliver,
