@@ -453,6 +453,8 @@ fn accept(node: Node<'_>, st: &mut State) -> KResult<()> {
     let cst = State {
         so: SocketSlot::with(so),
         flags: KsFlags::CLONED | KsFlags::EMBRYONIC,
+        // A clone is a node made now: it counts as the tunable says.
+        counting: tunables::count_traffic(),
         ..State::default()
     };
     let Ok(p) = Private::<Ksocket>::new(Shared::new(child.node()), cst) else {
