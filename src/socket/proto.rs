@@ -9,7 +9,7 @@ use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::Mbuf;
 use crate::kern::netgraph::{
-    type_exists, Completion, Msg, NewNode, NodeRef, Private, SendFlags, TypedNode,
+    type_exists, Completion, DataOut, Msg, NewNode, NodeRef, Private, SendFlags, TypedNode,
     NGM_GENERIC_COOKIE, NGM_MKPEER, NG_HOOKSIZ, NG_MESG_HDR, NG_TYPESIZ, NG_VERSION,
 };
 use crate::kern::print::console;
@@ -317,19 +317,24 @@ fn data_send(
         }
     };
     let named = name.first().is_some_and(|&b| b != 0);
+    if named && name.len() >= NG_HOOKSIZ {
+        return Err(Errno::EINVAL);
+    }
+    // Sleeping item allocation, like FreeBSD's data-socket send
+    // (NG_WAITOK): this is the sending process's thread, with no lock held
+    // yet. The item is addressed under the lock (it then references the
+    // hook itself) and sent once the lock is released.
+    let item = DataOut::package_sleeping(m)?;
     // A reference the cache let go of, dropped once the lock is released.
     let mut old = None;
-    let hook = {
+    let item = {
         let mut st = sock.st.lock()?;
         let node = st.node.as_ref().ok_or(Errno::ENOTCONN)?.node();
         if named {
-            if name.len() >= NG_HOOKSIZ {
-                return Err(Errno::EINVAL);
-            }
             // The hook sent to last, else the table (one hook: its name is
             // compared, as FreeBSD does).
             match &st.last {
-                Some(h) if h.hook().is_named(name) => h.clone(),
+                Some(h) if h.hook().is_named(name) => item.address(h.hook())?,
                 _ => {
                     let name = c_str(name);
                     let h = match st.hooks.only() {
@@ -340,21 +345,20 @@ fn data_send(
                     }
                     .ok_or(Errno::EHOSTUNREACH)?
                     .clone();
-                    old = st.last.replace(h.clone());
-                    h
+                    let item = item.address(h.hook())?;
+                    old = st.last.replace(h);
+                    item
                 }
             }
         } else {
             if node.num_hooks() != 1 {
                 return Err(Errno::EDESTADDRREQ);
             }
-            st.hooks.only().ok_or(Errno::EDESTADDRREQ)?.clone()
+            item.address(st.hooks.only().ok_or(Errno::EDESTADDRREQ)?.hook())?
         }
     };
     drop(old);
-    // Sleeping item allocation, like FreeBSD's data-socket send
-    // (NG_WAITOK): this is the sending process's thread, with no lock held.
-    hook.hook().send_data_sleeping(m)
+    item.send()
 }
 
 fn sockaddr(so: So<'_>, out: &mut [u8]) -> KResult<()> {

@@ -6,6 +6,7 @@ use core::ptr::NonNull;
 
 use fbsd_sys::ng_hook;
 
+use super::item::Item;
 use super::node::Node;
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::mbuf::Mbuf;
@@ -154,34 +155,6 @@ impl<'a> Hook<'a> {
         self.send_data_flags(m.into(), 0)
     }
 
-    /// As [`Hook::send_data`], from a context that may sleep (a socket
-    /// system call, no lock held): the item is allocated with `NG_WAITOK`,
-    /// so at the `net.graph.maxdata` limit the sender waits for an item
-    /// instead of failing; the item then travels inside the network epoch,
-    /// as netgraph's data path expects (FreeBSD's `ngd_send` does the same).
-    #[inline(always)]
-    pub fn send_data_sleeping(self, m: impl Into<Mbuf>) -> KResult<()> {
-        #[allow(clippy::cast_possible_wrap)]
-        const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
-        // SAFETY: ng_package_data consumes the chain (freeing it on
-        // failure); with NG_WAITOK it may sleep, which this context allows.
-        let item = unsafe { fbsd_sys::ng_package_data(m.into().into_raw(), NG_WAITOK) };
-        if item.is_null() {
-            return Err(Errno::ENOMEM);
-        }
-        crate::kern::epoch::in_net(|| {
-            // SAFETY: ng_address_hook frees the item on error; ng_snd_item
-            // consumes it. The hook is referenced for the call.
-            unsafe {
-                let err = fbsd_sys::ng_address_hook(core::ptr::null_mut(), item, self.as_ptr(), 0);
-                if err != 0 {
-                    return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
-                }
-                Errno::check(fbsd_sys::ng_snd_item(item, 0))
-            }
-        })
-    }
-
     /// `NG_SEND_DATA_FLAGS`: the item is allocated with `flags`.
     fn send_data_flags(self, m: Mbuf, flags: i32) -> KResult<()> {
         // SAFETY: ng_package_data consumes the chain (freeing it on
@@ -198,6 +171,66 @@ impl<'a> Hook<'a> {
             }
             Errno::check(fbsd_sys::ng_snd_item(item, 0))
         }
+    }
+}
+
+/// A data item packaged for sending, not yet addressed: the first of the
+/// three steps of `NG_SEND_DATA` split apart, so that a sender outside the
+/// node's gate can package the data first (which may sleep), address the
+/// item under its own lock (the item then holds the hook's reference) and
+/// send it once the lock is released. Dropping it frees the item and the
+/// chain.
+pub struct DataOut(Item);
+
+impl DataOut {
+    /// Packages `m` (`ng_package_data` with `NG_WAITOK`, for a sending
+    /// process's thread with no lock held: at the `net.graph.maxdata`
+    /// limit it waits for an item instead of failing).
+    #[inline(always)]
+    pub fn package_sleeping(m: impl Into<Mbuf>) -> KResult<DataOut> {
+        #[allow(clippy::cast_possible_wrap)]
+        const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
+        // SAFETY: ng_package_data consumes the chain (freeing it on
+        // failure); with NG_WAITOK it may sleep, which the caller allows. A
+        // non-NULL result is an item we own.
+        unsafe { Item::from_raw(fbsd_sys::ng_package_data(m.into().into_raw(), NG_WAITOK)) }
+            .map(DataOut)
+            .ok_or(Errno::ENOMEM)
+    }
+
+    /// Addresses the item to `hook` (`ng_address_hook`, which takes a
+    /// reference on the hook for the item and does not sleep, so it may run
+    /// under a lock); on error the item is freed.
+    #[inline(always)]
+    pub fn address(self, hook: Hook<'_>) -> KResult<Addressed> {
+        let raw = self.0.into_raw();
+        // SAFETY: an item we own; ng_address_hook frees it on error and
+        // leaves it ours otherwise. The hook is valid for the call.
+        let err =
+            unsafe { fbsd_sys::ng_address_hook(core::ptr::null_mut(), raw, hook.as_ptr(), 0) };
+        match Errno::from_raw(err) {
+            // SAFETY: still ours (no error); non-NULL.
+            None => Ok(Addressed(DataOut(unsafe {
+                Item::from_nonnull(NonNull::new_unchecked(raw))
+            }))),
+            Some(e) => Err(e),
+        }
+    }
+}
+
+/// A [`DataOut`] addressed to its hook, which the item references.
+pub struct Addressed(DataOut);
+
+impl Addressed {
+    /// Sends the item (`ng_snd_item`, inside the network epoch, as
+    /// netgraph's data path expects; FreeBSD's `ngd_send` does the same).
+    #[inline(always)]
+    pub fn send(self) -> KResult<()> {
+        let raw = self.0 .0.into_raw();
+        crate::kern::epoch::in_net(|| {
+            // SAFETY: an addressed item we own; ng_snd_item consumes it.
+            Errno::check(unsafe { fbsd_sys::ng_snd_item(raw, 0) })
+        })
     }
 }
 

@@ -35,8 +35,18 @@ impl Item {
         NonNull::new(raw).map(|raw| Item { raw })
     }
 
+    /// Takes ownership of an item known to be there.
+    ///
+    /// # Safety
+    ///
+    /// `raw` is an item the caller owns.
+    #[inline(always)]
+    pub(in crate::kern) unsafe fn from_nonnull(raw: NonNull<ng_item>) -> Item {
+        Item { raw }
+    }
+
     /// Gives up ownership to a kernel function that consumes the item.
-    fn into_raw(self) -> *mut ng_item {
+    pub(in crate::kern) fn into_raw(self) -> *mut ng_item {
         let p = self.raw.as_ptr();
         core::mem::forget(self);
         p

@@ -24,7 +24,7 @@ mod node;
 pub mod parse;
 
 pub use callout::NgCallout;
-pub use hook::{Hook, HookRef};
+pub use hook::{Addressed, DataOut, Hook, HookRef};
 pub use item::{DataItem, Item};
 pub use msg::{Completion, Msg, NG_MESG_HDR};
 pub use ngtype::{
