@@ -11,7 +11,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man bsd gate \
+.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man docs bsd gate \
         harness vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
@@ -44,7 +44,7 @@ ko-cov: all
 test: all
 	@sh scripts/test.sh all
 
-fmt clippy unit man bsd gate:
+fmt clippy unit man docs bsd gate:
 	@sh scripts/test.sh $@
 
 # The bridge's C programs and the scenarios through the bridge.
@@ -65,8 +65,8 @@ freebsd-check: all
 # also builds FreeBSD's own ng_ksocket.c and ng_socket.c from that tree
 # (scripts/build-ref.sh, into build/ref) and runs the scenarios against
 # them: every difference must be a deviation our man pages document. (No
-# separate load/unload round here: FreeBSD's ng_socket refuses MOD_UNLOAD,
-# itself a documented deviation that socket-unload.ngs reports.)
+# separate load/unload round here: FreeBSD's ng_socket refuses every
+# MOD_UNLOAD, and nothing there opts into unloading it.)
 KO        ?= $(BUILD)/ng_socket.ko $(BUILD)/ng_ksocket.ko
 SCENARIOS ?= scenarios/*.ngs
 FREEBSD_SRC ?=
