@@ -532,8 +532,8 @@ def parse(path, text):
             if last is None:
                 err("'deviation' before the first command")
             if len(rest) not in (2, 3) or not rest[1].quoted or (
-                    len(rest) == 3 and texts[2] != "stop"):
-                err('usage: deviation PAGE "PHRASE" [stop]')
+                    len(rest) == 3 and texts[2] not in ("stop", "end")):
+                err('usage: deviation PAGE "PHRASE" [stop|end]')
             continue
 
         if head in ("scenario", "require", "spec"):

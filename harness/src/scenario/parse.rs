@@ -149,6 +149,10 @@ pub struct Deviation {
     /// `stop`: what follows depends on this command's outcome, so the
     /// scenario ends here when FreeBSD's module deviates.
     pub stop: bool,
+    /// `end`: the difference shows in the end-of-scenario checks (what
+    /// FreeBSD's module leaves behind after this command, e.g. a node it
+    /// never frees), not in the command's own expectations.
+    pub end: bool,
 }
 
 impl Command {
@@ -626,13 +630,14 @@ fn command(st: &mut State, line: usize, t: &str, kind: CmdKind) {
 
 /// `deviation PAGE "PHRASE"`, for the most recent command.
 fn deviation(st: &mut State, line: usize, args: &[Word]) {
-    let (page, phrase, stop) = match args {
-        [page, phrase] => (page, phrase, false),
-        [page, phrase, s] if s.text() == "stop" => (page, phrase, true),
+    let (page, phrase, stop, end) = match args {
+        [page, phrase] => (page, phrase, false, false),
+        [page, phrase, s] if s.text() == "stop" => (page, phrase, true, false),
+        [page, phrase, s] if s.text() == "end" => (page, phrase, false, true),
         _ => {
             return st.err(
                 line,
-                "usage: deviation PAGE \"PHRASE\" [stop] (e.g. deviation ng_ksocket.4 \"accepted here\")",
+                "usage: deviation PAGE \"PHRASE\" [stop|end] (e.g. deviation ng_ksocket.4 \"accepted here\")",
             )
         }
     };
@@ -667,6 +672,7 @@ fn deviation(st: &mut State, line: usize, args: &[Word]) {
         page,
         phrase,
         stop,
+        end,
     });
 }
 
@@ -1055,7 +1061,15 @@ close s
         );
         assert!(s.cmds[1].deviation.is_none());
         let s = p("ngctl list\ndeviation ng_socket.4 \"never\" stop\n").unwrap();
-        assert!(s.cmds[0].deviation.as_ref().is_some_and(|d| d.stop));
+        assert!(s.cmds[0]
+            .deviation
+            .as_ref()
+            .is_some_and(|d| d.stop && !d.end));
+        let s = p("ngctl list\ndeviation ng_socket.4 \"keeps\" end\n").unwrap();
+        assert!(s.cmds[0]
+            .deviation
+            .as_ref()
+            .is_some_and(|d| d.end && !d.stop));
         for bad in [
             "deviation ng_ksocket.4 \"x\"\n",
             "ngctl list\ndeviation ng_ksocket \"x\"\n",
