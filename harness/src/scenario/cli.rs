@@ -611,16 +611,19 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         Ok(()) if !problems.is_empty() => {
             let msg = format!("end of scenario: {}", problems[0]);
             // Reference mode: a difference in what the module leaves behind
-            // (netgraph not quiescent: a node or hook never freed), declared
-            // (`deviation ... end`) at the command that causes it. Any other
-            // end-of-scenario problem still fails.
+            // (netgraph not quiescent: a node or hook never freed, and so a
+            // module that cannot unload its type), declared (`deviation ...
+            // end`) at the command that causes it. Any other end-of-scenario
+            // problem still fails.
             let declared = sc
                 .cmds
                 .iter()
                 .find_map(|c| c.deviation.as_ref().filter(|d| d.end));
-            let left_behind = problems
-                .iter()
-                .all(|p| p.starts_with("netgraph not quiescent"));
+            let left_behind = problems.iter().all(|p| {
+                p.starts_with("netgraph not quiescent")
+                    || (p.starts_with("kldunload ")
+                        && p.ends_with("at the end of the scenario: Device busy"))
+            });
             match declared {
                 Some(d) if o.reference && left_behind => {
                     report(
