@@ -60,14 +60,28 @@ freebsd-check: all
 
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"
-# (defaults: both modules, every scenario file).
+# (defaults: both modules, every scenario file). Reference mode,
+#   make harness FREEBSD_SRC=/path/to/freebsd/src
+# also builds FreeBSD's own ng_ksocket.c and ng_socket.c from that tree
+# (scripts/build-ref.sh, into build/ref) and runs the scenarios against
+# them: every difference must be a deviation our man pages document. (No
+# separate load/unload round here: FreeBSD's ng_socket refuses every
+# MOD_UNLOAD, and nothing there opts into unloading it.)
 KO        ?= $(BUILD)/ng_socket.ko $(BUILD)/ng_ksocket.ko
 SCENARIOS ?= scenarios/*.ngs
+FREEBSD_SRC ?=
+REF       := $(BUILD)/ref
 FUZZ_SECS ?= 60
 FUZZ_TARGETS ?= ksock-msg ngsock-calls ksock-data
 harness: all
 	@. scripts/env.sh && $$CARGO run --quiet -p ngharness -- load $(KO) && \
 	  $$CARGO run --quiet -p ngharness -- run $(foreach k,$(KO),--ko $(k)) $(SCENARIOS)
+	@if [ -n "$(FREEBSD_SRC)" ]; then \
+	  sh scripts/build-ref.sh "$(FREEBSD_SRC)" $(REF) && . scripts/env.sh && \
+	  echo "==> FreeBSD's modules from $(FREEBSD_SRC): which scenarios differ" && \
+	  $$CARGO run --quiet -p ngharness -- run --reference --ko $(REF)/ng_socket.ko \
+	    --ko $(REF)/ng_ksocket.ko $(SCENARIOS); \
+	fi
 
 vm-test: all
 	@sh vm-tests/run.sh $(MODULES)
@@ -76,7 +90,7 @@ vm-unit:
 	@python3 -m unittest discover -s vm-tests/tests
 
 bench: all
-	@sh scripts/bench.sh
+	@FREEBSD_SRC="$(FREEBSD_SRC)" sh scripts/bench.sh
 
 demo: all
 	@sh scripts/demo.sh

@@ -12,6 +12,7 @@
 #include <sys/malloc.h>
 #include <sys/mbuf.h>
 #include <sys/proc.h>
+#include <sys/pcpu.h>
 #include <sys/socket.h>
 #include <sys/socketvar.h>
 #include <sys/sockopt.h>
@@ -31,14 +32,10 @@
  */
 NGSOCK_MTX_SYSINIT(ngsock_private_mtx, "ngsock private data");
 
-/* curthread is an inline %gs load. */
-struct thread *
-ngsock_curthread(void)
-{
-	return (curthread);
-}
-
-/* mutex(9): the macros expand to out-of-line calls in a module build. */
+/*
+ * mutex(9): initialisation and destruction (mtx_lock and mtx_unlock are
+ * called directly from Rust, as __mtx_lock_flags and __mtx_unlock_flags).
+ */
 void
 ngsock_mtx_init(struct mtx *m, const char *name, int opts)
 {
@@ -51,35 +48,10 @@ ngsock_mtx_destroy(struct mtx *m)
 	mtx_destroy(m);
 }
 
-void
-ngsock_mtx_lock(struct mtx *m)
-{
-	mtx_lock(m);
-}
-
-void
-ngsock_mtx_unlock(struct mtx *m)
-{
-	mtx_unlock(m);
-}
-
 int
 ngsock_msleep(void *chan, struct mtx *mtx, const char *wmesg)
 {
 	return (msleep(chan, mtx, 0, wmesg, 0));
-}
-
-/* NG_NODE_REF and NG_HOOK_REF are atomic adds on the reference counts. */
-void
-ngsock_node_ref(struct ng_node *node)
-{
-	NG_NODE_REF(node);
-}
-
-void
-ngsock_hook_ref(struct ng_hook *hook)
-{
-	NG_HOOK_REF(hook);
 }
 
 /* ng_callout_init() is a macro (callout_init(c, 1): MP-safe). */
@@ -96,18 +68,6 @@ ngsock_so_state_change(struct socket *so, int set, int clear)
 	SOCK_LOCK(so);
 	so->so_state = (so->so_state & ~clear) | set;
 	SOCK_UNLOCK(so);
-}
-
-void
-ngsock_so_rcvbuf_lock(struct socket *so)
-{
-	SOCK_RECVBUF_LOCK(so);
-}
-
-void
-ngsock_so_rcvbuf_unlock(struct socket *so)
-{
-	SOCK_RECVBUF_UNLOCK(so);
 }
 
 /*
@@ -154,7 +114,19 @@ CTASSERT(sizeof(struct m_tag) == 24);
 CTASSERT(sizeof(struct malloc_type) == 112);
 CTASSERT(sizeof(struct mtx) == 32);
 CTASSERT(sizeof(struct socket) == 1024);
+CTASSERT(offsetof(struct socket, so_options) == 184);
+CTASSERT(offsetof(struct socket, so_type) == 188);
 CTASSERT(offsetof(struct socket, so_state) == 190);
+CTASSERT(offsetof(struct socket, so_proto) == 208);
+CTASSERT(offsetof(struct socket, so_error) == 220);
+CTASSERT(offsetof(struct socket, so_rcv_mtx) == 480);
+CTASSERT(offsetof(struct sockbuf, sb_state) == 8);
+CTASSERT(offsetof(struct sockbuf, sb_mbcnt) == 20);
+CTASSERT(offsetof(struct protosw, pr_flags) == 4);
+CTASSERT(offsetof(struct uio, uio_resid) == 24);
+CTASSERT(offsetof(struct uio, uio_td) == 40);
+CTASSERT(offsetof(struct pkthdr, tags) == 16);
+CTASSERT(offsetof(struct pcpu, pc_curthread) == 0);
 CTASSERT(offsetof(struct socket, so_rcv) == 512);
 CTASSERT(offsetof(struct socket, so_snd) == 720);
 CTASSERT(sizeof(struct sockbuf) == 208);

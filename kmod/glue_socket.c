@@ -46,35 +46,6 @@ ngsock_so_listen_upcall(struct socket *so, so_upcall_t *fn, void *arg)
 	SOLISTEN_UNLOCK(so);
 }
 
-int
-ngsock_so_state(struct socket *so)
-{
-	return (so->so_state);
-}
-
-int
-ngsock_so_listening(struct socket *so)
-{
-	return (SOLISTENING(so) ? 1 : 0);
-}
-
-int
-ngsock_so_type(struct socket *so)
-{
-	return (so->so_type);
-}
-
-int
-ngsock_so_cantrcvmore(struct socket *so)
-{
-	int r;
-
-	SOCK_RECVBUF_LOCK(so);
-	r = (so->so_rcv.sb_state & SBS_CANTRCVMORE) != 0;
-	SOCK_RECVBUF_UNLOCK(so);
-	return (r);
-}
-
 /*
  * Connect completion: take so_error (clearing SS_ISCONNECTING with it) and
  * report whether the socket is still connecting.

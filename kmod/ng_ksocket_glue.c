@@ -34,11 +34,12 @@ MODULE_VERSION(ng_ksocket, 1);
 
 /*
  * net.graph.ksocket: opt-in improvements that change what FreeBSD's module
- * prints or returns (all off by default). Rust reads the variables
- * (ksocket::tunables) each time it needs the setting.
+ * prints or returns, and traffic counting (all off by default). Rust reads
+ * the variables (ksocket::tunables) each time it needs the setting.
  */
 int ngsock_ks_inet6_ascii = 0;
 int ngsock_ks_accept_to_requester = 0;
+int ngsock_ks_stats = 0;
 SYSCTL_DECL(_net_graph);
 static SYSCTL_NODE(_net_graph, OID_AUTO, ksocket, CTLFLAG_RW | CTLFLAG_MPSAFE, 0,
     "ksocket node type (ngsock)");
@@ -49,6 +50,10 @@ SYSCTL_INT(_net_graph_ksocket, OID_AUTO, accept_to_requester, CTLFLAG_RWTUN,
     &ngsock_ks_accept_to_requester, 0,
     "Send the accept response for an already queued connection to the requester "
     "(0: to the previous requester, as FreeBSD)");
+SYSCTL_INT(_net_graph_ksocket, OID_AUTO, stats, CTLFLAG_RWTUN,
+    &ngsock_ks_stats, 0,
+    "Nodes made from now on count their traffic (0: only when asked by "
+    "clrstats or getclrstats; the data path then costs nothing more)");
 
 /*
  * The mutex of the list of embryonic clone nodes (a Rust static whose first

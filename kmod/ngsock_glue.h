@@ -3,9 +3,9 @@
  * macros and inline functions wrapped as plain functions. Each is declared
  * once here and once in src/kern/ffi.rs.
  *
- *   glue_common.c	both modules: current thread, mutexes, sleep, node and
- *			hook references, callouts, socket state and receive
- *			buffer locks, console output
+ *   glue_common.c	both modules: mutex initialisation and destruction,
+ *			sleep, callouts, socket state and receive buffer
+ *			locks, console output
  *   glue_socket.c	modules that own kernel sockets: upcalls, socket state
  *			under the socket lock, listen-queue dequeuing
  */
@@ -14,24 +14,14 @@
 
 struct callout;
 struct mtx;
-struct ng_hook;
-struct ng_node;
 struct socket;
-struct thread;
 
 /* glue_common.c */
-struct thread	*ngsock_curthread(void);
 void		 ngsock_mtx_init(struct mtx *, const char *, int);
 void		 ngsock_mtx_destroy(struct mtx *);
-void		 ngsock_mtx_lock(struct mtx *);
-void		 ngsock_mtx_unlock(struct mtx *);
 int		 ngsock_msleep(void *, struct mtx *, const char *);
-void		 ngsock_node_ref(struct ng_node *);
-void		 ngsock_hook_ref(struct ng_hook *);
 void		 ngsock_callout_init(struct callout *);
 void		 ngsock_so_state_change(struct socket *, int, int);
-void		 ngsock_so_rcvbuf_lock(struct socket *);
-void		 ngsock_so_rcvbuf_unlock(struct socket *);
 void		 ngsock_console(const char *);
 void		 ngsock_console_line(const char *, const char *, int);
 
@@ -41,10 +31,6 @@ void		 ngsock_so_upcalls_set(struct socket *,
 void		 ngsock_so_upcalls_clear(struct socket *);
 void		 ngsock_so_listen_upcall(struct socket *,
 		     int (*)(struct socket *, void *, int), void *);
-int		 ngsock_so_state(struct socket *);
-int		 ngsock_so_listening(struct socket *);
-int		 ngsock_so_type(struct socket *);
-int		 ngsock_so_cantrcvmore(struct socket *);
 int		 ngsock_so_connect_result(struct socket *, int *);
 int		 ngsock_so_dequeue(struct socket *, struct socket **);
 

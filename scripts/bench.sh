@@ -10,11 +10,21 @@
 #     bench under valgrind's callgrind).
 # and exits non-zero if a budget is exceeded: 0 payload copies; 0 allocations
 # per packet on the connected paths, at most 1 (the address tag) per
-# unconnected datagram; ng_ksocket.ko under 300 instructions per packet on
-# the send path and 500 on the receive path. Two more rows measure the
-# local-address path (IP_RECVDSTADDR on): 2 allocations per received
-# datagram (the address and local-address tags), none more for an answer
-# sent from the tag's address, and 600 instructions on the receive path.
+# unconnected datagram; per row (ng_ksocket send, receive connected and
+# unconnected, the echo round trip; ng_socket send and receive), at most
+# FreeBSD's own module's instructions per packet. It also reports an end-to-
+# end figure (round trips per second, instructions per round trip in the
+# whole harness process) for the data socket -> UDP -> data socket path,
+# and the local-address path of ng_ksocket (IP_RECVDSTADDR on: receive and
+# echo, whose allocations are budgeted, 2 per datagram, the address and
+# local-address tags, none for the answer; instructions are information,
+# FreeBSD has no such path).
+#
+# FreeBSD's figures are those the bench measured for FreeBSD 15-CURRENT's
+# ng_ksocket.c and ng_socket.c; with FREEBSD_SRC=/path/to/freebsd/src
+# (`make bench FREEBSD_SRC=...`) those two files are built from that tree
+# (scripts/build-ref.sh, into build/ref), measured in the same run and
+# printed side by side, and their figures are the budgets.
 #
 # usage: scripts/bench.sh [ngharness bench options, e.g. -n 5000 --size 1400]
 # NGSOCK_BENCH_PROFILE=release builds the harness optimized (the module
@@ -41,4 +51,10 @@ esac
 echo "bench: building the harness (cargo build -p ngharness --profile $profile)" >&2
 "$CARGO" build --quiet -p ngharness --profile "$profile"
 bin=${CARGO_TARGET_DIR:-$top/target}/$dir/ngharness
-exec "$bin" bench --callgrind "$@" "$BUILD/ng_socket.ko" "$BUILD/ng_ksocket.ko"
+ref=
+if [ -n "${FREEBSD_SRC:-}" ]; then
+    sh scripts/build-ref.sh "$FREEBSD_SRC" "$BUILD/ref"
+    ref="--reference $BUILD/ref"
+fi
+# shellcheck disable=SC2086 # $ref is two words or none
+exec "$bin" bench --callgrind $ref "$@" "$BUILD/ng_socket.ko" "$BUILD/ng_ksocket.ko"

@@ -76,6 +76,7 @@ if want harness; then
         step "harness: scenarios" "$CARGO" run --quiet -p ngharness -- \
             run --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
     fi
+    step "harness: reference mode on a fake FreeBSD tree" sh scripts/test-reference.sh
 fi
 if want bridge; then
     step "bridge: C programs through libngbridge.so and ngharness serve" sh scripts/bridge-test.sh

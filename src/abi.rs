@@ -141,6 +141,7 @@ mod ksocket {
         #[allow(clippy::arithmetic_side_effects)]
         let tag_addr = offset_of!(fbsd_sys::sa_tag, sa) - size_of::<fbsd_sys::m_tag>();
         assert!(args::TAG_ADDR_OFF == tag_addr);
+        assert!(args::SA_MAXLEN == size_of::<fbsd_sys::sockaddr_storage>());
         assert!(offset_of!(fbsd_sys::sa_tag, id) == size_of::<fbsd_sys::m_tag>());
     };
 

@@ -114,6 +114,58 @@ fn udp_connect_and_send() {
     expect_clean();
 }
 
+/// The destination may live inside the packet being sent: ng_ksocket
+/// passes `sosend` the address of an `NG_KSOCKET_TAG_SOCKADDR` tag on the
+/// packet itself. The kernel reads it before the packet is freed, so the
+/// datagram must reach that address (not a freed, poisoned copy of it).
+#[test]
+fn udp_destination_inside_the_packets_own_tag() {
+    use kmbuf::abi;
+    use kmbuf::fields::{set_tag_next, set_tags_first, tags_first};
+    let env = setup();
+    let mbufs = kmbuf::live();
+    let (a, b, an, bn) = udp_pair(&env);
+    let m = kmbuf::from_bytes(b"addressed by my tag");
+    // SAFETY: a module-style tag: allocated, filled (4-byte id, then the
+    // sockaddr), prepended; from then on it belongs to the chain.
+    let sa = unsafe {
+        let t = abi::m_tag_alloc(0x3830_9f8d, 1, (4 + bn.len()) as i32, 1);
+        assert!(!t.is_null());
+        let payload = t.add(1).cast::<u8>();
+        payload.write_bytes(0, 4);
+        payload
+            .add(4)
+            .copy_from_nonoverlapping(bn.as_ptr(), bn.len());
+        set_tag_next(t, tags_first(m));
+        set_tags_first(m, t);
+        payload.add(4).cast::<fbsd_sys::sockaddr>()
+    };
+    // SAFETY: live socket, owned chain; the address lives in its tag.
+    let e = unsafe {
+        inet::api::sosend(
+            a,
+            sa,
+            std::ptr::null_mut(),
+            m,
+            std::ptr::null_mut(),
+            0,
+            env.td,
+        )
+    };
+    assert_eq!(e, 0, "sosend to the tag's address");
+    assert!(
+        inet::pump_until(WAIT_MS, || recv_ready(b)),
+        "the datagram never arrived"
+    );
+    let r = recv(b, 1000, true);
+    assert_eq!(r.data.as_deref(), Some(&b"addressed by my tag"[..]));
+    assert_eq!(r.addr.as_deref(), Some(&an[..]));
+    close(a);
+    close(b);
+    assert_eq!(kmbuf::live(), mbufs, "mbuf leak");
+    expect_clean();
+}
+
 fn recv_ready(so: *mut fbsd_sys::socket) -> bool {
     // SAFETY: live socket.
     unsafe { (*so).__bindgen_anon_1.__bindgen_anon_1.so_rcv.sb_ccc > 0 }

@@ -62,6 +62,41 @@ fn unconnected_udp_replies_go_to_each_source() {
     });
 }
 
+/// Traffic counting is opt-in (net.graph.ksocket.stats = 0, the default):
+/// a node's traffic counters stay 0 while its data path runs the variants
+/// that do not count, the other counters count; `clrstats` switches the
+/// node to counting (its hook's data path and its socket upcalls), and
+/// from then on both directions count, without losing a packet.
+#[test]
+fn traffic_counting_is_opt_in() {
+    isolated_without_counting("traffic_counting_is_opt_in", || {
+        let mut ng = Ng::open();
+        let (id, port) = udp_echo(&mut ng);
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(b"abc", ("127.0.0.1", port)).unwrap();
+        assert_eq!(udp_recv(&c, 2000).expect("echo").0, b"abc");
+        let s = ng.stats(&idpath(id));
+        assert!(s.iter().all(|&v| v == 0), "not counting: {s:?}");
+        assert_eq!(ng.ks(&idpath(id), ks::CLRSTATS, &[]), Ok(()));
+        for p in [&b"one"[..], b"three"] {
+            c.send_to(p, ("127.0.0.1", port)).unwrap();
+            assert_eq!(udp_recv(&c, 2000).expect("echo").0, p);
+        }
+        let s = ng.stats(&idpath(id));
+        assert_eq!(
+            (
+                s[st::RX_PACKETS],
+                s[st::RX_BYTES],
+                s[st::TX_PACKETS],
+                s[st::TX_BYTES]
+            ),
+            (2, 8, 2, 8),
+            "{s:?}"
+        );
+        ng.shutdown("ec:").unwrap();
+    });
+}
+
 /// Unconnected UDP hooked to the data socket: datagrams arrive whole, one
 /// per packet, from the hook; what the user writes back carries no address
 /// tag (ng_socket cannot make one), so the node cannot send it

@@ -1,10 +1,22 @@
 //! Error numbers, as FreeBSD defines them.
 
 use core::fmt;
+use core::num::NonZeroI32;
 
-/// A FreeBSD errno value (always positive).
+/// A FreeBSD errno value (always positive). Never zero, so a `KResult<()>`
+/// is one `int`, 0 for success, exactly what a kernel method returns: no
+/// conversion on the way in or out.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Errno(i32);
+pub struct Errno(NonZeroI32);
+
+/// An errno constant (the bindings' values are all positive).
+const fn errno_const(v: u32) -> Errno {
+    #[allow(clippy::cast_possible_wrap)]
+    match NonZeroI32::new(v as i32) {
+        Some(n) => Errno(n),
+        None => Errno(NonZeroI32::MIN),
+    }
+}
 
 /// Result of a kernel operation.
 pub type KResult<T> = Result<T, Errno>;
@@ -13,8 +25,7 @@ macro_rules! errnos {
     ($($name:ident),* $(,)?) => {
         impl Errno {
             $(
-                #[allow(clippy::cast_possible_wrap)]
-                pub const $name: Errno = Errno(fbsd_sys::$name as i32);
+                pub const $name: Errno = errno_const(fbsd_sys::$name);
             )*
         }
     };
@@ -59,15 +70,16 @@ errnos!(
 
 impl Errno {
     /// Wraps a raw errno; `None` for 0 (success).
+    #[inline]
     pub const fn from_raw(raw: i32) -> Option<Errno> {
-        if raw == 0 {
-            None
-        } else {
-            Some(Errno(raw))
+        match NonZeroI32::new(raw) {
+            Some(n) => Some(Errno(n)),
+            None => None,
         }
     }
 
     /// Converts a kernel function's int result into a `KResult`.
+    #[inline]
     pub const fn check(raw: i32) -> KResult<()> {
         match Self::from_raw(raw) {
             None => Ok(()),
@@ -76,12 +88,14 @@ impl Errno {
     }
 
     /// The raw value, for returning to the kernel.
+    #[inline]
     pub const fn raw(self) -> i32 {
-        self.0
+        self.0.get()
     }
 }
 
 /// Converts a result into the int a kernel method returns.
+#[inline]
 pub fn to_raw(r: KResult<()>) -> i32 {
     match r {
         Ok(()) => 0,
@@ -91,6 +105,7 @@ pub fn to_raw(r: KResult<()>) -> i32 {
 
 impl fmt::Debug for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "errno {}", self.0)
+        write!(f, "errno {}", self.0.get())
     }
 }
+const _: () = assert!(core::mem::size_of::<KResult<()>>() == 4);

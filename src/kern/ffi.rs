@@ -8,7 +8,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
-use fbsd_sys::{callout, mtx, ng_hook, ng_node, socket, thread};
+use fbsd_sys::{callout, mtx, socket};
 
 /// A socket upcall (`so_upcall_t`): called with the socket-buffer (or
 /// listen) lock held, must not sleep, returns `SU_OK`.
@@ -17,22 +17,15 @@ pub(in crate::kern) type SoUpcall =
 
 extern "C" {
     // glue_common.c
-    pub(in crate::kern) fn ngsock_curthread() -> *mut thread;
     pub(in crate::kern) fn ngsock_mtx_init(m: *mut mtx, name: *const c_char, opts: c_int);
     pub(in crate::kern) fn ngsock_mtx_destroy(m: *mut mtx);
-    pub(in crate::kern) fn ngsock_mtx_lock(m: *mut mtx);
-    pub(in crate::kern) fn ngsock_mtx_unlock(m: *mut mtx);
     pub(in crate::kern) fn ngsock_msleep(
         chan: *const c_void,
         m: *mut mtx,
         wmesg: *const c_char,
     ) -> c_int;
-    pub(in crate::kern) fn ngsock_node_ref(node: *mut ng_node);
-    pub(in crate::kern) fn ngsock_hook_ref(hook: *mut ng_hook);
     pub(in crate::kern) fn ngsock_callout_init(c: *mut callout);
     pub(in crate::kern) fn ngsock_so_state_change(so: *mut socket, set: c_int, clear: c_int);
-    pub(in crate::kern) fn ngsock_so_rcvbuf_lock(so: *mut socket);
-    pub(in crate::kern) fn ngsock_so_rcvbuf_unlock(so: *mut socket);
     pub(in crate::kern) fn ngsock_console(msg: *const c_char);
     pub(in crate::kern) fn ngsock_console_line(
         prefix: *const c_char,
@@ -48,13 +41,21 @@ extern "C" {
         f: Option<SoUpcall>,
         arg: *mut c_void,
     );
-    pub(in crate::kern) fn ngsock_so_state(so: *mut socket) -> c_int;
-    pub(in crate::kern) fn ngsock_so_listening(so: *mut socket) -> c_int;
-    pub(in crate::kern) fn ngsock_so_type(so: *mut socket) -> c_int;
-    pub(in crate::kern) fn ngsock_so_cantrcvmore(so: *mut socket) -> c_int;
     pub(in crate::kern) fn ngsock_so_connect_result(
         so: *mut socket,
         still_connecting: *mut c_int,
     ) -> c_int;
     pub(in crate::kern) fn ngsock_so_dequeue(head: *mut socket, so: *mut *mut socket) -> c_int;
+}
+
+// Kernel symbols the bindings lack: <sys/epoch.h> needs Concurrency Kit's
+// headers, which a header-only sysroot does not have. Declared as FreeBSD 15
+// declares them (without EPOCH_TRACE; `epoch_t` is a `struct epoch *`).
+extern "C" {
+    /// `epoch_t net_epoch_preempt`: the network epoch.
+    pub(in crate::kern) static net_epoch_preempt: *mut c_void;
+    /// `void _epoch_enter_preempt(epoch_t, epoch_tracker_t)`.
+    pub(in crate::kern) fn _epoch_enter_preempt(epoch: *mut c_void, et: *mut c_void);
+    /// `void _epoch_exit_preempt(epoch_t, epoch_tracker_t)`.
+    pub(in crate::kern) fn _epoch_exit_preempt(epoch: *mut c_void, et: *mut c_void);
 }

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use fbsd_sys::mtx;
 
-use super::ffi::{ngsock_mtx_lock, ngsock_mtx_unlock};
+use super::sync::{mtx_lock, mtx_unlock};
 
 /// A list: its element type, where the entry is inside it, and the C
 /// symbols of its head and mutex.
@@ -76,7 +76,7 @@ impl<L: ListDef> Locked<L> {
     fn take() -> Self {
         // SAFETY: the mutex is initialised before any element can be linked
         // and destroyed after none can be (ListDef contract).
-        unsafe { ngsock_mtx_lock(L::mutex()) };
+        unsafe { mtx_lock(L::mutex()) };
         Locked(PhantomData)
     }
 }
@@ -84,7 +84,7 @@ impl<L: ListDef> Locked<L> {
 impl<L: ListDef> Drop for Locked<L> {
     fn drop(&mut self) {
         // SAFETY: held since `take`.
-        unsafe { ngsock_mtx_unlock(L::mutex()) }
+        unsafe { mtx_unlock(L::mutex()) }
     }
 }
 

@@ -101,6 +101,19 @@ impl<T> KBox<T> {
         })
     }
 
+    /// The value, out of its allocation (which is freed).
+    pub fn into_inner(b: Self) -> T {
+        let ty = b.ty;
+        let p = Self::into_raw(b);
+        // SAFETY: `p` came from into_raw: a live, owned value of T in an
+        // allocation of `ty`, read once and freed right after.
+        unsafe {
+            let v = p.read();
+            ty.free(NonNull::new_unchecked(p).cast::<u8>());
+            v
+        }
+    }
+
     /// Gives up ownership; the pointer must come back through [`KBox::from_raw`].
     pub(in crate::kern) fn into_raw(b: Self) -> *mut T {
         let p = b.ptr.as_ptr();

@@ -6,7 +6,7 @@ use core::ffi::c_char;
 use core::ops::Deref;
 use core::ptr::NonNull;
 
-use fbsd_sys::mbuf;
+use fbsd_sys::{m_tag, mbuf};
 
 use super::errno::{Errno, KResult};
 
@@ -51,6 +51,16 @@ impl Mbuf {
         NonNull::new(raw).map(|raw| Mbuf { raw })
     }
 
+    /// Takes ownership of a chain known to be there.
+    ///
+    /// # Safety
+    ///
+    /// `raw` heads a chain the caller owns.
+    #[inline(always)]
+    pub(in crate::kern) unsafe fn from_nonnull(raw: NonNull<mbuf>) -> Mbuf {
+        Mbuf { raw }
+    }
+
     /// Raw pointer, still owned by `self` (for kernel calls that borrow).
     pub(in crate::kern) fn as_raw(&self) -> *mut mbuf {
         self.raw.as_ptr()
@@ -66,6 +76,7 @@ impl Mbuf {
     /// The 32-bit word holding `m_type` (bits 0-7) and `m_flags` (bits
     /// 8-31). bindgen's bitfield accessors walk it bit by bit (hundreds of
     /// instructions per access on the packet path); this reads it whole.
+    #[inline]
     fn flags_word(&self) -> *mut u32 {
         const _: () = assert!(core::mem::offset_of!(mbuf, _bitfield_1) % 4 == 0);
         // SAFETY: the chain is owned; the bitfield unit is 4 bytes at a
@@ -73,18 +84,24 @@ impl Mbuf {
         unsafe { (&raw mut (*self.raw.as_ptr())._bitfield_1).cast::<u32>() }
     }
 
-    fn flags(&self) -> u32 {
-        // SAFETY: see `flags_word`; a plain aligned read of an owned mbuf.
-        unsafe { self.flags_word().read() >> 8 }
-    }
-
     /// True if the first mbuf carries a packet header (`M_PKTHDR`).
+    #[inline]
     pub fn has_pkthdr(&self) -> bool {
-        self.flags() & fbsd_sys::M_PKTHDR != 0
+        // M_PKTHDR sits in the byte of the flags word above `m_type`; it is
+        // read on its own (and volatile, so that the compiler does not fold
+        // it into a later update of the whole word: a test and a one-
+        // instruction update beat a load, a test and a store).
+        const BIT: u8 = (fbsd_sys::M_PKTHDR & 0xff) as u8;
+        const _: () = assert!(fbsd_sys::M_PKTHDR < 0x100);
+        // SAFETY: see `flags_word`; byte 1 of the 4-byte unit (little
+        // endian) holds m_flags bits 0-7.
+        let b = unsafe { self.flags_word().cast::<u8>().add(1).read_volatile() };
+        b & BIT != 0
     }
 
     /// The chain as a [`Packet`] if it starts with a packet header, else
     /// the chain back.
+    #[inline]
     pub fn into_packet(self) -> Result<Packet, Mbuf> {
         if self.has_pkthdr() {
             Ok(Packet(self))
@@ -104,6 +121,7 @@ impl Mbuf {
     }
 
     /// Clears bits of the first mbuf's `m_flags`.
+    #[inline]
     pub fn clear_flags(&mut self, bits: MbufFlags) {
         let w = self.flags_word();
         // SAFETY: see `flags_word`; `&mut self` makes the access unique.
@@ -207,6 +225,7 @@ impl Packet {
         Ok(Packet(m))
     }
 
+    #[inline]
     fn pkthdr(&self) -> *mut fbsd_sys::pkthdr {
         /// The member of a bindgen union field (which sits at the union's
         /// own address).
@@ -222,9 +241,18 @@ impl Packet {
     }
 
     /// The total packet length from the packet header.
+    #[inline]
     pub fn pkt_len(&self) -> i32 {
         // SAFETY: the packet header of an owned chain (see `pkthdr`).
         unsafe { (*self.pkthdr()).len }
+    }
+
+    /// The total packet length as a byte count (`m_pkthdr.len`, never
+    /// negative in a packet).
+    #[inline]
+    pub fn byte_len(&self) -> u64 {
+        #[allow(clippy::cast_sign_loss)]
+        u64::from(self.pkt_len() as u32)
     }
 
     /// Sets the packet header's total length.
@@ -238,88 +266,138 @@ impl Packet {
         self.0.clear_flags(bits);
     }
 
-    /// Whether the packet carries any tag (one load).
-    #[inline(always)]
+    /// True if the packet carries any mbuf tag.
+    #[inline]
     pub fn has_tags(&self) -> bool {
         // SAFETY: the packet header of an owned chain (see `pkthdr`).
-        unsafe { !(*self.pkthdr()).tags.slh_first.is_null() }
+        !unsafe { (*self.pkthdr()).tags.slh_first }.is_null()
+    }
+
+    /// Where the first tag with `cookie` and `ty` is, as far as a look at
+    /// the first tag tells (no call).
+    #[inline(always)]
+    pub fn tag_at(&self, cookie: u32, ty: u16) -> TagAt {
+        // SAFETY: the packet header of an owned chain (see `pkthdr`).
+        let Some(first) = NonNull::new(unsafe { (*self.pkthdr()).tags.slh_first }) else {
+            return TagAt::None;
+        };
+        // SAFETY: a tag of the chain's list: a live `struct m_tag`.
+        if unsafe { (*first.as_ptr()).m_tag_cookie == cookie && (*first.as_ptr()).m_tag_id == ty } {
+            TagAt::First
+        } else {
+            TagAt::Elsewhere
+        }
+    }
+
+    /// The payload of the first tag, if it has `cookie` and `ty` (see
+    /// [`Packet::tag_at`]; [`Packet::tag_payload`] looks further).
+    #[inline(always)]
+    pub fn first_tag_payload(&self, cookie: u32, ty: u16) -> Option<&[u8]> {
+        match self.tag_at(cookie, ty) {
+            TagAt::First => {
+                // SAFETY: the packet header of an owned chain; `tag_at`
+                // found the first tag, so the list head is not null.
+                Some(unsafe { tag_bytes(NonNull::new_unchecked((*self.pkthdr()).tags.slh_first)) })
+            }
+            _ => None,
+        }
     }
 
     /// Finds the first tag with `cookie` and `ty` (`m_tag_locate`) and
     /// returns its payload bytes (the bytes after the `struct m_tag`
     /// header).
+    #[inline]
     pub fn tag_payload(&self, cookie: u32, ty: u16) -> Option<&[u8]> {
-        // SAFETY: the chain is owned and has a packet header; m_tag_locate
-        // only walks its tag list.
-        let t = unsafe {
-            fbsd_sys::m_tag_locate(self.0.raw.as_ptr(), cookie, ty, core::ptr::null_mut())
-        };
-        let t = NonNull::new(t)?;
-        // SAFETY: a tag of length `m_tag_len` has that many payload bytes
-        // right after its header; the tag lives as long as the chain.
-        unsafe {
-            let len = usize::from((*t.as_ptr()).m_tag_len);
-            Some(core::slice::from_raw_parts(
-                t.as_ptr().add(1).cast::<u8>(),
-                len,
-            ))
-        }
-    }
-
-    /// The payloads of the first tag with (`c1`, `t1`) and of the first
-    /// with (`c2`, `t2`), as [`Packet::tag_payload`] finds them. A packet
-    /// without tags costs one load, and the second lookup is skipped when
-    /// the first one found the packet's only tag.
-    pub fn tag_payloads(
-        &self,
-        c1: u32,
-        t1: u16,
-        c2: u32,
-        t2: u16,
-    ) -> (Option<&[u8]>, Option<&[u8]>) {
         // SAFETY: the packet header of an owned chain (see `pkthdr`).
-        let head = unsafe { (*self.pkthdr()).tags.slh_first };
-        if head.is_null() {
-            return (None, None);
-        }
-        let first = self.tag_payload(c1, t1);
-        if let Some(p) = first {
-            // SAFETY: `head` is the live first tag of the chain's list.
-            let only = unsafe { (*head).m_tag_link.sle_next.is_null() };
-            // The payload of `head` starts right after its header.
-            if only && core::ptr::eq(p.as_ptr(), head.wrapping_add(1).cast::<u8>()) {
-                return (first, None);
-            }
-        }
-        (first, self.tag_payload(c2, t2))
+        let first = NonNull::new(unsafe { (*self.pkthdr()).tags.slh_first })?;
+        // The tag looked for is usually the first one (often the only
+        // one): found without a call. Otherwise m_tag_locate, which
+        // returns the first match in list order just the same.
+        // SAFETY: a tag of the chain's list: a live `struct m_tag`.
+        let t = if unsafe {
+            (*first.as_ptr()).m_tag_cookie == cookie && (*first.as_ptr()).m_tag_id == ty
+        } {
+            first
+        } else {
+            locate_tag(self, cookie, ty)?
+        };
+        // SAFETY: a tag of the chain's list, which `self` borrows.
+        Some(unsafe { tag_bytes(t) })
     }
 
-    /// Allocates a tag without sleeping, fills its payload with `fill` and
-    /// prepends it to the packet header's tag list. `ENOBUFS` if the tag
-    /// cannot be had (the chain is left as it was).
-    pub fn prepend_tag(
+    /// Allocates a tag without sleeping whose payload is `head` (4 bytes,
+    /// native order, read once the tag is had) then `tail` (copied,
+    /// nothing else written), and prepends it to the packet
+    /// header's tag list. `ENOBUFS` if the tag cannot be had, `EINVAL` if
+    /// the payload would be longer than a tag holds (the chain is left as
+    /// it was).
+    #[inline]
+    pub fn prepend_tag_with(
         &mut self,
         cookie: u32,
         ty: u16,
-        len: u16,
-        fill: impl FnOnce(&mut [u8]),
+        head: &u32,
+        tail: &[u8],
     ) -> KResult<()> {
+        const HEAD: usize = core::mem::size_of::<u32>();
+        let len = tail.len().checked_add(HEAD).ok_or(Errno::EINVAL)?;
+        let len = u16::try_from(len).map_err(|_| Errno::EINVAL)?;
         // SAFETY: m_tag_alloc has no preconditions; it returns NULL on failure.
         let t = unsafe { fbsd_sys::m_tag_alloc(cookie, ty, i32::from(len), M_NOWAIT) };
         let t = NonNull::new(t).ok_or(Errno::ENOBUFS)?;
-        // SAFETY: the fresh tag has `len` payload bytes after its header.
-        let payload = unsafe {
-            core::slice::from_raw_parts_mut(t.as_ptr().add(1).cast::<u8>(), usize::from(len))
-        };
-        payload.fill(0);
-        fill(payload);
         let ph = self.pkthdr();
-        // SAFETY: `m_tag_prepend`: the tag is linked at the head of the
-        // packet header's list and is owned by the chain from now on.
+        // SAFETY: the fresh tag has `len` = 4 + tail.len() payload bytes
+        // after its header, all written here; it is linked (`m_tag_prepend`:
+        // at the head of the packet header's list, owned by the chain from
+        // now on) before its address is copied, so that nothing but that
+        // copy remains to be done after it (the chain is ours: nobody reads
+        // the tag meanwhile).
         unsafe {
+            let p = t.as_ptr().add(1).cast::<u8>();
+            p.cast::<u32>().write_unaligned(*head);
             (*t.as_ptr()).m_tag_link.sle_next = (*ph).tags.slh_first;
             (*ph).tags.slh_first = t.as_ptr();
+            core::ptr::copy_nonoverlapping(tail.as_ptr(), p.add(HEAD), tail.len());
         }
         Ok(())
+    }
+}
+
+/// `m_tag_locate(m, cookie, ty, NULL)`: the first tag of the packet with
+/// that cookie and type (a tag of its list, alive as long as the chain).
+#[cold]
+#[inline(never)]
+fn locate_tag(p: &Packet, cookie: u32, ty: u16) -> Option<NonNull<m_tag>> {
+    // SAFETY: the chain is owned and has a packet header; m_tag_locate
+    // only walks its tag list.
+    NonNull::new(unsafe {
+        fbsd_sys::m_tag_locate(p.0.raw.as_ptr(), cookie, ty, core::ptr::null_mut())
+    })
+}
+
+/// Where a packet's first tag of a given cookie and type is
+/// ([`Packet::tag_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagAt {
+    /// The packet has no tag at all.
+    None,
+    /// It is the first tag.
+    First,
+    /// The first tag is another: it may come later, or not at all.
+    Elsewhere,
+}
+
+/// The payload bytes of a tag (the `m_tag_len` bytes after its header).
+///
+/// # Safety
+///
+/// `t` is a live tag of a chain the caller borrows for `'a`.
+#[inline(always)]
+unsafe fn tag_bytes<'a>(t: NonNull<m_tag>) -> &'a [u8] {
+    // SAFETY: a tag of length `m_tag_len` has that many payload bytes right
+    // after its header; it lives as long as the chain (caller).
+    unsafe {
+        let len = usize::from((*t.as_ptr()).m_tag_len);
+        core::slice::from_raw_parts(t.as_ptr().add(1).cast::<u8>(), len)
     }
 }

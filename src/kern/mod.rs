@@ -13,6 +13,7 @@
 
 pub mod cell;
 pub mod ctlmbuf;
+pub mod epoch;
 pub mod errno;
 pub(crate) mod ffi;
 pub mod list;

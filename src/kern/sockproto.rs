@@ -22,9 +22,10 @@ use core::ptr::NonNull;
 use fbsd_sys::{sockaddr, socket};
 
 use super::errno::{Errno, KResult};
-use super::ffi::{ngsock_so_rcvbuf_lock, ngsock_so_rcvbuf_unlock, ngsock_so_state_change};
+use super::ffi::ngsock_so_state_change;
 use super::malloc::{KBox, MallocType};
 use super::mbuf::Mbuf;
+use super::sync::{mtx_lock, mtx_unlock};
 use super::sync::{wakeup, ArcSlot, Mutex, SlotPtr};
 
 /// `AF_NETGRAPH`.
@@ -317,9 +318,10 @@ impl SocketLink {
 
     /// Locks the receive buffer.
     pub fn lock_rcvbuf(&self) -> RcvBufGuard<'_> {
-        // SAFETY: the socket is alive (invariant); its receive mutex is
-        // initialised.
-        unsafe { ngsock_so_rcvbuf_lock(self.so.as_ptr()) };
+        // SAFETY: the socket is alive (invariant); its receive mutex
+        // (`SOCK_RECVBUF_MTX`) is initialised and not held by this thread
+        // (no caller holds a socket lock).
+        unsafe { mtx_lock(&raw mut (*self.so.as_ptr()).so_rcv_mtx) };
         RcvBufGuard {
             so: self.so,
             held: true,
@@ -402,7 +404,7 @@ impl Drop for RcvBufGuard<'_> {
     fn drop(&mut self) {
         if self.held {
             // SAFETY: the guard holds the receive mutex (invariant).
-            unsafe { ngsock_so_rcvbuf_unlock(self.so.as_ptr()) }
+            unsafe { mtx_unlock(&raw mut (*self.so.as_ptr()).so_rcv_mtx) }
         }
     }
 }

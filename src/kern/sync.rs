@@ -19,16 +19,79 @@ use fbsd_sys::mtx;
 use super::errno::{Errno, KResult};
 use super::malloc::MallocType;
 
-use super::ffi::{
-    ngsock_msleep, ngsock_mtx_destroy, ngsock_mtx_init, ngsock_mtx_lock, ngsock_mtx_unlock,
-};
+use super::ffi::{ngsock_msleep, ngsock_mtx_destroy, ngsock_mtx_init};
 
-/// The allocation of a [`KArc`].
+/// `mtx_lock(m)` as a module build of FreeBSD expands it (`LOCK_DEBUG` is
+/// on for modules): `__mtx_lock_flags(&m->mtx_lock, 0, __FILE__,
+/// __LINE__)`, called directly, with no wrapper in between.
+///
+/// # Safety
+///
+/// `m` is an initialised, not destroyed `MTX_DEF` mutex that the current
+/// thread may take (it does not hold it).
+#[inline]
+pub(in crate::kern) unsafe fn mtx_lock(m: *mut mtx) {
+    // SAFETY: guaranteed by the caller; the lock word is the mutex's first
+    // member of interest and lives as long as the mutex.
+    unsafe {
+        fbsd_sys::__mtx_lock_flags(
+            (&raw mut (*m).mtx_lock).cast::<usize>(),
+            0,
+            LOCK_FILE.as_ptr(),
+            0,
+        )
+    }
+}
+
+/// `mtx_unlock(m)`, like [`mtx_lock`].
+///
+/// # Safety
+///
+/// The current thread holds `m`.
+#[inline]
+pub(in crate::kern) unsafe fn mtx_unlock(m: *mut mtx) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        fbsd_sys::__mtx_unlock_flags(
+            (&raw mut (*m).mtx_lock).cast::<usize>(),
+            0,
+            LOCK_FILE.as_ptr(),
+            0,
+        )
+    }
+}
+
+/// `refcount_acquire(count)` (sys/refcount.h): an atomic increment; a
+/// count that reached the saturation range (top bit set) is pinned at
+/// `REFCOUNT_SATURATION_VALUE` and never freed, as FreeBSD does.
+///
+/// # Safety
+///
+/// `count` is a live reference count the caller holds a reference on
+/// (so it cannot reach zero meanwhile), only ever changed atomically.
+#[inline]
+pub(in crate::kern) unsafe fn refcount_acquire(count: *mut u32) {
+    const SATURATED: u32 = 1 << 31;
+    const SATURATION_VALUE: u32 = 3 << 30;
+    // SAFETY: guaranteed by the caller: an aligned, live, atomically
+    // updated counter.
+    let c = unsafe { core::sync::atomic::AtomicU32::from_ptr(count) };
+    if c.fetch_add(1, Ordering::Relaxed) & SATURATED != 0 {
+        c.store(SATURATION_VALUE, Ordering::Relaxed);
+    }
+}
+
+/// The file name lock debugging reports for the locks taken here.
+const LOCK_FILE: &CStr = c"ngsock";
+
+/// The allocation of a [`KArc`]. The value comes first, so a pointer to the
+/// allocation is a pointer to the value: borrowing it from a raw pointer
+/// (a node's `nd_private`) costs no arithmetic.
 #[repr(C)]
 struct ArcInner<T> {
+    val: T,
     refs: AtomicUsize,
     ty: MallocType,
-    val: T,
 }
 
 /// A reference-counted object in kernel memory of a given malloc type.
@@ -61,9 +124,9 @@ impl<T> KArc<T> {
         // SAFETY: a fresh allocation of the right size and alignment.
         unsafe {
             p.as_ptr().write(ArcInner {
+                val,
                 refs: AtomicUsize::new(1),
                 ty,
-                val,
             })
         };
         Ok(KArc { p })
@@ -144,6 +207,25 @@ impl<T> KArc<T> {
         // SAFETY: guaranteed by the caller: the object is live.
         unsafe { p.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
         Some(KArc { p })
+    }
+
+    /// The contents behind a raw pointer whose reference stays where it is.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be NULL or come from `into_raw` of a `KArc<T>` whose
+    /// reference stays held (by the slot it was stored in) for `'b`.
+    /// As [`KArc::borrow_raw`], for a pointer known not to be NULL.
+    ///
+    /// # Safety
+    ///
+    /// `p` must come from `into_raw` of a `KArc<T>` whose reference stays
+    /// held (by the slot it was stored in) for `'b`.
+    #[inline]
+    pub(in crate::kern) unsafe fn borrow_raw_nonnull<'b>(p: *mut c_void) -> &'b T {
+        // SAFETY: guaranteed by the caller: `p` comes from `into_raw` and the
+        // object is live for 'b.
+        unsafe { &(*p.cast::<ArcInner<T>>()).val }
     }
 
     /// The contents behind a raw pointer whose reference stays where it is.
@@ -236,7 +318,7 @@ impl<T> Mutex<T> {
             return Err(Errno::EINVAL);
         }
         // SAFETY: initialised (above) and not yet destroyed (Drop needs &mut).
-        unsafe { ngsock_mtx_lock(self.m.get()) };
+        unsafe { mtx_lock(self.m.get()) };
         Ok(MutexGuard { m: self })
     }
 }
@@ -288,7 +370,7 @@ impl<T> DerefMut for MutexGuard<'_, T> {
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard holds the lock.
-        unsafe { ngsock_mtx_unlock(self.m.m.get()) }
+        unsafe { mtx_unlock(self.m.m.get()) }
     }
 }
 
@@ -473,7 +555,7 @@ impl<T> SysMutex<T> {
     pub fn lock(&self) -> SysMutexGuard<'_, T> {
         // SAFETY: initialised at load (invariant); not held by this thread
         // (guards are not held across calls that could lock it again).
-        unsafe { ngsock_mtx_lock(self.m.get()) };
+        unsafe { mtx_lock(self.m.get()) };
         SysMutexGuard { m: self }
     }
 }
@@ -505,7 +587,7 @@ impl<T> DerefMut for SysMutexGuard<'_, T> {
 impl<T> Drop for SysMutexGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard holds the lock.
-        unsafe { ngsock_mtx_unlock(self.m.m.get()) }
+        unsafe { mtx_unlock(self.m.m.get()) }
     }
 }
 

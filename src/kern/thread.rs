@@ -2,17 +2,29 @@
 
 use fbsd_sys::thread;
 
-use super::ffi::ngsock_curthread;
-
 /// The running kernel thread.
 #[derive(Clone, Copy)]
 pub(in crate::kern) struct CurThread(*mut thread);
 
 impl CurThread {
-    /// The thread executing this code.
+    /// The thread executing this code: `curthread`, the first word of the
+    /// per-CPU block `%gs` points to (`pc_curthread`), read as amd64's
+    /// `__curthread()` does: one load, no call.
+    #[inline]
     pub(in crate::kern) fn get() -> Self {
-        // SAFETY: reading curthread has no preconditions in kernel context.
-        CurThread(unsafe { ngsock_curthread() })
+        const _: () = assert!(core::mem::offset_of!(fbsd_sys::pcpu, pc_curthread) == 0);
+        let td: *mut thread;
+        // SAFETY: in kernel context %gs holds the per-CPU block, whose
+        // pc_curthread (offset 0, checked above) is the running thread; the
+        // load has no side effects and touches no Rust-visible memory.
+        unsafe {
+            core::arch::asm!(
+                "mov {}, qword ptr gs:[0]",
+                out(reg) td,
+                options(nostack, preserves_flags, readonly, pure)
+            );
+        }
+        CurThread(td)
     }
 
     /// Raw pointer, for kernel calls that take `struct thread *`.

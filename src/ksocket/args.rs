@@ -19,6 +19,9 @@ pub const ACCEPT_ADDR_OFF: usize = 4;
 /// Offset of the socket address in a `struct sa_tag` payload (after `id`,
 /// once the `struct m_tag` header is skipped).
 pub const TAG_ADDR_OFF: usize = 4;
+/// `sizeof(struct sockaddr_storage)`: the longest socket address a tag may
+/// give as a destination.
+pub const SA_MAXLEN: usize = 128;
 
 // The numbers above are FreeBSD's; the kernel builds check them against
 // the bindings' layouts (`src/abi.rs`).
@@ -111,7 +114,8 @@ pub enum TagDest<'a> {
     /// The tag was made by another ksocket node: ignore it.
     Ignore,
     /// The tag is for us but its address is cut short (`sa_len` below 2 or
-    /// beyond the tag). FreeBSD would hand the kernel whatever follows; the
+    /// beyond the tag) or longer than any socket address (`sa_len` above
+    /// [`SA_MAXLEN`]). FreeBSD would hand the kernel whatever follows; the
     /// packet is dropped (EINVAL) instead.
     Malformed,
 }
@@ -131,18 +135,16 @@ pub fn tag_dest(payload: &[u8], my_id: u32) -> TagDest<'_> {
     }
     let sa = payload.get(TAG_ADDR_OFF..).unwrap_or(&[]);
     match sa.first().map(|&l| usize::from(l)) {
-        Some(len) if len >= 2 => sa.get(..len).map_or(TagDest::Malformed, TagDest::Use),
+        Some(len) if (2..=SA_MAXLEN).contains(&len) => {
+            sa.get(..len).map_or(TagDest::Malformed, TagDest::Use)
+        }
         _ => TagDest::Malformed,
     }
 }
 
-/// Length of a source-address tag payload for `sa` (`4 + sa_len`).
-pub fn tag_len(sa: &[u8]) -> Option<u16> {
-    u16::try_from(TAG_ADDR_OFF.checked_add(sa.len())?).ok()
-}
-
-/// Fills a source-address tag payload: `id` (host order), then `sa`.
-pub fn fill_tag(payload: &mut [u8], id: u32, sa: &[u8]) {
+/// Fills `id` (host order), then `sa`, into `payload` (a `struct sa_tag`
+/// payload or an ACCEPT response, which share that layout).
+fn fill_tag(payload: &mut [u8], id: u32, sa: &[u8]) {
     let (head, tail) = payload.split_at_mut(payload.len().min(4));
     copy_prefix(head, &id.to_ne_bytes());
     copy_prefix(tail, sa);
@@ -253,7 +255,7 @@ mod tests {
     }
 
     fn tag(id: u32, sa: &[u8]) -> std::vec::Vec<u8> {
-        let mut p = std::vec![0u8; usize::from(tag_len(sa).unwrap())];
+        let mut p = std::vec![0u8; TAG_ADDR_OFF + sa.len()];
         fill_tag(&mut p, id, sa);
         p
     }
@@ -278,6 +280,12 @@ mod tests {
         let mut long = p.clone();
         long.extend_from_slice(&[0xee; 8]);
         assert_eq!(tag_dest(&long, 5), TagDest::Use(&sin[..]));
+        let mut huge = std::vec![200u8, 2];
+        huge.resize(200, 0);
+        assert_eq!(tag_dest(&tag(5, &huge), 5), TagDest::Malformed);
+        let mut max = std::vec![128u8, 2];
+        max.resize(128, 0);
+        assert_eq!(tag_dest(&tag(5, &max), 5), TagDest::Use(&max[..]));
     }
 
     use proptest::prelude::*;

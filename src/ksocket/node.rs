@@ -11,17 +11,17 @@ use super::args::{self, GetoptForm, TagDest};
 use super::embryos;
 use super::flags::KsFlags;
 use super::srcaddr;
-use super::stats::{self, Counter, Stats};
+use super::stats::{self, Counter, RxStats, Tx, TxStats};
 use super::tunables;
 use super::types::{cmd, COOKIE, KSOCKET_TYPE, TAG_SOCKADDR};
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
-use crate::kern::mbuf::{Mbuf, MbufFlags, Packet};
+use crate::kern::mbuf::{Mbuf, MbufFlags, Packet, TagAt};
 use crate::kern::netgraph::{
-    Hook, Item, Msg, NewNode, NgCallout, Node, NodeFn, NodeType, Private, Reader, SendFlags,
-    TypeRecord, Writer,
+    DataHook, DataItem, DataReader, Dying, Event, Hook, Installed, Item, Msg, NewNode, NgCallout,
+    Node, NodeFn, NodeType, Private, SendFlags, TypeRecord, Writer,
 };
-use crate::kern::socket::{KSocket, SockAddr, SOCK_DGRAM, SOCK_STREAM};
+use crate::kern::socket::{KSocket, Sender, SoName, SockAddr, SocketSlot, SOCK_DGRAM};
 use crate::pure::hookname::parse_hook_name;
 use crate::pure::Dialect;
 
@@ -33,8 +33,11 @@ crate::module_statics! {
 /// `IP_MAXPACKET`: the byte budget of one `soreceive`.
 const IP_MAXPACKET: isize = 65535;
 
-/// Function items (`arg2` of `ng_send_fn1` and of the retry callout).
+/// Function items (`arg2` of `ng_send_fn1` and of the retry callout), and
+/// the arguments of the socket upcalls' events: socket news, without or
+/// with traffic counting.
 const FN_INCOMING: i32 = 1;
+const EV_NEWS_COUNTED: i32 = 5;
 const FN_ACCEPT: i32 = 2;
 /// Remove the node (an embryo whose parent is gone).
 const FN_REMOVE: i32 = 3;
@@ -48,8 +51,10 @@ pub struct Ksocket;
 
 /// Private data any context may use.
 pub struct Shared {
-    /// Counters.
-    stats: Stats,
+    /// Send-path counters (updated by concurrent readers: atomic).
+    tx: TxStats,
+    /// The node's ID (it never changes), at hand for the send path.
+    id: u32,
     /// Control mbufs kept for sends with a source address (`srcaddr`).
     ctl: srcaddr::Cache,
 }
@@ -58,7 +63,7 @@ pub struct Shared {
 #[derive(Default)]
 pub struct State {
     /// The socket (created by newhook, or handed over by accept).
-    so: Option<KSocket>,
+    so: SocketSlot,
     flags: KsFlags,
     /// newhook succeeded once (FreeBSD's `priv->hook != NULL`).
     has_hook: bool,
@@ -68,16 +73,41 @@ pub struct State {
     /// Timer for deferred work (allocated on first use): a clone's first
     /// `incoming`, retries of a removal netgraph could not queue.
     retry: Option<NgCallout>,
+    /// The other counters (updated by the writer only: plain integers).
+    rx: RxStats,
+    /// The node counts its traffic (`net.graph.ksocket.stats` when it was
+    /// made, or a `clrstats`): its hook runs the counting variant of the
+    /// data path ([`VARIANT_COUNTED`]) and its upcalls queue
+    /// [`EV_NEWS_COUNTED`]. Without it, neither direction spends an
+    /// instruction on counting.
+    counting: bool,
     /// The socket's family, and whether it is a datagram socket (from the
     /// hook name; 0 and false for a clone).
     family: i32,
     dgram: bool,
 }
 
+/// The data-path variant bit (`DataHook::variant`) that counts traffic.
+const VARIANT_COUNTED: u32 = 1;
+/// The data-path variant bit of local addresses (an ngsock addition,
+/// `srcaddr`): packets sent may carry a local-address tag.
+const VARIANT_LOCALADDR: u32 = 2;
+
+/// Switches `hook` to the data-path variant of `counting` and `local`.
+fn set_variant(w: &mut W<'_>, hook: Hook<'_>, counting: bool, local: bool) {
+    match (counting, local) {
+        (false, false) => w.set_data_variant::<0>(hook),
+        (true, false) => w.set_data_variant::<VARIANT_COUNTED>(hook),
+        (false, true) => w.set_data_variant::<VARIANT_LOCALADDR>(hook),
+        (true, true) => w.set_data_variant::<{ VARIANT_COUNTED | VARIANT_LOCALADDR }>(hook),
+    };
+}
+
 impl Shared {
-    fn new() -> Self {
+    fn new(node: Node<'_>) -> Self {
         Shared {
-            stats: Stats::new(),
+            tx: TxStats::new(),
+            id: node.id(),
             ctl: srcaddr::Cache::new(),
         }
     }
@@ -95,6 +125,8 @@ fn is_wouldblock(e: Errno) -> bool {
 impl NodeType for Ksocket {
     type Shared = Shared;
     type State = State;
+    type HookData = ();
+    type Linked = ();
 
     fn record() -> &'static TypeRecord {
         &KSOCKET_TYPE
@@ -105,7 +137,11 @@ impl NodeType for Ksocket {
     }
 
     fn constructor(mut w: W<'_>) -> KResult<()> {
-        let p = Private::new(Shared::new(), State::default())?;
+        let st = State {
+            counting: tunables::count_traffic(),
+            ..State::default()
+        };
+        let p = Private::new(Shared::new(w.node()), st)?;
         w.install(p).map_err(|_| Errno::EINVAL)
     }
 
@@ -124,7 +160,7 @@ impl NodeType for Ksocket {
         } else {
             let t = parse_hook_name(hook.name().to_bytes(), Dialect::Extended)
                 .map_err(|_| Errno::EINVAL)?;
-            st.so = Some(KSocket::create(
+            st.so.set(KSocket::create(
                 t.family,
                 t.sock_type,
                 t.proto,
@@ -140,8 +176,17 @@ impl NodeType for Ksocket {
         Ok(())
     }
 
-    fn connect(mut w: W<'_>, _hook: Hook<'_>) -> KResult<()> {
+    fn connect(mut w: W<'_>, hook: Hook<'_>) -> KResult<()> {
         let node = w.node();
+        let installed = w.installed();
+        if let Some((counting, local)) = w
+            .state()
+            .map(|(_, st)| (st.counting, st.flags.contains(KsFlags::LOCALADDR)))
+        {
+            if counting || local {
+                set_variant(&mut w, hook, counting, local);
+            }
+        }
         let Some((_, st)) = w.state() else {
             return Ok(());
         };
@@ -149,10 +194,10 @@ impl NodeType for Ksocket {
         // The upcalls are registered last: in NGM_MKPEER netgraph calls
         // connect without holding the new node's gate, so a function item
         // queued by an upcall could run at once.
-        if let Some(so) = &mut st.so {
+        if let Some(so) = st.so.get_mut() {
             so.set_nbio();
-            if !so.is_listening() {
-                so.set_upcalls(node, FUNCTION, FN_INCOMING);
+            if let (false, Some(n)) = (so.is_listening(), installed) {
+                set_news_upcalls(so, n, st.counting);
             }
         }
         if cloned {
@@ -179,6 +224,16 @@ impl NodeType for Ksocket {
             None if msg.cookie() == COOKIE => (None, Err(Errno::ENXIO)),
             None => (None, Err(Errno::EINVAL)),
         };
+        // A SETOPT may have switched local addresses on or off.
+        if msg.cookie() == COOKIE && msg.cmd() == cmd::SETOPT && err.is_ok() {
+            local_addresses_changed(&mut w);
+        }
+        // Clearing the counters starts traffic counting.
+        let clearing =
+            msg.cookie() == COOKIE && matches!(msg.cmd(), cmd::CLRSTATS | cmd::GETCLRSTATS);
+        if clearing && (resp.is_some() || err.is_ok()) {
+            start_counting(w);
+        }
         drop(msg);
         // NG_RESPOND_MSG: a reply replaces the error with its delivery result.
         match resp {
@@ -190,54 +245,50 @@ impl NodeType for Ksocket {
         }
     }
 
-    fn rcvdata(r: Reader<'_, Self>, _hook: Hook<'_>, mut item: Item) -> KResult<()> {
-        let m = item.take_mbuf();
-        drop(item);
-        let Some(m) = m else {
-            return Err(Errno::EINVAL);
+    #[inline(always)]
+    fn rcvdata(r: DataReader<'_, Self>, hook: DataHook<'_, Self>, item: DataItem) -> KResult<()> {
+        // Constants of the entry point netgraph called (see `counting`).
+        let variant = hook.variant();
+        let count = variant & VARIANT_COUNTED != 0;
+        let local = variant & VARIANT_LOCALADDR != 0;
+        let (sh, st) = r.state();
+        let m = item.into_mbuf();
+        // No socket, or a listening one: sosend would fail (ENOTCONN for a
+        // listening socket, which may also leak the chain).
+        let Some(tx) = st.so.sender() else {
+            return Err(refuse(sh, st, m));
         };
-        let node = r.node();
-        let Some((sh, st)) = r.state() else {
-            return Err(Errno::ENXIO);
+        let mut p = match m.into_packet() {
+            Ok(p) => p,
+            Err(m) => return send_chain(sh, tx, m, count),
         };
-        let Some(so) = &st.so else {
-            sh.stats.inc(Counter::TxDropNosock);
-            return Err(Errno::ENXIO);
-        };
-        let tagged = m.packet().filter(|p| p.has_tags());
-        if tagged.is_some() && st.flags.contains(KsFlags::LOCALADDR) {
+        // A packet that arrived as broadcast/multicast must not leave as one.
+        p.clear_flags(MbufFlags::BCAST | MbufFlags::MCAST);
+        if local && p.has_tags() {
             // Local addresses are on (an ngsock addition): the packet may
             // carry a local-address tag, `srcaddr`.
             let cx = srcaddr::Ctx {
-                id: node.id(),
+                id: sh.id,
                 family: st.family,
                 dgram: st.dgram,
-                stats: &sh.stats,
+                tx: &sh.tx,
                 cache: &sh.ctl,
+                count,
             };
-            return srcaddr::send_tagged(so, &cx, m);
+            return srcaddr::send_tagged(tx, &cx, p);
         }
-        // A destination from an address tag made by this node or by a
-        // third party (ID 0), never one made by another ksocket node.
-        let dest = match tagged.and_then(|p| p.tag_payload(COOKIE, TAG_SOCKADDR)) {
-            None => None,
-            Some(p) => match args::tag_dest(p, node.id()) {
-                TagDest::Ignore => None,
-                TagDest::Use(sa) => match SockAddr::from_bytes(sa) {
-                    Ok(a) => Some(a),
-                    // Longer than any socket address (sockaddr_storage).
-                    Err(e) => {
-                        sh.stats.inc(Counter::TxDropBadaddr);
-                        return Err(e);
-                    }
-                },
-                TagDest::Malformed => {
-                    sh.stats.inc(Counter::TxDropBadaddr);
-                    return Err(Errno::EINVAL);
-                }
-            },
-        };
-        send_packet(so, &sh.stats, m, dest.as_ref(), |so, m, d| so.send(m, d))
+        match p.tag_at(COOKIE, TAG_SOCKADDR) {
+            TagAt::None => {}
+            TagAt::First if count => return send_tagged::<true, true>(sh, tx, p),
+            TagAt::First => return send_tagged::<false, true>(sh, tx, p),
+            TagAt::Elsewhere => return send_tagged_later(sh, tx, p, count),
+        }
+        // To the connected peer.
+        if count {
+            let len = p.byte_len();
+            return sent::<true>(sh, tx.send(p, None), len, false);
+        }
+        sent::<false>(sh, tx.send(p, None), 0, false)
     }
 
     fn disconnect(mut w: W<'_>, _hook: Hook<'_>) {
@@ -254,7 +305,7 @@ impl NodeType for Ksocket {
         }
     }
 
-    fn shutdown(mut w: W<'_>) {
+    fn shutdown(mut w: Dying<'_, Self>) {
         let node = w.node();
         if let Some((_, st)) = w.state() {
             // A pending `incoming` retry is cancelled with its timer.
@@ -275,14 +326,24 @@ impl NodeType for Ksocket {
         drop(w.take());
     }
 
+    /// The socket upcalls' event (set in `connect`): socket news. `arg`
+    /// is a constant of the event's entry point (see `counting`).
+    #[inline(always)]
+    fn event(mut e: Event<'_, Self>, arg: i32) {
+        let node = e.node();
+        let hook = e.first_hook();
+        let (sh, st) = e.state();
+        socket_news(node, hook, sh, st, arg == EV_NEWS_COUNTED);
+    }
+
     fn function(mut w: W<'_>, arg: i32) {
         match arg {
             FN_INCOMING => incoming(w),
             FN_ACCEPT => {
                 let node = w.node();
-                if let Some((sh, st)) = w.state() {
+                if let Some((_, st)) = w.state() {
                     // Every completed connection is accepted, requested or not.
-                    let _ = accept(node, sh, st);
+                    let _ = accept(node, st);
                 }
             }
             FN_REMOVE | FN_REMOVE_UNHOOKED => {
@@ -294,69 +355,6 @@ impl NodeType for Ksocket {
                 }
             }
             _ => {}
-        }
-    }
-}
-
-/// The destination of an `NG_KSOCKET_TAG_SOCKADDR` tag (its payload):
-/// used when made by node `id` or by a third party (ID 0), ignored when
-/// made by another node; a malformed one drops the packet (EINVAL).
-#[inline(always)]
-pub(super) fn tag_destination(
-    tag: Option<&[u8]>,
-    id: u32,
-    stats: &Stats,
-) -> KResult<Option<SockAddr>> {
-    let Some(p) = tag else {
-        return Ok(None);
-    };
-    match args::tag_dest(p, id) {
-        TagDest::Ignore => Ok(None),
-        TagDest::Use(sa) => match SockAddr::from_bytes(sa) {
-            Ok(a) => Ok(Some(a)),
-            // Longer than any socket address (sockaddr_storage).
-            Err(e) => {
-                stats.inc(Counter::TxDropBadaddr);
-                Err(e)
-            }
-        },
-        TagDest::Malformed => {
-            stats.inc(Counter::TxDropBadaddr);
-            Err(Errno::EINVAL)
-        }
-    }
-}
-
-/// Hands a packet to the socket with `send` (to `dest`, or the connected
-/// peer), counting the outcome.
-#[inline(always)]
-pub(super) fn send_packet(
-    so: &KSocket,
-    stats: &Stats,
-    mut m: Mbuf,
-    dest: Option<&SockAddr>,
-    send: impl FnOnce(&KSocket, Mbuf, Option<&SockAddr>) -> KResult<()>,
-) -> KResult<()> {
-    // A packet that arrived as broadcast/multicast must not leave as one.
-    m.clear_flags(MbufFlags::BCAST | MbufFlags::MCAST);
-    if so.is_listening() {
-        // sosend would fail with ENOTCONN, and may leak the chain.
-        stats.inc(Counter::TxDropListen);
-        return Err(Errno::ENOTCONN);
-    }
-    let len = match m.packet() {
-        Some(p) => u64::try_from(p.pkt_len()).unwrap_or(0),
-        None => u64::try_from(m.chain_len()).unwrap_or(0),
-    };
-    match send(so, m, dest) {
-        Ok(()) => {
-            stats.inc(Counter::TxPackets);
-            stats.add(Counter::TxBytes, len);
-            Ok(())
-        }
-        Err(e) => {
-            stats.inc(Counter::TxErrors);
-            Err(e)
         }
     }
 }
@@ -379,17 +377,17 @@ fn handle_msg(
     match c {
         cmd::BIND => noreply(bind(st, arg)),
         cmd::LISTEN => noreply(listen(node, st, arg)),
-        cmd::ACCEPT => noreply(accept_request(node, sh, st, arg, token, retaddr)),
+        cmd::ACCEPT => noreply(accept_request(node, st, arg, token, retaddr)),
         cmd::CONNECT => noreply(connect(st, arg, token, retaddr)),
         cmd::GETNAME | cmd::GETPEERNAME => reply(getname(st, msg, c == cmd::GETPEERNAME)),
         cmd::GETOPT => reply(getopt(st, msg)),
         cmd::SETOPT => noreply(setopt(st, arg)),
-        cmd::GETSTATS | cmd::GETCLRSTATS => reply(getstats(sh, msg, c == cmd::GETCLRSTATS)),
-        cmd::CLRSTATS => noreply(
-            args::empty_arg(arg)
-                .map_err(errno)
-                .map(|()| sh.stats.clear()),
-        ),
+        cmd::GETSTATS | cmd::GETCLRSTATS => reply(getstats(sh, st, msg, c == cmd::GETCLRSTATS)),
+        // (`clrstats` and `getclrstats` also start traffic counting: see
+        // `Ksocket::rcvmsg`.)
+        cmd::CLRSTATS => noreply(args::empty_arg(arg).map_err(errno).map(|()| {
+            stats::collect(&sh.tx, &mut st.rx, true);
+        })),
         _ => (None, Err(Errno::EINVAL)),
     }
 }
@@ -407,7 +405,7 @@ fn errno(e: crate::pure::Errno) -> Errno {
 }
 
 fn socket(st: &State) -> KResult<&KSocket> {
-    st.so.as_ref().ok_or(Errno::ENXIO)
+    st.so.get().ok_or(Errno::ENXIO)
 }
 
 fn bind(st: &State, arg: &[u8]) -> KResult<()> {
@@ -418,16 +416,14 @@ fn bind(st: &State, arg: &[u8]) -> KResult<()> {
 
 fn listen(node: Node<'_>, st: &mut State, arg: &[u8]) -> KResult<()> {
     let backlog = args::listen_arg(arg).map_err(errno)?;
-    let so = st.so.as_mut().ok_or(Errno::ENXIO)?;
-    so.set_nbio();
-    so.listen(backlog)?;
+    st.so.get().ok_or(Errno::ENXIO)?.set_nbio();
+    let so = st.so.listen(backlog)?;
     so.set_listen_upcall(node, FUNCTION, FN_ACCEPT);
     Ok(())
 }
 
 fn accept_request(
     node: Node<'_>,
-    sh: &Shared,
     st: &mut State,
     arg: &[u8],
     token: u32,
@@ -451,7 +447,7 @@ fn accept_request(
         st.response_token = token;
         st.response_addr = retaddr;
     }
-    match accept(node, sh, st) {
+    match accept(node, st) {
         // Nothing queued yet: the listen upcall will accept it.
         Err(e) if !is_wouldblock(e) => {
             (st.response_token, st.response_addr) = saved;
@@ -467,7 +463,7 @@ fn accept_request(
 
 /// Accepts one queued connection into a new embryonic clone node and sends
 /// the ACCEPT response from it. `EWOULDBLOCK` when none is queued.
-fn accept(node: Node<'_>, sh: &Shared, st: &mut State) -> KResult<()> {
+fn accept(node: Node<'_>, st: &mut State) -> KResult<()> {
     let head = socket(st)?;
     let so = match head.dequeue(M_NETGRAPH_KSOCKET) {
         Ok(so) => {
@@ -502,18 +498,17 @@ fn accept(node: Node<'_>, sh: &Shared, st: &mut State) -> KResult<()> {
         return Ok(());
     };
     let cst = State {
-        so: Some(so),
+        so: SocketSlot::with(so),
         flags: KsFlags::CLONED | KsFlags::EMBRYONIC,
+        // A clone is a node made now: it counts as the tunable says.
+        counting: tunables::count_traffic(),
         ..State::default()
     };
-    let Ok(mut p) = Private::<Ksocket>::new(Shared::new(), cst) else {
+    let Ok(p) = Private::<Ksocket>::new(Shared::new(child.node()), cst) else {
         return Ok(());
     };
-    // Upcalls first: a run they queue before the private data is installed
-    // finds none and does nothing (the clone's connect drains the socket).
-    if let Some(cso) = p.parts_mut().and_then(|(_, cst)| cst.so.as_mut()) {
-        cso.set_upcalls(child.node(), FUNCTION, FN_INCOMING);
-    }
+    // No upcalls yet: the clone's connect (once it has a hook) sets them
+    // and drains what arrived meanwhile.
     if child.install(p).is_err() {
         // Not reachable for a fresh node; dropping the data removes the
         // upcalls and closes the socket.
@@ -523,7 +518,7 @@ fn accept(node: Node<'_>, sh: &Shared, st: &mut State) -> KResult<()> {
     args::fill_accept_reply(resp.data_mut(), child.node().id(), peer);
     let _ = resp.send_to_id(child.node(), st.response_addr);
     child.commit();
-    sh.stats.inc(Counter::Accepts);
+    st.rx.inc(Counter::Accepts);
     Ok(())
 }
 
@@ -606,66 +601,122 @@ fn getopt(st: &State, msg: &Msg) -> KResult<Msg> {
 
 fn setopt(st: &mut State, arg: &[u8]) -> KResult<()> {
     let (level, name, value) = args::setopt_arg(arg).map_err(errno)?;
-    let so = st.so.as_ref().ok_or(Errno::ENXIO)?;
+    let so = socket(st)?;
     srcaddr::check_setopt(so, level, name, value)?;
     so.setopt(level, name, value)?;
-    srcaddr::after_setopt(&mut st.flags, so, st.family, level, name);
+    let on = srcaddr::local_option_on(so, st.family, level, name);
+    if let Some(on) = on {
+        st.flags.set(KsFlags::LOCALADDR, on);
+    }
     Ok(())
 }
 
-fn getstats(sh: &Shared, msg: &Msg, clear: bool) -> KResult<Msg> {
+/// After a SETOPT: the hook's data-path variant follows the local-address
+/// flag (and the counting).
+fn local_addresses_changed(w: &mut W<'_>) {
+    let hook = w.first_hook();
+    let Some((counting, local)) = w
+        .state()
+        .map(|(_, st)| (st.counting, st.flags.contains(KsFlags::LOCALADDR)))
+    else {
+        return;
+    };
+    if let Some(h) = hook {
+        set_variant(w, h, counting, local);
+    }
+}
+
+fn getstats(sh: &Shared, st: &mut State, msg: &Msg, clear: bool) -> KResult<Msg> {
     args::empty_arg(msg.data()).map_err(errno)?;
     #[allow(clippy::cast_possible_truncation)]
     let mut resp = Msg::new_response(msg, stats::REPLY_LEN as u32)?;
-    let v = if clear {
-        sh.stats.take()
-    } else {
-        sh.stats.snapshot()
-    };
+    let v = stats::collect(&sh.tx, &mut st.rx, clear);
     stats::encode(&v, resp.data_mut());
     Ok(resp)
 }
 
-/// The socket has news (data, space, connection state): connect
-/// completion, then forward everything readable to the hook, then EOF.
+/// Socket news from a function item ([`FN_INCOMING`] sent or armed by
+/// the node itself): as [`socket_news`].
+#[inline(always)]
 fn incoming(mut w: W<'_>) {
     let node = w.node();
     let hook = w.first_hook();
-    let Some((sh, st)) = w.state() else {
-        return;
-    };
-    let Some(so) = st.so.as_ref() else {
+    if let Some((sh, st)) = w.state() {
+        let count = st.counting;
+        socket_news(node, hook, sh, st, count);
+    }
+}
+
+/// Registers the upcalls that queue socket news, counting or not.
+fn set_news_upcalls(so: &mut KSocket, n: Installed<'_, Ksocket>, counting: bool) {
+    if counting {
+        so.set_upcalls::<Ksocket, EV_NEWS_COUNTED>(n);
+    } else {
+        so.set_upcalls::<Ksocket, FN_INCOMING>(n);
+    }
+}
+
+/// Starts traffic counting (`clrstats`, `getclrstats`): the hook switches
+/// to the counting variant of the data path, the upcalls to the counting
+/// event; what arrived while they were being replaced is read by a run
+/// queued at once.
+fn start_counting(mut w: W<'_>) {
+    let node = w.node();
+    let installed = w.installed();
+    let hook = w.first_hook();
+    let local = w
+        .state()
+        .is_some_and(|(_, st)| st.flags.contains(KsFlags::LOCALADDR));
+    if let Some(h) = hook {
+        set_variant(&mut w, h, true, local);
+    }
+    let Some((_, st)) = w.state() else { return };
+    st.counting = true;
+    let Some(so) = st.so.get_mut() else { return };
+    if let (false, Some(n), Some(_)) = (so.is_listening(), installed, hook) {
+        set_news_upcalls(so, n, true);
+        let _ = node.send_fn(FUNCTION, FN_INCOMING, SendFlags::QUEUE);
+    }
+}
+
+/// The socket has news (data, space, connection state): connect
+/// completion, then forward everything readable to the hook, then EOF.
+#[inline(always)]
+fn socket_news(node: Node<'_>, hook: Option<Hook<'_>>, sh: &Shared, st: &mut State, count: bool) {
+    // A listening socket has no data to read (its events are accepts).
+    let Some(so) = st.so.receiver() else {
         return;
     };
     // Let the next upcall queue another run.
     so.rearm();
-    if so.is_listening() {
-        return;
-    }
     if st.flags.contains(KsFlags::CONNECTING) {
-        connect_done(node, st);
+        let (token, to) = (st.response_token, st.response_addr);
+        connect_done(node, so, &mut st.flags, token, to);
     }
     // Without a hook (embryonic clone) the data waits in the socket.
     let Some(hook) = hook else {
         return;
     };
-    let Some(so) = st.so.as_ref() else {
-        return;
-    };
     if st.flags.contains(KsFlags::LOCALADDR) {
-        receive_local(node, hook, sh, so, st.family);
+        receive_local(sh, hook, &mut st.rx, so, count, st.family);
     } else {
-        receive::<false>(node, hook, sh, so, 0);
+        receive(sh, hook, &mut st.rx, so, count);
     }
     if so.cant_rcv_more() && !st.flags.contains(KsFlags::EOFSEEN) {
-        // End of file: one zero-length packet, once.
-        if let Ok(m) = Packet::new_empty() {
-            if hook.send_data(m).is_ok() {
-                sh.stats.inc(Counter::Eofs);
-            }
-        }
-        st.flags.insert(KsFlags::EOFSEEN);
+        eof(hook, &mut st.rx, &mut st.flags);
     }
+}
+
+/// End of file: one zero-length packet, once.
+#[cold]
+#[inline(never)]
+fn eof(hook: Hook<'_>, rx: &mut RxStats, flags: &mut KsFlags) {
+    if let Ok(m) = Packet::new_empty() {
+        if hook.send_data(m).is_ok() {
+            rx.inc(Counter::Eofs);
+        }
+    }
+    flags.insert(KsFlags::EOFSEEN);
 }
 
 /// Asks netgraph to remove this node (`ng_rmnode_self`). When netgraph
@@ -706,47 +757,167 @@ fn arm_retry(node: Node<'_>, st: &mut State, ticks: i32, what: i32) -> bool {
 }
 
 /// Reports the outcome of a pending connect, once it is known.
-fn connect_done(node: Node<'_>, st: &mut State) {
-    let Some(so) = st.so.as_ref() else {
-        return;
-    };
+#[cold]
+#[inline(never)]
+fn connect_done(node: Node<'_>, so: &KSocket, flags: &mut KsFlags, token: u32, to: u32) {
     let (error, still_connecting) = so.take_connect_result();
     if still_connecting {
         return;
     }
     if let Ok(mut m) = Msg::new(COOKIE, cmd::CONNECT, 4, c"NGM_KSOCKET_CONNECT") {
-        m.set_response(st.response_token);
+        m.set_response(token);
         m.data_mut().copy_from_slice(&error.to_ne_bytes());
-        let _ = m.send_to_id(node, st.response_addr);
+        let _ = m.send_to_id(node, to);
     }
-    st.flags.remove(KsFlags::CONNECTING);
+    flags.remove(KsFlags::CONNECTING);
 }
 
-/// [`receive`] with local addresses on, out of line: the usual path keeps
-/// its registers to itself.
+/// Sends a packet that carries tags: to the address of an
+/// NG_KSOCKET_TAG_SOCKADDR tag made by this node or by a third party (ID
+/// 0), else to the connected peer. `FIRST`: that tag is the first one.
+#[inline(always)]
+fn send_tagged<const COUNT: bool, const FIRST: bool>(
+    sh: &Shared,
+    tx: Sender<'_>,
+    p: Packet,
+) -> KResult<()> {
+    let len = if COUNT { p.byte_len() } else { 0 };
+    let mut bad = false;
+    let r = tx.send_packet(p, |p| {
+        let tag = if FIRST {
+            p.first_tag_payload(COOKIE, TAG_SOCKADDR)
+        } else {
+            p.tag_payload(COOKIE, TAG_SOCKADDR)
+        };
+        let Some(tag) = tag else {
+            return Ok(None);
+        };
+        match args::tag_dest(tag, sh.id) {
+            TagDest::Ignore => Ok(None),
+            TagDest::Use(sa) => Ok(Some(sa)),
+            TagDest::Malformed => {
+                bad = true;
+                Err(Errno::EINVAL)
+            }
+        }
+    });
+    sent::<COUNT>(sh, r, len, bad)
+}
+
+/// [`send_tagged`] of a packet whose first tag is another: the tag is
+/// looked for down the list (`m_tag_locate`).
+#[inline(never)]
+fn send_tagged_later(sh: &Shared, tx: Sender<'_>, p: Packet, count: bool) -> KResult<()> {
+    if count {
+        send_tagged::<true, false>(sh, tx, p)
+    } else {
+        send_tagged::<false, false>(sh, tx, p)
+    }
+}
+
+/// Counts the outcome of a send of `len` bytes: refused by the socket
+/// (`tx_errors`), dropped for a malformed address tag (`tx_drop_badaddr`),
+/// or, when counting traffic, sent.
+#[inline(always)]
+fn sent<const COUNT: bool>(sh: &Shared, r: KResult<()>, len: u64, badaddr: bool) -> KResult<()> {
+    if let Err(e) = r {
+        return Err(tx_error(sh, e, badaddr));
+    }
+    if COUNT {
+        sh.tx.inc(Tx::Packets);
+        sh.tx.add(Tx::Bytes, len);
+    }
+    r
+}
+
+/// Sends a chain without a packet header (so without tags or flags to
+/// clear): to the connected peer, the socket layer judging it.
 #[cold]
 #[inline(never)]
-fn receive_local(node: Node<'_>, hook: Hook<'_>, sh: &Shared, so: &KSocket, family: i32) {
-    receive::<true>(node, hook, sh, so, family);
+fn send_chain(sh: &Shared, so: Sender<'_>, mut m: Mbuf, count: bool) -> KResult<()> {
+    m.clear_flags(MbufFlags::BCAST | MbufFlags::MCAST);
+    let len = u64::try_from(m.chain_len()).unwrap_or(0);
+    match so.send(m, None) {
+        Ok(()) => {
+            if count {
+                sh.tx.inc(Tx::Packets);
+                sh.tx.add(Tx::Bytes, len);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            sh.tx.inc(Tx::Errors);
+            Err(e)
+        }
+    }
 }
 
-/// Forwards everything readable on `so` out of `hook`; with `LADDR`, a
-/// datagram of an unconnected socket (of `family`) carries its local
-/// address too (`srcaddr`).
-fn receive<const LADDR: bool>(
-    node: Node<'_>,
-    hook: Hook<'_>,
+/// Counts a packet not sent: its address tag was malformed
+/// (`tx_drop_badaddr`), or the socket refused it (`tx_errors`).
+#[cold]
+#[inline(never)]
+fn tx_error(sh: &Shared, e: Errno, badaddr: bool) -> Errno {
+    sh.tx
+        .inc(if badaddr { Tx::DropBadaddr } else { Tx::Errors });
+    // Opaque, so that callers tail-call this instead of keeping `e`.
+    core::hint::black_box(e)
+}
+
+/// Why a packet cannot be sent: no socket (`ENXIO`) or a listening one
+/// (`ENOTCONN`); counted. The packet is dropped.
+#[cold]
+#[inline(never)]
+fn refuse(sh: &Shared, st: &State, m: Mbuf) -> Errno {
+    drop(m);
+    if st.so.get().is_some() {
+        sh.tx.inc(Tx::DropListen);
+        Errno::ENOTCONN
+    } else {
+        sh.tx.inc(Tx::DropNosock);
+        Errno::ENXIO
+    }
+}
+
+/// Forwards everything readable on `so` out of `hook`. The loop ends when
+/// the socket has nothing more (a `soreceive` that returns nothing, or the
+/// buffer seen drained after a datagram: see `KSocket::surely_drained`).
+#[inline(always)]
+fn receive(sh: &Shared, hook: Hook<'_>, rx: &mut RxStats, so: &KSocket, count: bool) {
+    receive_in::<false>(sh, hook, rx, so, count, 0);
+}
+
+/// [`receive`] with local addresses on (an ngsock addition, `srcaddr`): a
+/// datagram of an unconnected socket (of `family`) also carries its local
+/// address. Out of line, so that the usual loop keeps its registers.
+#[cold]
+#[inline(never)]
+fn receive_local(
     sh: &Shared,
+    hook: Hook<'_>,
+    rx: &mut RxStats,
     so: &KSocket,
+    count: bool,
     family: i32,
 ) {
-    let stream = so.sock_type() == SOCK_STREAM;
+    receive_in::<true>(sh, hook, rx, so, count, family);
+}
+
+#[inline(always)]
+fn receive_in<const LADDR: bool>(
+    sh: &Shared,
+    hook: Hook<'_>,
+    rx: &mut RxStats,
+    so: &KSocket,
+    count: bool,
+    family: i32,
+) {
     loop {
         // Ask for the source address only when it can differ per packet.
         let unconnected = !so.is_connected();
         let mut control = None;
         let got = if LADDR {
-            so.recv_control(IP_MAXPACKET, unconnected, &mut control)
+            so.input()
+                .recv_control(IP_MAXPACKET, unconnected, &mut control)
         } else {
             so.recv(IP_MAXPACKET, unconnected)
         };
@@ -754,7 +925,7 @@ fn receive<const LADDR: bool>(
             Ok(r) => r,
             Err(e) => {
                 if !is_wouldblock(e) {
-                    sh.stats.inc(Counter::RxErrors);
+                    rx.inc(Counter::RxErrors);
                 }
                 break;
             }
@@ -765,55 +936,64 @@ fn receive<const LADDR: bool>(
         if r.truncated {
             // A datagram longer than 64 KiB cannot be forwarded whole. (FreeBSD
             // also stops reading here until the next upcall; we go on.)
-            sh.stats.inc(Counter::RxDropTrunc);
+            rx.inc(Counter::RxDropTrunc);
             drop(m);
-            continue;
-        }
-        // Stream data has no packet boundaries (and no packet header): each
-        // read becomes one packet behind a fresh header. No data is copied.
-        let m = match (stream, m.into_packet()) {
-            (false, Ok(p)) => Ok(p),
-            (true, Ok(p)) => Mbuf::from(p).behind_new_header(),
-            (_, Err(m)) => m.behind_new_header(),
-        };
-        let Ok(m) = m else {
-            sh.stats.inc(Counter::RxDropNobufs);
-            break;
-        };
-        let m = tag_source(node, sh, m, r.addr.as_ref());
-        let m = if LADDR && unconnected {
-            match srcaddr::tag_local(node.id(), &sh.stats, &sh.ctl, m, control, family) {
-                Some(m) => m,
-                None => continue,
-            }
         } else {
-            m
-        };
-        let len = u64::try_from(m.pkt_len()).unwrap_or(0);
-        match hook.send_data(m) {
-            Ok(()) => {
-                sh.stats.inc(Counter::RxPackets);
-                sh.stats.add(Counter::RxBytes, len);
+            // Stream data has no packet boundaries (and no packet header): each
+            // read becomes one packet behind a fresh header. No data is copied.
+            let m = match (so.is_stream(), m.into_packet()) {
+                (false, Ok(p)) => Ok(p),
+                (true, Ok(p)) => Mbuf::from(p).behind_new_header(),
+                (_, Err(m)) => m.behind_new_header(),
+            };
+            let Ok(m) = m else {
+                rx.inc(Counter::RxDropNobufs);
+                break;
+            };
+            let m = match r.addr {
+                Some(sa) => tag_source(&sh.id, rx, m, &sa),
+                None => m,
+            };
+            let m = if LADDR && unconnected {
+                srcaddr::tag_local(sh.id, rx, &sh.ctl, m, control.take(), family)
+            } else {
+                Some(m)
+            };
+            // Counted as received; a packet the hook refuses is counted
+            // as dropped too.
+            if let Some(m) = m {
+                deliver(hook, rx, m, count);
             }
-            Err(_) => sh.stats.inc(Counter::RxDropHook),
         }
+        if so.surely_drained() {
+            break;
+        }
+    }
+}
+
+/// Sends a received packet out of the hook, counting it when `count`.
+#[inline(always)]
+fn deliver(hook: Hook<'_>, rx: &mut RxStats, m: Packet, count: bool) {
+    if count {
+        rx.inc(Counter::RxPackets);
+        rx.add(Counter::RxBytes, m.byte_len());
+        if hook.send_data(m).is_err() {
+            rx.inc(Counter::RxDropHook);
+        }
+    } else {
+        let _ = hook.send_data(m);
     }
 }
 
 /// Attaches the source address as an `NG_KSOCKET_TAG_SOCKADDR` tag carrying
 /// this node's ID; without memory for the tag the packet goes untagged.
-fn tag_source(node: Node<'_>, sh: &Shared, mut m: Packet, addr: Option<&SockAddr>) -> Packet {
-    let Some(sa) = addr.map(SockAddr::as_bytes) else {
-        return m;
-    };
-    let Some(len) = args::tag_len(sa) else {
-        return m;
-    };
-    let id = node.id();
-    if m.prepend_tag(COOKIE, TAG_SOCKADDR, len, |p| args::fill_tag(p, id, sa))
+fn tag_source(id: &u32, rx: &mut RxStats, mut m: Packet, sa: &SoName) -> Packet {
+    // The payload is `struct sa_tag` after its header: our ID, then the
+    // address.
+    if m.prepend_tag_with(COOKIE, TAG_SOCKADDR, id, sa.as_bytes())
         .is_err()
     {
-        sh.stats.inc(Counter::TagFailures);
+        rx.inc(Counter::TagFailures);
     }
     m
 }

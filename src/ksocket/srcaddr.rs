@@ -17,17 +17,17 @@
 //! allocated only when the cache is empty).
 //!
 //! Everything here runs only when the option is on: the data path's cost
-//! without it is one flag test per receive run and per packet sent.
+//! without it is one flag test per receive run, and nothing per packet
+//! sent (the hook's data-path variant says whether the option is on).
 
-use super::flags::KsFlags;
+use super::args::{self, TagDest};
 use super::laddr::{self, LADDR_COOKIE, TAG_LADDR};
-use super::node;
-use super::stats::{Counter, Stats};
+use super::stats::{Counter, RxStats, Tx, TxStats};
 use super::types::{COOKIE, TAG_SOCKADDR};
 use crate::kern::ctlmbuf::{self, Control, ControlCache};
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::mbuf::{Mbuf, Packet};
-use crate::kern::socket::{KSocket, SockAddr};
+use crate::kern::socket::{KSocket, Sender, SockAddr};
 use crate::kern::thread::PRIV_NETINET_BINDANY;
 use crate::pure::cmsg::{self, LocalAddr};
 use crate::pure::consts::{
@@ -65,15 +65,15 @@ pub(super) fn check_setopt(so: &KSocket, level: i32, name: i32, value: &[u8]) ->
     Ok(())
 }
 
-/// After a successful SETOPT: whether received datagrams carry the tag,
-/// as the socket reports its option.
-pub(super) fn after_setopt(flags: &mut KsFlags, so: &KSocket, family: i32, level: i32, name: i32) {
+/// After a successful SETOPT: whether received datagrams carry the tag, as
+/// the socket reports its option, if the option set was the one of the
+/// socket's family (`None` for any other option).
+pub(super) fn local_option_on(so: &KSocket, family: i32, level: i32, name: i32) -> Option<bool> {
     if recv_option(family) != Some((level, name)) {
-        return;
+        return None;
     }
     let mut v = [0u8; 4];
-    let on = matches!(so.getopt(level, name, &mut v), Ok(4)) && v != [0; 4];
-    flags.set(KsFlags::LOCALADDR, on);
+    Some(matches!(so.getopt(level, name, &mut v), Ok(4)) && v != [0; 4])
 }
 
 /// The local address in a datagram's control data: the first
@@ -90,14 +90,14 @@ fn local_addr(control: &Mbuf, family: i32) -> Option<LocalAddr> {
 
 /// Tags a received datagram with its local address (node `id`), from its
 /// control data, which is then kept for answers. Without memory for the
-/// tag the datagram is dropped (`None`): an answer to it could not leave
-/// from the right address. Without control data (the kernel could not
-/// allocate it) the datagram goes on untagged.
+/// tag the datagram is dropped (`None`, counted as `rx_drop_nobufs`): an
+/// answer to it could not leave from the right address. Without control
+/// data (the kernel could not allocate it) the datagram goes on untagged.
 #[cold]
 #[inline(never)]
 pub(super) fn tag_local(
     id: u32,
-    stats: &Stats,
+    rx: &mut RxStats,
     cache: &Cache,
     mut m: Packet,
     control: Option<Mbuf>,
@@ -111,68 +111,93 @@ pub(super) fn tag_local(
     let Some(a) = a else {
         return Some(m);
     };
-    match m.prepend_tag(LADDR_COOKIE, TAG_LADDR, laddr::tag_len(&a), |p| {
-        laddr::fill_tag(p, id, &a)
-    }) {
+    // The payload after the ID: interface index and address.
+    let mut buf = [0u8; laddr::SIN6_LEN + laddr::TAG_ADDR_OFF];
+    let len = usize::from(laddr::tag_len(&a));
+    laddr::fill_tag(&mut buf, id, &a);
+    let tail = buf.get(4..len).unwrap_or(&[]);
+    match m.prepend_tag_with(LADDR_COOKIE, TAG_LADDR, &id, tail) {
         Ok(()) => Some(m),
         Err(_) => {
-            stats.inc(Counter::RxDropNobufs);
+            rx.inc(Counter::RxDropNobufs);
             None
         }
     }
 }
 
-/// What a send with a local-address tag needs of its node.
+/// What a send with local addresses on needs of its node.
 pub(super) struct Ctx<'a> {
-    /// The node's ID (the tag's ID rule).
+    /// The node's ID (the tags' ID rule).
     pub id: u32,
     /// The socket's family, and whether it is a datagram socket.
     pub family: i32,
     pub dgram: bool,
-    pub stats: &'a Stats,
+    pub tx: &'a TxStats,
     pub cache: &'a Cache,
+    /// Traffic is counted.
+    pub count: bool,
 }
 
-/// The data path of a node with local addresses on (`rcvdata` for it): to
-/// the destination of its address tag as any packet, from the address of
-/// its local-address tag if it has one for this node (its ID or 0) and the
-/// socket is a datagram socket, as if untagged if the tag is another
-/// node's. A malformed tag drops the packet (`EINVAL`, counted as
-/// `tx_drop_badaddr`).
+/// The data path of a tagged packet while local addresses are on
+/// (`rcvdata` for it): to the destination of its address tag as any
+/// packet, from the address of its local-address tag if it has one for
+/// this node (its ID or 0) and the socket is a datagram socket, as if it
+/// had none if the tag is another node's. A malformed tag of either kind
+/// drops the packet (`EINVAL`, counted as `tx_drop_badaddr`).
 #[cold]
 #[inline(never)]
-pub(super) fn send_tagged(so: &KSocket, cx: &Ctx<'_>, m: Mbuf) -> KResult<()> {
-    let (sa_tag, tag) = match m.packet() {
-        Some(p) => p.tag_payloads(COOKIE, TAG_SOCKADDR, LADDR_COOKIE, TAG_LADDR),
-        None => (None, None),
-    };
-    let src = match tag.filter(|_| cx.dgram) {
+pub(super) fn send_tagged(tx: Sender<'_>, cx: &Ctx<'_>, p: Packet) -> KResult<()> {
+    let len = p.byte_len();
+    let src = match p.tag_payload(LADDR_COOKIE, TAG_LADDR).filter(|_| cx.dgram) {
         None => None,
         Some(t) => match laddr::tag_source(t, cx.id, cx.family) {
             laddr::TagSource::Use(a) => Some(a),
             laddr::TagSource::Ignore => None,
-            laddr::TagSource::Malformed => {
-                cx.stats.inc(Counter::TxDropBadaddr);
-                return Err(Errno::EINVAL);
-            }
+            laddr::TagSource::Malformed => return Err(failed(cx, Errno::EINVAL, true)),
         },
     };
-    let dest = node::tag_destination(sa_tag, cx.id, cx.stats)?;
-    match src {
-        None => node::send_packet(so, cx.stats, m, dest.as_ref(), |so, m, d| so.send(m, d)),
-        Some(a) => node::send_packet(so, cx.stats, m, dest.as_ref(), |so, m, d| {
-            send_from(so, cx.cache, m, d, &a)
-        }),
+    let dest = match p.tag_payload(COOKIE, TAG_SOCKADDR) {
+        None => None,
+        Some(tag) => match args::tag_dest(tag, cx.id) {
+            TagDest::Ignore => None,
+            TagDest::Use(sa) => match SockAddr::from_bytes(sa) {
+                Ok(a) => Some(a),
+                Err(e) => return Err(failed(cx, e, true)),
+            },
+            TagDest::Malformed => return Err(failed(cx, Errno::EINVAL, true)),
+        },
+    };
+    let r = match src {
+        None => tx.send(p, dest.as_ref()),
+        Some(a) => send_from(tx, cx.cache, p, dest.as_ref(), &a),
+    };
+    match r {
+        Ok(()) => {
+            if cx.count {
+                cx.tx.inc(Tx::Packets);
+                cx.tx.add(Tx::Bytes, len);
+            }
+            Ok(())
+        }
+        Err(e) => Err(failed(cx, e, false)),
     }
+}
+
+/// Counts a packet not sent: a malformed tag (`tx_drop_badaddr`) or a
+/// refusal of the socket (`tx_errors`).
+fn failed(cx: &Ctx<'_>, e: Errno, badaddr: bool) -> Errno {
+    cx.tx
+        .inc(if badaddr { Tx::DropBadaddr } else { Tx::Errors });
+    e
 }
 
 /// `sosend` of `m` to `dest` from the local address `src`: the control
 /// data is written into a kept control mbuf, or a new one (`ENOBUFS`
 /// without memory, the packet then dropped).
 fn send_from(
-    so: &KSocket,
+    tx: Sender<'_>,
     cache: &Cache,
-    m: Mbuf,
+    m: Packet,
     dest: Option<&SockAddr>,
     src: &LocalAddr,
 ) -> KResult<()> {
@@ -183,5 +208,5 @@ fn send_from(
     if c.write(|buf| cmsg::write_source(buf, src)).is_none() {
         return Err(Errno::ENOBUFS);
     }
-    so.send_control(m, dest, c)
+    tx.send_control(m, dest, c)
 }

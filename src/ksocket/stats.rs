@@ -1,9 +1,17 @@
 //! Node statistics (a deliberate improvement: FreeBSD's ksocket keeps none).
 //!
-//! Counters are `AtomicU64`s updated with relaxed atomic adds, because the
-//! data path runs as a netgraph *reader*: several `rcvdata` calls of one node
-//! may run at once, alongside socket upcalls. They are read (and reset) by
-//! the `getstats` / `clrstats` / `getclrstats` messages.
+//! Two sets of counters, by the netgraph context that updates them:
+//! * [`TxStats`]: the send path (`rcvdata`) runs as a netgraph *reader*:
+//!   several `rcvdata` calls of one node may run at once, so its counters
+//!   are `AtomicU64`s updated with relaxed atomic adds (they live in the
+//!   node's shared private data);
+//! * [`RxStats`]: everything else (the receive loop, accepts, end of file)
+//!   runs as the node's *writer* (a function item), which excludes every
+//!   other method of the node: plain `u64`s in the writer's state.
+//!
+//! Both are read (and reset) by the `getstats` / `clrstats` /
+//! `getclrstats` messages, which are writers too: no reader is running
+//! then, so the two sets are read together consistently.
 //!
 //! Binary layout of the reply (`struct ng_ksocket_stats`, all fields
 //! `uint64_t` in host byte order, in the order of [`Counter`]); its ASCII
@@ -73,70 +81,133 @@ pub static NAMES: [&CStr; NUM] = [
     c"accepts",
 ];
 
-/// The counters of one node.
-pub struct Stats {
-    c: [AtomicU64; NUM],
+/// The send-path counters of one node (`Tx*`): updated by concurrent
+/// readers, hence atomic.
+pub struct TxStats {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    drop_listen: AtomicU64,
+    drop_badaddr: AtomicU64,
+    drop_nosock: AtomicU64,
 }
 
-impl Default for Stats {
+/// A send-path counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tx {
+    /// [`Counter::TxPackets`].
+    Packets,
+    /// [`Counter::TxBytes`].
+    Bytes,
+    /// [`Counter::TxErrors`].
+    Errors,
+    /// [`Counter::TxDropListen`].
+    DropListen,
+    /// [`Counter::TxDropBadaddr`].
+    DropBadaddr,
+    /// [`Counter::TxDropNosock`].
+    DropNosock,
+}
+
+impl Default for TxStats {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Stats {
+impl TxStats {
     /// All zero.
     pub const fn new() -> Self {
-        Stats {
-            c: [const { AtomicU64::new(0) }; NUM],
+        TxStats {
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            drop_listen: AtomicU64::new(0),
+            drop_badaddr: AtomicU64::new(0),
+            drop_nosock: AtomicU64::new(0),
+        }
+    }
+
+    fn cell(&self, which: Tx) -> &AtomicU64 {
+        match which {
+            Tx::Packets => &self.packets,
+            Tx::Bytes => &self.bytes,
+            Tx::Errors => &self.errors,
+            Tx::DropListen => &self.drop_listen,
+            Tx::DropBadaddr => &self.drop_badaddr,
+            Tx::DropNosock => &self.drop_nosock,
         }
     }
 
     /// Adds `n` to a counter (wrapping, like any hardware counter).
-    pub fn add(&self, which: Counter, n: u64) {
-        if let Some(c) = self.c.get(which as usize) {
-            c.fetch_add(n, Ordering::Relaxed);
+    #[inline]
+    pub fn add(&self, which: Tx, n: u64) {
+        self.cell(which).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one to a counter.
+    #[inline]
+    pub fn inc(&self, which: Tx) {
+        self.add(which, 1);
+    }
+
+    /// Reads (and with `clear`, resets in the same atomic step) every
+    /// counter into `v`.
+    fn collect(&self, v: &mut [u64; NUM], clear: bool) {
+        for (i, t) in [
+            (Counter::TxPackets, Tx::Packets),
+            (Counter::TxBytes, Tx::Bytes),
+            (Counter::TxErrors, Tx::Errors),
+            (Counter::TxDropListen, Tx::DropListen),
+            (Counter::TxDropBadaddr, Tx::DropBadaddr),
+            (Counter::TxDropNosock, Tx::DropNosock),
+        ] {
+            let c = self.cell(t);
+            let x = if clear {
+                c.swap(0, Ordering::Relaxed)
+            } else {
+                c.load(Ordering::Relaxed)
+            };
+            if let Some(d) = v.get_mut(i as usize) {
+                *d = x;
+            }
+        }
+    }
+}
+
+/// The other counters of one node: updated only by the node's writer
+/// (receive loop, accepts, end of file), which excludes every other method
+/// of the node, hence plain integers. The `Tx*` slots stay zero.
+#[derive(Default)]
+pub struct RxStats {
+    c: [u64; NUM],
+}
+
+impl RxStats {
+    /// Adds `n` to a counter (wrapping).
+    #[inline]
+    pub fn add(&mut self, which: Counter, n: u64) {
+        if let Some(c) = self.c.get_mut(which as usize) {
+            *c = c.wrapping_add(n);
         }
     }
 
     /// Adds one to a counter.
-    pub fn inc(&self, which: Counter) {
+    #[inline]
+    pub fn inc(&mut self, which: Counter) {
         self.add(which, 1);
     }
+}
 
-    /// Current value of a counter.
-    #[cfg(test)]
-    pub fn get(&self, which: Counter) -> u64 {
-        self.c
-            .get(which as usize)
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+/// Every counter of a node, in reply order; with `clear`, each is reset as
+/// it is read. Called by the node's writer (no reader runs).
+pub fn collect(tx: &TxStats, rx: &mut RxStats, clear: bool) -> [u64; NUM] {
+    let mut v = rx.c;
+    if clear {
+        rx.c = [0; NUM];
     }
-
-    /// All counters.
-    pub fn snapshot(&self) -> [u64; NUM] {
-        let mut v = [0u64; NUM];
-        for (d, c) in v.iter_mut().zip(self.c.iter()) {
-            *d = c.load(Ordering::Relaxed);
-        }
-        v
-    }
-
-    /// All counters, each reset to zero in the same atomic step as it is
-    /// read (no increment is lost between reading and clearing).
-    pub fn take(&self) -> [u64; NUM] {
-        let mut v = [0u64; NUM];
-        for (d, c) in v.iter_mut().zip(self.c.iter()) {
-            *d = c.swap(0, Ordering::Relaxed);
-        }
-        v
-    }
-
-    /// Resets every counter.
-    pub fn clear(&self) {
-        for c in &self.c {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
+    tx.collect(&mut v, clear);
+    v
 }
 
 /// Writes the binary reply (host-order `u64`s); `out` must hold
@@ -175,41 +246,49 @@ mod tests {
     extern crate std;
 
     #[test]
-    fn count_snapshot_take_clear() {
-        let s = Stats::new();
-        s.inc(Counter::RxPackets);
-        s.add(Counter::RxBytes, 1500);
-        s.add(Counter::RxBytes, 20);
-        s.inc(Counter::Accepts);
-        assert_eq!(s.get(Counter::RxBytes), 1520);
-        let v = s.snapshot();
-        assert_eq!(v[0], 1);
-        assert_eq!(v[1], 1520);
-        assert_eq!(v[NUM - 1], 1);
-        assert_eq!(s.take(), v);
-        assert_eq!(s.snapshot(), [0; NUM]);
-        s.inc(Counter::Eofs);
-        s.clear();
-        assert_eq!(s.snapshot(), [0; NUM]);
+    fn collect_and_clear() {
+        let tx = TxStats::new();
+        let mut rx = RxStats::default();
+        rx.inc(Counter::RxPackets);
+        rx.add(Counter::RxBytes, 1500);
+        rx.add(Counter::RxBytes, 20);
+        rx.inc(Counter::Accepts);
+        tx.inc(Tx::Packets);
+        tx.add(Tx::Bytes, 7);
+        tx.inc(Tx::DropNosock);
+        let v = collect(&tx, &mut rx, false);
+        assert_eq!(v[Counter::RxPackets as usize], 1);
+        assert_eq!(v[Counter::RxBytes as usize], 1520);
+        assert_eq!(v[Counter::Accepts as usize], 1);
+        assert_eq!(v[Counter::TxPackets as usize], 1);
+        assert_eq!(v[Counter::TxBytes as usize], 7);
+        assert_eq!(v[Counter::TxDropNosock as usize], 1);
+        assert_eq!(collect(&tx, &mut rx, true), v);
+        assert_eq!(collect(&tx, &mut rx, false), [0; NUM]);
     }
 
     #[test]
     fn counters_wrap() {
-        let s = Stats::new();
-        s.add(Counter::TxBytes, u64::MAX);
-        s.add(Counter::TxBytes, 2);
-        assert_eq!(s.get(Counter::TxBytes), 1);
+        let tx = TxStats::new();
+        let mut rx = RxStats::default();
+        tx.add(Tx::Bytes, u64::MAX);
+        tx.add(Tx::Bytes, 2);
+        rx.add(Counter::RxBytes, u64::MAX);
+        rx.add(Counter::RxBytes, 3);
+        let v = collect(&tx, &mut rx, false);
+        assert_eq!(v[Counter::TxBytes as usize], 1);
+        assert_eq!(v[Counter::RxBytes as usize], 2);
     }
 
     #[test]
     fn concurrent_adds_are_not_lost() {
-        let s = std::sync::Arc::new(Stats::new());
+        let s = std::sync::Arc::new(TxStats::new());
         let threads: std::vec::Vec<_> = (0..4)
             .map(|_| {
                 let s = s.clone();
                 std::thread::spawn(move || {
                     for _ in 0..10_000 {
-                        s.inc(Counter::TxPackets);
+                        s.inc(Tx::Packets);
                     }
                 })
             })
@@ -217,7 +296,8 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(s.get(Counter::TxPackets), 40_000);
+        let v = collect(&s, &mut RxStats::default(), false);
+        assert_eq!(v[Counter::TxPackets as usize], 40_000);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! `kmod/ng_ksocket_glue.c`, defines the variables and their OIDs).
 //!
 //! Each one opts into an improvement that changes what FreeBSD's module
-//! would print or return; all are off by default, so that by default every
-//! output is FreeBSD's. The node reads the current setting once per use.
+//! would print or return, or into traffic counting; all are off by
+//! default, so that by default every output is FreeBSD's and the data path
+//! does no more than FreeBSD's. The node reads the current setting once
+//! per use.
 
 use crate::pure::Dialect;
 
@@ -15,6 +17,11 @@ crate::module_statics! {
     /// for a connection that was already waiting to the node that asked; 0
     /// (default) to the previous requester, as FreeBSD does.
     int ACCEPT_TO_REQUESTER = "ngsock_ks_accept_to_requester";
+    /// `net.graph.ksocket.stats`: 1 makes nodes made from then on count
+    /// their traffic (`rx_packets`, `rx_bytes`, `tx_packets`, `tx_bytes`,
+    /// `rx_drop_hook`); 0 (default): a node counts it only from its first
+    /// `clrstats` or `getclrstats`.
+    int STATS = "ngsock_ks_stats";
 }
 
 /// The dialect in which socket addresses are printed.
@@ -30,4 +37,9 @@ pub fn sockaddr_output() -> Dialect {
 /// already queued?
 pub fn accept_to_requester() -> bool {
     ACCEPT_TO_REQUESTER.get() != 0
+}
+
+/// Do new nodes count their traffic from the start?
+pub fn count_traffic() -> bool {
+    STATS.get() != 0
 }

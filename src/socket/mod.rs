@@ -35,8 +35,8 @@ use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::Packet;
 use crate::kern::netgraph::{
-    Completion, Hook, HookRef, Item, Msg, Node, NodeRef, NodeType, Private, Reader, TypeRecord,
-    Writer, NG_HOOKSIZ, NG_NODESIZ,
+    Completion, DataHook, DataItem, DataReader, Dying, Hook, HookRef, Item, Msg, Node, NodeRef,
+    NodeType, Private, Reader, TypeRecord, Writer, NG_HOOKSIZ, NG_NODESIZ,
 };
 use crate::kern::sockproto::{SocketLink, AF_NETGRAPH};
 use crate::kern::sync::{Mutex, MutexGuard};
@@ -86,33 +86,56 @@ pub struct NgSock {
     done: Completion,
 }
 
-/// What the node's private data links, under its mutex.
+/// What the node's private data links, under its mutex. (The data socket
+/// is the value linked to the node, [`SocketType::Linked`]: the data path
+/// reads it without this mutex.)
 struct State {
     /// The node, with the reference the private data holds on it; `None`
     /// once the node is shutting down or has been removed.
     node: Option<NodeRef>,
     /// The control socket, while attached.
     ctl: Option<SocketLink>,
-    /// The data socket, while attached.
-    data: Option<SocketLink>,
     flags: u32,
     /// The node's hooks by name.
     hooks: HookTable,
+    /// The hook the data socket sent to last (a hook of the table), for
+    /// the next send naming it.
+    last: Option<HookRef>,
+    /// The data socket's `pr_detach` is running: it removes the node when
+    /// it is the last socket, so the writer's unlink leaves that to it
+    /// (the removal sleeps there; the writer's cannot).
+    data_detaching: bool,
 }
 
 impl NgSock {
-    /// Called from `pr_detach` of an attached socket once its link is
-    /// gone: removes the node when it is the only attachment left, with
-    /// sleeping allocations (the closing thread may sleep), so that a
-    /// shortage cannot leave the node behind for ever.
-    fn release(mut st: MutexGuard<'_, State>) {
-        if st.ctl.is_some() || st.data.is_some() {
+    /// Called when a socket goes (in its `pr_detach`: `data_linked` says
+    /// whether the data socket is still linked, false when the data socket
+    /// itself is going): removes the node when no socket is attached any
+    /// more, with sleeping allocations (the closing thread may sleep), so
+    /// that a shortage cannot leave the node behind for ever.
+    fn release(mut st: MutexGuard<'_, State>, data_linked: bool) {
+        if st.ctl.is_some() || data_linked {
             return;
         }
         if let Some(node) = st.node.take() {
             drop(st);
             let _ = node.node().remove_sleeping();
             drop(node);
+        }
+    }
+
+    /// As [`NgSock::release`], from the node's writer once it unlinked the
+    /// data socket after its `pr_detach` had run (the unlink was queued):
+    /// netgraph's context cannot sleep, so the removal is queued without
+    /// sleeping; should that fail, the node is revived for `ngctl` to shut
+    /// down.
+    fn release_unlinked(mut st: MutexGuard<'_, State>) {
+        if st.ctl.is_some() || st.data_detaching {
+            return;
+        }
+        if let Some(node) = st.node.take() {
+            drop(st);
+            remove_node(node.node());
         }
     }
 }
@@ -122,6 +145,11 @@ type W<'a> = Writer<'a, SocketType>;
 impl NodeType for SocketType {
     type Shared = NgSock;
     type State = ();
+    /// The source address of data from the hook (`sockaddr_ng` of its
+    /// name), made once.
+    type HookData = HookAddr;
+    /// The data socket.
+    type Linked = SocketLink;
     const HAS_MOD_EVENT: bool = true;
     const HAS_FINDHOOK: bool = true;
 
@@ -152,6 +180,7 @@ impl NodeType for SocketType {
     }
 
     fn newhook(mut w: W<'_>, hook: Hook<'_>, name: &[u8]) -> KResult<()> {
+        w.set_hook_data(hook, hook_sockaddr(name))?;
         let (sock, ()) = w.state().ok_or(Errno::EINVAL)?;
         let mut st = sock.st.lock()?;
         st.hooks.insert(hook, name)
@@ -162,11 +191,8 @@ impl NodeType for SocketType {
         st.hooks.find(name).cloned()
     }
 
-    fn connect(mut w: W<'_>, _hook: Hook<'_>) -> KResult<()> {
-        let node = w.node();
-        if let Some((sock, ())) = w.state() {
-            update_connected(node, sock);
-        }
+    fn connect(w: W<'_>, _hook: Hook<'_>) -> KResult<()> {
+        update_connected(&w);
         Ok(())
     }
 
@@ -185,17 +211,12 @@ impl NodeType for SocketType {
         to_control_socket(sock, item, msg)
     }
 
-    fn rcvdata(r: Reader<'_, Self>, hook: Hook<'_>, mut item: Item) -> KResult<()> {
-        let m = item.take_mbuf();
-        drop(item);
-        let Some(m) = m else { return Ok(()) };
-        let Some((sock, ())) = r.state() else {
+    fn rcvdata(r: DataReader<'_, Self>, hook: DataHook<'_, Self>, item: DataItem) -> KResult<()> {
+        let m = item.into_mbuf();
+        // No data socket: the packet is silently discarded.
+        let (Some(so), Some(from)) = (r.linked(), hook.data()) else {
             return Ok(());
         };
-        let from = hook_sockaddr(hook.name().to_bytes());
-        let st = sock.st.lock()?;
-        // No data socket: the packet is silently discarded.
-        let Some(so) = &st.data else { return Ok(()) };
         let mut rcv = so.lock_rcvbuf();
         match rcv.append_addr(from.bytes(), m) {
             Ok(()) => {
@@ -212,35 +233,69 @@ impl NodeType for SocketType {
 
     fn disconnect(mut w: W<'_>, hook: Hook<'_>) {
         let node = w.node();
+        update_connected(&w);
         let Some((sock, ())) = w.state() else {
             return;
         };
-        update_connected(node, sock);
         let Ok(mut st) = sock.st.lock() else { return };
         let removed = st.hooks.remove(hook);
+        let last = st.last.take_if(|h| h.hook().ptr_eq(hook));
         let nolinger = st.flags & NGS_FLAG_NOLINGER != 0;
         drop(st);
         drop(removed);
+        drop(last);
         if nolinger && node.num_hooks() == 0 && node.is_valid() {
+            // Should this fail, the node stays invalid until its sockets
+            // close (their detach removes it, sleeping).
             let _ = node.remove();
         }
     }
 
-    fn shutdown(w: W<'_>) {
+    fn shutdown(mut w: Dying<'_, Self>) {
+        if let Some(so) = w.unlink() {
+            so.set_disconnected();
+        }
         let Some(p) = w.take() else { return };
         if let Ok(mut st) = p.shared().st.lock() {
-            if let Some(so) = &st.data {
-                so.set_disconnected();
-            }
             if let Some(so) = &st.ctl {
                 so.set_disconnected();
             }
             // The private data's own node reference goes with it (FreeBSD
             // keeps it, and so never frees the node memory in this case).
             let held = st.node.take();
+            let last = st.last.take();
             drop(st);
             drop(held);
+            drop(last);
         };
+    }
+
+    fn function(mut w: W<'_>, arg: i32) {
+        if arg != FN_UNLINK_DATA {
+            return;
+        }
+        // The data socket is detaching: it goes, and with it maybe the node
+        // (the detach, which runs first, left it when the control socket
+        // was still there; it may have gone since).
+        if w.unlink().is_some() {
+            if let Some((sock, ())) = w.state() {
+                if let Ok(st) = sock.st.lock() {
+                    NgSock::release_unlinked(st);
+                }
+            }
+        }
+    }
+}
+
+/// Function items the node runs: unlink the data socket (its detach).
+pub(crate) const FN_UNLINK_DATA: i32 = 1;
+
+/// Asks netgraph to remove a node no socket uses any more; when it cannot
+/// queue the removal, the node is revived (left invalid, nothing would
+/// ever remove it) for `ngctl shutdown`.
+fn remove_node(node: Node<'_>) {
+    if let Err(failed) = node.remove() {
+        failed.revive();
     }
 }
 
@@ -286,11 +341,9 @@ fn to_control_socket(sock: Option<&NgSock>, item: Item, msg: Msg) -> KResult<()>
 }
 
 /// Marks the data socket connected exactly when the node has one hook.
-fn update_connected(node: Node<'_>, sock: &NgSock) {
-    if let Ok(st) = sock.st.lock() {
-        if let Some(so) = &st.data {
-            so.set_connected(node.num_hooks() == 1);
-        }
+fn update_connected(w: &W<'_>) {
+    if let Some(so) = w.linked() {
+        so.set_connected(w.node().num_hooks() == 1);
     }
 }
 
@@ -306,12 +359,14 @@ fn id_sockaddr(id: u32) -> [u8; SG_MAXLEN] {
 }
 
 /// A sockaddr_ng naming a hook: `sg_len` = strlen + 3.
-struct HookAddr {
+pub struct HookAddr {
     buf: [u8; NG_HOOKSIZ + 3],
     len: usize,
 }
 
 impl HookAddr {
+    /// The address bytes.
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&self.buf)
     }

@@ -9,8 +9,8 @@ use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::Mbuf;
 use crate::kern::netgraph::{
-    type_exists, Completion, Msg, NewNode, NodeRef, Private, NGM_GENERIC_COOKIE, NGM_MKPEER,
-    NG_HOOKSIZ, NG_MESG_HDR, NG_TYPESIZ, NG_VERSION,
+    type_exists, Completion, DataOut, Msg, NewNode, NodeRef, Private, SendFlags, TypedNode,
+    NGM_GENERIC_COOKIE, NGM_MKPEER, NG_HOOKSIZ, NG_MESG_HDR, NG_TYPESIZ, NG_VERSION,
 };
 use crate::kern::print::console;
 use crate::kern::sockproto::{kldload, Detaching, ProtoSocket, Protocol, AF_NETGRAPH};
@@ -21,8 +21,8 @@ use crate::pure::{c_str, copy_c_str};
 use super::hooks::HookTable;
 use super::pcb::NgPcb;
 use super::{
-    NgSock, SocketType, State, MAXDGRAM, M_PCB, NG_CONTROL, NG_DATA, RECVSPACE, SG_MAXLEN,
-    SOCKET_TYPE,
+    NgSock, SocketType, State, FN_UNLINK_DATA, MAXDGRAM, M_PCB, NG_CONTROL, NG_DATA, RECVSPACE,
+    SG_MAXLEN, SOCKET_TYPE,
 };
 
 /// The protocol: its PCB is a [`NgPcb`].
@@ -78,9 +78,10 @@ fn attach_node(so: So<'_>, pcb: &NgPcb) -> KResult<()> {
                 st: Mutex::new(State {
                     node: None,
                     ctl: so.link(),
-                    data: None,
                     flags: 0,
                     hooks,
+                    last: None,
+                    data_detaching: false,
                 }),
                 done: Completion::new(),
             },
@@ -119,16 +120,49 @@ fn data_attach(so: So<'_>, _proto: i32) -> KResult<()> {
 
 fn detach(d: Detaching<'_, NgProto>) {
     let kind = d.pcb().kind();
-    if let Some(p) = NgPcb::unlink_data(d) {
+    let Some(p) = NgPcb::unlink_data(d) else {
+        return;
+    };
+    if kind == NG_CONTROL {
         if let Ok(mut st) = p.shared().st.lock() {
-            let link = if kind == NG_CONTROL {
-                st.ctl.take()
-            } else {
-                st.data.take()
-            };
-            drop(link);
-            NgSock::release(st);
+            drop(st.ctl.take());
+            NgSock::release(st, p.is_linked());
         }
+    } else {
+        unlink_data_socket(&p);
+        if let Ok(mut st) = p.shared().st.lock() {
+            st.data_detaching = false;
+            NgSock::release(st, false);
+        }
+    }
+}
+
+/// Has the node's writer unlink its data socket (the data path reads it
+/// without locks, so only the writer may take it away): at once when the
+/// node is idle, else as soon as it is. Our `pr_detach` then waits until
+/// the link is gone. Without a node (shut down), the link went with it.
+///
+/// A node whose removal was asked for (NOLINGER, last hook gone) is invalid
+/// and runs no function item: its removal is asked for again (as FreeBSD's
+/// detach does), its shutdown unlinks; should that fail for want of
+/// memory, the node is revived and unlinks as any other.
+fn unlink_data_socket(p: &Private<SocketType>) {
+    let node = p.shared().st.lock().ok().and_then(|mut st| {
+        st.data_detaching = true;
+        st.node.clone()
+    });
+    let Some(node) = node else { return };
+    let n = node.node();
+    if !n.is_valid() {
+        match n.remove() {
+            Ok(()) => return,
+            Err(failed) => failed.revive(),
+        }
+    }
+    if let Some(t) = TypedNode::<SocketType>::of(n) {
+        // Sleeping allocation: this is a closing thread with no lock held.
+        // Refused only for a node being removed, whose shutdown unlinks.
+        let _ = t.send_fn::<FN_UNLINK_DATA>(SendFlags::WAITOK);
     }
 }
 
@@ -183,15 +217,9 @@ fn data_connect(so: So<'_>, sa: &[u8]) -> KResult<()> {
         return Err(Errno::EINVAL);
     }
     let p = Private::<SocketType>::of(n).ok_or(Errno::EINVAL)?;
-    {
-        let mut st = p.shared().st.lock()?;
-        if st.data.is_some() {
-            return Err(Errno::EADDRINUSE);
-        }
-        st.data = Some(so.link().ok_or(Errno::EINVAL)?);
-    }
+    p.link(so.link().ok_or(Errno::EINVAL)?)?;
     pcb.set_node_id(n.id());
-    pcb.link(p)
+    pcb.link(p.clone()).inspect_err(|_| unlink_data_socket(&p))
 }
 
 fn ctl_send(
@@ -271,49 +299,66 @@ fn data_send(
     addr: Option<&[u8]>,
     control: Option<Mbuf>,
 ) -> KResult<()> {
-    let pcb = so.pcb().ok_or(Errno::EINVAL)?;
-    if control.is_some() {
+    let (Some(pcb), None) = (so.pcb(), &control) else {
         return Err(Errno::EINVAL);
-    }
+    };
     let sock = pcb.get_ref().data().ok_or(Errno::ENOTCONN)?;
     let m = m.ok_or(Errno::EINVAL)?;
-    let (named, name) = match addr {
-        None => (false, &[][..]),
+    // The hook's name: the address's data, whose bytes are all there (the
+    // socket layer hands over `sg_len` of them, at least 2). None, empty or
+    // starting with a NUL: no name.
+    let name = match addr {
+        None => &[][..],
         Some(a) => {
-            let sg_len = usize::from(*a.first().ok_or(Errno::EINVAL)?);
-            if sg_len > SG_MAXLEN {
+            if a.len() > SG_MAXLEN {
                 return Err(Errno::EINVAL);
             }
-            let len = sg_len.saturating_sub(2);
-            let name = a.get(2..).and_then(|d| d.get(..len)).unwrap_or(&[]);
-            (len > 0 && name.first().copied().unwrap_or(0) != 0, name)
+            a.get(2..).unwrap_or(&[])
         }
     };
-    let hook = {
-        let st = sock.st.lock()?;
+    let named = name.first().is_some_and(|&b| b != 0);
+    if named && name.len() >= NG_HOOKSIZ {
+        return Err(Errno::EINVAL);
+    }
+    // Sleeping item allocation, like FreeBSD's data-socket send
+    // (NG_WAITOK): this is the sending process's thread, with no lock held
+    // yet. The item is addressed under the lock (it then references the
+    // hook itself) and sent once the lock is released.
+    let item = DataOut::package_sleeping(m)?;
+    // A reference the cache let go of, dropped once the lock is released.
+    let mut old = None;
+    let item = {
+        let mut st = sock.st.lock()?;
         let node = st.node.as_ref().ok_or(Errno::ENOTCONN)?.node();
         if named {
-            if name.len() >= NG_HOOKSIZ {
-                return Err(Errno::EINVAL);
+            // The hook sent to last, else the table (one hook: its name is
+            // compared, as FreeBSD does).
+            match &st.last {
+                Some(h) if h.hook().is_named(name) => item.address(h.hook())?,
+                _ => {
+                    let name = c_str(name);
+                    let h = match st.hooks.only() {
+                        Some(h) if node.num_hooks() == 1 => {
+                            Some(h).filter(|h| h.hook().name_is(name))
+                        }
+                        _ => st.hooks.find(name),
+                    }
+                    .ok_or(Errno::EHOSTUNREACH)?
+                    .clone();
+                    let item = item.address(h.hook())?;
+                    old = st.last.replace(h);
+                    item
+                }
             }
-            let name = c_str(name);
-            // One hook: compare its name, as FreeBSD does; else the table.
-            match st.hooks.only() {
-                Some(h) if node.num_hooks() == 1 => Some(h).filter(|h| h.hook().name_is(name)),
-                _ => st.hooks.find(name),
-            }
-            .ok_or(Errno::EHOSTUNREACH)?
-            .clone()
         } else {
             if node.num_hooks() != 1 {
                 return Err(Errno::EDESTADDRREQ);
             }
-            st.hooks.only().ok_or(Errno::EDESTADDRREQ)?.clone()
+            item.address(st.hooks.only().ok_or(Errno::EDESTADDRREQ)?.hook())?
         }
     };
-    // Sleeping item allocation, like FreeBSD's data-socket send
-    // (NG_WAITOK): this is the sending process's thread, with no lock held.
-    hook.hook().send_data_sleeping(m)
+    drop(old);
+    item.send()
 }
 
 fn sockaddr(so: So<'_>, out: &mut [u8]) -> KResult<()> {

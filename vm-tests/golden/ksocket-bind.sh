@@ -95,61 +95,61 @@ ngs_ngctl root msg ks2: bind inet6/::1
 ngs_at 37 '=> error EAFNOSUPPORT'
 ngs_error EAFNOSUPPORT 'Address family not supported by protocol family' '^[ 	]*ngctl: .*: Address family not supported by protocol family[ 	]*$'
 
-ngs_at 38 'ngctl msg ks2: getname'
+ngs_at 39 'ngctl msg ks2: getname'
 ngs_ngctl root msg ks2: getname
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 39 '| Args:	inet/0.0.0.0'
+ngs_at 40 '| Args:	inet/0.0.0.0'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/0\.0\.0\.0[ 	]*$' 'Args:	inet/0.0.0.0'
 
-ngs_at 42 'ngctl rmhook ec: k'
+ngs_at 43 'ngctl rmhook ec: k'
 ngs_ngctl root rmhook ec: k
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 43 'ngctl list'
+ngs_at 44 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 44 '!| *Name: ks *'
+ngs_at 45 '!| *Name: ks *'
 ngs_nomatch '^[ 	]*.*Name:( |[ 	]*	[ 	]*)ks( |[ 	]*	[ 	]*).*[ 	]*$' '*Name: ks *'
 
-ngs_at 45 '| *Name: ks2 *'
+ngs_at 46 '| *Name: ks2 *'
 ngs_match '^[ 	]*.*Name:( |[ 	]*	[ 	]*)ks2( |[ 	]*	[ 	]*).*[ 	]*$' '*Name: ks2 *'
 
-ngs_at 46 'ngctl msg ks2: bind inet/127.0.0.1:8901'
+ngs_at 47 'ngctl msg ks2: bind inet/127.0.0.1:8901'
 ngs_ngctl root msg ks2: bind inet/127.0.0.1:8901
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 47 'ngctl msg ks2: getname'
+ngs_at 48 'ngctl msg ks2: getname'
 ngs_ngctl root msg ks2: getname
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 48 '| Args:	inet/127.0.0.1:8901'
+ngs_at 49 '| Args:	inet/127.0.0.1:8901'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.1:8901[ 	]*$' 'Args:	inet/127.0.0.1:8901'
 
-ngs_at 49 'udp c bind 127.0.0.1:0'
+ngs_at 50 'udp c bind 127.0.0.1:0'
 ngs_sock udp c bind 127.0.0.1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 50 'udp c send 127.0.0.1:8901 "again"'
+ngs_at 51 'udp c send 127.0.0.1:8901 "again"'
 ngs_sock udp c send 127.0.0.1 8901 616761696e
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 51 'c recv-from 127.0.0.1:8901 "again"'
+ngs_at 52 'c recv-from 127.0.0.1:8901 "again"'
 ngs_sock_expect recvfrom c 127.0.0.1 8901 616761696e 2000
 
-ngs_at 52 'ngctl shutdown ec:'
+ngs_at 53 'ngctl shutdown ec:'
 ngs_ngctl root shutdown ec:
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 53 'ngctl list'
+ngs_at 54 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 54 '!| *Type: ksocket*'
+ngs_at 55 '!| *Type: ksocket*'
 ngs_nomatch '^[ 	]*.*Type:( |[ 	]*	[ 	]*)ksocket.*[ 	]*$' '*Type: ksocket*'
 
-ngs_at 55 'close s'
+ngs_at 56 'close s'
 ngs_session_close s
 
 ngs_end

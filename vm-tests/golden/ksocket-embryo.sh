@@ -56,31 +56,31 @@ ngs_ok  # implied: no '=>' follows
 ngs_at 18 '| Args:	{ accepts=2 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)accepts=2( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ accepts=2 }'
 
-ngs_at 19 'ngctl list'
+ngs_at 20 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 20 '| *Type: ksocket * Num hooks: 0*'
+ngs_at 21 '| *Type: ksocket * Num hooks: 0*'
 ngs_match '^[ 	]*.*Type:( |[ 	]*	[ 	]*)ksocket( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)Num( |[ 	]*	[ 	]*)hooks:( |[ 	]*	[ 	]*)0.*[ 	]*$' '*Type: ksocket * Num hooks: 0*'
 
-ngs_at 21 'ngctl shutdown kl:'
+ngs_at 22 'ngctl shutdown kl:'
 ngs_ngctl root shutdown kl:
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 22 'ngctl list'
+ngs_at 23 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 23 '!| *Type: ksocket*'
+ngs_at 24 '!| *Type: ksocket*'
 ngs_nomatch '^[ 	]*.*Type:( |[ 	]*	[ 	]*)ksocket.*[ 	]*$' '*Type: ksocket*'
 
-ngs_at 24 'c1 eof'
+ngs_at 25 'c1 eof'
 ngs_sock_expect eof c1 2000
 
-ngs_at 25 'c2 eof'
+ngs_at 26 'c2 eof'
 ngs_sock_expect eof c2 2000
 
-ngs_at 26 'close h'
+ngs_at 27 'close h'
 ngs_session_close h
 
 ngs_end

@@ -40,61 +40,61 @@ ngs_match '^[ 	]*Rec'\''d( |[ 	]*	[ 	]*)response( |[ 	]*	[ 	]*)"getopt"( |[ 	]*	
 ngs_at 17 '| Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_REUSEADDR( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=1 }'
 
-ngs_at 18 'ngctl msg ks: getopt { level=65535 name=4 }'
+ngs_at 19 'ngctl msg ks: getopt { level=65535 name=4 }'
 ngs_ngctl root msg ks: getopt '{' level=65535 name=4 '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 19 '| Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=1 }'
+ngs_at 20 '| Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_REUSEADDR( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=1 }'
 
-ngs_at 21 'ngctl msg ks: getopt { level=0xffff name=0x4 value=[ 1 ] }'
+ngs_at 23 'ngctl msg ks: getopt { level=0xffff name=0x4 value=[ 1 ] }'
 ngs_ngctl root msg ks: getopt '{' level=0xffff name=0x4 'value=[' 1 ']' '}'
 
-ngs_at 22 '=> error EINVAL'
+ngs_at 24 '=> error EINVAL'
 ngs_error EINVAL 'Invalid argument' '^[ 	]*ngctl: .*: Invalid argument[ 	]*$'
 
-ngs_at 23 '| ngctl: send msg: Invalid argument'
+ngs_at 25 '| ngctl: send msg: Invalid argument'
 ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)send( |[ 	]*	[ 	]*)msg:( |[ 	]*	[ 	]*)Invalid( |[ 	]*	[ 	]*)argument[ 	]*$' 'ngctl: send msg: Invalid argument'
 
-ngs_at 25 'ngctl msg ks: setopt { level=SOL_SOCKET name=SO_REUSEADDR value=off }'
+ngs_at 27 'ngctl msg ks: setopt { level=SOL_SOCKET name=SO_REUSEADDR value=off }'
 ngs_ngctl root msg ks: setopt '{' level=SOL_SOCKET name=SO_REUSEADDR value=off '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 26 'ngctl msg ks: getopt { name=SO_REUSEADDR }'
+ngs_at 29 'ngctl msg ks: getopt { name=SO_REUSEADDR }'
 ngs_ngctl root msg ks: getopt '{' name=SO_REUSEADDR '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 27 '| Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=0 }'
+ngs_at 30 '| Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=0 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_REUSEADDR( |[ 	]*	[ 	]*)value=0( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_REUSEADDR value=0 }'
 
-ngs_at 28 'ngctl msg ks: setopt { name=SO_SNDBUF value=32768 }'
+ngs_at 32 'ngctl msg ks: setopt { name=SO_SNDBUF value=32768 }'
 ngs_ngctl root msg ks: setopt '{' name=SO_SNDBUF value=32768 '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 29 'ngctl msg ks: getopt { level=SOL_SOCKET name=SO_SNDBUF }'
+ngs_at 34 'ngctl msg ks: getopt { level=SOL_SOCKET name=SO_SNDBUF }'
 ngs_ngctl root msg ks: getopt '{' level=SOL_SOCKET name=SO_SNDBUF '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 30 '| Args:	{ level=SOL_SOCKET name=SO_SNDBUF value=32768 }'
+ngs_at 35 '| Args:	{ level=SOL_SOCKET name=SO_SNDBUF value=32768 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_SNDBUF( |[ 	]*	[ 	]*)value=32768( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_SNDBUF value=32768 }'
 
-ngs_at 32 'ngctl msg ks: getopt { level=0xffff name=0x7777 }'
+ngs_at 38 'ngctl msg ks: getopt { level=0xffff name=0x7777 }'
 ngs_ngctl root msg ks: getopt '{' level=0xffff name=0x7777 '}'
 
-ngs_at 33 '=> error ENOPROTOOPT'
+ngs_at 39 '=> error ENOPROTOOPT'
 ngs_error ENOPROTOOPT 'Protocol not available' '^[ 	]*ngctl: .*: Protocol not available[ 	]*$'
 
-ngs_at 34 'ngctl msg ks: setopt { level=0xffff name=0x7777 value=[ 1 ] }'
+ngs_at 41 'ngctl msg ks: setopt { level=0xffff name=0x7777 value=[ 1 ] }'
 ngs_ngctl root msg ks: setopt '{' level=0xffff name=0x7777 'value=[' 1 ']' '}'
 
-ngs_at 35 '=> error ENOPROTOOPT'
+ngs_at 42 '=> error ENOPROTOOPT'
 ngs_error ENOPROTOOPT 'Protocol not available' '^[ 	]*ngctl: .*: Protocol not available[ 	]*$'
 
-ngs_at 36 'ngctl shutdown ec:'
+ngs_at 43 'ngctl shutdown ec:'
 ngs_ngctl root shutdown ec:
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 37 'close s'
+ngs_at 44 'close s'
 ngs_session_close s
 
 ngs_end

@@ -30,16 +30,16 @@ ngs_at 11 'ngctl mkpeer . ksocket k inet6/dgram/udp'
 ngs_ngctl root mkpeer . ksocket k inet6/dgram/udp
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 12 'ngctl mkpeer . ksocket k inet/stream/udp'
+ngs_at 13 'ngctl mkpeer . ksocket k inet/stream/udp'
 ngs_ngctl root mkpeer . ksocket k inet/stream/udp
 
-ngs_at 13 '=> error EPROTONOSUPPORT'
+ngs_at 14 '=> error EPROTONOSUPPORT'
 ngs_error EPROTONOSUPPORT 'Protocol not supported' '^[ 	]*ngctl: .*: Protocol not supported[ 	]*$'
 
-ngs_at 14 'ngctl mkpeer . ksocket k 99/dgram/0'
+ngs_at 15 'ngctl mkpeer . ksocket k 99/dgram/0'
 ngs_ngctl root mkpeer . ksocket k 99/dgram/0
 
-ngs_at 15 '=> error EAFNOSUPPORT'
+ngs_at 16 '=> error EAFNOSUPPORT'
 ngs_error EAFNOSUPPORT 'Address family not supported by protocol family' '^[ 	]*ngctl: .*: Address family not supported by protocol family[ 	]*$'
 
 ngs_end

@@ -34,226 +34,230 @@ ngs_at 17 's: msg lns: bind inet/0.0.0.0:1701'
 ngs_session_cmd s 'msg lns: bind inet/0.0.0.0:1701'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 21 'udp a bind 127.0.0.1:0'
+ngs_at 19 's: msg lns: clrstats'
+ngs_session_cmd s 'msg lns: clrstats'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 24 'udp a bind 127.0.0.1:0'
 ngs_sock udp a bind 127.0.0.1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 22 'udp b bind 127.0.0.1:0'
+ngs_at 25 'udp b bind 127.0.0.1:0'
 ngs_sock udp b bind 127.0.0.1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 28 'udp a send 127.0.0.1:1701 "SCCRQ a"'
+ngs_at 31 'udp a send 127.0.0.1:1701 "SCCRQ a"'
 ngs_sock udp a send 127.0.0.1 1701 53434352512061
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 29 'a recv-from 127.0.0.1:1701 "SCCRQ a"'
+ngs_at 32 'a recv-from 127.0.0.1:1701 "SCCRQ a"'
 ngs_sock_expect recvfrom a 127.0.0.1 1701 53434352512061 2000
 
-ngs_at 30 'udp b send 127.0.0.2:1701 "SCCRQ b"'
+ngs_at 33 'udp b send 127.0.0.2:1701 "SCCRQ b"'
 ngs_sock udp b send 127.0.0.2 1701 53434352512062
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 31 'b recv-from 127.0.0.1:1701 "SCCRQ b"'
+ngs_at 34 'b recv-from 127.0.0.1:1701 "SCCRQ b"'
 ngs_sock_expect recvfrom b 127.0.0.1 1701 53434352512062 2000
 
-ngs_at 35 's: msg lns: setopt { level=IPPROTO_IP name=IP_RECVDSTADDR value=1 }'
+ngs_at 38 's: msg lns: setopt { level=IPPROTO_IP name=IP_RECVDSTADDR value=1 }'
 ngs_session_cmd s 'msg lns: setopt { level=IPPROTO_IP name=IP_RECVDSTADDR value=1 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 36 'ngctl msg lns: getopt { name=IP_RECVDSTADDR }'
+ngs_at 40 'ngctl msg lns: getopt { name=IP_RECVDSTADDR }'
 ngs_ngctl root msg lns: getopt '{' name=IP_RECVDSTADDR '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 37 '| Args:	{ level=IPPROTO_IP name=IP_RECVDSTADDR value=1 }'
+ngs_at 41 '| Args:	{ level=IPPROTO_IP name=IP_RECVDSTADDR value=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=IPPROTO_IP( |[ 	]*	[ 	]*)name=IP_RECVDSTADDR( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=IPPROTO_IP name=IP_RECVDSTADDR value=1 }'
 
-ngs_at 38 'udp a send 127.0.0.1:1701 "SCCRQ a"'
+ngs_at 42 'udp a send 127.0.0.1:1701 "SCCRQ a"'
 ngs_sock udp a send 127.0.0.1 1701 53434352512061
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 39 'a recv-from 127.0.0.1:1701 "SCCRQ a"'
+ngs_at 43 'a recv-from 127.0.0.1:1701 "SCCRQ a"'
 ngs_sock_expect recvfrom a 127.0.0.1 1701 53434352512061 2000
 
-ngs_at 40 'udp b send 127.0.0.2:1701 "SCCRQ b"'
+ngs_at 44 'udp b send 127.0.0.2:1701 "SCCRQ b"'
 ngs_sock udp b send 127.0.0.2 1701 53434352512062
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 41 'b recv-from 127.0.0.2:1701 "SCCRQ b"'
+ngs_at 45 'b recv-from 127.0.0.2:1701 "SCCRQ b"'
 ngs_sock_expect recvfrom b 127.0.0.2 1701 53434352512062 2000
 
-ngs_at 42 'udp b send 127.0.0.2:1701 "ZLB"'
+ngs_at 46 'udp b send 127.0.0.2:1701 "ZLB"'
 ngs_sock udp b send 127.0.0.2 1701 5a4c42
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 43 'b recv-from 127.0.0.2:1701 "ZLB"'
+ngs_at 47 'b recv-from 127.0.0.2:1701 "ZLB"'
 ngs_sock_expect recvfrom b 127.0.0.2 1701 5a4c42 2000
 
-ngs_at 44 'udp a send 127.0.0.1:1701 "ZLB"'
+ngs_at 48 'udp a send 127.0.0.1:1701 "ZLB"'
 ngs_sock udp a send 127.0.0.1 1701 5a4c42
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 45 'a recv-from 127.0.0.1:1701 "ZLB"'
+ngs_at 49 'a recv-from 127.0.0.1:1701 "ZLB"'
 ngs_sock_expect recvfrom a 127.0.0.1 1701 5a4c42 2000
 
-ngs_at 46 'ngctl msg lns: getstats'
+ngs_at 50 'ngctl msg lns: getstats'
 ngs_ngctl root msg lns: getstats
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 47 '| Args:	{ rx_packets=6 rx_bytes=34 tx_packets=6 tx_bytes=34 }'
+ngs_at 51 '| Args:	{ rx_packets=6 rx_bytes=34 tx_packets=6 tx_bytes=34 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)rx_packets=6( |[ 	]*	[ 	]*)rx_bytes=34( |[ 	]*	[ 	]*)tx_packets=6( |[ 	]*	[ 	]*)tx_bytes=34( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ rx_packets=6 rx_bytes=34 tx_packets=6 tx_bytes=34 }'
 
-ngs_at 50 's: msg lns: setopt { level=IPPROTO_IP name=IP_RECVDSTADDR value=0 }'
+ngs_at 54 's: msg lns: setopt { level=IPPROTO_IP name=IP_RECVDSTADDR value=0 }'
 ngs_session_cmd s 'msg lns: setopt { level=IPPROTO_IP name=IP_RECVDSTADDR value=0 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 51 'udp b send 127.0.0.2:1701 "SCCRQ b"'
+ngs_at 55 'udp b send 127.0.0.2:1701 "SCCRQ b"'
 ngs_sock udp b send 127.0.0.2 1701 53434352512062
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 52 'b recv-from 127.0.0.1:1701 "SCCRQ b"'
+ngs_at 56 'b recv-from 127.0.0.1:1701 "SCCRQ b"'
 ngs_sock_expect recvfrom b 127.0.0.1 1701 53434352512062 2000
 
-ngs_at 56 's: mkpeer . echo tmp2 x'
+ngs_at 60 's: mkpeer . echo tmp2 x'
 ngs_session_cmd s 'mkpeer . echo tmp2 x'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 57 's: name .:tmp2 sb'
+ngs_at 61 's: name .:tmp2 sb'
 ngs_session_cmd s 'name .:tmp2 sb'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 58 's: mkpeer sb: ksocket k inet/dgram/udp'
+ngs_at 62 's: mkpeer sb: ksocket k inet/dgram/udp'
 ngs_session_cmd s 'mkpeer sb: ksocket k inet/dgram/udp'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 59 's: name sb:k standby'
+ngs_at 63 's: name sb:k standby'
 ngs_session_cmd s 'name sb:k standby'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 60 's: msg standby: bind inet/127.0.0.3:1702'
+ngs_at 64 's: msg standby: bind inet/127.0.0.3:1702'
 ngs_session_cmd s 'msg standby: bind inet/127.0.0.3:1702'
 
-ngs_at 61 '=> error EADDRNOTAVAIL'
+ngs_at 65 '=> error EADDRNOTAVAIL'
 ngs_error EADDRNOTAVAIL 'Can'\''t assign requested address' '^[ 	]*ngctl: .*: Can'\''t assign requested address[ 	]*$'
 
-ngs_at 62 's: msg standby: setopt { level=IPPROTO_IP name=IP_BINDANY value=1 }'
+ngs_at 66 's: msg standby: setopt { level=IPPROTO_IP name=IP_BINDANY value=1 }'
 ngs_session_cmd s 'msg standby: setopt { level=IPPROTO_IP name=IP_BINDANY value=1 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 63 'ngctl msg standby: getopt { name=IP_BINDANY }'
+ngs_at 67 'ngctl msg standby: getopt { name=IP_BINDANY }'
 ngs_ngctl root msg standby: getopt '{' name=IP_BINDANY '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 64 '| Args:	{ level=IPPROTO_IP name=IP_BINDANY value=1 }'
+ngs_at 68 '| Args:	{ level=IPPROTO_IP name=IP_BINDANY value=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=IPPROTO_IP( |[ 	]*	[ 	]*)name=IP_BINDANY( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=IPPROTO_IP name=IP_BINDANY value=1 }'
 
-ngs_at 65 's: msg standby: bind inet/127.0.0.3:1702'
+ngs_at 69 's: msg standby: bind inet/127.0.0.3:1702'
 ngs_session_cmd s 'msg standby: bind inet/127.0.0.3:1702'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 66 'ngctl msg standby: getname'
+ngs_at 70 'ngctl msg standby: getname'
 ngs_ngctl root msg standby: getname
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 67 '| Args:	inet/127.0.0.3:1702'
+ngs_at 71 '| Args:	inet/127.0.0.3:1702'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.3:1702[ 	]*$' 'Args:	inet/127.0.0.3:1702'
 
-ngs_at 68 'ifconfig lo0 alias 127.0.0.3'
+ngs_at 72 'ifconfig lo0 alias 127.0.0.3'
 ngs_ifconfig root alias inet 127.0.0.3
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 69 'udp a send 127.0.0.3:1702 "hello standby"'
+ngs_at 73 'udp a send 127.0.0.3:1702 "hello standby"'
 ngs_sock udp a send 127.0.0.3 1702 68656c6c6f207374616e646279
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 70 'a recv-from 127.0.0.3:1702 "hello standby"'
+ngs_at 74 'a recv-from 127.0.0.3:1702 "hello standby"'
 ngs_sock_expect recvfrom a 127.0.0.3 1702 68656c6c6f207374616e646279 2000
 
-ngs_at 71 'ifconfig lo0 -alias 127.0.0.3'
+ngs_at 75 'ifconfig lo0 -alias 127.0.0.3'
 ngs_ifconfig root -alias inet 127.0.0.3
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 72 'ifconfig lo0 -alias 127.0.0.3'
+ngs_at 76 'ifconfig lo0 -alias 127.0.0.3'
 ngs_ifconfig root -alias inet 127.0.0.3
 
-ngs_at 73 '=> error EADDRNOTAVAIL'
+ngs_at 77 '=> error EADDRNOTAVAIL'
 ngs_error EADDRNOTAVAIL 'Can'\''t assign requested address' '^ifconfig: .*: Can'\''t assign requested address$'
 
-ngs_at 77 's: mkpeer . echo tmp3 x'
+ngs_at 81 's: mkpeer . echo tmp3 x'
 ngs_session_cmd s 'mkpeer . echo tmp3 x'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 78 's: name .:tmp3 lb1'
+ngs_at 82 's: name .:tmp3 lb1'
 ngs_session_cmd s 'name .:tmp3 lb1'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 79 's: mkpeer lb1: ksocket k inet/dgram/udp'
+ngs_at 83 's: mkpeer lb1: ksocket k inet/dgram/udp'
 ngs_session_cmd s 'mkpeer lb1: ksocket k inet/dgram/udp'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 80 's: name lb1:k lbk1'
+ngs_at 84 's: name lb1:k lbk1'
 ngs_session_cmd s 'name lb1:k lbk1'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 81 's: msg lbk1: setopt { level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
+ngs_at 85 's: msg lbk1: setopt { level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
 ngs_session_cmd s 'msg lbk1: setopt { level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 82 'ngctl msg lbk1: getopt { name=SO_REUSEPORT_LB }'
+ngs_at 86 'ngctl msg lbk1: getopt { name=SO_REUSEPORT_LB }'
 ngs_ngctl root msg lbk1: getopt '{' name=SO_REUSEPORT_LB '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 83 '| Args:	{ level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
+ngs_at 87 '| Args:	{ level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_REUSEPORT_LB( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_REUSEPORT_LB value=1 }'
 
-ngs_at 84 's: msg lbk1: bind inet/127.0.0.1:1703'
+ngs_at 88 's: msg lbk1: bind inet/127.0.0.1:1703'
 ngs_session_cmd s 'msg lbk1: bind inet/127.0.0.1:1703'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 85 's: mkpeer . echo tmp4 x'
+ngs_at 89 's: mkpeer . echo tmp4 x'
 ngs_session_cmd s 'mkpeer . echo tmp4 x'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 86 's: name .:tmp4 lb2'
+ngs_at 90 's: name .:tmp4 lb2'
 ngs_session_cmd s 'name .:tmp4 lb2'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 87 's: mkpeer lb2: ksocket k inet/dgram/udp'
+ngs_at 91 's: mkpeer lb2: ksocket k inet/dgram/udp'
 ngs_session_cmd s 'mkpeer lb2: ksocket k inet/dgram/udp'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 88 's: name lb2:k lbk2'
+ngs_at 92 's: name lb2:k lbk2'
 ngs_session_cmd s 'name lb2:k lbk2'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 89 's: msg lbk2: bind inet/127.0.0.1:1703'
+ngs_at 93 's: msg lbk2: bind inet/127.0.0.1:1703'
 ngs_session_cmd s 'msg lbk2: bind inet/127.0.0.1:1703'
 
-ngs_at 90 '=> error EADDRINUSE'
+ngs_at 94 '=> error EADDRINUSE'
 ngs_error EADDRINUSE 'Address already in use' '^[ 	]*ngctl: .*: Address already in use[ 	]*$'
 
-ngs_at 91 's: msg lbk2: setopt { name=SO_REUSEPORT_LB value=1 }'
+ngs_at 95 's: msg lbk2: setopt { name=SO_REUSEPORT_LB value=1 }'
 ngs_session_cmd s 'msg lbk2: setopt { name=SO_REUSEPORT_LB value=1 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 92 's: msg lbk2: bind inet/127.0.0.1:1703'
+ngs_at 96 's: msg lbk2: bind inet/127.0.0.1:1703'
 ngs_session_cmd s 'msg lbk2: bind inet/127.0.0.1:1703'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 93 'ngctl msg lbk2: getname'
+ngs_at 97 'ngctl msg lbk2: getname'
 ngs_ngctl root msg lbk2: getname
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 94 '| Args:	inet/127.0.0.1:1703'
+ngs_at 98 '| Args:	inet/127.0.0.1:1703'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.1:1703[ 	]*$' 'Args:	inet/127.0.0.1:1703'
 
-ngs_at 95 'udp a send 127.0.0.1:1703 "to either"'
+ngs_at 99 'udp a send 127.0.0.1:1703 "to either"'
 ngs_sock udp a send 127.0.0.1 1703 746f20656974686572
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 96 'a recv-from 127.0.0.1:1703 "to either"'
+ngs_at 100 'a recv-from 127.0.0.1:1703 "to either"'
 ngs_sock_expect recvfrom a 127.0.0.1 1703 746f20656974686572 2000
 
-ngs_at 97 'close s'
+ngs_at 101 'close s'
 ngs_session_close s
 
 ngs_end

@@ -76,14 +76,14 @@ ngs_ok  # implied: no '=>' follows
 ngs_at 24 '| Args:	{ accepts=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)accepts=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ accepts=1 }'
 
-ngs_at 25 'tcp c close'
+ngs_at 26 'tcp c close'
 ngs_sock tcp c close
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 26 'close a'
+ngs_at 27 'close a'
 ngs_session_close a
 
-ngs_at 27 'close h'
+ngs_at 28 'close h'
 ngs_session_close h
 
 ngs_end

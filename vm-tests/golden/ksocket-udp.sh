@@ -40,120 +40,124 @@ ngs_match '^[ 	]*Rec'\''d( |[ 	]*	[ 	]*)response( |[ 	]*	[ 	]*)"getname"( |[ 	]*
 ngs_at 13 '| Args:	inet/127.0.0.1:7777'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.1:7777[ 	]*$' 'Args:	inet/127.0.0.1:7777'
 
-ngs_at 14 'udp c bind 127.0.0.1:0'
+ngs_at 16 'ngctl msg ks: clrstats'
+ngs_ngctl root msg ks: clrstats
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 18 'udp c bind 127.0.0.1:0'
 ngs_sock udp c bind 127.0.0.1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 15 'udp c send 127.0.0.1:7777 "ping"'
+ngs_at 19 'udp c send 127.0.0.1:7777 "ping"'
 ngs_sock udp c send 127.0.0.1 7777 70696e67
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 16 'c recv-from 127.0.0.1:7777 "ping"'
+ngs_at 20 'c recv-from 127.0.0.1:7777 "ping"'
 ngs_sock_expect recvfrom c 127.0.0.1 7777 70696e67 2000
 
-ngs_at 17 'ngctl mkpeer . ksocket k foo'
+ngs_at 21 'ngctl mkpeer . ksocket k foo'
 ngs_ngctl root mkpeer . ksocket k foo
 
-ngs_at 18 '=> error EINVAL'
+ngs_at 22 '=> error EINVAL'
 ngs_error EINVAL 'Invalid argument' '^[ 	]*ngctl: .*: Invalid argument[ 	]*$'
 
-ngs_at 19 'ngctl msg ks: getpeername'
+ngs_at 23 'ngctl msg ks: getpeername'
 ngs_ngctl root msg ks: getpeername
 
-ngs_at 20 '=> error ENOTCONN'
+ngs_at 24 '=> error ENOTCONN'
 ngs_error ENOTCONN 'Socket is not connected' '^[ 	]*ngctl: .*: Socket is not connected[ 	]*$'
 
-ngs_at 21 'ngctl msg ks: listen 5'
+ngs_at 25 'ngctl msg ks: listen 5'
 ngs_ngctl root msg ks: listen 5
 
-ngs_at 22 '=> error EOPNOTSUPP'
+ngs_at 26 '=> error EOPNOTSUPP'
 ngs_error EOPNOTSUPP 'Operation not supported' '^[ 	]*ngctl: .*: Operation not supported[ 	]*$'
 
-ngs_at 23 'ngctl msg ks: listen'
+ngs_at 27 'ngctl msg ks: listen'
 ngs_ngctl root msg ks: listen
 
-ngs_at 24 '=> error EINVAL'
+ngs_at 28 '=> error EINVAL'
 ngs_error EINVAL 'Invalid argument' '^[ 	]*ngctl: .*: Invalid argument[ 	]*$'
 
-ngs_at 25 'ngctl msg ks: accept'
+ngs_at 29 'ngctl msg ks: accept'
 ngs_ngctl root msg ks: accept
 
-ngs_at 26 '=> error EINVAL'
+ngs_at 30 '=> error EINVAL'
 ngs_error EINVAL 'Invalid argument' '^[ 	]*ngctl: .*: Invalid argument[ 	]*$'
 
-ngs_at 27 'ngctl msg ks: frobnicate'
+ngs_at 31 'ngctl msg ks: frobnicate'
 ngs_ngctl root msg ks: frobnicate
 
-ngs_at 28 '=> error ENOSYS'
+ngs_at 32 '=> error ENOSYS'
 ngs_error ENOSYS 'Function not implemented' '^[ 	]*ngctl: .*: Function not implemented[ 	]*$'
 
-ngs_at 29 'ngctl msg ks: setopt { level=0xffff name=0x4 value=[ 1 ] }'
+ngs_at 33 'ngctl msg ks: setopt { level=0xffff name=0x4 value=[ 1 ] }'
 ngs_ngctl root msg ks: setopt '{' level=0xffff name=0x4 'value=[' 1 ']' '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 30 'ngctl msg ks: getopt { level=0xffff name=0x1002 }'
+ngs_at 34 'ngctl msg ks: getopt { level=0xffff name=0x1002 }'
 ngs_ngctl root msg ks: getopt '{' level=0xffff name=0x1002 '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 31 '| Rec'\''d response "getopt" (8) from "[{id}]:":'
+ngs_at 35 '| Rec'\''d response "getopt" (8) from "[{id}]:":'
 ngs_match '^[ 	]*Rec'\''d( |[ 	]*	[ 	]*)response( |[ 	]*	[ 	]*)"getopt"( |[ 	]*	[ 	]*)\(8\)( |[ 	]*	[ 	]*)from( |[ 	]*	[ 	]*)"\[[0-9a-f]+]:":[ 	]*$' 'Rec'\''d response "getopt" (8) from "[{id}]:":'
 
-ngs_at 32 '| Args:	{ level=SOL_SOCKET name=SO_RCVBUF value=* }'
+ngs_at 36 '| Args:	{ level=SOL_SOCKET name=SO_RCVBUF value=* }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_RCVBUF( |[ 	]*	[ 	]*)value=.*( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_RCVBUF value=* }'
 
-ngs_at 33 'ngctl msg ks: setopt { level=SOL_SOCKET name=SO_RCVBUF value=65536 }'
+ngs_at 38 'ngctl msg ks: setopt { level=SOL_SOCKET name=SO_RCVBUF value=65536 }'
 ngs_ngctl root msg ks: setopt '{' level=SOL_SOCKET name=SO_RCVBUF value=65536 '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 34 'ngctl msg ks: getopt { name=SO_RCVBUF }'
+ngs_at 40 'ngctl msg ks: getopt { name=SO_RCVBUF }'
 ngs_ngctl root msg ks: getopt '{' name=SO_RCVBUF '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 35 '| Args:	{ level=SOL_SOCKET name=SO_RCVBUF value=65536 }'
+ngs_at 41 '| Args:	{ level=SOL_SOCKET name=SO_RCVBUF value=65536 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=SOL_SOCKET( |[ 	]*	[ 	]*)name=SO_RCVBUF( |[ 	]*	[ 	]*)value=65536( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=SOL_SOCKET name=SO_RCVBUF value=65536 }'
 
-ngs_at 36 'ngctl msg ks: getstats'
+ngs_at 43 'ngctl msg ks: getstats'
 ngs_ngctl root msg ks: getstats
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 37 '| Rec'\''d response "getstats" (100) from "[{id}]:":'
+ngs_at 44 '| Rec'\''d response "getstats" (100) from "[{id}]:":'
 ngs_match '^[ 	]*Rec'\''d( |[ 	]*	[ 	]*)response( |[ 	]*	[ 	]*)"getstats"( |[ 	]*	[ 	]*)\(100\)( |[ 	]*	[ 	]*)from( |[ 	]*	[ 	]*)"\[[0-9a-f]+]:":[ 	]*$' 'Rec'\''d response "getstats" (100) from "[{id}]:":'
 
-ngs_at 38 '| Args:	{ rx_packets=1 rx_bytes=4 tx_packets=1 tx_bytes=4 }'
+ngs_at 45 '| Args:	{ rx_packets=1 rx_bytes=4 tx_packets=1 tx_bytes=4 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)rx_packets=1( |[ 	]*	[ 	]*)rx_bytes=4( |[ 	]*	[ 	]*)tx_packets=1( |[ 	]*	[ 	]*)tx_bytes=4( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ rx_packets=1 rx_bytes=4 tx_packets=1 tx_bytes=4 }'
 
-ngs_at 39 'ngctl msg ks: getclrstats'
+ngs_at 47 'ngctl msg ks: getclrstats'
 ngs_ngctl root msg ks: getclrstats
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 40 '| Args:	{ rx_packets=1 rx_bytes=4 tx_packets=1 tx_bytes=4 }'
+ngs_at 48 '| Args:	{ rx_packets=1 rx_bytes=4 tx_packets=1 tx_bytes=4 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)rx_packets=1( |[ 	]*	[ 	]*)rx_bytes=4( |[ 	]*	[ 	]*)tx_packets=1( |[ 	]*	[ 	]*)tx_bytes=4( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ rx_packets=1 rx_bytes=4 tx_packets=1 tx_bytes=4 }'
 
-ngs_at 41 'ngctl msg ks: getstats'
+ngs_at 50 'ngctl msg ks: getstats'
 ngs_ngctl root msg ks: getstats
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 42 '| Args:	{}'
+ngs_at 51 '| Args:	{}'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{}[ 	]*$' 'Args:	{}'
 
-ngs_at 43 'ngctl status ks:'
+ngs_at 53 'ngctl status ks:'
 ngs_ngctl root status ks:
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 44 '| No status available for "ks:"'
+ngs_at 54 '| No status available for "ks:"'
 ngs_match '^[ 	]*No( |[ 	]*	[ 	]*)status( |[ 	]*	[ 	]*)available( |[ 	]*	[ 	]*)for( |[ 	]*	[ 	]*)"ks:"[ 	]*$' 'No status available for "ks:"'
 
-ngs_at 45 'ngctl connect ks: ec: second y'
+ngs_at 55 'ngctl connect ks: ec: second y'
 ngs_ngctl root connect ks: ec: second y
 
-ngs_at 46 '=> error EISCONN'
+ngs_at 56 '=> error EISCONN'
 ngs_error EISCONN 'Socket is already connected' '^[ 	]*ngctl: .*: Socket is already connected[ 	]*$'
 
-ngs_at 47 'ngctl shutdown ks:'
+ngs_at 57 'ngctl shutdown ks:'
 ngs_ngctl root shutdown ks:
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 48 'close s'
+ngs_at 58 'close s'
 ngs_session_close s
 
 ngs_end

@@ -29,29 +29,29 @@ ngs_ok  # implied: no '=>' follows
 ngs_at 10 '| Args:	{ tx_errors=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)tx_errors=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ tx_errors=1 }'
 
-ngs_at 11 's: msg ku: connect inet/127.0.0.1:9999'
+ngs_at 12 's: msg ku: connect inet/127.0.0.1:9999'
 ngs_session_cmd s 'msg ku: connect inet/127.0.0.1:9999'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 12 'udp r bind 127.0.0.1:9999'
+ngs_at 13 'udp r bind 127.0.0.1:9999'
 ngs_sock udp r bind 127.0.0.1 9999
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 13 's: write k 0x68 0x69'
+ngs_at 14 's: write k 0x68 0x69'
 ngs_session_cmd s 'write k 0x68 0x69'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 14 'r recv "hi"'
+ngs_at 15 'r recv "hi"'
 ngs_sock_expect recv r 6869 2000
 
-ngs_at 15 'ngctl msg ku: getpeername'
+ngs_at 16 'ngctl msg ku: getpeername'
 ngs_ngctl root msg ku: getpeername
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 16 '| Args:	inet/127.0.0.1:9999'
+ngs_at 17 '| Args:	inet/127.0.0.1:9999'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.1:9999[ 	]*$' 'Args:	inet/127.0.0.1:9999'
 
-ngs_at 17 'close s'
+ngs_at 18 'close s'
 ngs_session_close s
 
 ngs_end

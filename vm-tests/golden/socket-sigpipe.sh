@@ -40,14 +40,14 @@ ngs_at 21 'ngctl shutdown victim:'
 ngs_ngctl root shutdown victim:
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 22 'wait 100'
+ngs_at 23 'wait 100'
 ngs_wait 100
 
-ngs_at 23 'ngctl list'
+ngs_at 24 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 24 '!| Name: victim *'
+ngs_at 25 '!| Name: victim *'
 ngs_nomatch '^[ 	]*Name:( |[ 	]*	[ 	]*)victim( |[ 	]*	[ 	]*).*[ 	]*$' 'Name: victim *'
 
 ngs_end

@@ -19,84 +19,84 @@ ngs_ok  # implied: no '=>' follows
 ngs_at 9 '| net.graph.socket.allow_unload: 0'
 ngs_match '^[ 	]*net\.graph\.socket\.allow_unload:( |[ 	]*	[ 	]*)0[ 	]*$' 'net.graph.socket.allow_unload: 0'
 
-ngs_at 10 'as user'
+ngs_at 11 'as user'
 # credentials for the following commands: user
 
-ngs_at 11 'sysctl net.graph.socket.allow_unload=1'
+ngs_at 12 'sysctl net.graph.socket.allow_unload=1'
 ngs_sysctl user net.graph.socket.allow_unload 1
 
-ngs_at 12 '=> error EPERM'
+ngs_at 13 '=> error EPERM'
 ngs_error EPERM 'Operation not permitted' '^sysctl: (oid '\''.*'\'' is read only|.*: Operation not permitted)$'
 
-ngs_at 13 'as root'
+ngs_at 14 'as root'
 # credentials for the following commands: root
 
-ngs_at 15 'session s'
+ngs_at 16 'session s'
 ngs_session_start s 3 root
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 16 's: mkpeer . hole h h'
+ngs_at 17 's: mkpeer . hole h h'
 ngs_session_cmd s 'mkpeer . hole h h'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 17 'kldunload ng_socket'
+ngs_at 18 'kldunload ng_socket'
 ngs_kld unload root ng_socket
 
-ngs_at 18 '=> error EBUSY'
+ngs_at 19 '=> error EBUSY'
 ngs_error EBUSY 'Device busy' '^kldunload: can'\''t unload file: Device busy$'
 
-ngs_at 21 'sysctl net.graph.socket.allow_unload=1'
+ngs_at 22 'sysctl net.graph.socket.allow_unload=1'
 ngs_sysctl root net.graph.socket.allow_unload 1
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 22 '| net.graph.socket.allow_unload: 0 -> 1'
+ngs_at 23 '| net.graph.socket.allow_unload: 0 -> 1'
 ngs_match '^[ 	]*net\.graph\.socket\.allow_unload:( |[ 	]*	[ 	]*)0( |[ 	]*	[ 	]*)->( |[ 	]*	[ 	]*)1[ 	]*$' 'net.graph.socket.allow_unload: 0 -> 1'
 
-ngs_at 23 'kldunload ng_socket'
+ngs_at 24 'kldunload ng_socket'
 ngs_kld unload root ng_socket
 
-ngs_at 24 '=> error EBUSY'
+ngs_at 25 '=> error EBUSY'
 ngs_error EBUSY 'Device busy' '^kldunload: can'\''t unload file: Device busy$'
 
-ngs_at 25 'close s'
+ngs_at 26 'close s'
 ngs_session_close s
 
-ngs_at 28 'kldunload ng_socket'
+ngs_at 29 'kldunload ng_socket'
 ngs_kld unload root ng_socket
 
-ngs_at 29 '=> ok'
+ngs_at 30 '=> ok'
 ngs_ok
 
-ngs_at 30 'sysctl net.graph.socket.allow_unload'
+ngs_at 31 'sysctl net.graph.socket.allow_unload'
 ngs_sysctl root net.graph.socket.allow_unload
 
-ngs_at 31 '=> error ENOENT'
+ngs_at 32 '=> error ENOENT'
 ngs_error ENOENT 'No such file or directory' '^sysctl: unknown oid '\''.*'\''$'
 
-ngs_at 32 'kldload ng_socket'
+ngs_at 33 'kldload ng_socket'
 ngs_kld load root ng_socket
 
-ngs_at 33 '=> ok'
+ngs_at 34 '=> ok'
 ngs_ok
 
-ngs_at 34 'ngctl list'
+ngs_at 35 'ngctl list'
 ngs_ngctl root list
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 35 '| There are * total nodes:'
+ngs_at 36 '| There are * total nodes:'
 ngs_match '^[ 	]*There( |[ 	]*	[ 	]*)are( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)total( |[ 	]*	[ 	]*)nodes:[ 	]*$' 'There are * total nodes:'
 
-ngs_at 37 'sysctl net.graph.socket.allow_unload'
+ngs_at 38 'sysctl net.graph.socket.allow_unload'
 ngs_sysctl root net.graph.socket.allow_unload
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 38 '| net.graph.socket.allow_unload: 0'
+ngs_at 39 '| net.graph.socket.allow_unload: 0'
 ngs_match '^[ 	]*net\.graph\.socket\.allow_unload:( |[ 	]*	[ 	]*)0[ 	]*$' 'net.graph.socket.allow_unload: 0'
 
-ngs_at 39 'kldunload ng_socket'
+ngs_at 40 'kldunload ng_socket'
 ngs_kld unload root ng_socket
 
-ngs_at 40 '=> error EBUSY'
+ngs_at 41 '=> error EBUSY'
 ngs_error EBUSY 'Device busy' '^kldunload: can'\''t unload file: Device busy$'
 
 ngs_end

@@ -308,6 +308,9 @@ class ParseErrorTest(unittest.TestCase):
         ('ngctl msg "bad\\q"', 1, "unknown escape"),
         ('ngctl write k "a\\x00"', 1, "NUL byte"),
         ('"quoted" first', 1, "unknown statement"),
+        ('deviation ng_ksocket.4 "x"', 1, "before the first command"),
+        ('ngctl list\ndeviation ng_ksocket.4 x', 2, "usage: deviation"),
+        ('ngctl list\ndeviation ng_ksocket.4 "x" go', 2, "usage: deviation"),
     ]
 
     def test_bad_statements(self):
@@ -330,6 +333,7 @@ ngctl
 ngctl msg x: y "a b" name="q r"
 => error ENOENT
 => exit 71
+deviation ng_ksocket.4 "the phrase" stop
 session s
 s: expect Available commands:
 s: list

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ngharness bench [--quick] [-n PACKETS] [--cg-packets PACKETS] [--size BYTES]
-//!                 [--callgrind | --no-callgrind] [NG_SOCKET.ko NG_KSOCKET.ko]
+//!                 [--callgrind | --no-callgrind] [--reference DIR]
+//!                 [NG_SOCKET.ko NG_KSOCKET.ko]
 //! ```
 //!
 //! UDP through a socket node (our `ng_socket.ko`, reached through
@@ -16,11 +17,24 @@
 //!   socket (no source address is asked for);
 //! * **receive, unconnected**: the peer → a bound, unconnected ksocket, whose
 //!   packets carry the source-address tag → data socket;
-//! * **echo, unconnected** (informative): the peer → a ksocket hooked to an
-//!   echo node → echo → the ksocket sends to the tag's address → the peer.
-//!   A user process cannot attach mbuf tags, so the tag-addressed send is
-//!   only reachable through a kernel node; its cost is the round trip minus
-//!   the unconnected receive.
+//! * **echo, unconnected**: the peer → a ksocket hooked to an echo node →
+//!   echo → the ksocket sends to the tag's address → the peer: an
+//!   unconnected receive and a tag-addressed send in one round trip. A user
+//!   process cannot attach mbuf tags, so the tag-addressed send is only
+//!   reachable through a kernel node; its cost alone is shown as the round
+//!   trip minus the unconnected receive;
+//! * **receive, local address** and **echo, local address**: the same as
+//!   the unconnected receive and the echo, on a ksocket bound to the
+//!   wildcard address with `IP_RECVDSTADDR` on (an ngsock addition:
+//!   datagrams also carry the local-address tag, answers leave from its
+//!   address with `IP_SENDSRCADDR` control data). FreeBSD has no such
+//!   path: their instructions are information, their allocations a budget
+//!   (the two tags, nothing more for the answer);
+//! * **end to end** (reported, not a budget): the data socket → socket
+//!   node → the connected ksocket → UDP → the peer, which sends it back →
+//!   ksocket → socket node → the data socket: round trips per second (native
+//!   run) and instructions per round trip in the whole harness process, of
+//!   which the modules' share.
 //!
 //! Measured per packet, over the modules' own execution:
 //!
@@ -42,19 +56,20 @@
 //! module, per function and per instruction: `ins CASE MODULE SYMBOL
 //! OFFSET IR`) for a closer look with `llvm-objdump -d`.
 //!
-//! Budgets (the issue): 0 payload copies; 0 allocations per packet on the
-//! connected send path (and on the connected receive path, which has no
-//! tag), at most 1 (the address tag) per unconnected received datagram;
-//! ng_ksocket.ko instructions per packet under 300 on the send path and 500
-//! on the receive path. With `IP_RECVDSTADDR` on (the local-address rows):
-//! one more allocation per received datagram (its local-address tag), none
-//! for the answer sent from that address, and 600 instructions on the
-//! receive path (the receive budget and the tag read from the control
-//! data). Exit status 1 if a budget is exceeded, 2 on a usage
-//! error, 3 if the bench itself failed.
+//! Budgets: 0 payload copies; 0 allocations per packet on the connected
+//! send path (and on the connected receive path, which has no tag), at most
+//! 1 (the address tag) per unconnected received datagram; and per row of
+//! [`ROWS`], instructions per packet of the module at most FreeBSD's: the
+//! figures of FreeBSD's own `ng_ksocket.c` and `ng_socket.c` built with the
+//! project's toolchain and measured by this bench (the [`ROWS`] figures),
+//! or, with `--reference DIR` (`make bench FREEBSD_SRC=...`), those modules
+//! built from a FreeBSD source tree into DIR (`scripts/build-ref.sh`) and
+//! measured in the same run, side by side. Exit status 1 if a budget is
+//! exceeded, 2 on a usage error, 3 if the bench itself failed.
 
 pub mod callgrind;
 pub mod hostsyms;
+mod instr;
 pub mod net;
 pub mod probe;
 
@@ -66,6 +81,7 @@ use std::time::Instant;
 
 use crate::kern::fault::Caller;
 use crate::kern::loader;
+use instr::*;
 use net::{UdpGraph, HOOK_CONNECTED, HOOK_LOCALADDR, HOOK_UNCONNECTED};
 
 /// A measured case.
@@ -85,16 +101,75 @@ pub enum Case {
     /// Peer → ksocket with `IP_RECVDSTADDR` → echo → ksocket (sent from
     /// the local-address tag's address) → peer.
     EchoLocalAddr,
+    /// Data socket → ksocket → peer → ksocket → data socket.
+    EndToEnd,
 }
 
 /// Every case, in report order.
-pub const CASES: [Case; 6] = [
+pub const CASES: [Case; 7] = [
     Case::SendConnected,
     Case::RecvConnected,
     Case::RecvUnconnected,
     Case::EchoUnconnected,
     Case::RecvLocalAddr,
     Case::EchoLocalAddr,
+    Case::EndToEnd,
+];
+
+/// A row of the instruction table: a module's instructions per packet in a
+/// case, and FreeBSD's figure for it (the budget).
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    /// Report label.
+    pub label: &'static str,
+    /// The case measured.
+    pub case: Case,
+    /// The module file.
+    pub module: &'static str,
+    /// FreeBSD's own module, measured by this bench: FreeBSD 15-CURRENT's
+    /// `sys/netgraph/ng_ksocket.c` and `ng_socket.c` built with the
+    /// project's toolchain (`scripts/build-ref.sh`), 512-byte packets.
+    pub freebsd: f64,
+}
+
+/// The rows, in report order.
+pub const ROWS: [Row; 6] = [
+    Row {
+        label: "ng_ksocket send, connected",
+        case: Case::SendConnected,
+        module: "ng_ksocket.ko",
+        freebsd: 39.0,
+    },
+    Row {
+        label: "ng_ksocket receive, connected",
+        case: Case::RecvConnected,
+        module: "ng_ksocket.ko",
+        freebsd: 114.0,
+    },
+    Row {
+        label: "ng_ksocket receive, unconnected (tag)",
+        case: Case::RecvUnconnected,
+        module: "ng_ksocket.ko",
+        freebsd: 147.0,
+    },
+    Row {
+        label: "ng_ksocket echo (receive + tag send)",
+        case: Case::EchoUnconnected,
+        module: "ng_ksocket.ko",
+        freebsd: 193.0,
+    },
+    Row {
+        label: "ng_socket send (data socket -> hook)",
+        case: Case::SendConnected,
+        module: "ng_socket.ko",
+        freebsd: 133.0,
+    },
+    Row {
+        label: "ng_socket receive (hook -> data socket)",
+        case: Case::RecvConnected,
+        module: "ng_socket.ko",
+        freebsd: 55.0,
+    },
 ];
 
 impl Case {
@@ -107,6 +182,7 @@ impl Case {
             Case::EchoUnconnected => "echo-unconnected",
             Case::RecvLocalAddr => "recv-localaddr",
             Case::EchoLocalAddr => "echo-localaddr",
+            Case::EndToEnd => "end-to-end",
         }
     }
 
@@ -120,9 +196,10 @@ impl Case {
             Case::SendConnected => "send, connected",
             Case::RecvConnected => "receive, connected",
             Case::RecvUnconnected => "receive, unconnected",
-            Case::EchoUnconnected => "echo, unconnected (info)",
+            Case::EchoUnconnected => "echo, unconnected",
             Case::RecvLocalAddr => "receive, local address",
-            Case::EchoLocalAddr => "echo, local address (info)",
+            Case::EchoLocalAddr => "echo, local address",
+            Case::EndToEnd => "end to end (round trip)",
         }
     }
 
@@ -131,21 +208,10 @@ impl Case {
         match self {
             Case::SendConnected | Case::RecvConnected => Some(0.0),
             Case::RecvUnconnected => Some(1.0),
-            Case::EchoUnconnected => None,
-            // The address tag and the local-address tag; the send from
-            // the tag's address allocates nothing (a kept control mbuf).
+            // The address tag and the local-address tag; the send from the
+            // tag's address allocates nothing (a kept control mbuf).
             Case::RecvLocalAddr | Case::EchoLocalAddr => Some(2.0),
-        }
-    }
-
-    /// Instruction budget of ng_ksocket.ko per packet.
-    pub fn ir_budget(self) -> Option<f64> {
-        match self {
-            Case::SendConnected => Some(300.0),
-            Case::RecvConnected | Case::RecvUnconnected => Some(500.0),
-            // The receive path, the control data read and a second tag.
-            Case::RecvLocalAddr => Some(600.0),
-            Case::EchoUnconnected | Case::EchoLocalAddr => None,
+            Case::EchoUnconnected | Case::EndToEnd => None,
         }
     }
 
@@ -157,6 +223,7 @@ impl Case {
             Case::EchoUnconnected => g.echo_round_trip(payload),
             Case::RecvLocalAddr => g.receive(HOOK_LOCALADDR, g.localaddr, payload),
             Case::EchoLocalAddr => g.echo_localaddr_round_trip(payload),
+            Case::EndToEnd => g.round_trip(payload),
         }
     }
 }
@@ -182,12 +249,18 @@ struct Opts {
     kos: Vec<PathBuf>,
     /// Internal: run as the callgrind child, writing results here.
     child: Option<PathBuf>,
+    /// Internal: run as the native end-to-end child, writing results here.
+    child_native: Option<PathBuf>,
+    /// FreeBSD's own modules (`ng_socket.ko`, `ng_ksocket.ko` in DIR), to
+    /// measure side by side.
+    reference: Option<PathBuf>,
 }
 
 fn usage() -> i32 {
     eprintln!(
         "usage: ngharness bench [--quick] [-n PACKETS] [--cg-packets PACKETS] [--size BYTES]\n\
-         \x20                      [--callgrind | --no-callgrind] [NG_SOCKET.ko NG_KSOCKET.ko]"
+         \x20                      [--callgrind | --no-callgrind] [--reference DIR]\n\
+         \x20                      [NG_SOCKET.ko NG_KSOCKET.ko]"
     );
     2
 }
@@ -201,6 +274,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         callgrind: CgMode::Auto,
         kos: Vec::new(),
         child: None,
+        child_native: None,
+        reference: None,
     };
     let mut it = args.iter();
     let num = |v: Option<&String>, what: &str| -> Result<usize, String> {
@@ -223,6 +298,16 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--no-callgrind" => o.callgrind = CgMode::Off,
             "--child" => {
                 o.child = Some(PathBuf::from(it.next().ok_or("--child needs a file")?));
+            }
+            "--child-native" => {
+                o.child_native = Some(PathBuf::from(
+                    it.next().ok_or("--child-native needs a file")?,
+                ));
+            }
+            "--reference" => {
+                o.reference = Some(PathBuf::from(
+                    it.next().ok_or("--reference needs a directory")?,
+                ));
             }
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s => o.kos.push(PathBuf::from(s)),
@@ -254,6 +339,27 @@ pub fn cli(args: &[String]) -> i32 {
             );
             return 3;
         }
+    }
+    if let Some(dir) = &o.reference {
+        for m in MODULES {
+            if !dir.join(m).exists() {
+                eprintln!(
+                    "ngharness bench: {} not found (scripts/build-ref.sh FREEBSD_SRC {} builds it)",
+                    dir.join(m).display(),
+                    dir.display()
+                );
+                return 3;
+            }
+        }
+    }
+    if let Some(out) = &o.child_native {
+        return match child_native(&o, out) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("ngharness bench (end-to-end child): {e}");
+                3
+            }
+        };
     }
     if let Some(out) = &o.child {
         return match child(&o, out) {
@@ -428,6 +534,78 @@ struct Native {
     secs: f64,
 }
 
+/// Times `o.packets` end-to-end round trips (after the warm-up), probes
+/// off: (count, seconds).
+fn time_round_trips(o: &Opts, g: &mut UdpGraph, p: &[u8]) -> Result<(usize, f64), String> {
+    for _ in 0..o.warmup {
+        g.round_trip(p)
+            .map_err(|e| format!("end to end (warm-up): {e}"))?;
+    }
+    let start = Instant::now();
+    for _ in 0..o.packets {
+        g.round_trip(p).map_err(|e| format!("end to end: {e}"))?;
+    }
+    Ok((o.packets, start.elapsed().as_secs_f64()))
+}
+
+/// The native end-to-end child (the reference modules cannot be loaded in
+/// the parent, which has its own): round trips per second, written to
+/// `out` as `e2e COUNT SECONDS`.
+fn child_native(o: &Opts, out: &Path) -> Result<(), String> {
+    let (_, mut g) = boot_and_build(&o.kos)?;
+    let p = payload(o.size);
+    let (n, secs) = time_round_trips(o, &mut g, &p)?;
+    let problems = finish(g);
+    if !problems.is_empty() {
+        return Err(format!(
+            "the kernel was not left clean:\n  {}",
+            problems.join("\n  ")
+        ));
+    }
+    std::fs::write(out, format!("e2e\t{n}\t{secs}\n"))
+        .map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Runs [`child_native`] in a child process on `kos`.
+fn run_native_child(o: &Opts, kos: &[PathBuf]) -> Result<(usize, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("ngbench-native-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = dir.join("result.tsv");
+    let out = Command::new(exe)
+        .arg("bench")
+        .arg("--child-native")
+        .arg(&result)
+        .arg("-n")
+        .arg(o.packets.to_string())
+        .arg("--warmup")
+        .arg(o.warmup.to_string())
+        .arg("--size")
+        .arg(o.size.to_string())
+        .args(kos)
+        .output()
+        .map_err(|e| format!("cannot run the end-to-end child: {e}"))?;
+    let text = std::fs::read_to_string(&result);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        return Err(format!(
+            "the end-to-end child failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = text.map_err(|e| format!("{}: {e}", result.display()))?;
+    let f: Vec<&str> = text.trim().split('\t').collect();
+    match f.as_slice() {
+        ["e2e", n, secs] => Ok((
+            n.parse().map_err(|_| "bad end-to-end result")?,
+            secs.parse().map_err(|_| "bad end-to-end result")?,
+        )),
+        _ => Err(format!("bad end-to-end result: {text}")),
+    }
+}
+
 fn native(o: &Opts) -> Result<(Vec<net::Loaded>, Native), String> {
     let (loaded, mut g) = boot_and_build(&o.kos)?;
     let p = payload(o.size);
@@ -567,190 +745,6 @@ fn child(o: &Opts, out: &Path) -> Result<(), String> {
     std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))
 }
 
-/// One function's instruction profile: its mangled symbol and (offset, Ir)
-/// of every instruction executed.
-type Profile = (String, Vec<(usize, u64)>);
-
-/// Instructions per packet: (case, module) → Ir/packet, and the top
-/// functions (case, module) → [(Ir/packet, name)].
-#[derive(Default)]
-struct Instr {
-    per_pkt: BTreeMap<(Case, String), f64>,
-    top: BTreeMap<(Case, String), Vec<(f64, String)>>,
-    /// (case, module, demangled function) → (mangled symbol, [(offset, Ir)]).
-    ins: BTreeMap<(Case, String, String), Profile>,
-    packets: usize,
-    secs: f64,
-}
-
-fn find_valgrind() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("valgrind"))
-        .find(|p| p.is_file())
-}
-
-fn run_callgrind(o: &Opts, valgrind: &Path) -> Result<Instr, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let dir = std::env::temp_dir().join(format!("ngbench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let cg_out = dir.join("cg.out");
-    let result = dir.join("result.tsv");
-    let start = Instant::now();
-    let mut cmd = Command::new(valgrind);
-    cmd.arg("--tool=callgrind")
-        .arg("--collect-atstart=no")
-        .arg("--dump-instr=yes")
-        .arg("--dump-line=no")
-        .arg("--compress-pos=no")
-        .arg("--compress-strings=no")
-        .arg(format!("--callgrind-out-file={}", cg_out.display()))
-        .arg(&exe)
-        .arg("bench")
-        .arg("--child")
-        .arg(&result)
-        .arg("--cg-packets")
-        .arg(o.cg_packets.to_string())
-        .arg("--warmup")
-        .arg(o.warmup.min(5).to_string())
-        .arg("--size")
-        .arg(o.size.to_string())
-        .args(&o.kos)
-        .env("NGBENCH_CG_OUT", &cg_out);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", valgrind.display()))?;
-    let text = std::fs::read_to_string(&result);
-    if let Ok(keep) = std::env::var("NGBENCH_KEEP") {
-        let _ = std::fs::copy(&result, keep);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        return Err(format!(
-            "the callgrind run failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let text = text.map_err(|e| format!("{}: {e}", result.display()))?;
-    let mut ins = Instr {
-        packets: o.cg_packets,
-        secs: start.elapsed().as_secs_f64(),
-        ..Instr::default()
-    };
-    let n = o.cg_packets as f64;
-    for line in text.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f.as_slice() {
-            ["ir", case, m, ir, _] => {
-                if let (Some(c), Ok(ir)) = (Case::from_key(case), ir.parse::<f64>()) {
-                    ins.per_pkt.insert((c, m.to_string()), ir / n);
-                }
-            }
-            ["ins", case, m, sym, off, ir] => {
-                if let (Some(c), Ok(off), Ok(ir)) = (
-                    Case::from_key(case),
-                    off.parse::<usize>(),
-                    ir.parse::<u64>(),
-                ) {
-                    ins.ins
-                        .entry((c, m.to_string(), short_name(sym)))
-                        .or_insert_with(|| (sym.to_string(), Vec::new()))
-                        .1
-                        .push((off, ir));
-                }
-            }
-            ["fn", case, m, ir, name] => {
-                if let (Some(c), Ok(ir)) = (Case::from_key(case), ir.parse::<f64>()) {
-                    ins.top
-                        .entry((c, m.to_string()))
-                        .or_default()
-                        .push((ir / n, name.to_string()));
-                }
-            }
-            _ => {}
-        }
-    }
-    for v in ins.top.values_mut() {
-        v.sort_by(|a, b| b.0.total_cmp(&a.0));
-    }
-    for v in ins.ins.values_mut() {
-        v.1.sort_unstable();
-    }
-    Ok(ins)
-}
-
-/// A run of adjacent instructions each executed at least twice per packet:
-/// a loop body (instructions a branch skips in some iterations included).
-#[derive(Debug, Clone, PartialEq)]
-struct HotRange {
-    start: usize,
-    end: usize,
-    instructions: usize,
-    times: f64,
-    ir: f64,
-}
-
-/// Loops in one function's instruction profile (offset, Ir), costliest
-/// first, with `times` the highest per-packet count in the run.
-/// Instructions are adjacent when their offsets differ by at most 15 bytes
-/// (the longest x86 instruction); up to three instructions run less often
-/// (a branch inside the loop body) stay in the loop when it goes on after
-/// them with the same count.
-fn hot_ranges(ins: &[(usize, u64)], packets: usize) -> Vec<HotRange> {
-    let n = packets as f64;
-    let times = |ir: u64| (ir as f64 / n * 100.0).round() / 100.0;
-    let mut out: Vec<HotRange> = Vec::new();
-    let mut cur: Option<HotRange> = None;
-    // Less frequent instructions after the current range, not yet known to
-    // be inside the loop.
-    let mut pending: Vec<(usize, u64)> = Vec::new();
-    for &(off, ir) in ins {
-        let t = times(ir);
-        let last = pending
-            .last()
-            .map_or(cur.as_ref().map(|r| r.end), |p| Some(p.0));
-        let adjacent = last.is_some_and(|e| off - e <= 15);
-        if cur.is_some() && adjacent && t < 2.0 && pending.len() < 3 {
-            pending.push((off, ir));
-            continue;
-        }
-        if let Some(r) = cur.as_mut() {
-            if adjacent && (pending.is_empty() || t == r.times) {
-                for (po, pir) in pending.drain(..) {
-                    r.end = po;
-                    r.instructions += 1;
-                    r.ir += pir as f64 / n;
-                }
-                r.end = off;
-                r.instructions += 1;
-                r.ir += ir as f64 / n;
-                r.times = r.times.max(t);
-                continue;
-            }
-        }
-        pending.clear();
-        if let Some(r) = cur.take() {
-            out.push(r);
-        }
-        if t >= 2.0 {
-            cur = Some(HotRange {
-                start: off,
-                end: off,
-                instructions: 1,
-                times: t,
-                ir: ir as f64 / n,
-            });
-        }
-    }
-    out.extend(cur);
-    out.retain(|r| r.instructions >= 3);
-    out.sort_by(|a, b| b.ir.total_cmp(&a.ir));
-    out
-}
-
 // ---------------------------------------------------------------------------
 // The report
 
@@ -849,13 +843,26 @@ fn parent(o: &Opts) -> Result<bool, String> {
     }
 
     let want_cg = o.callgrind != CgMode::Off;
+    let ref_kos: Option<Vec<PathBuf>> = o
+        .reference
+        .as_ref()
+        .map(|d| MODULES.iter().map(|m| d.join(m)).collect());
     let mut instr: Option<Instr> = None;
+    let mut c_instr: Option<Instr> = None;
     println!();
     if want_cg {
         match find_valgrind() {
             Some(v) => {
-                let i = run_callgrind(o, &v)?;
-                instr = Some(i);
+                instr = Some(run_callgrind(o, &v, &o.kos, "")?);
+                if let Some(k) = &ref_kos {
+                    match run_callgrind(o, &v, k, ".freebsd") {
+                        Ok(ci) => c_instr = Some(ci),
+                        Err(e) => println!(
+                            "FreeBSD's modules: not measured, so the budgets are the figures of ROWS:\n  {}",
+                            e.lines().take(12).collect::<Vec<_>>().join("\n  ")
+                        ),
+                    }
+                }
             }
             None if o.callgrind == CgMode::On => {
                 return Err("valgrind not found on PATH (apt-get install valgrind)".into());
@@ -865,93 +872,173 @@ fn parent(o: &Opts) -> Result<bool, String> {
     } else {
         println!("Instructions: not measured (--quick / --no-callgrind).");
     }
-    let mut ks_summary = Vec::new();
+    let mut summary = Vec::new();
     if let Some(i) = &instr {
+        let source = match (&o.reference, &c_instr) {
+            (Some(d), Some(_)) => format!("FreeBSD's modules from {}, measured now", d.display()),
+            _ => "FreeBSD 15-CURRENT's modules as measured by this bench (ROWS)".into(),
+        };
         println!(
-            "Instructions executed inside each module image per packet (callgrind, {} packets per case, {:.1} s):",
-            i.packets, i.secs
+            "Instructions executed inside the module per {}-byte packet (callgrind, {} packets per case, {:.1} s):",
+            o.size, i.packets, i.secs
         );
-        println!(
-            "  {:<26} {:>13} {:>14} {:>22}",
-            "case", "ng_socket.ko", "ng_ksocket.ko", "budget (ng_ksocket.ko)"
-        );
-        for case in CASES {
-            let s = i
+        println!("  FreeBSD: {source}; budget = the FreeBSD figure");
+        println!("  {:<42} {:>8} {:>8}  verdict", "row", "FreeBSD", "ngsock");
+        for row in ROWS {
+            let ours = i
                 .per_pkt
-                .get(&(case, "ng_socket.ko".into()))
+                .get(&(row.case, row.module.into()))
                 .copied()
                 .unwrap_or(0.0);
-            let k = i
-                .per_pkt
-                .get(&(case, "ng_ksocket.ko".into()))
-                .copied()
-                .unwrap_or(0.0);
-            let (budget, verdict) = match case.ir_budget() {
-                Some(b) if k >= b => {
-                    fails.push(format!(
-                        "{}: ng_ksocket.ko executes {k:.0} instructions per packet (budget {b:.0})",
-                        case.label()
-                    ));
-                    (format!("{b:.0}"), "OVER")
-                }
-                Some(b) => (format!("{b:.0}"), "ok"),
-                None => ("-".into(), ""),
+            let c = match &c_instr {
+                Some(ci) => ci
+                    .per_pkt
+                    .get(&(row.case, row.module.into()))
+                    .copied()
+                    .unwrap_or(0.0),
+                None => row.freebsd,
             };
+            let verdict = if ours <= c + 0.05 {
+                "ok"
+            } else {
+                fails.push(format!(
+                    "{}: {ours:.0} instructions per packet in {} (FreeBSD: {c:.0})",
+                    row.label, row.module
+                ));
+                "OVER"
+            };
+            println!("  {:<42} {c:>8.0} {ours:>8.0}  {verdict}", row.label);
+            summary.push(format!("{} {ours:.0}/{c:.0}", row.label));
+        }
+        // The tag-addressed send alone: the echo round trip minus the
+        // unconnected receive (information: the row is the round trip).
+        let tag_send = |per: &BTreeMap<(Case, String), f64>| -> Option<f64> {
+            let k = "ng_ksocket.ko".to_string();
+            Some(
+                per.get(&(Case::EchoUnconnected, k.clone()))?
+                    - per.get(&(Case::RecvUnconnected, k))?,
+            )
+        };
+        let c_tag = match &c_instr {
+            Some(ci) => tag_send(&ci.per_pkt),
+            None => Some(46.0),
+        };
+        if let (Some(t), Some(c)) = (tag_send(&i.per_pkt), c_tag) {
             println!(
-                "  {:<26} {s:>13.0} {k:>14.0} {budget:>17} {verdict:>4}",
-                case.label()
+                "  {:<42} {:>8} {:>8}  (echo - receive unconnected; information)",
+                "  tag-addressed send alone",
+                format!("~{c:.0}"),
+                format!("~{t:.0}")
             );
-            if case.ir_budget().is_some() {
-                ks_summary.push(format!("{} {k:.0}/{budget}", case.key()));
+        }
+        // Local addresses (IP_RECVDSTADDR): an ngsock addition, no FreeBSD
+        // figure; information.
+        for (label, case) in [
+            ("ng_ksocket receive, local address", Case::RecvLocalAddr),
+            ("ng_ksocket echo, local address", Case::EchoLocalAddr),
+        ] {
+            if let Some(ours) = i.per_pkt.get(&(case, "ng_ksocket.ko".into())) {
+                println!(
+                    "  {label:<42} {:>8} {ours:>8.0}  (IP_RECVDSTADDR on; information)",
+                    "-"
+                );
             }
         }
-        if let (Some(e), Some(r)) = (
-            i.per_pkt
-                .get(&(Case::EchoUnconnected, "ng_ksocket.ko".into())),
-            i.per_pkt
-                .get(&(Case::RecvUnconnected, "ng_ksocket.ko".into())),
-        ) {
-            println!(
-                "  (tag-addressed unconnected send, derived = echo - receive unconnected: ~{:.0} ng_ksocket.ko instructions per packet)",
-                e - r
-            );
+        println!();
+        let e2e = |ins: &Instr| -> Option<String> {
+            let total = ins.total.get(&Case::EndToEnd).copied()?;
+            let s = ins
+                .per_pkt
+                .get(&(Case::EndToEnd, "ng_socket.ko".into()))
+                .copied()
+                .unwrap_or(0.0);
+            let k = ins
+                .per_pkt
+                .get(&(Case::EndToEnd, "ng_ksocket.ko".into()))
+                .copied()
+                .unwrap_or(0.0);
+            Some(format!(
+                "{total:.0} instructions per round trip in the harness process, of which ng_socket.ko {s:.0} ({:.1}%), ng_ksocket.ko {k:.0} ({:.1}%)",
+                100.0 * s / total.max(1.0),
+                100.0 * k / total.max(1.0)
+            ))
+        };
+        println!("End to end (reported, not a budget): data socket -> ng_socket -> ksocket -> UDP -> the peer,");
+        println!(
+            "which sends it back -> ksocket -> ng_socket -> data socket; {}-byte payload:",
+            o.size
+        );
+        // Timed in child processes, each the best of three runs taken in
+        // turn (the machine's other work only ever slows a run down).
+        let mut sets: Vec<(&str, &[PathBuf], Option<&Instr>)> = vec![("ngsock", &o.kos, Some(i))];
+        if let Some(k) = &ref_kos {
+            sets.push(("FreeBSD", k, c_instr.as_ref()));
         }
-        if let (Some(e), Some(r)) = (
-            i.per_pkt
-                .get(&(Case::EchoLocalAddr, "ng_ksocket.ko".into())),
-            i.per_pkt
-                .get(&(Case::RecvLocalAddr, "ng_ksocket.ko".into())),
-        ) {
-            println!(
-                "  (send from the local-address tag, derived = echo - receive, local address: ~{:.0} ng_ksocket.ko instructions per packet)",
-                e - r
-            );
-        }
-        println!("Where the instructions go (per packet: top functions, and loops inside them):");
-        for ((case, m), fns) in &i.top {
-            println!("  {} / {m}:", case.label());
-            for (ir, f) in fns.iter().take(6) {
-                println!("      {ir:>6.0}  {f}");
-                let Some((sym, prof)) = i.ins.get(&(*case, m.clone(), f.clone())) else {
-                    continue;
-                };
-                let ranges = hot_ranges(prof, i.packets);
-                let shown: Vec<&HotRange> = ranges.iter().filter(|r| r.ir >= 20.0).collect();
-                for r in &shown {
-                    println!(
-                        "              {:>5.0} in a loop at +{:#x}..+{:#x} ({} instructions, {:.0} iterations per packet)",
-                        r.ir, r.start, r.end, r.instructions, r.times
-                    );
+        let mut best: Vec<Result<f64, String>> = vec![Err(String::new()); sets.len()];
+        for _ in 0..3 {
+            for (j, (_, kos, _)) in sets.iter().enumerate() {
+                match run_native_child(o, kos) {
+                    Ok((n, secs)) => {
+                        let r = n as f64 / secs.max(1e-9);
+                        if best[j].as_ref().map_or(true, |b| r > *b) {
+                            best[j] = Ok(r);
+                        }
+                    }
+                    Err(e) => best[j] = Err(e),
                 }
-                if !shown.is_empty() {
-                    let rest = ir - shown.iter().map(|r| r.ir).sum::<f64>();
-                    println!("              {rest:>5.0} elsewhere in the function");
-                    let path = o
-                        .kos
-                        .iter()
-                        .find(|k| k.file_name().and_then(|f| f.to_str()) == Some(m.as_str()))
-                        .map_or(m.clone(), |k| k.display().to_string());
-                    println!("              (llvm-objdump-19 -d --no-show-raw-insn --disassemble-symbols={sym} {path})");
+            }
+        }
+        for ((who, _, ins), rate) in sets.iter().zip(&best) {
+            match rate {
+                Ok(r) => println!(
+                    "  {who:<8} {r:.0} round trips/s ({:.0} packets/s; native run, best of 3 x {} round trips)",
+                    2.0 * r,
+                    o.packets
+                ),
+                Err(e) => println!("  {who:<8} not timed: {e}"),
+            }
+            if let Some(t) = ins.and_then(e2e) {
+                println!("           {t}");
+            }
+        }
+        println!(
+            "  (the harness process: its kernel model, netgraph core and Linux I/O, {} build; the Linux\n   kernel's own UDP work is not counted. NGSOCK_BENCH_PROFILE=release builds the harness optimized.)",
+            if cfg!(debug_assertions) { "debug" } else { "optimized" }
+        );
+        println!();
+        println!("Where the instructions go (per packet: top functions, and loops inside them):");
+        let mut profiles: Vec<(&str, &Instr, &[PathBuf])> = vec![("ngsock", i, &o.kos)];
+        if let (Some(ci), Some(k)) = (&c_instr, &ref_kos) {
+            profiles.push(("FreeBSD", ci, k));
+        }
+        for (who, ins, kos) in profiles {
+            for ((case, m), fns) in &ins.top {
+                if *case == Case::EndToEnd {
+                    continue;
+                }
+                println!("  {who} {} / {m}:", case.label());
+                for (ir, f) in fns.iter().take(6) {
+                    println!("      {ir:>6.0}  {f}");
+                    let Some((sym, prof)) = ins.ins.get(&(*case, m.clone(), f.clone())) else {
+                        continue;
+                    };
+                    let ranges = hot_ranges(prof, ins.packets);
+                    let shown: Vec<&HotRange> = ranges.iter().filter(|r| r.ir >= 20.0).collect();
+                    for r in &shown {
+                        println!(
+                            "              {:>5.0} in a loop at +{:#x}..+{:#x} ({} instructions, {:.0} iterations per packet)",
+                            r.ir, r.start, r.end, r.instructions, r.times
+                        );
+                    }
+                    if !shown.is_empty() {
+                        let rest = ir - shown.iter().map(|r| r.ir).sum::<f64>();
+                        println!("              {rest:>5.0} elsewhere in the function");
+                        let path = kos
+                            .iter()
+                            .find(|k| k.file_name().and_then(|f| f.to_str()) == Some(m.as_str()))
+                            .map_or(m.clone(), |k| k.display().to_string());
+                        println!("              (llvm-objdump-19 -d --no-show-raw-insn --disassemble-symbols={sym} {path})");
+                    }
                 }
             }
         }
@@ -960,8 +1047,8 @@ fn parent(o: &Opts) -> Result<bool, String> {
     let pass = fails.is_empty();
     let instr_txt = if instr.is_some() {
         format!(
-            "ng_ksocket.ko instructions/packet {}",
-            ks_summary.join(", ")
+            "instructions/packet (ngsock/FreeBSD) {}",
+            summary.join(", ")
         )
     } else {
         "instructions not measured".into()
@@ -1014,16 +1101,28 @@ mod tests {
     }
 
     #[test]
-    fn budgets_follow_the_issue() {
-        assert_eq!(Case::SendConnected.ir_budget(), Some(300.0));
-        assert_eq!(Case::RecvConnected.ir_budget(), Some(500.0));
-        assert_eq!(Case::RecvUnconnected.ir_budget(), Some(500.0));
+    fn budgets_are_freebsds_figures() {
+        let b: Vec<(&str, f64)> = ROWS.iter().map(|r| (r.module, r.freebsd)).collect();
+        assert_eq!(
+            b,
+            [
+                ("ng_ksocket.ko", 39.0),
+                ("ng_ksocket.ko", 114.0),
+                ("ng_ksocket.ko", 147.0),
+                ("ng_ksocket.ko", 193.0),
+                ("ng_socket.ko", 133.0),
+                ("ng_socket.ko", 55.0),
+            ]
+        );
+        assert!(ROWS.iter().all(|r| r.case != Case::EndToEnd));
         assert_eq!(Case::SendConnected.alloc_budget(), Some(0.0));
         assert_eq!(Case::RecvUnconnected.alloc_budget(), Some(1.0));
-        assert_eq!(Case::EchoUnconnected.ir_budget(), None);
-        assert_eq!(Case::RecvLocalAddr.ir_budget(), Some(600.0));
+        assert_eq!(Case::EndToEnd.alloc_budget(), None);
         assert_eq!(Case::RecvLocalAddr.alloc_budget(), Some(2.0));
         assert_eq!(Case::EchoLocalAddr.alloc_budget(), Some(2.0));
+        assert!(ROWS
+            .iter()
+            .all(|r| r.case != Case::RecvLocalAddr && r.case != Case::EchoLocalAddr));
         for c in CASES {
             assert_eq!(Case::from_key(c.key()), Some(c));
         }
@@ -1040,6 +1139,9 @@ mod tests {
         assert!(a(&["--size", "0"]).is_err());
         assert!(a(&["--size", "10000"]).is_err());
         assert!(a(&["--frob"]).is_err());
+        let o = a(&["--reference", "build/ref"]).expect("reference");
+        assert_eq!(o.reference, Some(PathBuf::from("build/ref")));
+        assert!(a(&["--reference"]).is_err());
         assert_eq!(
             short_name("_RNvNtNtCsae6jOJlM3Uz_6ngsock7ksocket4node7receive"),
             "ksocket::node::receive"

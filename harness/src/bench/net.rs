@@ -429,6 +429,14 @@ impl UdpGraph {
         self.expect_at_peer(self.echo_localaddr, payload.len())
     }
 
+    /// End to end: data socket → socket node → `kc` → ksocket → UDP → the
+    /// peer, which sends it back → ksocket `kc` → socket node → the data
+    /// socket.
+    pub fn round_trip(&mut self, payload: &[u8]) -> Result<(), String> {
+        self.send_connected(payload)?;
+        self.receive(HOOK_CONNECTED, self.connected, payload)
+    }
+
     /// Shuts the echo nodes down and closes the socket node (its ksockets
     /// go with their hooks), then lets the kernel settle.
     pub fn teardown(mut self) -> Result<(), String> {

@@ -13,6 +13,7 @@ use crate::exports::Exports;
 pub mod cov;
 pub mod domain;
 pub mod entry;
+pub mod epoch;
 pub mod fault;
 pub mod inet;
 pub mod libkern;
@@ -24,6 +25,7 @@ pub mod printf;
 pub mod probe;
 pub mod sched;
 pub mod sockbuf;
+pub mod subr;
 pub mod sysctl;
 pub mod thread;
 pub mod trap;
@@ -137,6 +139,8 @@ fn register_services(ex: &mut Exports) {
     domain::register(ex);
     inet::register(ex);
     sockbuf::register(ex);
+    epoch::register(ex);
+    subr::register(ex);
     cov::register(ex);
 }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
-//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] SCENARIO...
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS]
+//!               [--reference [--man DIR]] SCENARIO...
 //! ```
 //! With `--backend bridge` the child runs with `LD_PRELOAD` of the bridge
 //! library (`--bridge-lib`, default `libngbridge.so` beside the first
@@ -21,6 +22,17 @@
 //!
 //! The child reports to the parent with `@@ngharness ...` lines on stdout;
 //! everything else it prints is the captured console.
+//!
+//! `--reference`: the `--ko` files are FreeBSD's own modules (built from a
+//! FreeBSD source tree by `scripts/build-ref.sh`) and the question is
+//! which scenarios behave differently with them. A command declared a
+//! deviation (`deviation PAGE "PHRASE"`) may differ (the scenario goes on)
+//! if the man page in `--man DIR` (default: `man` next to the scenarios'
+//! directory) says so in its DEVIATIONS section. The parent prints `SAME
+//! FILE`, `SAME FILE (documented deviations: N)` with each one, or
+//! `DIFFERS FILE:LINE: REASON (not a documented deviation)`, then
+//! `reference: N same, M with documented deviations, K differ`; its exit
+//! status is 1 if any scenario differs where nothing documents it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +47,7 @@ use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--reference [--man DIR]] SCENARIO...";
 /// Default wall-clock limit of one scenario.
 const DEFAULT_TIMEOUT: u64 = 120;
 /// Protocol prefix of the child's report lines.
@@ -52,6 +64,10 @@ struct Opts {
     bridge_lib: Option<PathBuf>,
     ngctl: Option<PathBuf>,
     scenarios: Vec<PathBuf>,
+    /// Reference mode (see the module docs).
+    reference: bool,
+    /// The man pages deviations are checked against.
+    man: Option<PathBuf>,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -63,6 +79,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         bridge_lib: None,
         ngctl: None,
         scenarios: Vec::new(),
+        reference: false,
+        man: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -86,6 +104,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 let v = value(&mut i)?;
                 o.timeout = v.parse().map_err(|_| format!("bad --timeout `{v}`"))?;
             }
+            "--reference" => o.reference = true,
+            "--man" => o.man = Some(PathBuf::from(value(&mut i)?)),
             s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
             s => o.scenarios.push(PathBuf::from(s)),
         }
@@ -150,6 +170,8 @@ struct Report {
     console: Vec<String>,
     /// The runner's transcript (`--verbose`).
     log: Vec<String>,
+    /// Reference mode: (line, page, phrase, what differed).
+    deviations: Vec<(usize, String, String, String)>,
 }
 
 fn parse_report(out: &str) -> Report {
@@ -173,6 +195,17 @@ fn parse_report(out: &str) -> Report {
             }
             "backend" => r.backend = Some(rest.to_string()),
             "log" => r.log.push(rest.to_string()),
+            "deviation" => {
+                let f: Vec<&str> = rest.splitn(4, '\t').collect();
+                if let [l, page, phrase, msg] = f.as_slice() {
+                    r.deviations.push((
+                        l.parse().unwrap_or(0),
+                        page.to_string(),
+                        phrase.to_string(),
+                        msg.to_string(),
+                    ));
+                }
+            }
             _ => r.console.push(l.to_string()),
         }
     }
@@ -233,6 +266,9 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
     }
     if o.verbose {
         cmd.arg("--verbose");
+    }
+    if o.reference {
+        cmd.arg("--reference");
     }
     cmd.arg(scenario);
     let (reader, writer) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
@@ -328,6 +364,9 @@ fn print_block(so: &mut impl Write, title: &str, lines: &[String], max: usize) {
 }
 
 fn run_all(o: &Opts) -> i32 {
+    if o.reference {
+        return run_reference(o);
+    }
     let (mut passed, mut failed) = (0, 0);
     let stdout = std::io::stdout();
     for sc in &o.scenarios {
@@ -372,6 +411,73 @@ fn run_all(o: &Opts) -> i32 {
     } else {
         1
     }
+}
+
+/// The man page directory of reference mode.
+fn man_dir(o: &Opts) -> PathBuf {
+    o.man.clone().unwrap_or_else(|| {
+        o.scenarios
+            .first()
+            .and_then(|s| s.parent())
+            .map_or_else(|| PathBuf::from("man"), |d| d.join("../man"))
+    })
+}
+
+/// Reference mode (see the module docs); returns the exit status.
+fn run_reference(o: &Opts) -> i32 {
+    let man = man_dir(o);
+    let (mut same, mut documented, mut differ) = (0, 0, 0);
+    let stdout = std::io::stdout();
+    for sc in &o.scenarios {
+        let name = sc.display().to_string();
+        let (exit, out) = match run_child(o, sc) {
+            Ok(x) => x,
+            Err(e) => {
+                println!("DIFFERS {name}: {e}");
+                differ += 1;
+                continue;
+            }
+        };
+        let r = parse_report(&out);
+        let reason = verdict(exit, &r, &name, o.timeout);
+        // Every deviation that showed must be in the man page.
+        let mut shown = Vec::new();
+        let mut undocumented = Vec::new();
+        for (line, page, phrase, msg) in &r.deviations {
+            match super::deviation::documented(&man, page, phrase) {
+                Ok(()) => shown.push(format!("{name}:{line}: {page} \"{phrase}\": {msg}")),
+                Err(e) => undocumented.push(format!("{name}:{line}: {msg} ({e})")),
+            }
+        }
+        let mut so = stdout.lock();
+        if let Some(reason) = reason {
+            differ += 1;
+            let _ = writeln!(so, "DIFFERS {reason} (not a documented deviation)");
+            for d in &r.details {
+                let _ = writeln!(so, "    {d}");
+            }
+            for d in shown.iter().chain(&undocumented) {
+                let _ = writeln!(so, "    before that: {d}");
+            }
+            print_block(&mut so, "console", &r.console, 40);
+        } else if !undocumented.is_empty() {
+            differ += 1;
+            for d in &undocumented {
+                let _ = writeln!(so, "DIFFERS {d}");
+            }
+        } else if shown.is_empty() {
+            same += 1;
+            let _ = writeln!(so, "SAME {name}");
+        } else {
+            documented += 1;
+            let _ = writeln!(so, "SAME {name} (documented deviations: {})", shown.len());
+            for d in &shown {
+                let _ = writeln!(so, "    {d}");
+            }
+        }
+    }
+    println!("reference: {same} same, {documented} with documented deviations, {differ} differ");
+    i32::from(differ > 0)
 }
 
 // ---------------------------------------------------------------------------
@@ -466,6 +572,7 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         .to_path_buf();
     let mut r = Runner::new(k.as_mut(), port.as_mut(), &base);
     r.markers = true;
+    r.reference = o.reference;
     if let Some(n) = &o.ngctl {
         match External::new(n) {
             Ok(x) => r.use_external(x),
@@ -473,6 +580,18 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         }
     }
     let result = r.run(&sc);
+    for (d, f) in &r.deviations {
+        report(
+            "deviation",
+            &format!(
+                "{}\t{}\t{}\t{}",
+                f.line,
+                d.page,
+                d.phrase,
+                f.msg.replace('\n', " ")
+            ),
+        );
+    }
     let problems = r.finish();
     if o.verbose {
         let mut so = std::io::stdout().lock();
@@ -489,11 +608,40 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
             }
             fail(f.line, &f.msg, &details)
         }
-        Ok(()) if !problems.is_empty() => fail(
-            0,
-            &format!("end of scenario: {}", problems[0]),
-            &problems[1..],
-        ),
+        Ok(()) if !problems.is_empty() => {
+            let msg = format!("end of scenario: {}", problems[0]);
+            // Reference mode: a difference in what the module leaves behind
+            // (netgraph not quiescent: a node or hook never freed, and so a
+            // module that cannot unload its type), declared (`deviation ...
+            // end`) at the command that causes it. Any other end-of-scenario
+            // problem still fails.
+            let declared = sc
+                .cmds
+                .iter()
+                .find_map(|c| c.deviation.as_ref().filter(|d| d.end));
+            let left_behind = problems.iter().all(|p| {
+                p.starts_with("netgraph not quiescent")
+                    || (p.starts_with("kldunload ")
+                        && p.ends_with("at the end of the scenario: Device busy"))
+            });
+            match declared {
+                Some(d) if o.reference && left_behind => {
+                    report(
+                        "deviation",
+                        &format!(
+                            "{}\t{}\t{}\t{}",
+                            d.line,
+                            d.page,
+                            d.phrase,
+                            msg.replace('\n', " ")
+                        ),
+                    );
+                    report("pass", "");
+                    0
+                }
+                _ => fail(0, &msg, &problems[1..]),
+            }
+        }
         Ok(()) => {
             report("pass", "");
             0

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
-//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] SCENARIO...
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS]
+//!               [--reference [--man DIR]] SCENARIO...
 //! ```
 //!
 //! * [`parse`] — the scenario format (`FILE:LINE:` errors; the same rules as
@@ -24,7 +25,10 @@
 //! * [`outside`] — UDP/TCP sockets outside netgraph;
 //! * [`kernel`] — module loading, credentials, event loop, end checks;
 //! * [`runner`] — one scenario in this process; [`cli`] — `ngharness run`,
-//!   one child process per scenario.
+//!   one child process per scenario;
+//! * [`deviation`] — `deviation PAGE "PHRASE"` statements checked against
+//!   the man pages (reference mode: FreeBSD's own modules loaded, every
+//!   difference must be a documented deviation).
 //!
 //! Words: `ngctl WORDS` passes each word (quotes removed, escapes decoded)
 //! as one argument, like a shell command line; `S: WORDS` types the words,
@@ -36,6 +40,7 @@
 pub mod backend;
 pub mod bridge;
 pub mod cli;
+pub mod deviation;
 pub mod errno;
 pub mod extctl;
 pub mod fake;

@@ -134,6 +134,28 @@ pub struct Command {
     pub kind: CmdKind,
     /// The expectations that follow it, in order.
     pub expects: Vec<Expect>,
+    /// `deviation PAGE "PHRASE"`: FreeBSD's own module behaves differently
+    /// here, as the man page's DEVIATIONS section says.
+    pub deviation: Option<Deviation>,
+}
+
+/// A documented deviation from FreeBSD, declared for a command: where the
+/// man page (`man/PAGE`, section DEVIATIONS FROM FREEBSD) says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deviation {
+    /// 1-based line number of the statement.
+    pub line: usize,
+    /// The man page, e.g. `ng_ksocket.4`.
+    pub page: String,
+    /// Words of its DEVIATIONS section that describe the difference.
+    pub phrase: String,
+    /// `stop`: what follows depends on this command's outcome, so the
+    /// scenario ends here when FreeBSD's module deviates.
+    pub stop: bool,
+    /// `end`: the difference shows in the end-of-scenario checks (what
+    /// FreeBSD's module leaves behind after this command, e.g. a node it
+    /// never frees), not in the command's own expectations.
+    pub end: bool,
 }
 
 impl Command {
@@ -316,6 +338,7 @@ const KEYWORDS: &[&str] = &[
     "silent",
     "eof",
     "expect",
+    "deviation",
 ];
 
 /// Longest `wait` accepted, in milliseconds.
@@ -439,6 +462,7 @@ fn statement(st: &mut State, line: usize, t: &str) {
     }
     match first_t.as_str() {
         "scenario" | "require" | "spec" => header(st, line, t, &first_t, args),
+        "deviation" => deviation(st, line, args),
         "ngctl" => match ngctl_words(args) {
             Ok(w) => command(st, line, t, CmdKind::Ngctl(w)),
             Err(e) => st.err(line, e),
@@ -616,6 +640,55 @@ fn command(st: &mut State, line: usize, t: &str, kind: CmdKind) {
         text: t.to_string(),
         kind,
         expects: Vec::new(),
+        deviation: None,
+    });
+}
+
+/// `deviation PAGE "PHRASE"`, for the most recent command.
+fn deviation(st: &mut State, line: usize, args: &[Word]) {
+    let (page, phrase, stop, end) = match args {
+        [page, phrase] => (page, phrase, false, false),
+        [page, phrase, s] if s.text() == "stop" => (page, phrase, true, false),
+        [page, phrase, s] if s.text() == "end" => (page, phrase, false, true),
+        _ => {
+            return st.err(
+                line,
+                "usage: deviation PAGE \"PHRASE\" [stop|end] (e.g. deviation ng_ksocket.4 \"accepted here\")",
+            )
+        }
+    };
+    let (page, phrase) = (page.text(), phrase.text());
+    let good_page = page.split_once('.').is_some_and(|(n, s)| {
+        !n.is_empty()
+            && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && s.len() == 1
+            && s.bytes().all(|c| c.is_ascii_digit())
+    });
+    if !good_page {
+        return st.err(
+            line,
+            format!("deviation: bad man page `{page}` (e.g. ng_ksocket.4)"),
+        );
+    }
+    if phrase.trim().is_empty() {
+        return st.err(line, "deviation: empty phrase");
+    }
+    let Some(last) = st.sc.cmds.last_mut() else {
+        return st.err(line, "deviation before any command");
+    };
+    if last.deviation.is_some() {
+        let l = last.line;
+        return st.err(
+            line,
+            format!("a second deviation for the command of line {l}"),
+        );
+    }
+    last.deviation = Some(Deviation {
+        line,
+        page,
+        phrase,
+        stop,
+        end,
     });
 }
 
@@ -991,6 +1064,38 @@ close s
         );
         assert_eq!(s.cmds[9].expects[0].kind, ExpKind::Error(22));
         assert!(!s.cmds[9].implied_ok());
+    }
+
+    #[test]
+    fn deviations_belong_to_the_command_above() {
+        let s = p("ngctl list\n=> ok\ndeviation ng_ksocket.4 \"FreeBSD refuses\"\nngctl help\n")
+            .unwrap();
+        let d = s.cmds[0].deviation.as_ref().expect("deviation");
+        assert_eq!(
+            (d.line, d.page.as_str(), d.phrase.as_str(), d.stop),
+            (3, "ng_ksocket.4", "FreeBSD refuses", false)
+        );
+        assert!(s.cmds[1].deviation.is_none());
+        let s = p("ngctl list\ndeviation ng_socket.4 \"never\" stop\n").unwrap();
+        assert!(s.cmds[0]
+            .deviation
+            .as_ref()
+            .is_some_and(|d| d.stop && !d.end));
+        let s = p("ngctl list\ndeviation ng_socket.4 \"keeps\" end\n").unwrap();
+        assert!(s.cmds[0]
+            .deviation
+            .as_ref()
+            .is_some_and(|d| d.end && !d.stop));
+        for bad in [
+            "deviation ng_ksocket.4 \"x\"\n",
+            "ngctl list\ndeviation ng_ksocket \"x\"\n",
+            "ngctl list\ndeviation ng_ksocket.4\n",
+            "ngctl list\ndeviation ng_ksocket.4 \"  \"\n",
+            "ngctl list\ndeviation ng_ksocket.4 \"a\"\ndeviation ng_socket.4 \"b\"\n",
+            "ngctl list\ndeviation ng_ksocket.4 \"a\" halt\n",
+        ] {
+            assert!(errs(bad).len() == 1, "{bad:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ngharness::kern::domain as kd;
-use ngharness::kern::{fault, sched};
+use ngharness::kern::{fault, sched, sysctl};
 use ngharness::scenario::kernel::{HarnessKernel, Kernel};
 
 pub use ngharness::kern::domain::Fd;
@@ -114,16 +114,33 @@ fn is_child(name: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
 }
 
+/// Set (to anything) in a child whose nodes must not count traffic from
+/// the start ([`isolated_without_counting`]).
+const NO_COUNTING_ENV: &str = "NGSOCK_TEST_NO_COUNTING";
+
+/// As [`isolated`], with `net.graph.ksocket.stats` left at its default (0).
+pub fn isolated_without_counting(name: &str, body: fn()) {
+    run_isolated(name, body, false);
+}
+
 /// Runs `body` for test `name` in a child process of its own, with both
 /// modules loaded, then the end-of-test checks (see the module docs).
 /// Prints SKIP and passes when the modules are not built.
 pub fn isolated(name: &str, body: fn()) {
+    run_isolated(name, body, true);
+}
+
+fn run_isolated(name: &str, body: fn(), counting: bool) {
     let Some(kos) = modules() else {
         eprintln!("SKIP: build/ng_socket.ko or build/ng_ksocket.ko not built (run `make`)");
         return;
     };
     if is_child(name) {
         let mut k = HarnessKernel::boot(&kos).unwrap_or_else(|e| panic!("boot: {e}"));
+        // The tests read the traffic counters: every node counts from the
+        // start (ksock_data's `traffic_counting_is_opt_in` tests without).
+        let counting = std::env::var(NO_COUNTING_ENV).map_or(true, |v| v.is_empty());
+        assert!(sysctl::set("net.graph.ksocket.stats", i64::from(counting)));
         fault::clear();
         body();
         fault::clear();
@@ -135,6 +152,7 @@ pub fn isolated(name: &str, body: fn()) {
     let mut child = Command::new(exe)
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, name)
+        .env(NO_COUNTING_ENV, if counting { "" } else { "1" })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,10 +6,11 @@ use core::ptr::NonNull;
 
 use fbsd_sys::ng_hook;
 
+use super::item::Item;
 use super::node::Node;
 use crate::kern::errno::{Errno, KResult};
-use crate::kern::ffi::ngsock_hook_ref;
 use crate::kern::mbuf::Mbuf;
+use crate::kern::sync::refcount_acquire;
 
 /// A hook, borrowed.
 ///
@@ -36,6 +37,32 @@ impl<'a> Hook<'a> {
         })
     }
 
+    /// Wraps a hook pointer netgraph handed to a method, known non-NULL.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Hook::from_raw`].
+    #[inline]
+    pub(in crate::kern) unsafe fn from_nonnull(raw: NonNull<ng_hook>) -> Hook<'a> {
+        Hook {
+            raw,
+            _life: PhantomData,
+        }
+    }
+
+    /// The node the hook belongs to, for a hook known to be attached.
+    ///
+    /// # Safety
+    ///
+    /// `hk_node` is not NULL (netgraph sets it when the hook is made and
+    /// points it at its dead node, never NULL, when the hook goes away).
+    #[inline]
+    pub(in crate::kern) unsafe fn node_unchecked(self) -> Node<'a> {
+        // SAFETY: the hook is referenced for 'a and holds a reference on its
+        // node; hk_node is not NULL (caller).
+        unsafe { Node::from_nonnull(NonNull::new_unchecked((*self.raw.as_ptr()).hk_node)) }
+    }
+
     /// Raw pointer, for kernel calls.
     pub(in crate::kern) fn as_ptr(self) -> *mut ng_hook {
         self.raw.as_ptr()
@@ -56,8 +83,48 @@ impl<'a> Hook<'a> {
     }
 
     /// True if the hook is called `name` (bytes without NUL).
+    #[inline]
     pub fn name_is(self, name: &[u8]) -> bool {
-        self.name().to_bytes() == name
+        // SAFETY: hk_name is an array of NG_HOOKSIZ bytes inside the hook,
+        // referenced for 'a, NUL-terminated within it.
+        let hk = unsafe { &(*self.raw.as_ptr()).hk_name };
+        // SAFETY: c_char and u8 have the same size and alignment.
+        let hk = unsafe { core::slice::from_raw_parts(hk.as_ptr().cast::<u8>(), hk.len()) };
+        // The name, then its NUL: one comparison of len + 1 bytes.
+        match (hk.get(..name.len()), hk.get(name.len())) {
+            (Some(h), Some(&0)) => h == name,
+            _ => false,
+        }
+    }
+
+    /// True if the hook is called what `data` holds up to its first NUL
+    /// (or its end): FreeBSD's `strcmp` of the name with `data` cut and
+    /// NUL-terminated. Usually one comparison of the whole of `data`.
+    #[inline(always)]
+    pub fn is_named(self, data: &[u8]) -> bool {
+        // SAFETY: as in `name_is`.
+        let hk = unsafe { &(*self.raw.as_ptr()).hk_name };
+        // SAFETY: c_char and u8 have the same size and alignment.
+        let hk = unsafe { core::slice::from_raw_parts(hk.as_ptr().cast::<u8>(), hk.len()) };
+        // All of `data`, then the name's end: the same name, whatever NUL
+        // `data` holds (the name has them at the same places).
+        if let (Some(h), Some(&0)) = (hk.get(..data.len()), hk.get(data.len())) {
+            if h == data {
+                return true;
+            }
+        }
+        self.is_named_slow(data)
+    }
+
+    /// [`Hook::is_named`] when `data` and the name differ somewhere: only
+    /// `data` up to a NUL of its own can still match.
+    #[cold]
+    #[inline(never)]
+    fn is_named_slow(self, data: &[u8]) -> bool {
+        match data.iter().position(|&b| b == 0) {
+            Some(n) => self.name_is(data.get(..n).unwrap_or(&[])),
+            None => false,
+        }
     }
 
     /// True if both are the same hook.
@@ -78,7 +145,7 @@ impl<'a> Hook<'a> {
     /// A counted reference (`NG_HOOK_REF`).
     pub fn to_ref(self) -> HookRef {
         // SAFETY: the hook is referenced; NG_HOOK_REF is an atomic add.
-        unsafe { ngsock_hook_ref(self.raw.as_ptr()) };
+        unsafe { refcount_acquire((&raw mut (*self.raw.as_ptr()).hk_refs).cast::<u32>()) };
         HookRef { raw: self.raw }
     }
 
@@ -86,16 +153,6 @@ impl<'a> Hook<'a> {
     /// the item without sleeping. The chain is consumed on every path.
     pub fn send_data(self, m: impl Into<Mbuf>) -> KResult<()> {
         self.send_data_flags(m.into(), 0)
-    }
-
-    /// As [`Hook::send_data`], from a context that may sleep (a socket
-    /// system call, no lock held): the item is allocated with `NG_WAITOK`,
-    /// so at the `net.graph.maxdata` limit the sender waits for an item
-    /// instead of failing.
-    pub fn send_data_sleeping(self, m: impl Into<Mbuf>) -> KResult<()> {
-        #[allow(clippy::cast_possible_wrap)]
-        const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
-        self.send_data_flags(m.into(), NG_WAITOK)
     }
 
     /// `NG_SEND_DATA_FLAGS`: the item is allocated with `flags`.
@@ -114,6 +171,66 @@ impl<'a> Hook<'a> {
             }
             Errno::check(fbsd_sys::ng_snd_item(item, 0))
         }
+    }
+}
+
+/// A data item packaged for sending, not yet addressed: the first of the
+/// three steps of `NG_SEND_DATA` split apart, so that a sender outside the
+/// node's gate can package the data first (which may sleep), address the
+/// item under its own lock (the item then holds the hook's reference) and
+/// send it once the lock is released. Dropping it frees the item and the
+/// chain.
+pub struct DataOut(Item);
+
+impl DataOut {
+    /// Packages `m` (`ng_package_data` with `NG_WAITOK`, for a sending
+    /// process's thread with no lock held: at the `net.graph.maxdata`
+    /// limit it waits for an item instead of failing).
+    #[inline(always)]
+    pub fn package_sleeping(m: impl Into<Mbuf>) -> KResult<DataOut> {
+        #[allow(clippy::cast_possible_wrap)]
+        const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
+        // SAFETY: ng_package_data consumes the chain (freeing it on
+        // failure); with NG_WAITOK it may sleep, which the caller allows. A
+        // non-NULL result is an item we own.
+        unsafe { Item::from_raw(fbsd_sys::ng_package_data(m.into().into_raw(), NG_WAITOK)) }
+            .map(DataOut)
+            .ok_or(Errno::ENOMEM)
+    }
+
+    /// Addresses the item to `hook` (`ng_address_hook`, which takes a
+    /// reference on the hook for the item and does not sleep, so it may run
+    /// under a lock); on error the item is freed.
+    #[inline(always)]
+    pub fn address(self, hook: Hook<'_>) -> KResult<Addressed> {
+        let raw = self.0.into_raw();
+        // SAFETY: an item we own; ng_address_hook frees it on error and
+        // leaves it ours otherwise. The hook is valid for the call.
+        let err =
+            unsafe { fbsd_sys::ng_address_hook(core::ptr::null_mut(), raw, hook.as_ptr(), 0) };
+        match Errno::from_raw(err) {
+            // SAFETY: still ours (no error); non-NULL.
+            None => Ok(Addressed(DataOut(unsafe {
+                Item::from_nonnull(NonNull::new_unchecked(raw))
+            }))),
+            Some(e) => Err(e),
+        }
+    }
+}
+
+/// A [`DataOut`] addressed to its hook, which the item references.
+pub struct Addressed(DataOut);
+
+impl Addressed {
+    /// Sends the item (`ng_snd_item`, inside the network epoch, as
+    /// netgraph's data path expects; FreeBSD's `ngd_send` does the same).
+    #[inline(always)]
+    pub fn send(self) -> KResult<()> {
+        let raw = self.0 .0.into_raw();
+        crate::kern::epoch::in_net(|| {
+            // SAFETY: an addressed item we own; ng_snd_item consumes it.
+            Errno::check(unsafe { fbsd_sys::ng_snd_item(raw, 0) })
+        })
     }
 }
 

@@ -35,8 +35,18 @@ impl Item {
         NonNull::new(raw).map(|raw| Item { raw })
     }
 
+    /// Takes ownership of an item known to be there.
+    ///
+    /// # Safety
+    ///
+    /// `raw` is an item the caller owns.
+    #[inline(always)]
+    pub(in crate::kern) unsafe fn from_nonnull(raw: NonNull<ng_item>) -> Item {
+        Item { raw }
+    }
+
     /// Gives up ownership to a kernel function that consumes the item.
-    fn into_raw(self) -> *mut ng_item {
+    pub(in crate::kern) fn into_raw(self) -> *mut ng_item {
         let p = self.raw.as_ptr();
         core::mem::forget(self);
         p
@@ -48,6 +58,7 @@ impl Item {
     }
 
     /// Moves the mbuf chain out of a data item (`NGI_GET_M`).
+    #[inline]
     pub fn take_mbuf(&mut self) -> Option<Mbuf> {
         if self.kind() != NGQF_DATA {
             return None;
@@ -109,6 +120,53 @@ impl Item {
             #[allow(clippy::cast_possible_wrap)]
             Errno::check(fbsd_sys::ng_snd_item(raw, fbsd_sys::NG_QUEUE as i32))
         }
+    }
+}
+
+/// An owned netgraph item known to be a data item: what `rcvdata` is
+/// handed.
+///
+/// # Invariants
+///
+/// The item is owned (as for [`Item`]), its type is `NGQF_DATA` and it
+/// carries a chain (`da_m` is not NULL): `ng_snd_item`, which every data
+/// item passes through on its way to a node, refuses one without a chain
+/// (`EINVAL`), so the data method never sees such an item.
+pub struct DataItem(Item);
+
+impl DataItem {
+    /// Takes ownership of the item netgraph hands to `rcvdata`.
+    ///
+    /// # Safety
+    ///
+    /// `raw` is a data item (`NGQF_DATA`) carrying a chain, which the
+    /// caller owns: netgraph calls a node's `rcvdata` with nothing else.
+    #[inline]
+    pub(in crate::kern) unsafe fn from_raw(raw: NonNull<ng_item>) -> DataItem {
+        DataItem(Item { raw })
+    }
+
+    /// Moves the mbuf chain out and frees the item (`NGI_GET_M` then
+    /// `NG_FREE_ITEM`): what a data method does first.
+    #[inline]
+    pub fn into_mbuf(self) -> Mbuf {
+        let raw = self.0.raw.as_ptr();
+        // SAFETY: a data item's body is `da_m`, a chain the item owns and
+        // not NULL (invariant); the item is owned, and after the move it no
+        // longer refers to the chain.
+        let m = unsafe {
+            let body = &mut (*raw).body;
+            let m = body.da_m;
+            body.da_m = core::ptr::null_mut();
+            Mbuf::from_nonnull(NonNull::new_unchecked(m))
+        };
+        drop(self);
+        m
+    }
+
+    /// The item, to be forwarded or inspected like any other.
+    pub fn into_item(self) -> Item {
+        self.0
     }
 }
 

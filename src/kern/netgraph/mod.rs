@@ -24,11 +24,12 @@ mod node;
 pub mod parse;
 
 pub use callout::NgCallout;
-pub use hook::{Hook, HookRef};
-pub use item::Item;
+pub use hook::{Addressed, DataOut, Hook, HookRef};
+pub use item::{DataItem, Item};
 pub use msg::{Completion, Msg, NG_MESG_HDR};
 pub use ngtype::{
-    type_exists, ModEvent, NodeFn, NodeType, Private, Reader, SendFlags, TypeRecord, Writer,
+    type_exists, DataHook, DataReader, Dying, Event, Installed, ModEvent, NodeFn, NodeType,
+    Private, Reader, SendFlags, TypeRecord, TypedNode, Writer,
 };
 pub use node::{NewNode, Node, NodeRef, RemoveFailed};
 

@@ -27,18 +27,20 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use fbsd_sys::{hook_p, item_p, module_t, ng_cmdlist, ng_hook, ng_type, node_p};
 
 use super::hook::{Hook, HookRef};
-use super::item::Item;
+use super::item::{DataItem, Item};
 use super::msg::Msg;
 use super::node::Node;
 use super::parse::CmdList;
 use crate::kern::cell::KernelCell;
 use crate::kern::errno::{to_raw, Errno, KResult};
-use crate::kern::malloc::MallocType;
+use crate::kern::malloc::{KBox, MallocType};
 use crate::kern::sync::{KArc, Mutex, SlotPtr};
 
 /// A module event delivered to a node type (`MOD_LOAD`, `MOD_UNLOAD`...).
@@ -77,9 +79,26 @@ pub struct NodeFn(RawNodeFn);
 type RawNodeFn = unsafe extern "C" fn(node: node_p, hook: hook_p, arg1: *mut c_void, arg2: c_int);
 
 impl NodeFn {
-    /// The function-item entry point of node type `T`.
+    /// The function-item entry point of node type `T`: runs
+    /// [`NodeType::function`] with the item's `arg2`.
     pub const fn of<T: NodeType>() -> NodeFn {
         NodeFn(Adapter::<T>::function)
+    }
+
+    /// The entry point that runs `T::function(w, A)` on a node known to be
+    /// of type `T` (see [`TypedNode`]): a function of its own for each `A`,
+    /// so the dispatch on the argument is resolved when it is compiled, and
+    /// with no check of the node's type. Kernel layer only: what queues it
+    /// must make sure the node is of type `T`.
+    pub(in crate::kern) const fn typed<T: NodeType, const A: i32>() -> NodeFn {
+        NodeFn(Adapter::<T>::function_typed::<A>)
+    }
+
+    /// The entry point that runs `T::event(e, A)` on a node known to be of
+    /// type `T` with its private data installed (see [`Installed`]).
+    /// Kernel layer only: what queues it must make sure of both.
+    pub(in crate::kern) const fn event<T: NodeType, const A: i32>() -> NodeFn {
+        NodeFn(Adapter::<T>::event_entry::<A>)
     }
 
     pub(in crate::kern) fn raw(self) -> RawNodeFn {
@@ -129,6 +148,17 @@ pub trait NodeType: Sized + 'static {
     type Shared: Send + Sync;
     /// The part of the private data reached through the node's gate.
     type State: Send + Sync;
+    /// What a hook of the node carries for the data path (`hk_private`):
+    /// set by the node's writer ([`Writer::set_hook_data`]), read by
+    /// `rcvdata` without any lock ([`DataReader::hook_data`]), freed when
+    /// the hook goes.
+    type HookData: Send + Sync;
+    /// A value linked to the node from outside its gate (a socket system
+    /// call, say) that its data path reads without any lock
+    /// ([`DataReader::linked`]): anyone holding the private data may link
+    /// one when none is ([`Private::link`]); only the node's writer
+    /// unlinks it ([`Writer::unlink`]), so no reader is using it then.
+    type Linked: Send + Sync;
 
     /// The type's record (a `static`).
     fn record() -> &'static TypeRecord;
@@ -160,9 +190,10 @@ pub trait NodeType: Sized + 'static {
     ) -> KResult<()> {
         Err(Errno::EINVAL)
     }
-    /// Shutdown: release the private data ([`Writer::take`]); the adapter
+    /// Shutdown: release the private data ([`Dying::take`]; whatever is
+    /// left installed is dropped after the method returns); the adapter
     /// then drops the node's creation reference.
-    fn shutdown(w: Writer<'_, Self>);
+    fn shutdown(w: Dying<'_, Self>);
     /// A hook named `name` is being added.
     fn newhook(w: Writer<'_, Self>, hook: Hook<'_>, name: &[u8]) -> KResult<()>;
     /// Looks a hook up by name (outside the gate: only the shared part).
@@ -174,27 +205,121 @@ pub trait NodeType: Sized + 'static {
         Ok(())
     }
     /// Data arrived on a hook (reader); the method owns the item.
-    fn rcvdata(r: Reader<'_, Self>, hook: Hook<'_>, item: Item) -> KResult<()>;
+    fn rcvdata(r: DataReader<'_, Self>, hook: DataHook<'_, Self>, item: DataItem) -> KResult<()>;
     /// A hook is being removed.
     fn disconnect(w: Writer<'_, Self>, hook: Hook<'_>);
     /// A function item sent with [`NodeFn::of`] (writer).
     fn function(_w: Writer<'_, Self>, _arg: i32) {}
+    /// A socket event ([`crate::kern::socket::KSocket::set_upcalls`]):
+    /// runs as the writer of a node whose private data is installed.
+    fn event(_e: Event<'_, Self>, _arg: i32) {}
 }
 
 /// What a node's `nd_private` points to.
-pub struct NodePrivate<S, X> {
+#[repr(C)]
+pub struct NodePrivate<S, X, L> {
     shared: S,
     state: UnsafeCell<X>,
+    linked: LinkSlot<L>,
 }
 
 // SAFETY: `shared` is accessed through `&S` from any thread, which `S: Sync`
 // allows. `state` is only reached through the gate tokens: `&mut X` by the
 // node's single writer, `&X` by readers that never overlap a writer (hence
 // `X: Sync` for concurrent readers and `X: Send` because successive writers
-// run on different threads).
-unsafe impl<S: Sync, X: Send + Sync> Sync for NodePrivate<S, X> {}
-// SAFETY: moving the whole value moves `S` and `X`, both `Send`.
-unsafe impl<S: Send, X: Send> Send for NodePrivate<S, X> {}
+// run on different threads). `linked` is set by anyone (once, atomically),
+// read through `&L` by readers and taken only by a writer or the last
+// owner: `L: Sync + Send`.
+unsafe impl<S: Sync, X: Send + Sync, L: Send + Sync> Sync for NodePrivate<S, X, L> {}
+// SAFETY: moving the whole value moves `S`, `X` and the linked `L`, all `Send`.
+unsafe impl<S: Send, X: Send, L: Send> Send for NodePrivate<S, X, L> {}
+
+impl<S, X, L> Drop for NodePrivate<S, X, L> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: nobody else reads the slot.
+        drop(unsafe { self.linked.take() });
+    }
+}
+
+/// The slot of the value linked to a node, inside its private data (linking
+/// allocates nothing, so it cannot fail for want of memory).
+///
+/// # Invariants
+///
+/// `val` holds an initialised `L` exactly when `state` is [`LinkSlot::FULL`];
+/// only the thread that moved `state` from `EMPTY` to `FILLING` writes `val`
+/// (then publishes `FULL`); from `FULL` only [`LinkSlot::take`] moves on
+/// (back to `EMPTY`), and its callers guarantee that no borrow of the value
+/// from [`LinkSlot::get`] is alive then.
+struct LinkSlot<L> {
+    state: AtomicU8,
+    val: UnsafeCell<MaybeUninit<L>>,
+}
+
+impl<L> LinkSlot<L> {
+    const EMPTY: u8 = 0;
+    const FILLING: u8 = 1;
+    const FULL: u8 = 2;
+
+    const fn new() -> Self {
+        LinkSlot {
+            state: AtomicU8::new(Self::EMPTY),
+            val: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Stores `v` when the slot is empty; else hands it back.
+    fn put(&self, v: L) -> Result<(), L> {
+        if self
+            .state
+            .compare_exchange(
+                Self::EMPTY,
+                Self::FILLING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return Err(v);
+        }
+        // SAFETY: winning EMPTY -> FILLING makes this the only writer, and
+        // nobody reads `val` before FULL is published below.
+        unsafe { (*self.val.get()).write(v) };
+        self.state.store(Self::FULL, Ordering::Release);
+        Ok(())
+    }
+
+    /// The value, when linked.
+    #[inline(always)]
+    fn get(&self) -> Option<&L> {
+        // SAFETY: FULL (acquired) means `val` is initialised, and it stays
+        // so while the borrow of `self` lives unless `take` runs, which its
+        // callers exclude (invariant).
+        (self.state.load(Ordering::Acquire) == Self::FULL)
+            .then(|| unsafe { (*self.val.get()).assume_init_ref() })
+    }
+
+    /// True unless the slot is empty (a value being linked counts).
+    fn is_set(&self) -> bool {
+        self.state.load(Ordering::Acquire) != Self::EMPTY
+    }
+
+    /// Takes the value out.
+    ///
+    /// # Safety
+    ///
+    /// No borrow from [`LinkSlot::get`] is alive, and no other `take` runs.
+    unsafe fn take(&self) -> Option<L> {
+        if self.state.load(Ordering::Acquire) != Self::FULL {
+            return None;
+        }
+        // SAFETY: FULL: initialised; no borrow and no other taker (caller);
+        // `put` does not write before EMPTY is published below.
+        let v = unsafe { (*self.val.get()).assume_init_read() };
+        self.state.store(Self::EMPTY, Ordering::Release);
+        Some(v)
+    }
+}
 
 /// The private data of a node of type `T`: a counted reference to a
 /// [`NodePrivate`] in kernel memory of `T`'s malloc type.
@@ -204,7 +329,7 @@ unsafe impl<S: Send, X: Send> Send for NodePrivate<S, X> {}
 /// While installed on a node, the node's `nd_private` holds one reference
 /// of it, and its `State` is reached only through that node's gate tokens
 /// (other references only reach `Shared`).
-pub struct Private<T: NodeType>(KArc<NodePrivate<T::Shared, T::State>>);
+pub struct Private<T: NodeType>(KArc<NodePrivate<T::Shared, T::State, T::Linked>>);
 
 impl<T: NodeType> Clone for Private<T> {
     fn clone(&self) -> Self {
@@ -224,7 +349,8 @@ unsafe impl<T: NodeType> SlotPtr for Private<T> {
     }
     unsafe fn borrow<'b>(p: *mut c_void) -> Option<&'b T::Shared> {
         // SAFETY: guaranteed by the caller.
-        unsafe { KArc::<NodePrivate<T::Shared, T::State>>::borrow_raw(p) }.map(|p| &p.shared)
+        unsafe { KArc::<NodePrivate<T::Shared, T::State, T::Linked>>::borrow_raw(p) }
+            .map(|p| &p.shared)
     }
 }
 
@@ -248,10 +374,24 @@ impl<T: NodeType> Private<T> {
             NodePrivate {
                 shared,
                 state: UnsafeCell::new(state),
+                linked: LinkSlot::new(),
             },
             T::malloc_type(),
         )
         .map(Private)
+    }
+
+    /// Links `v` to the node when nothing is linked (anyone may): from now
+    /// on the node's data path can read it ([`DataReader::linked`]) until
+    /// the node's writer unlinks it. `EADDRINUSE` (and `v` dropped) when
+    /// something is already linked; nothing is allocated.
+    pub fn link(&self, v: T::Linked) -> KResult<()> {
+        self.0.linked.put(v).map_err(|_| Errno::EADDRINUSE)
+    }
+
+    /// True when something is linked, or being linked (a snapshot).
+    pub fn is_linked(&self) -> bool {
+        self.0.linked.is_set()
     }
 
     /// The part every context may use.
@@ -323,6 +463,177 @@ impl<T: NodeType> Private<T> {
     }
 }
 
+/// The `hk_private` field of a hook, seen atomically.
+fn hook_field<'a>(hook: Hook<'a>) -> &'a AtomicPtr<c_void> {
+    // SAFETY: `hk_private` is a pointer-sized, pointer-aligned field of a
+    // hook referenced for 'a. For hooks of our types every access goes
+    // through this view.
+    unsafe { AtomicPtr::from_ptr(&raw mut (*hook.as_ptr()).hk_private) }
+}
+
+/// True if `hook` belongs to `node`.
+fn hook_of(hook: Hook<'_>, node: Node<'_>) -> bool {
+    // SAFETY: the hook is referenced; hk_node is only read.
+    core::ptr::eq(unsafe { (*hook.as_ptr()).hk_node }, node.as_ptr())
+}
+
+/// Takes a hook's data out.
+///
+/// # Safety
+///
+/// `hook` belongs to a node of type `T` (so its `hk_private` is NULL or a
+/// `KBox<T::HookData>` of `T`'s malloc type), and no reader of that node
+/// runs (the caller is its writer).
+unsafe fn take_hook_data<T: NodeType>(hook: Hook<'_>) -> Option<KBox<T::HookData>> {
+    let p = hook_field(hook).swap(core::ptr::null_mut(), Ordering::AcqRel);
+    // SAFETY: see above; the box moves to the caller.
+    NonNull::new(p.cast::<T::HookData>()).map(|p| unsafe { KBox::from_raw(p, T::malloc_type()) })
+}
+
+/// The hook data arrived on in `rcvdata`: a hook of the node (of type `T`)
+/// the method runs for, and the data-path variant the hook runs
+/// ([`Writer::set_data_variant`]).
+///
+/// # Invariants
+///
+/// `hook` belongs to a node of type `T` whose reader is running for `'a`.
+#[derive(Clone, Copy)]
+pub struct DataHook<'a, T: NodeType> {
+    hook: Hook<'a>,
+    variant: u32,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<'a, T: NodeType> DataHook<'a, T> {
+    /// The hook.
+    #[inline]
+    pub fn hook(self) -> Hook<'a> {
+        self.hook
+    }
+
+    /// The variant of the data path this hook runs: 0 unless the node's
+    /// writer chose another ([`Writer::set_data_variant`]). It is a
+    /// constant of the entry point netgraph called: a feature `rcvdata`
+    /// tests it for costs nothing on hooks whose variant lacks it.
+    #[inline(always)]
+    pub fn variant(self) -> u32 {
+        self.variant
+    }
+
+    /// The data the node's writer set on the hook, if any.
+    #[inline]
+    pub fn data(self) -> Option<&'a T::HookData> {
+        let p = hook_field(self.hook).load(Ordering::Acquire);
+        // SAFETY: a hook of a node of type T holds NULL or a live
+        // KBox<T::HookData> in hk_private, freed only by the node's writer,
+        // which does not run while this reader does.
+        unsafe { p.cast::<T::HookData>().as_ref() }
+    }
+}
+
+/// A node known to be of type `T` (a plain borrow: it gives no access to
+/// the node's private data). Work queued on it may skip the check of the
+/// node's type.
+///
+/// # Invariants
+///
+/// `node` is of type `T`.
+pub struct TypedNode<'a, T: NodeType> {
+    node: Node<'a>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: NodeType> Clone for TypedNode<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: NodeType> Copy for TypedNode<'_, T> {}
+
+impl<'a, T: NodeType> TypedNode<'a, T> {
+    /// `node` if it is of type `T`.
+    pub fn of(node: Node<'a>) -> Option<Self> {
+        node.is_of(T::record()).then_some(TypedNode {
+            node,
+            _t: PhantomData,
+        })
+    }
+
+    /// The node.
+    pub fn node(self) -> Node<'a> {
+        self.node
+    }
+
+    /// Asks netgraph to run `T::function(w, A)` as the node's writer
+    /// ([`Node::send_fn`]).
+    pub fn send_fn<const A: i32>(self, flags: SendFlags) -> KResult<()> {
+        self.node.send_fn(NodeFn::typed::<T, A>(), A, flags)
+    }
+}
+
+/// A node of type `T` with its private data installed. It stays installed
+/// until the node's shutdown, after which netgraph runs no function item on
+/// the node: work queued on it ([`NodeFn::event`]) finds the data.
+///
+/// # Invariants
+///
+/// `node` is of type `T` and its private data was installed when this was
+/// made.
+pub struct Installed<'a, T: NodeType> {
+    node: Node<'a>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: NodeType> Clone for Installed<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: NodeType> Copy for Installed<'_, T> {}
+
+impl<'a, T: NodeType> Installed<'a, T> {
+    /// The node.
+    pub fn node(self) -> Node<'a> {
+        self.node
+    }
+}
+
+/// The writer token of a socket event ([`NodeType::event`]): a writer of
+/// a node whose private data is installed.
+///
+/// # Invariants
+///
+/// Made only by the adapter, for an event entry queued on an
+/// [`Installed`] node of type `T`, run as its writer.
+pub struct Event<'a, T: NodeType> {
+    node: Node<'a>,
+    p: &'a NodePrivate<T::Shared, T::State, T::Linked>,
+}
+
+impl<'a, T: NodeType> Event<'a, T> {
+    /// The node.
+    #[inline]
+    pub fn node(&self) -> Node<'a> {
+        self.node
+    }
+
+    /// The node's first hook.
+    #[inline]
+    pub fn first_hook(&self) -> Option<Hook<'a>> {
+        self.node.first_hook()
+    }
+
+    /// The node's private data, the `State` part writable.
+    #[inline]
+    pub fn state(&mut self) -> (&T::Shared, &mut T::State) {
+        // SAFETY: the token is a writer's: no other reference to `state`
+        // exists while `self` is borrowed mutably.
+        (&self.p.shared, unsafe { &mut *self.p.state.get() })
+    }
+}
+
 /// Proof that the running code is the only writer of a node of type `T`.
 ///
 /// # Invariants
@@ -331,6 +642,9 @@ impl<T: NodeType> Private<T> {
 /// `node`, a node of type `T`.
 pub struct Writer<'a, T: NodeType> {
     node: Node<'a>,
+    /// In `newhook`, the hook being added (netgraph sets its `hk_node`
+    /// only once `newhook` accepted it; before that it is ours to set up).
+    adding: Option<Hook<'a>>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -353,7 +667,7 @@ pub struct Reader<'a, T: NodeType> {
 /// private data can be taken (a gate token of the node is held for it).
 unsafe fn installed<'b, T: NodeType>(
     node: Node<'_>,
-) -> Option<&'b NodePrivate<T::Shared, T::State>> {
+) -> Option<&'b NodePrivate<T::Shared, T::State, T::Linked>> {
     let p = private_field(node).load(Ordering::Acquire);
     // SAFETY: nodes of type T hold a reference of a Private<T> or NULL in
     // nd_private (guaranteed by the caller), which stays installed for 'b.
@@ -364,6 +678,100 @@ impl<'a, T: NodeType> Writer<'a, T> {
     /// The node.
     pub fn node(&self) -> Node<'a> {
         self.node
+    }
+
+    /// The value linked to the node ([`Private::link`]), if any.
+    pub fn linked(&self) -> Option<&T::Linked> {
+        // SAFETY: the token proves the node's type; the borrow of `self`
+        // outlives the result.
+        let p = unsafe { installed::<T>(self.node) }?;
+        // Only a writer unlinks, and this one is borrowed.
+        p.linked.get()
+    }
+
+    /// Unlinks the value linked to the node: no reader of the node runs
+    /// now, and none that starts later sees it.
+    pub fn unlink(&mut self) -> Option<T::Linked> {
+        // SAFETY: the token proves the node's type.
+        let p = unsafe { installed::<T>(self.node) }?;
+        // SAFETY: borrows of the value come from gate tokens of the node
+        // (this writer's, borrowed mutably here, or readers', excluded by
+        // it); only a writer takes.
+        unsafe { p.linked.take() }
+    }
+
+    /// Sets the data a hook of this node carries for the data path
+    /// ([`DataHook::data`]), replacing any it had. `EINVAL` for a hook of
+    /// another node, `ENOMEM` without memory.
+    pub fn set_hook_data(&mut self, hook: Hook<'_>, v: T::HookData) -> KResult<()> {
+        if !self.owns(hook) {
+            return Err(Errno::EINVAL);
+        }
+        let raw = KBox::into_raw(KBox::try_new(v, T::malloc_type())?);
+        let old = hook_field(hook).swap(raw.cast::<c_void>(), Ordering::AcqRel);
+        // SAFETY: a hook of our node held NULL or a KBox of T::HookData;
+        // the writer token excludes readers, so nobody borrows it.
+        drop(
+            NonNull::new(old.cast::<T::HookData>())
+                .map(|p| unsafe { KBox::from_raw(p, T::malloc_type()) }),
+        );
+        Ok(())
+    }
+
+    /// Makes data arriving on `hook` (a hook of this node) run variant `V`
+    /// of `T::rcvdata` ([`DataHook::variant`]): its own entry point, set
+    /// as the hook's `hk_rcvdata` (`NG_HOOK_SET_RCVDATA`); variant 0 is the
+    /// type's own entry. Netgraph reads that pointer as a reader of the
+    /// node, which this writer excludes. False for a hook of another node.
+    pub fn set_data_variant<const V: u32>(&mut self, hook: Hook<'_>) -> bool {
+        if !self.owns(hook) {
+            return false;
+        }
+        let f: Option<unsafe extern "C" fn(hook_p, item_p) -> c_int> = if V == 0 {
+            None
+        } else {
+            Some(Adapter::<T>::rcvdata_variant::<V>)
+        };
+        // SAFETY: a hook of this node, whose writer we are; a plain store,
+        // as NG_HOOK_SET_RCVDATA does; the function handles data for a
+        // node of type T, which this hook's node is.
+        unsafe { (*hook.as_ptr()).hk_rcvdata = f };
+        true
+    }
+
+    /// True for a hook of this node, or the one `newhook` is adding.
+    fn owns(&self, hook: Hook<'_>) -> bool {
+        hook_of(hook, self.node) || self.adding.is_some_and(|a| a.ptr_eq(hook))
+    }
+
+    /// The data a hook of this node carries, if any.
+    pub fn hook_data<'h>(&self, hook: Hook<'h>) -> Option<&'h T::HookData>
+    where
+        'a: 'h,
+    {
+        if !self.owns(hook) {
+            return None;
+        }
+        let p = hook_field(hook).load(Ordering::Acquire);
+        // SAFETY: as in `DataHook::data`; only this writer frees it, and
+        // not while the borrow of the hook lives within this method's run.
+        unsafe { p.cast::<T::HookData>().as_ref() }
+    }
+
+    /// The node, known to have its private data installed, or `None`.
+    pub fn installed(&self) -> Option<Installed<'a, T>> {
+        (!private_field(self.node).load(Ordering::Acquire).is_null()).then_some(Installed {
+            node: self.node,
+            _t: PhantomData,
+        })
+    }
+
+    /// The node, as one of type `T`.
+    pub fn typed(&self) -> TypedNode<'a, T> {
+        TypedNode {
+            node: self.node,
+            _t: PhantomData,
+        }
     }
 
     /// The node's private data, the `State` part writable; `None` before
@@ -383,8 +791,9 @@ impl<'a, T: NodeType> Writer<'a, T> {
         p.install_on(self.node)
     }
 
-    /// Removes the node's private data (shutdown) and hands it over.
-    pub fn take(self) -> Option<Private<T>> {
+    /// Removes the node's private data and hands it over: only for
+    /// shutdown ([`Dying::take`]), after which no method of the node runs.
+    fn take(self) -> Option<Private<T>> {
         let _g = PRIVATE_LOCK.lock();
         let raw = private_field(self.node).swap(core::ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: nd_private held a reference of a Private<T> (the token
@@ -404,6 +813,79 @@ impl<'a, T: NodeType> Writer<'a, T> {
         if hook.node().is_some_and(|n| n.id() == self.node.id()) {
             hook.set_force_queue();
         }
+    }
+}
+
+/// The writer token of a node's `shutdown`: a [`Writer`] that may also
+/// remove the node's private data ([`Dying::take`]). Only shutdown removes
+/// it, and netgraph runs shutdown once every hook is gone: that is what
+/// lets [`DataReader`] find the data installed.
+///
+/// # Invariants
+///
+/// Made only by the adapter, for the shutdown method of a node of type `T`.
+pub struct Dying<'a, T: NodeType>(Writer<'a, T>);
+
+impl<'a, T: NodeType> Dying<'a, T> {
+    /// Removes the node's private data and hands it over (the linked value,
+    /// if still there, is dropped first: no reader can need it any more,
+    /// and no reference to the data must keep it).
+    pub fn take(mut self) -> Option<Private<T>> {
+        drop(self.0.unlink());
+        self.0.take()
+    }
+}
+
+impl<'a, T: NodeType> core::ops::Deref for Dying<'a, T> {
+    type Target = Writer<'a, T>;
+    fn deref(&self) -> &Writer<'a, T> {
+        &self.0
+    }
+}
+
+impl<T: NodeType> core::ops::DerefMut for Dying<'_, T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// The reader token of `rcvdata`: data arrives only on a hook, a hook is
+/// only added to a node whose private data is installed (the adapter's
+/// `newhook` refuses it otherwise), and the data is only removed by
+/// shutdown, which netgraph runs once every hook is gone (no data is then
+/// delivered): so the data is there, and [`DataReader::state`] need not ask.
+///
+/// # Invariants
+///
+/// Made only by the adapter, for `rcvdata` on a hook of `node`, a node of
+/// type `T` whose private data is installed for `'a`; no writer of the node
+/// runs while the token lives.
+pub struct DataReader<'a, T: NodeType> {
+    node: Node<'a>,
+    p: &'a NodePrivate<T::Shared, T::State, T::Linked>,
+}
+
+impl<'a, T: NodeType> DataReader<'a, T> {
+    /// The node.
+    #[inline]
+    pub fn node(&self) -> Node<'a> {
+        self.node
+    }
+
+    /// The node's private data, read-only.
+    #[inline]
+    pub fn state(&self) -> (&'a T::Shared, &'a T::State) {
+        // SAFETY: the reader token guarantees that no `&mut` to `state`
+        // exists while the borrow lives.
+        (&self.p.shared, unsafe { &*self.p.state.get() })
+    }
+
+    /// The value linked to the node ([`Private::link`]), if any.
+    #[inline]
+    pub fn linked(&self) -> Option<&'a T::Linked> {
+        // Only a writer of the node unlinks it, and none runs while this
+        // reader does.
+        self.p.linked.get()
     }
 }
 
@@ -429,241 +911,5 @@ impl<'a, T: NodeType> Reader<'a, T> {
     }
 }
 
-/// Reads a C string argument into bytes (empty for NULL).
-///
-/// # Safety
-///
-/// `p` must be NULL or a NUL-terminated string valid for `'a`.
-unsafe fn cstr_arg<'a>(p: *const c_char) -> &'a [u8] {
-    if p.is_null() {
-        return &[];
-    }
-    // SAFETY: guaranteed by the caller.
-    unsafe { CStr::from_ptr(p) }.to_bytes()
-}
-
-/// The adapter from a [`NodeType`] to the C method table.
-struct Adapter<T: NodeType>(PhantomData<T>);
-
-impl<T: NodeType> Adapter<T> {
-    const fn record(name: &'static CStr, cmdlist: *const ng_cmdlist) -> ng_type {
-        ng_type {
-            version: fbsd_sys::NG_ABI_VERSION,
-            name: name.as_ptr(),
-            mod_event: if T::HAS_MOD_EVENT {
-                Some(Self::mod_event)
-            } else {
-                None
-            },
-            constructor: Some(Self::constructor),
-            rcvmsg: Some(Self::rcvmsg),
-            close: None,
-            shutdown: Some(Self::shutdown),
-            newhook: Some(Self::newhook),
-            findhook: if T::HAS_FINDHOOK {
-                Some(Self::findhook)
-            } else {
-                None
-            },
-            connect: Some(Self::connect),
-            rcvdata: Some(Self::rcvdata),
-            disconnect: Some(Self::disconnect),
-            cmdlist,
-            types: fbsd_sys::ng_type__bindgen_ty_1 {
-                le_next: core::ptr::null_mut(),
-                le_prev: core::ptr::null_mut(),
-            },
-            refs: 0,
-        }
-    }
-
-    fn writer(node: Node<'_>) -> Writer<'_, T> {
-        Writer {
-            node,
-            _t: PhantomData,
-        }
-    }
-
-    fn reader(node: Node<'_>) -> Reader<'_, T> {
-        Reader {
-            node,
-            _t: PhantomData,
-        }
-    }
-
-    /// `mod_event` (`modeventhand_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only (`ng_mod_event`), for `T`'s module.
-    unsafe extern "C" fn mod_event(_m: module_t, event: c_int, _d: *mut c_void) -> c_int {
-        #[allow(clippy::cast_sign_loss)]
-        let ev = match event as u32 {
-            fbsd_sys::MOD_LOAD => ModEvent::Load,
-            fbsd_sys::MOD_UNLOAD => ModEvent::Unload,
-            fbsd_sys::MOD_QUIESCE => ModEvent::Quiesce,
-            fbsd_sys::MOD_SHUTDOWN => ModEvent::Shutdown,
-            _ => ModEvent::Other(event),
-        };
-        to_raw(T::mod_event(ev))
-    }
-
-    /// `constructor` (`ng_constructor_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, with a referenced node of type `T` that no
-    /// other method can run on yet.
-    unsafe extern "C" fn constructor(node: node_p) -> c_int {
-        // SAFETY: netgraph passes a node referenced for the call.
-        match unsafe { Node::from_raw(node) } {
-            Some(n) => to_raw(T::constructor(Self::writer(n))),
-            None => Errno::EINVAL.raw(),
-        }
-    }
-
-    /// `rcvmsg` (`ng_rcvmsg_t`): netgraph applies a message as a reader
-    /// exactly when its command has `NGM_READONLY`, as a writer otherwise.
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, inside the gate of `node` (of type `T`),
-    /// handing over `item`; `lasthook` is NULL or a hook of the node.
-    unsafe extern "C" fn rcvmsg(node: node_p, item: item_p, lasthook: hook_p) -> c_int {
-        // SAFETY: rcvmsg owns the item whatever it returns; node and
-        // lasthook (possibly NULL) are referenced for the call.
-        let (item, node, hook) = unsafe {
-            (
-                Item::from_raw(item),
-                Node::from_raw(node),
-                Hook::from_raw(lasthook),
-            )
-        };
-        let (Some(node), Some(mut item)) = (node, item) else {
-            return Errno::EINVAL.raw();
-        };
-        let Some(msg) = item.take_msg() else {
-            return Errno::EINVAL.raw();
-        };
-        if msg.is_readonly() {
-            to_raw(T::rcvmsg_readonly(Self::reader(node), item, msg, hook))
-        } else {
-            to_raw(T::rcvmsg(Self::writer(node), item, msg, hook))
-        }
-    }
-
-    /// `shutdown` (`ng_shutdown_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, as the writer of `node` (of type `T`), once.
-    unsafe extern "C" fn shutdown(node: node_p) -> c_int {
-        // SAFETY: netgraph passes a referenced node.
-        if let Some(n) = unsafe { Node::from_raw(node) } {
-            T::shutdown(Self::writer(n));
-            // SAFETY: a shutdown method drops the creation reference exactly
-            // once; our types never revive a node being shut down.
-            unsafe { fbsd_sys::ng_unref_node(n.as_ptr()) };
-        }
-        0
-    }
-
-    /// `newhook` (`ng_newhook_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, as the writer of `node` (of type `T`; or on
-    /// a node nobody else can reach yet, in `NGM_MKPEER`), with a hook of
-    /// the node and its NUL-terminated name.
-    unsafe extern "C" fn newhook(node: node_p, hook: hook_p, name: *const c_char) -> c_int {
-        // SAFETY: node and hook are referenced for the call; name is NULL
-        // or a NUL-terminated string owned by netgraph for the call.
-        let (n, h, name) = unsafe { (Node::from_raw(node), Hook::from_raw(hook), cstr_arg(name)) };
-        match (n, h) {
-            (Some(n), Some(h)) => to_raw(T::newhook(Self::writer(n), h, name)),
-            _ => Errno::EINVAL.raw(),
-        }
-    }
-
-    /// `findhook` (`ng_findhook_t`): the hook stays attached (netgraph
-    /// calls this under its topology lock), so the pointer returned after
-    /// our reference is dropped is the node's own.
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, with a referenced node of type `T` and a
-    /// NUL-terminated name.
-    unsafe extern "C" fn findhook(node: node_p, name: *const c_char) -> hook_p {
-        // SAFETY: as for newhook.
-        let (n, name) = unsafe { (Node::from_raw(node), cstr_arg(name)) };
-        let found = n.and_then(|n| T::findhook(n, &Private::<T>::of(n)?, name));
-        found.map_or(core::ptr::null_mut::<ng_hook>(), |r| r.hook().as_ptr())
-    }
-
-    /// `connect` (`ng_connect_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, with a referenced hook attached to a node
-    /// of type `T`, as that node's writer (or on a new node, in
-    /// `NGM_MKPEER`).
-    unsafe extern "C" fn connect(hook: hook_p) -> c_int {
-        // SAFETY: netgraph passes a referenced hook, attached to its node.
-        let Some(h) = (unsafe { Hook::from_raw(hook) }) else {
-            return Errno::EINVAL.raw();
-        };
-        match h.node() {
-            Some(n) => to_raw(T::connect(Self::writer(n), h)),
-            None => Errno::EINVAL.raw(),
-        }
-    }
-
-    /// `rcvdata` (`ng_rcvdata_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, as a reader of the node (of type `T`) the
-    /// referenced `hook` belongs to, handing over `item`.
-    unsafe extern "C" fn rcvdata(hook: hook_p, item: item_p) -> c_int {
-        // SAFETY: rcvdata owns the item (and its mbuf) whatever it returns;
-        // the hook is referenced.
-        let (h, i) = unsafe { (Hook::from_raw(hook), Item::from_raw(item)) };
-        match (h, i, h.and_then(Hook::node)) {
-            (Some(h), Some(i), Some(n)) => to_raw(T::rcvdata(Self::reader(n), h, i)),
-            _ => Errno::EINVAL.raw(),
-        }
-    }
-
-    /// `disconnect` (`ng_disconnect_t`).
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, with a referenced hook still pointing at
-    /// its node (of type `T`), from that node's writer context.
-    unsafe extern "C" fn disconnect(hook: hook_p) -> c_int {
-        // SAFETY: netgraph passes a referenced hook.
-        if let Some(h) = unsafe { Hook::from_raw(hook) } {
-            if let Some(n) = h.node() {
-                T::disconnect(Self::writer(n), h);
-            }
-        }
-        0
-    }
-
-    /// A function item (`ng_item_fn`) sent with [`NodeFn::of`]. Function
-    /// items run as writers of the node they were sent to, which may be of
-    /// another type than `T`: that is checked.
-    ///
-    /// # Safety
-    ///
-    /// Called by netgraph only, as the writer of a referenced node.
-    unsafe extern "C" fn function(node: node_p, _hook: hook_p, _arg1: *mut c_void, arg2: c_int) {
-        // SAFETY: netgraph runs function items as writers of a referenced
-        // node.
-        if let Some(n) = unsafe { Node::from_raw(node) } {
-            if n.is_of(T::record()) {
-                T::function(Self::writer(n), arg2);
-            }
-        }
-    }
-}
+mod adapter;
+use adapter::Adapter;

@@ -11,7 +11,7 @@ use super::hook::Hook;
 use super::msg::Msg;
 use super::ngtype::{NodeFn, NodeType, Private, SendFlags, TypeRecord};
 use crate::kern::errno::{Errno, KResult};
-use crate::kern::ffi::ngsock_node_ref;
+use crate::kern::sync::refcount_acquire;
 
 #[allow(clippy::cast_possible_wrap)]
 const NGF_INVALID: i32 = fbsd_sys::NGF_INVALID as i32;
@@ -113,7 +113,7 @@ impl<'a> Node<'a> {
     /// A counted reference (`NG_NODE_REF`).
     pub fn to_ref(self) -> NodeRef {
         // SAFETY: the node is referenced; NG_NODE_REF is an atomic add.
-        unsafe { ngsock_node_ref(self.raw.as_ptr()) };
+        unsafe { refcount_acquire((&raw mut (*self.raw.as_ptr()).nd_refs).cast::<u32>()) };
         NodeRef { raw: self.raw }
     }
 

@@ -15,8 +15,10 @@ pub const MAX_FRAME: i64 = 2048;
 pub struct Options {
     /// Module name to expect in MDT_MODULE (default: from the file name).
     pub expect_module: Option<String>,
-    /// Expected MDT_VERSION of that module.
-    pub expect_version: i32,
+    /// Expected MDT_VERSION of that module; `None` (`--foreign`): none
+    /// is required (MODULE_VERSION is the project's policy for its own
+    /// modules, not a kernel rule), and any single one is accepted.
+    pub expect_version: Option<i32>,
     pub exports: Exports,
 }
 

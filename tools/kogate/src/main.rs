@@ -9,8 +9,10 @@ use kogate::{check, Options};
 /// At most this many lines per rule and file; the rest are counted.
 const MAX_LINES_PER_RULE: usize = 25;
 
-const USAGE: &str = "usage: kogate [--expect-module NAME] [--expect-version N] [--exports FILE] file.ko...
+const USAGE: &str = "usage: kogate [--foreign] [--expect-module NAME] [--expect-version N] [--exports FILE] file.ko...
   Checks FreeBSD 15 amd64 kernel modules the way kldload's linker would (and more).
+  --foreign             a module that is not ours (FreeBSD's own): the kernel's rules only,
+                        not the project's policies (no MODULE_VERSION required)
   --expect-module NAME  module name required in MDT_MODULE (default: file name up to the first '.')
   --expect-version N    MDT_VERSION required for that module (default 1)
   --exports FILE        list of importable symbols (default: the built-in tools/kogate/kernel-exports.txt)
@@ -25,7 +27,8 @@ fn usage_error(msg: &str) -> ExitCode {
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut expect_module = None;
-    let mut expect_version = 1i32;
+    let mut expect_version = None;
+    let mut foreign = false;
     let mut exports_file: Option<String> = None;
     let mut files = Vec::new();
     while let Some(a) = args.next() {
@@ -50,13 +53,14 @@ fn main() -> ExitCode {
             },
             "--expect-version" => match value("--expect-version") {
                 Ok(v) => match v.parse() {
-                    Ok(n) => expect_version = n,
+                    Ok(n) => expect_version = Some(n),
                     Err(_) => {
                         return usage_error(&format!("--expect-version: not an integer: {v}"))
                     }
                 },
                 Err(c) => return c,
             },
+            "--foreign" => foreign = true,
             "--exports" => match value("--exports") {
                 Ok(v) => exports_file = Some(v),
                 Err(c) => return c,
@@ -91,7 +95,12 @@ fn main() -> ExitCode {
     };
     let opts = Options {
         expect_module,
-        expect_version,
+        // Ours: MODULE_VERSION(name, 1) unless told otherwise.
+        expect_version: if foreign {
+            expect_version
+        } else {
+            expect_version.or(Some(1))
+        },
         exports,
     };
     let mut status = 0u8;

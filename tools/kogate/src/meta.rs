@@ -232,7 +232,7 @@ pub fn check_metadata(
     funcs: &Functions,
     exports: &Exports,
     expected: &str,
-    expect_version: i32,
+    expect_version: Option<i32>,
     out: &mut Outcome,
 ) -> Vec<String> {
     const R: &str = "modmetadata";
@@ -425,14 +425,15 @@ pub fn check_metadata(
         .filter(|v| v.0 == expected)
         .map(|v| v.1)
         .collect();
-    match mine.as_slice() {
-        [] => out.fail(R, format!("no MDT_VERSION for module {expected:?} (MODULE_VERSION({expected}, {expect_version}))")),
-        [v] if *v != expect_version => out.fail(
+    match (mine.as_slice(), expect_version) {
+        ([], None) => {}
+        ([], Some(want)) => out.fail(R, format!("no MDT_VERSION for module {expected:?} (MODULE_VERSION({expected}, {want}))")),
+        ([v], Some(want)) if *v != want => out.fail(
             R,
-            format!("MDT_VERSION of {expected:?} is {v}, expected {expect_version} (use --expect-version to override)"),
+            format!("MDT_VERSION of {expected:?} is {v}, expected {want} (use --expect-version to override)"),
         ),
-        [_] => {}
-        more => out.fail(R, format!("{} MDT_VERSION entries for {expected:?}", more.len())),
+        ([_], _) => {}
+        (more, _) => out.fail(R, format!("{} MDT_VERSION entries for {expected:?}", more.len())),
     }
     let dep = |name: &str| -> Vec<(i32, i32, i32)> {
         depends

@@ -565,6 +565,28 @@ fn modmeta_missing_version() {
         err.contains("no MDT_VERSION for module \"ng_good\""),
         "{err}"
     );
+    // MODULE_VERSION is the project's policy for its own modules, not a
+    // kernel rule: a foreign module (FreeBSD's own) passes without it...
+    assert_passes(&ko, &["--foreign"]);
+    // ...unless a version is asked for.
+    assert_rules(
+        &ko,
+        &["--foreign", "--expect-version", "1"],
+        &["modmetadata"],
+    );
+}
+
+#[test]
+fn foreign_modules_keep_the_kernel_rules() {
+    // Any single version is accepted from a foreign module; the kernel's
+    // own rules (here: the netgraph ABI dependency) still apply.
+    let ko = Obj::new("md_foreign_version").define("MODVER=7").build();
+    assert_passes(&ko, &["--foreign"]);
+    let ko = Obj::new("md_foreign_ngdep")
+        .define("NO_VERSION")
+        .define("NGDEP=11")
+        .build();
+    assert_rules(&ko, &["--foreign"], &["modmetadata"]);
 }
 
 #[test]

@@ -255,19 +255,43 @@ pub(crate) fn linux_avail(fd: c_int) -> u32 {
     }
 }
 
-/// Mirrors the Linux receive occupancy into `so_rcv.sb_acc/sb_ccc` so that
-/// inline `sbavail()` reads something sensible.
+/// Mirrors the Linux receive occupancy into `so_rcv`: `sb_acc`/`sb_ccc` get
+/// the bytes Linux holds (so inline `sbavail()` reads something sensible),
+/// and `sb_mbcnt` is non-zero exactly when something is there to receive,
+/// a zero-length datagram included (the kernel charges every queued mbuf to
+/// it: `sb_mbcnt == 0` means an empty buffer, which module code may test
+/// without calling `soreceive`).
 pub(crate) fn sync_rcv_count(so: *mut socket, fd: c_int) {
     if listening(so) {
         return;
     }
     let n = linux_avail(fd);
+    let stream = with_sock(so, |s| s.kind.is_stream()).unwrap_or(true);
+    let pending = n > 0 || (!stream && linux_record_pending(fd));
     let b = sb(so, SO_RCV);
     // SAFETY: `so` is a live, non-listening socket.
     unsafe {
         (*b).sb_acc = n;
         (*b).sb_ccc = n;
+        (*b).sb_mbcnt = if pending { fbsd_sys::MSIZE } else { 0 };
     }
+}
+
+/// True when the Linux (datagram) socket holds a record to read even though
+/// it holds no bytes (a zero-length datagram).
+fn linux_record_pending(fd: c_int) -> bool {
+    let mut b = 0u8;
+    // SAFETY: peeks at most one byte into a local buffer; the datagram (if
+    // any) stays queued.
+    let r = unsafe {
+        libc::recv(
+            fd,
+            (&mut b as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        )
+    };
+    r >= 0
 }
 
 /// Mirrors the pending-send occupancy into `so_snd`.

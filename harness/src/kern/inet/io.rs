@@ -181,6 +181,16 @@ pub unsafe extern "C" fn sosend(
         return fb::ENOTCONN;
     }
     let kind = with_sock(so, |s| s.kind).expect("live socket");
+    // The destination is read before the chains are consumed: the kernel's
+    // protocol send uses it while the packet is still alive, and a caller
+    // may pass an address that lives inside the packet itself (in one of
+    // its mbuf tags, as ng_ksocket does with a tag's address).
+    let dest = if addr.is_null() {
+        None
+    } else {
+        // SAFETY: borrowed caller sockaddr, valid while `top` lives.
+        Some(unsafe { addr::read_fbsd(addr) })
+    };
     // Take the data and consume the chains: from here on every path has
     // released them, as FreeBSD's do.
     let mut pkthdr_len: Option<i64> = None;
@@ -259,14 +269,14 @@ pub unsafe extern "C" fn sosend(
     // sosend_dgram uses m_pkthdr.len; sosend_generic too when present,
     // else m_length(top).
     let resid = pkthdr_len.unwrap_or(data.len() as i64);
-    send_body(so, kind, addr, data, resid, clen, had_top, flags, ctl)
+    send_body(so, kind, dest, data, resid, clen, had_top, flags, ctl)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn send_body(
     so: *mut socket,
     kind: Kind,
-    addr: *mut sockaddr,
+    dest: Option<Vec<u8>>,
     data: Vec<u8>,
     resid: i64,
     clen: i64,
@@ -304,7 +314,7 @@ fn send_body(
                 if !(resid == 0 && clen != 0) {
                     return fb::ENOTCONN;
                 }
-            } else if addr.is_null() {
+            } else if dest.is_none() {
                 return if connreq {
                     fb::ENOTCONN
                 } else {
@@ -348,25 +358,19 @@ fn send_body(
         }
         break;
     }
-    pr_send(so, kind, addr, data, flags, ctl)
+    pr_send(so, kind, dest, data, flags, ctl)
 }
 
 fn pr_send(
     so: *mut socket,
     kind: Kind,
-    addr: *mut sockaddr,
+    dest: Option<Vec<u8>>,
     data: Vec<u8>,
     flags: c_int,
     ctl: Option<ctl::Control>,
 ) -> c_int {
     let (fd, family) = with_sock(so, |s| (s.fd, s.family)).expect("live socket");
     let connected = state(so) & SS_ISCONNECTED != 0;
-    let dest = if addr.is_null() {
-        None
-    } else {
-        // SAFETY: borrowed caller sockaddr.
-        Some(unsafe { addr::read_fbsd(addr) })
-    };
     match kind {
         Kind::Udp | Kind::UdpLite | Kind::Raw | Kind::LocalDgram => {
             let la = match &dest {
