@@ -38,6 +38,10 @@ const IP_MAXPACKET: isize = 65535;
 /// with traffic counting.
 const FN_INCOMING: i32 = 1;
 const EV_NEWS_COUNTED: i32 = 5;
+/// Socket news with local addresses on (an ngsock addition, `srcaddr`),
+/// without or with traffic counting.
+const EV_NEWS_LOCAL: i32 = 6;
+const EV_NEWS_LOCAL_COUNTED: i32 = 7;
 const FN_ACCEPT: i32 = 2;
 /// Remove the node (an embryo whose parent is gone).
 const FN_REMOVE: i32 = 3;
@@ -197,7 +201,8 @@ impl NodeType for Ksocket {
         if let Some(so) = st.so.get_mut() {
             so.set_nbio();
             if let (false, Some(n)) = (so.is_listening(), installed) {
-                set_news_upcalls(so, n, st.counting);
+                let local = st.flags.contains(KsFlags::LOCALADDR);
+                set_news_upcalls(so, n, st.counting, local);
             }
         }
         if cloned {
@@ -333,7 +338,9 @@ impl NodeType for Ksocket {
         let node = e.node();
         let hook = e.first_hook();
         let (sh, st) = e.state();
-        socket_news(node, hook, sh, st, arg == EV_NEWS_COUNTED);
+        let count = arg == EV_NEWS_COUNTED || arg == EV_NEWS_LOCAL_COUNTED;
+        let local = arg == EV_NEWS_LOCAL || arg == EV_NEWS_LOCAL_COUNTED;
+        socket_news(node, hook, sh, st, count, local);
     }
 
     fn function(mut w: W<'_>, arg: i32) {
@@ -614,6 +621,8 @@ fn setopt(st: &mut State, arg: &[u8]) -> KResult<()> {
 /// After a SETOPT: the hook's data-path variant follows the local-address
 /// flag (and the counting).
 fn local_addresses_changed(w: &mut W<'_>) {
+    let node = w.node();
+    let installed = w.installed();
     let hook = w.first_hook();
     let Some((counting, local)) = w
         .state()
@@ -621,8 +630,17 @@ fn local_addresses_changed(w: &mut W<'_>) {
     else {
         return;
     };
-    if let Some(h) = hook {
-        set_variant(w, h, counting, local);
+    let Some(h) = hook else {
+        return;
+    };
+    set_variant(w, h, counting, local);
+    // The upcalls too; what arrived meanwhile is read by a run queued at
+    // once.
+    let Some((_, st)) = w.state() else { return };
+    let Some(so) = st.so.get_mut() else { return };
+    if let (false, Some(n)) = (so.is_listening(), installed) {
+        set_news_upcalls(so, n, counting, local);
+        let _ = node.send_fn(FUNCTION, FN_INCOMING, SendFlags::QUEUE);
     }
 }
 
@@ -643,16 +661,18 @@ fn incoming(mut w: W<'_>) {
     let hook = w.first_hook();
     if let Some((sh, st)) = w.state() {
         let count = st.counting;
-        socket_news(node, hook, sh, st, count);
+        let local = st.flags.contains(KsFlags::LOCALADDR);
+        socket_news(node, hook, sh, st, count, local);
     }
 }
 
 /// Registers the upcalls that queue socket news, counting or not.
-fn set_news_upcalls(so: &mut KSocket, n: Installed<'_, Ksocket>, counting: bool) {
-    if counting {
-        so.set_upcalls::<Ksocket, EV_NEWS_COUNTED>(n);
-    } else {
-        so.set_upcalls::<Ksocket, FN_INCOMING>(n);
+fn set_news_upcalls(so: &mut KSocket, n: Installed<'_, Ksocket>, counting: bool, local: bool) {
+    match (counting, local) {
+        (true, false) => so.set_upcalls::<Ksocket, EV_NEWS_COUNTED>(n),
+        (false, false) => so.set_upcalls::<Ksocket, FN_INCOMING>(n),
+        (true, true) => so.set_upcalls::<Ksocket, EV_NEWS_LOCAL_COUNTED>(n),
+        (false, true) => so.set_upcalls::<Ksocket, EV_NEWS_LOCAL>(n),
     }
 }
 
@@ -674,7 +694,7 @@ fn start_counting(mut w: W<'_>) {
     st.counting = true;
     let Some(so) = st.so.get_mut() else { return };
     if let (false, Some(n), Some(_)) = (so.is_listening(), installed, hook) {
-        set_news_upcalls(so, n, true);
+        set_news_upcalls(so, n, true, local);
         let _ = node.send_fn(FUNCTION, FN_INCOMING, SendFlags::QUEUE);
     }
 }
@@ -682,7 +702,14 @@ fn start_counting(mut w: W<'_>) {
 /// The socket has news (data, space, connection state): connect
 /// completion, then forward everything readable to the hook, then EOF.
 #[inline(always)]
-fn socket_news(node: Node<'_>, hook: Option<Hook<'_>>, sh: &Shared, st: &mut State, count: bool) {
+fn socket_news(
+    node: Node<'_>,
+    hook: Option<Hook<'_>>,
+    sh: &Shared,
+    st: &mut State,
+    count: bool,
+    local: bool,
+) {
     // A listening socket has no data to read (its events are accepts).
     let Some(so) = st.so.receiver() else {
         return;
@@ -697,7 +724,7 @@ fn socket_news(node: Node<'_>, hook: Option<Hook<'_>>, sh: &Shared, st: &mut Sta
     let Some(hook) = hook else {
         return;
     };
-    if st.flags.contains(KsFlags::LOCALADDR) {
+    if local {
         receive_local(sh, hook, &mut st.rx, so, count, st.family);
     } else {
         receive(sh, hook, &mut st.rx, so, count);

@@ -16,9 +16,10 @@
 //! received, sending with a source address allocates nothing (an mbuf is
 //! allocated only when the cache is empty).
 //!
-//! Everything here runs only when the option is on: the data path's cost
-//! without it is one flag test per receive run, and nothing per packet
-//! sent (the hook's data-path variant says whether the option is on).
+//! Everything here runs only when the option is on, and costs nothing when
+//! it is off: the option picks the hook's data-path variant and the
+//! socket upcalls' event (as traffic counting does), so the usual paths do
+//! not even test a flag.
 
 use super::args::{self, TagDest};
 use super::laddr::{self, LADDR_COOKIE, TAG_LADDR};
