@@ -224,13 +224,19 @@ impl NodeType for Ksocket {
     fn rcvmsg(mut w: W<'_>, item: Item, msg: Msg, _lasthook: Option<Hook<'_>>) -> KResult<()> {
         let node = w.node();
         let retaddr = item.retaddr();
+        let mut local = None;
         let (resp, err) = match w.state() {
-            Some((sh, st)) => handle_msg(node, sh, st, &msg, retaddr),
+            Some((sh, st)) => {
+                let before = st.flags.contains(KsFlags::LOCALADDR);
+                let r = handle_msg(node, sh, st, &msg, retaddr);
+                local = Some(before != st.flags.contains(KsFlags::LOCALADDR));
+                r
+            }
             None if msg.cookie() == COOKIE => (None, Err(Errno::ENXIO)),
             None => (None, Err(Errno::EINVAL)),
         };
-        // A SETOPT may have switched local addresses on or off.
-        if msg.cookie() == COOKIE && msg.cmd() == cmd::SETOPT && err.is_ok() {
+        // A SETOPT switched local addresses on or off.
+        if local == Some(true) {
             local_addresses_changed(&mut w);
         }
         // Clearing the counters starts traffic counting.
