@@ -130,6 +130,31 @@ ngsock_msleep(void *chan, struct mtx *mtx, const char *wmesg)
 	return (msleep(chan, mtx, 0, wmesg, 0));
 }
 
+/*
+ * The network epoch (NET_EPOCH_ENTER/EXIT). <sys/epoch.h> needs the
+ * Concurrency Kit headers, which the header sysroot lacks, so the three
+ * names are declared here exactly as FreeBSD 15 declares them without
+ * EPOCH_TRACE (epoch_t is a struct epoch pointer). The tracker is the
+ * caller's storage, at least as large as the kernel's.
+ */
+struct epoch;
+struct epoch_tracker;
+extern struct epoch *net_epoch_preempt;
+void	_epoch_enter_preempt(struct epoch *, struct epoch_tracker *);
+void	_epoch_exit_preempt(struct epoch *, struct epoch_tracker *);
+
+void
+ngsock_net_epoch_enter(struct epoch_tracker *et)
+{
+	_epoch_enter_preempt(net_epoch_preempt, et);
+}
+
+void
+ngsock_net_epoch_exit(struct epoch_tracker *et)
+{
+	_epoch_exit_preempt(net_epoch_preempt, et);
+}
+
 void
 ngsock_node_ref(node_p node)
 {

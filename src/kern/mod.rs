@@ -7,6 +7,8 @@
 
 pub mod cell;
 pub mod copy;
+#[cfg(feature = "socket")]
+pub mod epoch;
 pub mod errno;
 pub mod hookhash;
 pub mod malloc;

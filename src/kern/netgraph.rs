@@ -309,6 +309,36 @@ pub fn send_data(hook: Hook<'_>, m: Mbuf) -> KResult<()> {
 
 /// `NG_SEND_DATA_FLAGS`: as [`send_data`], with the item allocated with
 /// `flags` (`NG_WAITOK` only where the caller may sleep).
+/// A data item packaged from an mbuf chain, not yet sent (a raw item the
+/// caller must hand to [`send_packaged`]).
+#[cfg(feature = "socket")]
+pub(crate) struct DataItem(*mut fbsd_sys::ng_item);
+
+/// `ng_package_data(m, flags)`: consumes the chain (freed on failure).
+#[cfg(feature = "socket")]
+pub(crate) fn package_data(m: Mbuf, flags: i32) -> KResult<DataItem> {
+    // SAFETY: ng_package_data consumes the chain, freeing it on failure.
+    let item = unsafe { fbsd_sys::ng_package_data(m.into_raw(), flags) };
+    if item.is_null() {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(DataItem(item))
+}
+
+/// Forwards a packaged data item out of `hook` (`NG_FWD_ITEM_HOOK`): the
+/// item is consumed on every path.
+#[cfg(feature = "socket")]
+pub(crate) fn send_packaged(hook: Hook<'_>, item: DataItem) -> KResult<()> {
+    // SAFETY: ng_address_hook frees the item on error; ng_snd_item consumes it.
+    unsafe {
+        let err = fbsd_sys::ng_address_hook(core::ptr::null_mut(), item.0, hook.as_ptr(), 0);
+        if err != 0 {
+            return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));
+        }
+        Errno::check(fbsd_sys::ng_snd_item(item.0, 0))
+    }
+}
+
 pub(crate) fn send_data_flags(hook: Hook<'_>, m: Mbuf, flags: i32) -> KResult<()> {
     // SAFETY: ng_package_data consumes the chain (freeing it on failure);
     // ng_address_hook frees the item on error; ng_snd_item consumes it.

@@ -219,10 +219,14 @@ pub fn shutdown_sleeping(node: Node<'_>) -> KResult<()> {
 /// `NG_WAITOK`, so at the `net.graph.maxdata` limit the sender waits for an
 /// item instead of failing, as FreeBSD's data-socket send does. The chain is
 /// consumed on every path; the result is what delivery returned.
+#[cfg(feature = "socket")]
 pub fn send_data_sleeping(hook: Hook<'_>, m: super::mbuf::Mbuf) -> KResult<()> {
     #[allow(clippy::cast_possible_wrap)]
     const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
-    super::netgraph::send_data_flags(hook, m, NG_WAITOK)
+    let item = super::netgraph::package_data(m, NG_WAITOK)?;
+    // The item is allocated (possibly sleeping) first; the data then
+    // travels inside the network epoch, as FreeBSD's ngd_send does.
+    super::epoch::in_net(|| super::netgraph::send_packaged(hook, item))
 }
 
 /// Resolves an absolute path to a node (`ng_name2noderef` with no

@@ -24,6 +24,7 @@ use super::{
     SB_UPCALL, SS_ISCONNECTED, SS_ISCONNECTING, SS_ISDISCONNECTED, SS_ISDISCONNECTING,
     SU_ISCONNECTED, SU_OK,
 };
+use crate::kern::klocal::kernel_local;
 use crate::kern::{sched, thread as kthread, violation};
 
 /// Longest real-time wait (ms) of the idle hook while a connection is being
@@ -33,8 +34,8 @@ pub const IDLE_ACTIVE_MS: u64 = 200;
 /// activity is expected.
 pub const IDLE_QUIET_MS: u64 = 5;
 
-thread_local! {
-    static IDLE_WAIT: Cell<(u64, u64)> = const { Cell::new((IDLE_ACTIVE_MS, IDLE_QUIET_MS)) };
+kernel_local! {
+    static IDLE_WAIT: Cell<(u64, u64)> = Cell::new((IDLE_ACTIVE_MS, IDLE_QUIET_MS));
 }
 
 /// Sets the idle hook's real-time waits (milliseconds): `active` while a
@@ -201,9 +202,31 @@ fn housekeeping() -> bool {
 }
 
 /// Runs event handling as the netisr thread, under the socket's vnet.
+/// An upcall starts on the current thread.
+fn upcall_enter() {
+    let td = kthread::curthread() as usize;
+    with(|i| *i.upcall_depth.entry(td).or_default() += 1);
+}
+
+/// The upcall of [`upcall_enter`] returned.
+fn upcall_leave() {
+    let td = kthread::curthread() as usize;
+    with(|i| {
+        if let Some(d) = i.upcall_depth.get_mut(&td) {
+            *d = d.saturating_sub(1);
+            if *d == 0 {
+                i.upcall_depth.remove(&td);
+            }
+        }
+    });
+}
+
+/// The context of network input: the netisr thread, the socket's vnet,
+/// inside the network epoch (as FreeBSD's protocol input paths run).
 struct NetisrCtx {
     td: *mut fbsd_sys::thread,
     vnet: *mut fbsd_sys::vnet,
+    epoch: Option<crate::kern::epoch::Section>,
 }
 
 impl NetisrCtx {
@@ -212,12 +235,14 @@ impl NetisrCtx {
         let td = kthread::set_curthread(netisr);
         // SAFETY: `so` is a live harness socket.
         let vnet = kthread::set_curvnet(unsafe { (*so).so_vnet });
-        NetisrCtx { td, vnet }
+        let epoch = Some(crate::kern::epoch::Section::net());
+        NetisrCtx { td, vnet, epoch }
     }
 }
 
 impl Drop for NetisrCtx {
     fn drop(&mut self) {
+        drop(self.epoch.take());
         kthread::set_curvnet(self.vnet);
         kthread::set_curthread(self.td);
     }
@@ -521,10 +546,10 @@ pub(crate) fn solisten_wakeup(head: *mut socket) {
     // SAFETY: `head` is a live listening socket.
     let (f, arg) = unsafe { ((*q).sol_upcall, (*q).sol_upcallarg) };
     if let Some(f) = f {
-        with(|i| i.upcall_depth += 1);
+        upcall_enter();
         // SAFETY: the module registered this upcall for this socket.
         let r = unsafe { f(head, arg, M_NOWAIT) };
-        with(|i| i.upcall_depth -= 1);
+        upcall_leave();
         if !is_mine(head) {
             violation(format!("listen upcall of {head:p} closed its socket"));
             return;
@@ -580,10 +605,10 @@ pub(crate) fn sowakeup_with(so: *mut socket, which: sb_which, f: impl FnOnce(*mu
     if flags & SB_UPCALL != 0 {
         if let Some(fun) = up {
             let what = if which == SO_RCV { "receive" } else { "send" };
-            with(|i| i.upcall_depth += 1);
+            upcall_enter();
             // SAFETY: the module registered this upcall for this buffer.
             ret = unsafe { fun(so, arg, M_NOWAIT) };
-            with(|i| i.upcall_depth -= 1);
+            upcall_leave();
             if !is_mine(so) {
                 violation(format!("{what} upcall of {so:p} closed its socket"));
                 return;

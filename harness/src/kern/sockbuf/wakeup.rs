@@ -130,9 +130,11 @@ pub(crate) fn wait(so: *mut socket, which: sb_which, bound: Option<u64>) -> c_in
     } else {
         bound
     };
-    mtx_unlock(m);
+    // msleep: releasing the buffer mutex and sleeping are one step (no
+    // wakeup can slip in between).
+    crate::kern::lock::release_for_sleep(m);
     let r = crate::kern::domain::sleep(chan(sb), timeout, "sbwait");
-    mtx_lock(m);
+    crate::kern::lock::reacquire_after_sleep(m);
     r
 }
 

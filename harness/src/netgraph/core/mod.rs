@@ -33,6 +33,7 @@ use std::sync::OnceLock;
 
 use fbsd_sys::{module_t, ng_hook, ng_item, ng_node, ng_type, thread, vnet};
 
+use crate::kern::klocal::kernel_local;
 use crate::kern::thread as thread_api;
 
 pub use check::{check_quiescent, quiesce};
@@ -106,10 +107,10 @@ pub(crate) struct Core {
     pub builtin: HashMap<&'static str, *mut ng_type>,
 }
 
-thread_local! {
+kernel_local! {
     static CORE: RefCell<Core> = RefCell::new(Core::new());
-    static CONSOLE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    static WARNINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static CONSOLE: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    static WARNINGS: RefCell<Vec<String>> = RefCell::new(Vec::new());
 }
 
 /// Runs `f` on this thread's core state. `f` must not call module code or
