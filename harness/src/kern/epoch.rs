@@ -63,9 +63,10 @@ fn epoch_name(e: usize) -> Option<&'static str> {
 }
 
 /// Open sections by thread: (epoch, tracker), innermost last.
-static OPEN: Mutex<Option<HashMap<usize, Vec<(usize, usize)>>>> = Mutex::new(None);
+type Open = HashMap<usize, Vec<(usize, usize)>>;
+static OPEN: Mutex<Option<Open>> = Mutex::new(None);
 
-fn with_open<R>(f: impl FnOnce(&mut HashMap<usize, Vec<(usize, usize)>>) -> R) -> R {
+fn with_open<R>(f: impl FnOnce(&mut Open) -> R) -> R {
     let mut g = OPEN.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(HashMap::new))
 }

@@ -167,6 +167,10 @@ impl<T: 'static> KernelLocal<T> {
 ///     static STATE: RefCell<State> = RefCell::new(State::new());
 /// }
 /// ```
+///
+/// Also for tests: state that kernel callbacks write and the test reads is
+/// the kernel's, whichever of its threads runs the callback.
+#[macro_export]
 macro_rules! kernel_local {
     ($($(#[$m:meta])* $vis:vis static $name:ident : $t:ty = $init:expr;)+) => {
         $(
@@ -181,4 +185,4 @@ macro_rules! kernel_local {
         )+
     };
 }
-pub(crate) use kernel_local;
+pub use kernel_local;

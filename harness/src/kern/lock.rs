@@ -333,7 +333,7 @@ fn listen_order(s: &mut LockState, td: usize, m: *mut mtx) {
         // SAFETY: `h` is the `so_lock` (first member) of a live socket; a
         // socket that is not listening keeps its head in `so_listen`.
         let child_head = unsafe {
-            if i32::from((*so).so_options) & fbsd_sys::SO_ACCEPTCONN as i32 != 0 {
+            if (*so).so_options & fbsd_sys::SO_ACCEPTCONN as i32 != 0 {
                 0
             } else {
                 (*so).__bindgen_anon_1.__bindgen_anon_1.so_listen as usize
@@ -634,7 +634,7 @@ unsafe extern "C" fn k_mtx_sysinit(arg: *const c_void) {
 // ---- Rust API ---------------------------------------------------------------
 
 /// Does the current thread own mutex `m`?
-pub fn owned(m: *mut mtx) -> bool {
+pub(crate) fn owned(m: *mut mtx) -> bool {
     // SAFETY: only computes the address of the lock word.
     let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
     let w = read_word(c);
@@ -644,7 +644,7 @@ pub fn owned(m: *mut mtx) -> bool {
 /// Releases mutex `m` (owned by the current thread) for a sleep on it: no
 /// preemption point, so the release and the sleep that follows are one
 /// step for every other thread (msleep's atomicity).
-pub fn release_for_sleep(m: *mut mtx) {
+pub(crate) fn release_for_sleep(m: *mut mtx) {
     // SAFETY: only computes the address of the lock word.
     let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
     let td = curthread() as usize;
@@ -660,7 +660,7 @@ pub fn release_for_sleep(m: *mut mtx) {
 
 /// Takes mutex `m` back after a sleep (blocking while another thread
 /// that still runs holds it).
-pub fn reacquire_after_sleep(m: *mut mtx) {
+pub(crate) fn reacquire_after_sleep(m: *mut mtx) {
     // SAFETY: only computes the address of the lock word.
     let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
     let td = curthread() as usize;
@@ -694,15 +694,6 @@ pub fn note_acquire(key: &str) {
             order_check_key(s, td, 0, key);
         }
     });
-}
-
-/// Mutexes an SMP machine's threads wait for (the owner word is read
-/// again after every wakeup).
-pub fn is_contended(m: *mut mtx) -> bool {
-    // SAFETY: only computes the address of the lock word.
-    let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
-    let w = read_word(c);
-    w != MTX_UNOWNED && w != MTX_DESTROYED && w & !MTX_FLAGMASK != curthread() as usize
 }
 
 /// Number of mutexes the current thread holds (a recursed mutex counts once).

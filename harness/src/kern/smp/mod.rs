@@ -57,6 +57,10 @@ pub const DEFAULT_HORIZON: u64 = 4000;
 const STALL: Duration = Duration::from_secs(120);
 /// Deadlocks recovered from (by timing a sleeper out) before giving up.
 const MAX_DEADLOCKS: u32 = 100;
+/// Preemption points other threads may pass while a thread waits for
+/// quiescence before it runs again anyway (a kernel that never becomes idle,
+/// e.g. a packet looping for ever, must not hang the waiter).
+const QUIESCE_BUDGET: u64 = 20_000;
 
 /// How a kernel instance runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +76,12 @@ pub struct Config {
     pub full_trace: bool,
     /// Expected preemption points of one run (PCT change points).
     pub horizon: u64,
+    /// The driver thread may be preempted at its preemption points. When
+    /// false it runs until it blocks, and gets the CPU back only when the
+    /// running thread blocks (the other threads still interleave among
+    /// themselves): code written for one CPU, such as a test that checks
+    /// that a queued item has not run yet, keeps its meaning.
+    pub preempt_driver: bool,
 }
 
 impl Default for Config {
@@ -82,6 +92,7 @@ impl Default for Config {
             machine: false,
             full_trace: false,
             horizon: DEFAULT_HORIZON,
+            preempt_driver: true,
         }
     }
 }
@@ -97,14 +108,19 @@ impl Config {
     }
 
     /// From `NGHARNESS_CPUS` and `NGHARNESS_SEED` (how the whole test suite
-    /// is run on several CPUs).
+    /// is run on several CPUs). The test's own thread is the driver and is
+    /// preempted only when it blocks, unless `NGHARNESS_PREEMPT_DRIVER=1`.
     pub fn from_env() -> Option<Config> {
         let cpus: u32 = std::env::var("NGHARNESS_CPUS").ok()?.trim().parse().ok()?;
         let seed = std::env::var("NGHARNESS_SEED")
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1);
-        Some(Config::cpus(cpus, seed))
+        let preempt = std::env::var("NGHARNESS_PREEMPT_DRIVER").is_ok_and(|v| v.trim() == "1");
+        Some(Config {
+            preempt_driver: preempt,
+            ..Config::cpus(cpus, seed)
+        })
     }
 
     fn wants_machine(&self) -> bool {
@@ -257,6 +273,9 @@ struct St {
     /// Preemption points passed and network events handled (what
     /// [`quiesce`] reports as "something ran").
     progress: u64,
+    /// A thread waiting for quiescence, and the step at which it runs
+    /// again even if the kernel is still busy.
+    quiesce_until: Option<(usize, u64)>,
 }
 
 /// A machine: the CPUs and kernel threads of one kernel instance.
@@ -300,6 +319,7 @@ fn start(inst: &Arc<Instance>, cfg: Config) {
             seq: 0,
             given: 1,
             progress: 0,
+            quiesce_until: None,
         }),
         last_move: Mutex::new(Instant::now()),
     });
@@ -366,11 +386,19 @@ impl Machine {
     /// Threads that may run now: ready, and their CPU not held by another
     /// thread inside a critical section.
     fn eligible(g: &St) -> Vec<usize> {
+        Self::eligible_at(g, false)
+    }
+
+    /// [`Self::eligible`] at a preemption point (`point`): a driver that is
+    /// not preemptible does not take the CPU from a running thread either.
+    fn eligible_at(g: &St, point: bool) -> Vec<usize> {
+        let keep_driver_out = point && !g.cfg.preempt_driver;
         let busy: Vec<usize> = (0..g.tasks.len())
             .filter(|&i| g.tasks[i].state != State::Exited && Self::critnest(g, i) > 0)
             .collect();
         (0..g.tasks.len())
             .filter(|&i| g.tasks[i].state == State::Ready)
+            .filter(|&i| !(keep_driver_out && g.tasks[i].kind == Kind::Driver && i != g.cur))
             .filter(|&i| {
                 busy.iter()
                     .all(|&b| b == i || g.tasks[b].cpu != g.tasks[i].cpu)
@@ -440,11 +468,20 @@ impl Machine {
         g.progress += 1;
         let step = g.step;
         g.trace.push(step, me, ev);
+        if let Some((t, until)) = g.quiesce_until {
+            if step >= until {
+                g.quiesce_until = None;
+                Self::make_ready(&mut g, t, Wake::TimedOut);
+            }
+        }
         if g.tasks[me].kind != Kind::Net {
             g.net_clean = false;
         }
+        if g.tasks[me].kind == Kind::Driver && !g.cfg.preempt_driver {
+            return;
+        }
         g.chooser.on_step(step, me);
-        let el = Self::eligible(&g);
+        let el = Self::eligible_at(&g, true);
         if el.is_empty() {
             return;
         }
@@ -783,10 +820,12 @@ pub fn quiesce() -> Option<bool> {
         let mut g = m.lock();
         // The caller may have touched sockets outside any module call.
         g.net_clean = false;
+        g.quiesce_until = Some((me, g.step + QUIESCE_BUDGET));
         g.progress
     };
     m.block(me, Why::Quiescent, "quiescence".into());
-    let g = m.lock();
+    let mut g = m.lock();
+    g.quiesce_until = None;
     Some(g.progress > before)
 }
 

@@ -203,10 +203,13 @@ pub fn join(t: TaskId) {
     }
 }
 
+/// A job of [`parallel`]: thread name, curthread, closure.
+pub type ParJob<'a> = (String, *mut fbsd_sys::thread, Box<dyn FnOnce() + 'a>);
+
 /// Runs each closure on its own new kernel thread (name, curthread), all
 /// concurrently, and waits for all of them. The closures may borrow from the
 /// caller: it does not return before they finished.
-pub fn parallel<'a>(jobs: Vec<(String, *mut fbsd_sys::thread, Box<dyn FnOnce() + 'a>)>) {
+pub fn parallel(jobs: Vec<ParJob<'_>>) {
     let mut ids = Vec::new();
     for (name, td, f) in jobs {
         // SAFETY: the closure is run and dropped before this function

@@ -997,9 +997,8 @@ pub unsafe extern "C" fn soclose(so: *mut socket) -> c_int {
     // soclose sleeps only to linger (SO_LINGER on a connected socket);
     // FreeBSD's own ng_ksocket closes inside the network epoch otherwise.
     // SAFETY: `so` is a live harness socket.
-    let linger = unsafe {
-        i32::from((*so).so_options) & fbsd_sys::SO_LINGER as i32 != 0 && (*so).so_linger > 0
-    };
+    let linger =
+        unsafe { (*so).so_options & fbsd_sys::SO_LINGER as i32 != 0 && (*so).so_linger > 0 };
     if linger && state(so) & fbsd_sys::SS_ISCONNECTED as i16 != 0 {
         crate::kern::epoch::assert_not_in_epoch("soclose (SO_LINGER)");
     }
