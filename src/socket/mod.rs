@@ -188,10 +188,11 @@ impl NodeType for SocketType {
                 _ => Err(Errno::EINVAL),
             };
         }
-        // Lock the receive buffer before letting go of the private data, so
-        // the control socket cannot be detached in between.
+        // The private data stays locked until the datagram is queued and
+        // the reader woken: a control socket closing on another CPU detaches
+        // (and is then freed) only after taking that lock. Holding the
+        // receive buffer alone would not keep the socket alive.
         let mut rcv = so.lock_rcvbuf();
-        drop(st);
         let from = id_sockaddr(retaddr);
         let m = match Mbuf::copy_from(msg.wire()) {
             Ok(m) => m,
@@ -201,7 +202,7 @@ impl NodeType for SocketType {
             }
         };
         drop(msg);
-        match rcv.append_addr(&from, m) {
+        let r = match rcv.append_addr(&from, m) {
             Ok(()) => {
                 rcv.wakeup();
                 Ok(())
@@ -211,7 +212,9 @@ impl NodeType for SocketType {
                 drop(m);
                 Err(Errno::ENOBUFS)
             }
-        }
+        };
+        drop(st);
+        r
     }
 
     fn rcvdata(hook: Hook<'_>, mut item: Item) -> KResult<()> {
@@ -227,10 +230,11 @@ impl NodeType for SocketType {
         let st = sock.st.lock()?;
         // No data socket: the packet is silently discarded.
         let Some(so) = st.data else { return Ok(()) };
+        // As in rcvmsg: the private data stays locked while the data
+        // socket is used, so it cannot be detached and freed meanwhile.
         let mut rcv = so.lock_rcvbuf();
-        drop(st);
         let from = hook_sockaddr(hook.name().to_bytes());
-        match rcv.append_addr(from.bytes(), m) {
+        let r = match rcv.append_addr(from.bytes(), m) {
             Ok(()) => {
                 rcv.wakeup();
                 Ok(())
@@ -240,7 +244,9 @@ impl NodeType for SocketType {
                 drop(m);
                 Err(Errno::ENOBUFS)
             }
-        }
+        };
+        drop(st);
+        r
     }
 
     fn disconnect(hook: Hook<'_>) {
@@ -283,15 +289,18 @@ impl NodeType for SocketType {
 }
 
 /// Marks the data socket connected exactly when the node has one hook.
+/// The private data stays locked meanwhile: a data socket closing on
+/// another CPU detaches (and is freed) only after taking that lock.
 fn update_connected(hook: Hook<'_>) {
     let Some(node) = hook.node() else { return };
     let Some(sock) = ngtype::private::<SocketType>(node) else {
         return;
     };
-    let data = sock.st.lock().ok().and_then(|st| st.data);
-    if let Some(so) = data {
+    let Ok(st) = sock.st.lock() else { return };
+    if let Some(so) = st.data {
         so.set_connected_flag(node.num_hooks() == 1);
     }
+    drop(st);
 }
 
 /// The source address of a message: `[id]:` in a full 34-byte sockaddr_ng.
