@@ -9,4 +9,5 @@ pub mod demo;
 pub mod exports;
 pub mod kern;
 pub mod netgraph;
+pub mod race;
 pub mod scenario;

@@ -161,11 +161,27 @@ fn at(file: *const c_char, line: c_int) -> String {
 }
 
 fn tid_of(td: usize) -> i32 {
-    if td == 0 {
+    if td == 0 || !crate::kern::thread::is_thread(td) {
         return 0;
     }
-    // SAFETY: lock words only ever hold harness thread pointers (never freed).
+    // SAFETY: a harness thread object (never freed).
     unsafe { (*(td as *mut thread)).td_tid }
+}
+
+/// Is `word` a state a lock word can be in (free, destroyed, or a harness
+/// thread, with flag bits)?
+fn valid_word(word: usize) -> bool {
+    word == MTX_UNOWNED
+        || word == MTX_DESTROYED
+        || crate::kern::thread::is_thread(word & !MTX_FLAGMASK)
+}
+
+/// Where mutex `m` lies if its memory was freed: " (in freed TYPE memory)".
+fn freed_note(m: *mut mtx) -> String {
+    match crate::kern::malloc::freed_block_containing(m.cast()) {
+        Some((b, ty)) => format!(" (inside a freed {ty} block at {b:#x}: use after free)"),
+        None => String::new(),
+    }
 }
 
 fn do_init(c: *mut usize, name: *const c_char, ty: *const c_char, opts: c_int) {
@@ -231,22 +247,33 @@ fn check_usable(
     want_spin: bool,
     file: *const c_char,
     line: c_int,
-) {
+) -> bool {
     let word = read_word(c);
     if word == MTX_DESTROYED {
         violation(format!(
-            "{op}() of destroyed mutex {}{}",
+            "{op}() of destroyed mutex {}{}{}",
             name_of(m),
-            at(file, line)
+            at(file, line),
+            freed_note(m)
         ));
-        return;
+        return true;
     }
     if lo_flags(m) & LO_INITIALIZED == 0 {
         violation(format!(
-            "{op}() of uninitialized mutex {m:p}{}",
-            at(file, line)
+            "{op}() of uninitialized mutex {m:p}{}{}",
+            at(file, line),
+            freed_note(m)
         ));
-        return;
+        return true;
+    }
+    if !valid_word(word) {
+        violation(format!(
+            "{op}() of mutex {} whose lock word {word:#x} is no lock state{}{}",
+            name_of(m),
+            at(file, line),
+            freed_note(m)
+        ));
+        return false;
     }
     let spin = (lo_flags(m) >> LO_CLASSSHIFT) & 0xf == CLASS_SPIN;
     if spin != want_spin {
@@ -257,6 +284,7 @@ fn check_usable(
             at(file, line)
         ));
     }
+    true
 }
 
 /// Is (`a` then `b`) the reverse of a fixed order?
@@ -389,7 +417,9 @@ fn remove_held(td: usize, m: *mut mtx) {
 fn do_lock(c: *mut usize, opts: c_int, file: *const c_char, line: c_int, spin: bool) {
     let m = mtx_of(c);
     let op = if spin { "mtx_lock_spin" } else { "mtx_lock" };
-    check_usable(m, c, op, spin, file, line);
+    if !check_usable(m, c, op, spin, file, line) {
+        return;
+    }
     if spin {
         // spinlock_enter(): a spin mutex holder runs in a critical section.
         // SAFETY: curthread is a live thread object.
@@ -460,7 +490,9 @@ fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
     } else {
         "mtx_unlock"
     };
-    check_usable(m, c, op, spin, file, line);
+    if !check_usable(m, c, op, spin, file, line) {
+        return;
+    }
     let td = curthread() as usize;
     let word = read_word(c);
     let owner = if word == MTX_DESTROYED {
@@ -589,7 +621,9 @@ unsafe extern "C" fn k_mtx_trylock_flags(
     line: c_int,
 ) -> c_int {
     let m = mtx_of(c);
-    check_usable(m, c, "mtx_trylock", false, file, line);
+    if !check_usable(m, c, "mtx_trylock", false, file, line) {
+        return 0;
+    }
     let td = curthread() as usize;
     let word = read_word(c);
     let owner = if word == MTX_DESTROYED {

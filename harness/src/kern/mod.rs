@@ -48,6 +48,7 @@ pub fn violation(msg: impl Into<String>) {
         Some(w) => eprintln!("harness: VIOLATION ({w}): {msg}"),
         None => eprintln!("harness: VIOLATION: {msg}"),
     }
+    smp::note_violation(&msg);
     VIOLATIONS
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -301,6 +301,14 @@ pub fn new_thread(cred: Cred) -> *mut thread {
     td
 }
 
+/// Is `td` a thread object the harness created?
+pub fn is_thread(td: usize) -> bool {
+    THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&td)
+}
+
 /// Checks that `td` is a thread object the harness created (thread0 or
 /// [`new_thread`]); those are never freed. Panics otherwise (a harness bug).
 fn harness_thread(td: *mut thread) -> *mut thread {

@@ -893,6 +893,16 @@ pub fn whereami() -> Option<String> {
     Some(format!("cpu{} {}", g.tasks[i].cpu, g.tasks[i].name))
 }
 
+/// Records a violation in the trace (where in the schedule it happened).
+pub fn note_violation(msg: &str) {
+    if let Some((m, i)) = me() {
+        if let Ok(mut g) = m.st.try_lock() {
+            let step = g.step;
+            g.trace.push(step, i, Ev::Violation(msg.to_string()));
+        }
+    }
+}
+
 /// The name of the running kernel thread ("main" when free).
 pub fn thread_name() -> String {
     me().map_or_else(|| "main".into(), |(m, i)| m.lock().tasks[i].name.clone())

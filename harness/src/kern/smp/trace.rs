@@ -30,6 +30,8 @@ pub enum Ev {
     Spawn(usize),
     /// The thread exited.
     Exit,
+    /// A contract violation was reported here.
+    Violation(String),
 }
 
 struct Rec {
@@ -87,6 +89,7 @@ impl Trace {
                 Ev::Run(n) => format!("-> {}", name(*n)),
                 Ev::Spawn(n) => format!("starts {}", name(*n)),
                 Ev::Exit => "exits".to_string(),
+                Ev::Violation(m) => format!("*** VIOLATION: {m}"),
             };
             out.push(format!(
                 "{:>8} cpu{cpu} {:<16} {what}",

@@ -68,8 +68,22 @@ pub(crate) fn wwakeup_locked(so: *mut socket, c: Caller) {
     wakeup_locked(so, SO_SND, "sowwakeup_locked", c);
 }
 
+/// Fault switch of the harness's self-tests: `sorwakeup_locked` /
+/// `sowwakeup_locked` release the buffer mutex without waking anyone, as a
+/// protocol that forgot its wakeup would behave.
+static DROP_WAKEUPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the dropped-wakeup fault on or off (harness self-tests).
+pub fn set_drop_wakeups(on: bool) {
+    DROP_WAKEUPS.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 pub(super) fn wakeup_locked(so: *mut socket, which: sb_which, what: &str, c: Caller) {
     if !assert_locked(so, which, what, c) {
+        return;
+    }
+    if DROP_WAKEUPS.load(std::sync::atomic::Ordering::SeqCst) {
+        mtx_unlock(soeventmtx(so, which));
         return;
     }
     // SAFETY: `so` is live and its buffer mutex is held.
