@@ -667,6 +667,11 @@ unsafe extern "C" fn k_mtx_sysinit(arg: *const c_void) {
 
 // ---- Rust API ---------------------------------------------------------------
 
+/// The name of mutex `m` (for reports).
+pub(crate) fn mutex_name(m: *mut mtx) -> String {
+    name_of(m)
+}
+
 /// Does the current thread own mutex `m`?
 pub(crate) fn owned(m: *mut mtx) -> bool {
     // SAFETY: only computes the address of the lock word.

@@ -284,8 +284,8 @@ pub fn set_idle_hook(f: Option<Box<dyn FnMut(Option<u64>) -> bool>>) {
 }
 
 /// Registers a check that needs a quiet system (nothing else running): run
-/// with the event sources on a free kernel, and whenever an SMP machine
-/// becomes quiescent.
+/// after the event sources when none made progress on a free kernel, and
+/// whenever an SMP machine becomes quiescent.
 pub fn add_idle_check(f: Box<dyn FnMut()>) {
     with(|s| s.idle_checks.push(Some(f)));
 }
@@ -304,9 +304,6 @@ pub(crate) fn run_idle_checks() {
 
 /// Runs the event sources until one makes progress; false if none did.
 pub(crate) fn run_sources() -> bool {
-    if !smp::active() {
-        run_idle_checks();
-    }
     let n = with(|s| s.sources.len());
     for i in 0..n {
         let taken = with(|s| s.sources.get_mut(i).and_then(Option::take));
@@ -321,6 +318,11 @@ pub(crate) fn run_sources() -> bool {
                 return true;
             }
         }
+    }
+    // Nothing made progress: a quiet system for the idle checks (on a
+    // machine they run when it is quiescent instead).
+    if !smp::active() {
+        run_idle_checks();
     }
     false
 }

@@ -89,7 +89,13 @@ impl Sess {
     }
 
     /// The process exits (its sockets close).
-    pub fn close(mut self) {
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Sess {
+    fn drop(&mut self) {
         self.s.close(&mut self.port);
     }
 }

@@ -224,13 +224,20 @@ fn run_one(o: &Opts, name: &str, seed: u64) -> i32 {
     if let Err(e) = teardown() {
         problems.push(format!("teardown: {e}"));
     }
+    // The trace is rendered while the modules are loaded (call sites are
+    // named by module symbols).
+    let trace = if o.trace {
+        smp::trace_lines()
+    } else {
+        Vec::new()
+    };
     problems.extend(k.end_checks());
     if let Some(s) = smp::summary() {
         report("schedule", &s);
     }
     if o.trace {
         let mut so = std::io::stdout().lock();
-        for l in smp::trace_lines() {
+        for l in trace {
             let _ = writeln!(so, "{l}");
         }
     }

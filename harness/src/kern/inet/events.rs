@@ -181,7 +181,9 @@ fn housekeeping() -> bool {
     let mut progress = false;
     for (a, fd, listener) in work {
         let so = a as *mut socket;
-        let _ctx = NetisrCtx::enter(so);
+        let Some(_ctx) = NetisrCtx::enter(so) else {
+            continue;
+        };
         if listener {
             progress |= accept_pending(so);
         } else {
@@ -222,21 +224,41 @@ fn upcall_leave() {
 }
 
 /// The context of network input: the netisr thread, the socket's vnet,
-/// inside the network epoch (as FreeBSD's protocol input paths run).
+/// inside the network epoch (as FreeBSD's protocol input paths run), with
+/// the socket marked busy (FreeBSD holds the inpcb lock there): a
+/// `soclose` on another CPU waits until the input is processed.
 struct NetisrCtx {
+    so: usize,
     td: *mut fbsd_sys::thread,
     vnet: *mut fbsd_sys::vnet,
     epoch: Option<crate::kern::epoch::Section>,
 }
 
 impl NetisrCtx {
-    fn enter(so: *mut socket) -> NetisrCtx {
+    /// None if `so` is no longer a live socket of ours.
+    fn enter(so: *mut socket) -> Option<NetisrCtx> {
+        let a = so as usize;
+        let live = with(|i| {
+            let live = i.socks.get(&a).is_some_and(|s| !s.zombie);
+            if live {
+                *i.busy.entry(a).or_default() += 1;
+            }
+            live
+        });
+        if !live {
+            return None;
+        }
         let netisr = with(|i| i.netisr) as *mut fbsd_sys::thread;
         let td = kthread::set_curthread(netisr);
         // SAFETY: `so` is a live harness socket.
         let vnet = kthread::set_curvnet(unsafe { (*so).so_vnet });
         let epoch = Some(crate::kern::epoch::Section::net());
-        NetisrCtx { td, vnet, epoch }
+        Some(NetisrCtx {
+            so: a,
+            td,
+            vnet,
+            epoch,
+        })
     }
 }
 
@@ -245,6 +267,42 @@ impl Drop for NetisrCtx {
         drop(self.epoch.take());
         kthread::set_curvnet(self.vnet);
         kthread::set_curthread(self.td);
+        let a = self.so;
+        let idle = with(|i| match i.busy.get_mut(&a) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                i.busy.remove(&a);
+                true
+            }
+        });
+        if idle {
+            sched::wakeup_chan(busy_chan(a), false);
+        }
+    }
+}
+
+fn busy_chan(so: usize) -> usize {
+    so + 1
+}
+
+/// `soclose` on a machine: waits while the network thread processes input
+/// of `so` (FreeBSD's detach takes the inpcb lock the input path holds).
+pub(crate) fn wait_input_done(so: *mut socket) {
+    if !crate::kern::smp::active() {
+        return;
+    }
+    let a = so as usize;
+    let me = kthread::curthread() as usize;
+    if with(|i| i.netisr) == me {
+        return;
+    }
+    while with(|i| i.busy.get(&a).is_some_and(|&n| n > 0)) {
+        let td = kthread::curthread();
+        sched::sleep_on(busy_chan(a), None, "inpcb");
+        kthread::set_curthread(td);
     }
 }
 
@@ -319,7 +377,9 @@ fn process_event(a: usize, ev: u32) -> bool {
         return false;
     };
     let so = a as *mut socket;
-    let _ctx = NetisrCtx::enter(so);
+    let Some(_ctx) = NetisrCtx::enter(so) else {
+        return false;
+    };
     if listening(so) {
         if ev & EPOLLIN != 0 {
             with_sock(so, |s| s.accept_more = true);

@@ -364,6 +364,9 @@ pub(crate) struct Inet {
     /// Events taken by the idle hook, for the event source.
     pub pending_ev: Vec<(usize, u32)>,
     /// Depth of upcall invocations in progress.
+    /// Sockets whose network input the network thread is processing (the
+    /// inpcb lock of FreeBSD's input paths): `soclose` waits for it.
+    pub busy: HashMap<usize, u32>,
     /// Upcall invocations in progress, by kernel thread (curthread).
     pub upcall_depth: HashMap<usize, u32>,
     pub serial: u64,
@@ -388,6 +391,7 @@ fn init_thread() {
             netisr: td as usize,
             pending_ev: Vec::new(),
             upcall_depth: HashMap::new(),
+            busy: HashMap::new(),
             serial: 0,
         })
     });

@@ -48,17 +48,20 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The strategy of `seed` (`horizon`: expected number of preemption
-    /// points of one run, for PCT's change points).
+    /// The strategy of `seed` (`horizon`: the longest expected run, in
+    /// preemption points; PCT draws its change points over a horizon picked
+    /// per seed between an eighth of it and all of it, since run lengths
+    /// vary).
     pub fn for_seed(seed: u64, horizon: u64, rng: &mut Rng) -> Strategy {
+        let h = (horizon >> rng.below(4)).max(16);
         match seed % 4 {
             0 => Strategy::Walk { stay: 500 },
             1 => Strategy::Pct {
-                changes: draw_changes(rng, 2, horizon),
+                changes: draw_changes(rng, 2, h),
             },
             2 => Strategy::Walk { stay: 900 },
             _ => Strategy::Pct {
-                changes: draw_changes(rng, 3, horizon),
+                changes: draw_changes(rng, 3, h),
             },
         }
     }

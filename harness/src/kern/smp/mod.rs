@@ -475,7 +475,19 @@ impl Machine {
             }
         }
         if g.tasks[me].kind != Kind::Net {
+            // Network input may have arrived (a send to a local peer, an
+            // outside sender): the network thread may run at any point
+            // from now on, as a netisr thread on another CPU would.
             g.net_clean = false;
+            if matches!(
+                g.tasks
+                    .iter()
+                    .find(|t| t.kind == Kind::Net)
+                    .map(|t| &t.state),
+                Some(State::Blocked(Why::Idle, _))
+            ) {
+                kick_kind(&mut g, Kind::Net);
+            }
         }
         if g.tasks[me].kind == Kind::Driver && !g.cfg.preempt_driver {
             return;
@@ -797,8 +809,49 @@ pub fn mutex_wait(m: usize, name: &str, owner: usize) -> Wake {
         ));
         return Wake::Deadlock;
     }
+    if let Some(cycle) = mach.lock_cycle(me, name, owner) {
+        violation(format!("deadlock: {cycle}"));
+        return Wake::Deadlock;
+    }
     let what = format!("mutex {name} (owner td {owner:#x})");
     mach.block(me, Why::Mutex { m }, what)
+}
+
+impl Machine {
+    /// The cycle of mutex waits thread `me` would close by waiting for
+    /// mutex `name` held by `owner`, described; None if there is none.
+    fn lock_cycle(&self, me: usize, name: &str, owner: usize) -> Option<String> {
+        let g = self.lock();
+        // SAFETY: the pcpu blocks live as long as the machine.
+        let my_td = unsafe { (*Self::pcpu_of(&g, me)).pc_curthread as usize };
+        let mut text = format!("{} waits for mutex {name}", g.tasks[me].name);
+        let mut owner = owner;
+        for _ in 0..g.tasks.len() {
+            let t = (0..g.tasks.len()).find(|&i| {
+                i != me && g.tasks[i].state != State::Exited && g.tasks[i].td == owner
+            })?;
+            let State::Blocked(Why::Mutex { m }, _) = g.tasks[t].state else {
+                return None;
+            };
+            // SAFETY: a mutex a blocked thread waits for (its lock word).
+            let w = unsafe {
+                std::ptr::addr_of!((*(m as *const fbsd_sys::mtx)).mtx_lock).read_volatile()
+            };
+            let next = w as usize & !(fbsd_sys::MTX_FLAGMASK as usize);
+            let mname = crate::kern::lock::mutex_name(m as *mut fbsd_sys::mtx);
+            let _ = write!(
+                text,
+                " held by {}, which waits for mutex {mname}",
+                g.tasks[t].name
+            );
+            if next == my_td {
+                let _ = write!(text, " held by {}: a lock cycle", g.tasks[me].name);
+                return Some(text);
+            }
+            owner = next;
+        }
+        None
+    }
 }
 
 /// Mutex `m` was released: its waiters become ready (they retry).

@@ -81,7 +81,7 @@ impl Trace {
                 Ev::Call(site, ra) => format!(
                     "{} from {}",
                     site_name(*site),
-                    crate::kern::fault::Caller::Addr(*ra)
+                    crate::kern::loader::symbolize(*ra).unwrap_or_else(|| format!("{ra:#x}"))
                 ),
                 Ev::Point(p) => format!("[{p}]"),
                 Ev::Block(why) => format!("blocks: {why}"),

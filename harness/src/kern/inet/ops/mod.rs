@@ -994,6 +994,7 @@ pub unsafe extern "C" fn soclose(so: *mut socket) -> c_int {
     }
     let _v = VnetGuard::set(so);
     lock::assert_no_locks_for_sleep("soclose");
+    events::wait_input_done(so);
     // soclose sleeps only to linger (SO_LINGER on a connected socket);
     // FreeBSD's own ng_ksocket closes inside the network epoch otherwise.
     // SAFETY: `so` is a live harness socket.
