@@ -3,13 +3,15 @@
 #
 #   make            bootstrap the toolchain (first run) and build both modules
 #   make test       run every test: format, clippy, unit tests, the kernel-linker
-#                   gate, the host kernel harness, vm-tests (skipped without an image)
+#                   gate, the host kernel harness (1 and 4 CPUs), race scenarios,
+#                   vm-tests (skipped without an image)
+#   make race SEEDS=N  race scenarios under N seeded schedules each
 
 SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko test check fmt clippy unit man gate harness vm-test vm-unit bench demo \
+.PHONY: all bootstrap ko test check fmt clippy unit man gate harness race vm-test vm-unit bench demo \
         load unload clean
 
 all: bootstrap ko
@@ -40,6 +42,13 @@ SCENARIOS ?= scenarios/*.ngs
 harness: all
 	@. scripts/env.sh && $$CARGO run --quiet -p ngharness -- load $(KO) && \
 	  $$CARGO run --quiet -p ngharness -- run $(foreach k,$(KO),--ko $(k)) $(SCENARIOS)
+
+# Race scenarios on 4 virtual CPUs under seeds 1..SEEDS (plus the kept
+# regression seeds); `make test` runs 150. One schedule replays with
+#   ngharness race --ko build/ng_socket.ko --ko build/ng_ksocket.ko --scenario NAME --seed S --trace
+SEEDS ?= 150
+race: all
+	@RACE_SEEDS=$(SEEDS) sh scripts/test.sh race
 
 vm-test: all
 	@sh vm-tests/run.sh $(MODULES)

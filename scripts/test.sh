@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|gate|harness|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|gate|harness|race|vm]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -44,6 +44,9 @@ if want clippy; then
 fi
 if want unit; then
     step "unit and harness self-tests (cargo test)" "$CARGO" test --quiet --workspace
+    # The harness's tests again, the kernel on 4 virtual CPUs.
+    step "harness self-tests on 4 CPUs (NGHARNESS_CPUS=4 cargo test)" \
+        env NGHARNESS_CPUS=4 "$CARGO" test --quiet -p ngharness
 fi
 if want man; then
     step "man pages (mandoc -Tlint)" mandoc -Tlint -Wwarning man/*.4
@@ -56,9 +59,18 @@ if want harness; then
     step "harness: load and unload both modules" "$CARGO" run --quiet -p ngharness -- \
         load "$BUILD/ng_socket.ko" "$BUILD/ng_ksocket.ko"
     if [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
-        step "harness: scenarios" "$CARGO" run --quiet -p ngharness -- \
-            run --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+        for cpus in 1 4; do
+            step "harness: scenarios on $cpus CPU(s)" "$CARGO" run --quiet -p ngharness -- \
+                run --cpus "$cpus" --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" \
+                scenarios/*.ngs
+        done
     fi
+fi
+if want race; then
+    # Race scenarios, a bounded slice of seeds (`make race SEEDS=N` for more).
+    step "race: scenarios under ${RACE_SEEDS:-150} seeded schedules each on 4 CPUs" \
+        "$CARGO" run --quiet -p ngharness -- race --cpus 4 --seeds "${RACE_SEEDS:-150}" \
+        --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko"
 fi
 if want vm; then
     step "vm-tests: translator, runtime and workflow unit tests" python3 -m unittest discover -s vm-tests/tests

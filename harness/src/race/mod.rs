@@ -196,6 +196,7 @@ fn run_one(o: &Opts, name: &str, seed: u64) -> i32 {
         full_trace: o.trace,
         horizon: smp::DEFAULT_HORIZON,
         preempt_driver: true,
+        eager_net: true,
     });
     let mut k = match HarnessKernel::boot(&o.kos) {
         Ok(k) => k,

@@ -82,6 +82,11 @@ pub struct Config {
     /// themselves): code written for one CPU, such as a test that checks
     /// that a queued item has not run yet, keeps its meaning.
     pub preempt_driver: bool,
+    /// The network thread may run at any preemption point (network input
+    /// arrives while other CPUs work); when false it runs when the other
+    /// threads are idle or blocked (a slow network: input is processed
+    /// between operations, as a single CPU would).
+    pub eager_net: bool,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             full_trace: false,
             horizon: DEFAULT_HORIZON,
             preempt_driver: true,
+            eager_net: false,
         }
     }
 }
@@ -137,9 +143,9 @@ thread_local! {
     static DRIVER: RefCell<Option<DriverGuard>> = const { RefCell::new(None) };
 }
 
-/// Chooses how the kernel of this OS thread runs. Before the kernel has
-/// started, it takes effect when it starts; if it is already running free,
-/// a machine is started at once (nothing may be sleeping then).
+/// Chooses how the kernel of this OS thread runs, starting it (its
+/// instance) if it has not started yet; a machine starts at once (if the
+/// kernel was already running free, nothing may be sleeping then).
 pub fn configure(cfg: Config) {
     if let Some(inst) = klocal::try_current() {
         if inst.smp.get().is_none() && cfg.wants_machine() {
@@ -148,6 +154,7 @@ pub fn configure(cfg: Config) {
         return;
     }
     PENDING.with(|p| *p.borrow_mut() = Some(cfg));
+    drop(klocal::current());
 }
 
 /// Called by `kern::klocal` when this thread starts a kernel instance.
@@ -479,13 +486,15 @@ impl Machine {
             // outside sender): the network thread may run at any point
             // from now on, as a netisr thread on another CPU would.
             g.net_clean = false;
-            if matches!(
-                g.tasks
-                    .iter()
-                    .find(|t| t.kind == Kind::Net)
-                    .map(|t| &t.state),
-                Some(State::Blocked(Why::Idle, _))
-            ) {
+            if g.cfg.eager_net
+                && matches!(
+                    g.tasks
+                        .iter()
+                        .find(|t| t.kind == Kind::Net)
+                        .map(|t| &t.state),
+                    Some(State::Blocked(Why::Idle, _))
+                )
+            {
                 kick_kind(&mut g, Kind::Net);
             }
         }
