@@ -74,13 +74,15 @@ fn racy_cases_are_caught_within_the_seed_budget() {
         ("selftest-lock-order", &["lock order reversal"], true),
         ("selftest-deadlock", &["lock cycle"], true),
         ("selftest-missing-wakeup", &["missing wakeup"], false),
+        ("selftest-missing-wakeup-accept", &["missing wakeup"], false),
     ];
     let mut report = Vec::new();
     for &(name, needles, racy_module) in cases {
+        let ksock = sock.with_file_name("ng_ksocket.ko");
         let kos: Vec<&Path> = if racy_module {
             vec![&sock, &racy]
         } else {
-            vec![&sock]
+            vec![&sock, &ksock]
         };
         let (seed, out) = first_catch(name, &kos);
         let Some(seed) = seed else {

@@ -731,8 +731,9 @@ pub unsafe extern "C" fn solisten_dequeue(
     let chan = unsafe { addr_of_mut!((*q).sol_comp) } as usize;
     let empty = || with_sock(head, |s| s.queue.is_empty()).unwrap_or(true);
     while state(head) & SS_NBIO == 0 && empty() && so_error(head) == 0 {
-        // msleep(&head->sol_comp, SOCK_MTX(head), PSOCK | PCATCH, "accept", 0)
-        mtx_unlock(lk);
+        // msleep(&head->sol_comp, SOCK_MTX(head), PSOCK | PCATCH, "accept", 0):
+        // the release and the sleep are one step (no wakeup slips in).
+        lock::release_for_sleep(lk);
         lock::assert_may_sleep("solisten_dequeue");
         let td = kthread::curthread();
         let r = sched::sleep_on(chan, None, "accept");
