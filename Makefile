@@ -11,7 +11,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko test check fmt clippy unit man gate harness race vm-test vm-unit bench demo \
+.PHONY: all bootstrap ko bridge bridge-test test check fmt clippy unit man bsd gate harness race vm-test vm-unit bench demo \
         load unload clean
 
 all: bootstrap ko
@@ -19,7 +19,12 @@ all: bootstrap ko
 bootstrap:
 	@sh scripts/bootstrap.sh >/dev/null
 
-ko: $(MODULES)
+ko: $(MODULES) bridge
+
+# The PF_NETGRAPH bridge for Linux programs: build/libngbridge.so and the
+# compatibility headers in build/include (docs/bridge.md).
+bridge:
+	@sh scripts/build-bridge.sh $(BUILD)
 
 # Cargo tracks the sources itself; always ask it (it is quick when nothing changed).
 $(BUILD)/ng_ksocket.ko: FORCE
@@ -31,8 +36,12 @@ FORCE:
 test: all
 	@sh scripts/test.sh all
 
-fmt clippy unit man gate:
+fmt clippy unit man bsd gate:
 	@sh scripts/test.sh $@
+
+# The bridge's C programs and the scenarios through the bridge.
+bridge-test: all
+	@sh scripts/test.sh bridge
 
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"

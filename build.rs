@@ -24,9 +24,20 @@ fn main() {
     }
     let ksocket = env::var_os("CARGO_FEATURE_KSOCKET").is_some();
     let socket = env::var_os("CARGO_FEATURE_SOCKET").is_some();
-    let (module, glue) = match (ksocket, socket) {
-        (true, false) => ("ng_ksocket", "kmod/ng_ksocket_glue.c"),
-        (false, true) => ("ng_socket", "kmod/ng_socket_glue.c"),
+    // Each module: its own declaration glue plus the service glue it uses.
+    let (module, glue): (&str, &[&str]) = match (ksocket, socket) {
+        (true, false) => (
+            "ng_ksocket",
+            &[
+                "kmod/glue_common.c",
+                "kmod/glue_socket.c",
+                "kmod/ng_ksocket_glue.c",
+            ],
+        ),
+        (false, true) => (
+            "ng_socket",
+            &["kmod/glue_common.c", "kmod/ng_socket_glue.c"],
+        ),
         _ => panic!("build the kernel target with exactly one of the features `ksocket`, `socket`"),
     };
 
@@ -49,6 +60,9 @@ fn main() {
     for flag in kernel_cflags() {
         build.flag(flag);
     }
+    // __FILE__ (lock macros pass it to the kernel) and any debug info name
+    // the checkout as "ngsock", wherever it is.
+    build.flag(format!("-ffile-prefix-map={}=ngsock", manifest.display()));
     if let Ok(sysdir) = env::var("FREEBSD_SYSDIR") {
         let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
         let inc = out.join("machlinks");
@@ -63,6 +77,7 @@ fn main() {
         build.include(inc);
         build.include(&sysdir);
         build.include(format!("{sysdir}/contrib/ck/include"));
+        build.flag(format!("-ffile-prefix-map={sysdir}=/usr/src/sys"));
     } else {
         let sysroot = env::var("FREEBSD_SYSROOT").unwrap_or_else(|_| {
             let home = env::var("HOME").unwrap_or_else(|_| "/root".into());
@@ -70,9 +85,11 @@ fn main() {
             format!("{cache}/ngsock/freebsd-15.0-sysroot")
         });
         build.flag(format!("-isystem{sysroot}/include"));
+        build.flag(format!("-ffile-prefix-map={sysroot}=freebsd-15.0-sysroot"));
     }
-    build.file(manifest.join("kmod/glue_common.c"));
-    build.file(manifest.join(glue));
+    for file in glue {
+        build.file(manifest.join(file));
+    }
     // Bundled into the staticlib; the Makefile extracts and links every glue object.
     build.cargo_metadata(true);
     build.compile(&format!("{module}_glue"));

@@ -85,6 +85,7 @@ fn main() {
         "sockaddr_ng",
         "ngsock",
         "ngpcb",
+        "sa_tag",
         "flow_manager",
         // module and linker plumbing
         "module",

@@ -59,7 +59,7 @@ u_long ngsock_recvspace = 20 * 1024;
  */
 LIST_HEAD(, ngpcb) ngsocklist;
 struct mtx ngsocklist_mtx;
-MTX_SYSINIT(ngsocklist, &ngsocklist_mtx, "ng_socketlist", MTX_DEF);
+NGSOCK_MTX_SYSINIT(ngsocklist_mtx, "ng_socketlist");
 
 static struct protosw ngcontrol_protosw = {
 	.pr_type =	SOCK_DGRAM,
@@ -111,34 +111,14 @@ SYSCTL_ULONG(_net_graph, OID_AUTO, maxdgram, CTLFLAG_RW, &ngsock_maxdgram, 0,
 SYSCTL_ULONG(_net_graph, OID_AUTO, recvspace, CTLFLAG_RW, &ngsock_recvspace, 0,
     "Maximum space for incoming Netgraph datagrams");
 
-/* Socket-buffer and sleep macros, for the Rust side. */
-void
-ngsock_so_rcvbuf_lock(struct socket *so)
-{
-	SOCK_RECVBUF_LOCK(so);
-}
-
-void
-ngsock_so_rcvbuf_unlock(struct socket *so)
-{
-	SOCK_RECVBUF_UNLOCK(so);
-}
-
-int
-ngsock_msleep(void *chan, struct mtx *mtx, const char *wmesg)
-{
-	return (msleep(chan, mtx, 0, wmesg, 0));
-}
-
 /*
- * The network epoch (NET_EPOCH_ENTER/EXIT). <sys/epoch.h> needs the
- * Concurrency Kit headers, which the header sysroot lacks, so the three
- * names are declared here exactly as FreeBSD 15 declares them without
- * EPOCH_TRACE (epoch_t is a struct epoch pointer). The tracker is the
- * caller's storage, at least as large as the kernel's.
+ * The network epoch (NET_EPOCH_ENTER/EXIT) for the data path.
+ * <sys/epoch.h> needs the Concurrency Kit headers, which the header sysroot
+ * lacks, so the three names are declared here exactly as FreeBSD 15
+ * declares them without EPOCH_TRACE (epoch_t is a struct epoch pointer).
+ * The tracker is the caller's storage, at least as large as the kernel's.
  */
 struct epoch;
-struct epoch_tracker;
 extern struct epoch *net_epoch_preempt;
 void	_epoch_enter_preempt(struct epoch *, struct epoch_tracker *);
 void	_epoch_exit_preempt(struct epoch *, struct epoch_tracker *);
@@ -153,18 +133,6 @@ void
 ngsock_net_epoch_exit(struct epoch_tracker *et)
 {
 	_epoch_exit_preempt(net_epoch_preempt, et);
-}
-
-void
-ngsock_node_ref(node_p node)
-{
-	NG_NODE_REF(node);
-}
-
-void
-ngsock_hook_ref(hook_p hook)
-{
-	NG_HOOK_REF(hook);
 }
 
 /* struct ngpcb is read by netstat(1): keep its layout. */

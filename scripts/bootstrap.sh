@@ -2,8 +2,11 @@
 # Bootstrap the build environment for ngsock on Debian 12 / Ubuntu.
 #
 # Installs (when missing) Debian's Rust 1.96 toolchain with its library sources
-# (for -Zbuild-std), clang/lld/llvm 19 and libclang for bindgen, and assembles
-# the pinned FreeBSD 15.0 header sysroot from the ziglang 0.17.1 wheel.
+# (for -Zbuild-std), clang/lld/llvm 19 and libclang for bindgen, the tools
+# `make test` uses (mandoc, valgrind, shellcheck, bmake for the BSD makefiles
+# and the port, python3-venv for the workflow linter, curl and xz for the VM
+# image scripts), and assembles the pinned FreeBSD 15.0 header sysroot from
+# the ziglang 0.17.1 wheel.
 #
 # Prints the sysroot path on its last line of output when called with --print-sysroot.
 set -eu
@@ -16,7 +19,7 @@ SYSROOT=${FREEBSD_SYSROOT:-$CACHE/freebsd-15.0-sysroot}
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
-DEB_PKGS="rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-clippy rustfmt-web clang-19 lld-19 libclang1-19 llvm-19 unzip mandoc python3 valgrind"
+DEB_PKGS="rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-clippy rustfmt-web clang-19 lld-19 libclang1-19 llvm-19 unzip mandoc python3 python3-venv valgrind shellcheck bmake curl xz-utils"
 
 need_pkgs() {
     missing=""

@@ -6,8 +6,12 @@
 #
 # usage: scripts/build-ko.sh <feature> <module name> <output .ko>
 #
-# Like kmod.mk's EXPORT_SYMS, kmod/<module>.exports lists symbols that stay
-# global (e.g. ngsocklist, which netstat looks up by name).
+# Symbols stay global only when listed in EXPORT_SYMS of the module's BSD
+# makefile (kmod/<module>/Makefile, e.g. ngsocklist, which netstat looks up
+# by name): the one list both builds use, as kmod.mk does with it.
+#
+# The kernel codegen flags come from .cargo/config.toml; RUSTFLAGS and
+# CARGO_ENCODED_RUSTFLAGS would replace them, so they are cleared.
 set -eu
 feature=$1
 module=$2
@@ -25,6 +29,7 @@ command -v "$NM" >/dev/null 2>&1 || NM=llvm-nm
 command -v "$AR" >/dev/null 2>&1 || AR=ar
 
 echo "build-ko: $module.ko: cargo build --release --target $KTARGET --features $feature" >&2
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 json=$("$CARGO" build --quiet --release --target "$KTARGET" -Zbuild-std=core \
         --features "$feature" -p ngsock --message-format=json-render-diagnostics)
 lib=$(printf '%s\n' "$json" | python3 -c '
@@ -46,15 +51,15 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$(dirname "$out")"
 (cd "$work" && "$AR" x "$lib")
 # C glue objects first: ld.lld takes EI_OSABI (FreeBSD) from the first input.
-glue=$(cd "$work" && ls | grep -E '(glue_common|_glue)\.o$' | sort || true)
-rust=$(cd "$work" && ls | grep -E '\.o$' | grep -vE '(glue_common|_glue)\.o$' | grep -v '^compiler_builtins-' || true)
+glue=$(cd "$work" && ls | grep -E '(glue_[a-z]+|_glue)\.o$' | sort || true)
+rust=$(cd "$work" && ls | grep -E '\.o$' | grep -vE '(glue_[a-z]+|_glue)\.o$' | grep -v '^compiler_builtins-' || true)
 [ -n "$glue" ] || { echo "build-ko: no C glue objects in $lib" >&2; exit 1; }
 [ -n "$rust" ] || { echo "build-ko: no Rust object in $lib" >&2; exit 1; }
 (cd "$work" && "$LD" -r -o "$module.ko.full" $glue $rust)
-exports="$top/kmod/$module.exports"
+sh "$top/scripts/export-syms.sh" "$module" > "$work/exports.txt"
 "$NM" -g --defined-only "$work/$module.ko.full" | awk '{print $3}' > "$work/globals.txt"
-if [ -f "$exports" ]; then
-    grep -vxF -f "$exports" "$work/globals.txt" > "$work/localize.txt" || true
+if [ -s "$work/exports.txt" ]; then
+    grep -vxF -f "$work/exports.txt" "$work/globals.txt" > "$work/localize.txt" || true
 else
     cp "$work/globals.txt" "$work/localize.txt"
 fi

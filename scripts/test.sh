@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|gate|harness|race|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|race|bridge|vm]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -51,8 +51,14 @@ fi
 if want man; then
     step "man pages (mandoc -Tlint)" mandoc -Tlint -Wwarning man/*.4
 fi
+if want bsd; then
+    step "FreeBSD build files and port (bmake, make load/install scripts)" \
+        python3 -m unittest discover -s kmod/tests
+fi
 if want gate; then
     step "kernel-linker gate" "$CARGO" run --quiet --release -p kogate -- \
+        "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
+    step "modules: EXPORT_SYMS, no build-machine paths" sh scripts/check-ko.sh \
         "$BUILD/ng_ksocket.ko" "$BUILD/ng_socket.ko"
 fi
 if want harness; then
@@ -71,6 +77,14 @@ if want race; then
     step "race: scenarios under ${RACE_SEEDS:-150} seeded schedules each on 4 CPUs" \
         "$CARGO" run --quiet -p ngharness -- race --cpus 4 --seeds "${RACE_SEEDS:-150}" \
         --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko"
+fi
+if want bridge; then
+    step "bridge: C programs through libngbridge.so and ngharness serve" sh scripts/bridge-test.sh
+    if [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
+        step "bridge: scenarios as a Linux process through libngbridge.so" "$CARGO" run --quiet \
+            -p ngharness -- run --backend bridge --bridge-lib "$BUILD/libngbridge.so" \
+            --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+    fi
 fi
 if want vm; then
     step "vm-tests: translator, runtime and workflow unit tests" python3 -m unittest discover -s vm-tests/tests

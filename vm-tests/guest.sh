@@ -9,7 +9,9 @@
 #   sh guest.sh kyua               FreeBSD's netgraph ATF tests against our modules
 #   sh guest.sh kldloop N          kldunload/kldload cycles
 #   sh guest.sh final              kernel alive, not rebooted, dmesg clean
-#   sh guest.sh native-build       build the modules with bmake (BSDmakefile)
+#   sh guest.sh native-build       build the modules with bmake (BSDmakefile):
+#                                  the prerequisite check, make, make load's
+#                                  refusal and load, make install
 #
 # Each step prints "RESULT pass|fail|skip NAME [- detail]" lines for run.sh.
 set -u
@@ -135,15 +137,21 @@ step_scenario() {
     log=$D/logs/scenario-$name.log
     mkdir -p "$D/logs"
     pids=$D/logs/scenario-$name.pids
+    sysctls=$D/logs/scenario-$name.sysctl
     : > "$pids"
+    : > "$sysctls"
     NGS_KO_DIR=$MOD NGS_HELPER=$D/sockhelper NGS_LIB=$D/ngslib.sh NGS_PIDFILE=$pids \
-        timeout -k 10 "$T" sh "$script" > "$log" 2>&1
+        NGS_SYSCTL_RESTORE=$sysctls timeout -k 10 "$T" sh "$script" > "$log" 2>&1
     st=$?
     cat "$log"
-    # What a killed script could not end itself (its sessions, its helper).
+    # What a killed script could not end itself (its sessions, its helper,
+    # the sysctls it changed).
     while read -r pid; do
         kill "$pid" 2> /dev/null
     done < "$pids"
+    while IFS= read -r kv; do
+        sysctl "$kv" > /dev/null 2>&1
+    done < "$sysctls"
     cleanup_nodes
     problem=""
     if ! why=$(ensure_ours); then
@@ -314,30 +322,104 @@ step_native_build() {
             { result fail native-build "cannot extract usr/src/sys"; return; }
         rm -f /tmp/src.txz
     fi
+    cd "$src" || { result fail native-build "no sources in $src"; return; }
+    # Rust first, without llvm: make must stop at once with one line that
+    # names the package to install (bindgen needs libclang).
     if ! command -v cargo > /dev/null 2>&1; then
         echo "guest: pkg install rust"
         env ASSUME_ALWAYS_YES=yes timeout 1800 pkg install -y rust ||
             { result fail native-build "pkg install rust failed"; return; }
     fi
     rustc --version
-    cd "$src" || { result fail native-build "no sources in $src"; return; }
+    if ls /usr/local/llvm[0-9]*/lib/libclang.so* > /dev/null 2>&1; then
+        result skip native-prereq "an llvm package is already installed"
+    else
+        timeout -k 10 600 make SYSDIR=/usr/src/sys > "$D/prereq.log" 2>&1
+        st=$?
+        tail -n 5 "$D/prereq.log"
+        line=$(grep -m 1 'pkg install llvm19' "$D/prereq.log")
+        if [ "$st" -ne 0 ] && [ -n "$line" ]; then
+            result pass native-prereq "without libclang make stops with: $line"
+        else
+            result fail native-prereq "without libclang make did not stop with the pkg install line (status $st)"
+        fi
+        echo "guest: pkg install llvm19"
+        env ASSUME_ALWAYS_YES=yes timeout 1800 pkg install -y llvm19 ||
+            { result fail native-build "pkg install llvm19 failed"; return; }
+    fi
     if ! timeout -k 10 3600 make SYSDIR=/usr/src/sys; then
         result fail native-build "make (bmake, BSDmakefile) failed"
         return
     fi
-    so=$(find "$src" -name ng_socket.ko -type f | head -n 1)
-    ks=$(find "$src" -name ng_ksocket.ko -type f | head -n 1)
-    if [ -z "$so" ] || [ -z "$ks" ]; then
-        result fail native-build "make succeeded but produced no ng_socket.ko / ng_ksocket.ko"
+    so=$(cd kmod/ng_socket && make -V .OBJDIR)/ng_socket.ko
+    ks=$(cd kmod/ng_ksocket && make -V .OBJDIR)/ng_ksocket.ko
+    if [ ! -f "$so" ] || [ ! -f "$ks" ]; then
+        result fail native-build "make succeeded but produced no $so / $ks"
         return
     fi
     ls -l "$so" "$ks"
     result pass native-build "$so $ks"
-    if kldload "$so" && kldload "$ks" && kldstat -v | grep -q -F "ng_ksocket.ko ($ks)" &&
-        ngctl mkpeer . ksocket k inet/dgram/udp; then
-        result pass native-load "natively built modules load and create a ksocket"
+    native_load "$so" "$ks"
+    native_install
+}
+
+# make load refuses while FreeBSD's own module is loaded (ng_ksocket here:
+# FreeBSD's ng_socket can never be unloaded), then loads ours, which work.
+native_load() { # NG_SOCKET.ko NG_KSOCKET.ko
+    so=$1
+    ks=$2
+    for m in ng_ksocket ng_socket; do
+        p=$(kldpath "$m")
+        if [ -n "$p" ]; then
+            kldunload "$m" || { result fail native-load "cannot unload $m ($p) first"; return; }
+        fi
+    done
+    kldload /boot/kernel/ng_ksocket.ko ||
+        { result fail native-load "cannot load FreeBSD's ng_ksocket.ko"; return; }
+    if make load > "$D/load-refused.log" 2>&1; then
+        result fail native-load "make load succeeded while FreeBSD's ng_ksocket.ko was loaded"
+        return
+    fi
+    cat "$D/load-refused.log"
+    if ! grep -q "FreeBSD's own ng_ksocket.ko is loaded" "$D/load-refused.log" ||
+        [ -n "$(kldpath ng_socket)" ]; then
+        result fail native-load "make load's refusal: no clear message, or it loaded something"
+        return
+    fi
+    kldunload ng_ksocket || { result fail native-load "cannot unload FreeBSD's ng_ksocket"; return; }
+    if make load && [ "$(kldpath ng_socket)" = "$so" ] && [ "$(kldpath ng_ksocket)" = "$ks" ] &&
+        ngctl mkpeer . ksocket k inet/dgram/udp && make unload &&
+        [ -z "$(kldpath ng_ksocket)" ] && [ -z "$(kldpath ng_socket)" ]; then
+        result pass native-load "make load refuses FreeBSD's ng_ksocket.ko, then loads ours, which create a ksocket; make unload"
     else
-        result fail native-load "the natively built modules do not load or work"
+        kldstat -v | grep -E 'ng_|netgraph'
+        result fail native-load "make load / make unload of the natively built modules"
+    fi
+}
+
+# make install into a staging directory installs exactly the port's pkg-plist
+# (and prints the lines that make the kernel load ours).
+native_install() {
+    stage=$D/stage
+    rm -rf "$stage"
+    if ! make install DESTDIR="$stage" NO_XREF=yes > "$D/install.log" 2>&1; then
+        cat "$D/install.log"
+        result fail native-install "make install DESTDIR=$stage failed"
+        return
+    fi
+    cat "$D/install.log"
+    kmoddir=$(make -V KMODDIR)
+    prefix=$(make -V PREFIX)
+    (cd "$stage" && find . -type f | sed 's|^\./|/|' | sort) > "$D/installed.txt"
+    sed -e "s|^%%KMODDIR%%|$kmoddir|" -e "/^\//!s|^|$prefix/|" \
+        ports/net/ngsock-kmod/pkg-plist | sort > "$D/plist.txt"
+    if ! cmp -s "$D/installed.txt" "$D/plist.txt"; then
+        diff "$D/plist.txt" "$D/installed.txt"
+        result fail native-install "make install does not install the port's pkg-plist"
+    elif ! grep -q "kld_list" "$D/install.log"; then
+        result fail native-install "make install printed no kld_list / loader.conf lines"
+    else
+        result pass native-install "installs $(wc -l < "$D/installed.txt" | tr -d ' ') files, as pkg-plist; prints the kld_list lines"
     fi
 }
 

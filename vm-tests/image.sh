@@ -20,11 +20,13 @@
 #   FREEBSD_MIRROR      default https://download.freebsd.org
 #
 # Layout on the mirror (release/tools and the snapshot scripts of the
-# FreeBSD release engineers):
-#   releases/CI-IMAGES/15.0-RELEASE/amd64/Latest/FreeBSD-15.0-RELEASE-amd64-BASIC-CI.raw.xz
+# FreeBSD release engineers; since 15.0 each image comes as -ufs and -zfs,
+# and the UFS one is used):
+#   releases/CI-IMAGES/15.0-RELEASE/amd64/Latest/FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz
 #   releases/CI-IMAGES/15.0-RELEASE/amd64/Latest/CHECKSUM.SHA256
 #   snapshots/CI-IMAGES/15.0-STABLE/amd64/Latest/CHECKSUM.SHA256 -> ../DATE/CHECKSUM.SHA256-DATE-HASH-NUM
-#   snapshots/CI-IMAGES/15.0-STABLE/amd64/DATE/FreeBSD-15.0-STABLE-amd64-BASIC-CI-DATE-HASH-NUM.raw.xz
+#   snapshots/CI-IMAGES/15.0-STABLE/amd64/DATE/FreeBSD-15.0-STABLE-amd64-BASIC-CI-ufs-DATE-HASH-NUM.raw.xz
+# (older layouts, without -ufs/-zfs, are still understood).
 set -u
 BRANCH=${FREEBSD_VM_BRANCH:-15.0-RELEASE}
 MIRROR=${FREEBSD_MIRROR:-https://download.freebsd.org}
@@ -105,10 +107,13 @@ resolve() {
         say "cannot download the checksums of FreeBSD $v from $base/Latest/ (no network?)"
         return 1
     fi
-    # BSD "SHA256 (FILE) = HEX" or GNU "HEX  FILE"; the UFS BASIC-CI raw.xz.
-    line=$(sed -n -e 's/^SHA256 (\(FreeBSD-[^)]*BASIC-CI[^)]*\.raw\.xz\)) = \([0-9a-f]\{64\}\)$/\1 \2/p' \
+    # BSD "SHA256 (FILE) = HEX" or GNU "HEX  FILE"; the UFS BASIC-CI raw.xz
+    # (BASIC-CI-ufs, or a plain BASIC-CI from before the -ufs/-zfs split).
+    all=$(sed -n -e 's/^SHA256 (\(FreeBSD-[^)]*BASIC-CI[^)]*\.raw\.xz\)) = \([0-9a-f]\{64\}\)$/\1 \2/p' \
         -e 's/^\([0-9a-f]\{64\}\) [ *]\(FreeBSD-.*BASIC-CI.*\.raw\.xz\)$/\2 \1/p' "$sums" |
-        grep -v -i zfs | head -n 1)
+        grep -v -i zfs)
+    line=$(echo "$all" | grep -e '-BASIC-CI-ufs[-.]' | head -n 1)
+    [ -n "$line" ] || line=$(echo "$all" | head -n 1)
     rm -rf "$tmp"
     if [ -z "$line" ]; then
         say "CHECKSUM.SHA256 of FreeBSD $v lists no BASIC-CI raw.xz image"
@@ -117,7 +122,7 @@ resolve() {
     file=${line% *}
     sum=${line#* }
     # Snapshot files carry their date and live in ../DATE/; releases in Latest/.
-    date=$(echo "$file" | sed -n 's/.*BASIC-CI-\([0-9]\{8\}\)-.*/\1/p')
+    date=$(echo "$file" | sed -n 's/.*BASIC-CI-\(ufs-\)\{0,1\}\([0-9]\{8\}\)-.*/\2/p')
     if [ -n "$date" ]; then
         url=$base/$date/$file
     else

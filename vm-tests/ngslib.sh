@@ -13,6 +13,9 @@
 #   NGS_PIDFILE          file to which the PIDs of background processes are
 #                        appended, so that the caller can end them if the
 #                        script itself is killed                (none)
+#   NGS_SYSCTL_RESTORE   file of NAME=VALUE lines: the values the scenario's
+#                        sysctl statements changed, restored when it ends
+#                        (and by the caller if it was killed)   (in the work dir)
 #
 # Every wait is bounded. A scenario fails at its first unmet expectation:
 # the script prints "FAIL <file>:<line>: <why>", the statement and the
@@ -81,6 +84,7 @@ ngs_end() {
     done
     NGS_SESSIONS=""
     ngs__helper_stop
+    ngs__sysctl_restore
     echo "PASS $NGS_FILE"
     exit 0
 }
@@ -91,6 +95,7 @@ ngs__cleanup() {
         ngs__sess_kill "$_s"
     done
     ngs__helper_stop
+    ngs__sysctl_restore
     if [ -n "$NGS_W" ] && [ -z "${NGS_KEEP:-}" ]; then
         rm -rf "$NGS_W"
     fi
@@ -215,6 +220,38 @@ ngs_require() { # MODULE...
         esac
         echo "    require $_m: $(ngs__kldpath "$_m")"
     done
+}
+
+# The sysctls a scenario changes are set back when it ends: the VM runs
+# every scenario in the same kernel.
+ngs__sysctl_file() {
+    echo "${NGS_SYSCTL_RESTORE:-$NGS_W/sysctl.restore}"
+}
+
+ngs__sysctl_restore() {
+    _f=$(ngs__sysctl_file)
+    [ -s "$_f" ] || return 0
+    while IFS= read -r _kv; do
+        sysctl "$_kv" > /dev/null 2>&1 || echo "    (cannot restore sysctl $_kv)"
+    done < "$_f"
+    : > "$_f"
+}
+
+ngs_sysctl() { # WHO NAME [VALUE]
+    _who=$1 _n=$2
+    ngs__newout
+    NGS_KIND=sysctl
+    NGS_SESS=""
+    if [ $# -ge 3 ]; then
+        _f=$(ngs__sysctl_file)
+        if ! grep -q "^$_n=" "$_f" 2> /dev/null; then
+            _old=$(sysctl -n "$_n" 2> /dev/null) && echo "$_n=$_old" >> "$_f"
+        fi
+        ngs__run "$_who" sysctl "$_n=$3"
+    else
+        ngs__run "$_who" sysctl "$_n"
+    fi
+    ngs__echo_out
 }
 
 ngs_wait() { # MS

@@ -31,6 +31,11 @@
 #   FREEBSD_VM_BOOT_TIMEOUT  seconds until sshd answers (300 KVM, 1500 TCG)
 #   FREEBSD_VM_BANNER_TIMEOUT  seconds until FreeBSD's loader or kernel shows
 #                        on the serial console (120 KVM, 400 TCG)
+#   FREEBSD_VM_TIME_BUDGET  seconds the whole run may take (default: no
+#                        limit). Every boot and step is bounded by what is
+#                        left; steps that no longer fit are failed as not
+#                        run, so that the run ends, with its logs, before a
+#                        CI job's own timeout kills it (TCG is 5x slower)
 #   VM_TEST_KLD_LOOPS    kldunload/kldload cycles (20)
 #   VM_TEST_LOGDIR       logs (build/vm-test-logs)
 #   QEMU                 the QEMU binary (qemu-system-x86_64)
@@ -42,6 +47,27 @@ QEMU=${QEMU:-qemu-system-x86_64}
 GUEST_DIR=/root/ngsock
 
 say() { printf 'vm-tests: %s\n' "$*"; }
+
+# The time budget: seconds left of FREEBSD_VM_TIME_BUDGET, keeping a reserve
+# for the shutdown and the summary (a large number when there is none).
+T0=$(date +%s)
+BUDGET=${FREEBSD_VM_TIME_BUDGET:-0}
+case $BUDGET in
+    '' | *[!0-9]*) echo "vm-tests: FREEBSD_VM_TIME_BUDGET=$BUDGET: want a number of seconds" >&2; exit 64 ;;
+esac
+BUDGET_RESERVE=60
+remaining() {
+    if [ "$BUDGET" -eq 0 ]; then
+        echo 999999
+    else
+        echo $((BUDGET - ($(date +%s) - T0) - BUDGET_RESERVE))
+    fi
+}
+# bounded SECONDS: SECONDS, or what is left of the budget if that is less.
+bounded() {
+    _r=$(remaining)
+    if [ "$_r" -lt "$1" ]; then echo "$_r"; else echo "$1"; fi
+}
 
 usage() {
     echo "usage: sh vm-tests/run.sh NG_KSOCKET.ko NG_SOCKET.ko" >&2
@@ -76,7 +102,7 @@ SKIPPED=0
 # The tests this run would make, in order: "NAME" per line.
 plan() {
     if [ "$NATIVE" = 1 ]; then
-        printf '%s\n' native-build native-load
+        printf '%s\n' native-prereq native-build native-load native-install
         return
     fi
     echo setup
@@ -127,7 +153,7 @@ die() {
     exit 1
 }
 
-HOWTO_IMAGE="provide a FreeBSD 15 amd64 image: FREEBSD_VM_IMAGE=/path/to/FreeBSD-15.0-RELEASE-amd64-BASIC-CI.raw (qcow2, raw or .raw.xz)"
+HOWTO_IMAGE="provide a FreeBSD 15 amd64 image: FREEBSD_VM_IMAGE=/path/to/FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz (raw.xz, raw or qcow2)"
 HOWTO_DOWNLOAD="or let vm-tests fetch the official one (about 500 MB, checked against its CHECKSUM.SHA256): FREEBSD_VM_DOWNLOAD=1 make vm-test  [FREEBSD_VM_BRANCH=15-STABLE for a 15-STABLE snapshot]"
 
 # ---------------------------------------------------------------- the image
@@ -400,6 +426,10 @@ vm_boot() {
             BOOT_ERR="no FreeBSD boot output on the serial console within ${BANNER_TIMEOUT}s: is $IMG a bootable FreeBSD amd64 image?"
             return 1
         fi
+        if [ "$(remaining)" -le 0 ]; then
+            BOOT_ERR="the time budget (FREEBSD_VM_TIME_BUDGET=${BUDGET}s) ran out during boot"
+            return 1
+        fi
         if [ "$el" -ge "$BOOT_TIMEOUT" ]; then
             BOOT_ERR="sshd did not answer within ${BOOT_TIMEOUT}s (last console lines: $(tail -n 3 "$SERIAL" | tr -d '\r' | tr '\n' ' '))"
             return 1
@@ -483,7 +513,13 @@ bring_up() { # COUNT-SETUP(1|0)
     fi
     [ "$NATIVE" = 1 ] && return 0
     out=$LOGDIR/step-setup-$BOOTN.log
-    { vm_ssh $((300 * SLOW)) "$GUEST_ENV sh $GUEST_DIR/guest.sh setup"; echo $? > "$RUN/st"; } 2>&1 |
+    _t=$(bounded $((300 * SLOW)))
+    if [ "$_t" -lt 30 ]; then
+        UP_ERR="the time budget (FREEBSD_VM_TIME_BUDGET=${BUDGET}s) ran out before setup"
+        return 1
+    fi
+    { vm_ssh "$_t" "$GUEST_ENV NGSOCK_STEP_TIMEOUT=$((_t - 20)) sh $GUEST_DIR/guest.sh setup"
+        echo $? > "$RUN/st"; } 2>&1 |
         tee "$out"
     line=$(grep -m 1 '^RESULT ' "$out")
     case $line in
@@ -511,7 +547,9 @@ run_step() { # NAME SECONDS GUEST-ARGS
     shift 2
     out=$LOGDIR/step-$(echo "$_name" | tr -c 'A-Za-z0-9_.\n-' _).log
     say "=== $_name"
-    { vm_ssh "$_t" "$GUEST_ENV sh $GUEST_DIR/guest.sh $*"; echo $? > "$RUN/st"; } 2>&1 | tee "$out"
+    # Inside, the step's own bound ends it (with its logs) before ours.
+    { vm_ssh "$_t" "$GUEST_ENV NGSOCK_STEP_TIMEOUT=$((_t - 20)) sh $GUEST_DIR/guest.sh $*"
+        echo $? > "$RUN/st"; } 2>&1 | tee "$out"
     st=$(cat "$RUN/st")
     got=0
     while IFS= read -r l; do
@@ -604,8 +642,19 @@ while [ "$i" -lt "$total" ]; do
         up=1
     fi
     name=$1
-    secs=$2
+    secs=$(bounded "$2")
     shift 2
+    if [ "$secs" -lt 30 ]; then
+        left=$((total - i + 1))
+        say "the time budget (FREEBSD_VM_TIME_BUDGET=${BUDGET}s) is used up: $left tests not run"
+        sed -n "${i},\$p" "$STEPS" | while read -r n _; do
+            echo "$n"
+        done > "$RUN/notrun"
+        while read -r n; do
+            record fail "$n" "not run: the time budget (FREEBSD_VM_TIME_BUDGET=${BUDGET}s) is used up"
+        done < "$RUN/notrun"
+        break
+    fi
     run_step "$name" "$secs" "$@"
     if [ $? -eq 2 ]; then
         vm_kill

@@ -149,6 +149,7 @@ MAX_WAIT_MS = 60000         # wait MS
 SESSION_FDS = (3, 4, 5, 6, 7, 8)  # one shell fd per open session
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SYSCTL_RE = re.compile(r"^([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)(?:=(-?[0-9]+))?$")
 MODULE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 HEXBYTE_RE = re.compile(r"^0[xX][0-9a-fA-F]{1,2}$")
 
@@ -376,6 +377,16 @@ def error_ere(kind, op, errno_name, text):
     t = strerror_ere(text)
     if kind in ("ngctl", "session-start", "session-cmd"):
         return "^[ \t]*ngctl: .*: " + t + "[ \t]*$"
+    if kind == "sysctl":
+        # sysctl(8): its own texts for an unknown or read-only OID and for a
+        # bad value, warn(3) with "NAME=VALUE" for a failed write.
+        if errno_name == "ENOENT":
+            return "^sysctl: unknown oid '.*'$"
+        if errno_name == "EPERM":
+            return "^sysctl: (oid '.*' is read only|.*: " + t + ")$"
+        if errno_name == "EINVAL":
+            return "^sysctl: (invalid integer '.*'|.*: " + t + ")$"
+        return "^sysctl: .*: " + t + "$"
     if kind == "kld" and op == "load":
         # kldload(8): EEXIST and ENOEXEC have their own messages.
         if errno_name == "EEXIST":
@@ -397,7 +408,7 @@ def error_ere(kind, op, errno_name, text):
 # Command kinds. PROCESS kinds have an exit status and output ("=> exit",
 # "|", "!|"); FAILING kinds can fail ("=> ok", "=> error", and the implied
 # "=> ok"). As in the host harness (harness/src/scenario/parse.rs).
-PROCESS_KINDS = ("ngctl", "session-start", "session-cmd", "kld")
+PROCESS_KINDS = ("ngctl", "session-start", "session-cmd", "kld", "sysctl")
 FAILING_KINDS = PROCESS_KINDS + ("sock",)
 COMMAND_KINDS = FAILING_KINDS + ("close", "as", "wait")
 
@@ -443,8 +454,8 @@ def parse(path, text):
             if last is None:
                 err("expectation %r before any command" % line)
             if needs == "process" and last.kind not in PROCESS_KINDS:
-                what = ("'=> exit' applies only to ngctl, session commands, kldload and kldunload"
-                        if st.kind == "exit" else "the command has no output to match")
+                what = ("'=> exit' applies only to ngctl, session commands, kldload, kldunload "
+                        "and sysctl" if st.kind == "exit" else "the command has no output to match")
                 err("%r: %s (most recent command: line %d)" % (line, what, last.line))
             if needs == "failing" and last.kind not in FAILING_KINDS:
                 err("%r: this command cannot fail (most recent command: line %d)"
@@ -573,6 +584,12 @@ def parse(path, text):
                 err("bad module name %r" % texts[0])
             command(Stmt("kld", lineno, line, op="load" if head == "kldload" else "unload",
                          module=texts[0], who=who))
+
+        elif head == "sysctl":
+            m = SYSCTL_RE.match(texts[0]) if len(texts) == 1 else None
+            if m is None:
+                err("usage: sysctl NAME | sysctl NAME=VALUE (a dotted name, a decimal integer)")
+            command(Stmt("sysctl", lineno, line, name=m.group(1), value=m.group(2), who=who))
 
         elif head == "as":
             if texts not in (["root"], ["user"]):
@@ -736,6 +753,9 @@ def render(sc, display_path):
             w("ngs_session_close %s" % st.session)
         elif k == "kld":
             w("ngs_kld %s %s %s" % (st.op, st.who, shq(st.module)))
+        elif k == "sysctl":
+            w("ngs_sysctl %s %s%s" % (st.who, shq(st.name),
+                                      "" if st.value is None else " " + shq(st.value)))
         elif k == "sock":
             w("ngs_sock %s" % " ".join(shq(a) for a in st.args))
         elif k == "as":

@@ -11,3 +11,5 @@ pub mod kern;
 pub mod netgraph;
 pub mod race;
 pub mod scenario;
+pub mod serve;
+pub mod wire;

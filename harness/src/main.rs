@@ -6,6 +6,7 @@
 //! ngharness race ...    (race scenarios under seeded schedules: see `race`)
 //! ngharness bench ...   (data-path benchmark: see `bench`)
 //! ngharness demo ...    (UDP echo server demo: see `demo`)
+//! ngharness serve ...   (PF_NETGRAPH sockets for other processes: see `serve`)
 //! ```
 //! `load` boots the harness kernel, loads the modules in order (printing one
 //! `kld:` line per linker step on stderr, and the kernel console), then
@@ -24,6 +25,7 @@ fn usage() -> ExitCode {
     eprintln!("       ngharness race [options] (race scenarios under many schedules: see `race`)");
     eprintln!("       ngharness bench [--quick] [options] [NG_SOCKET.ko NG_KSOCKET.ko]");
     eprintln!("       ngharness demo [--port N] [NG_SOCKET.ko NG_KSOCKET.ko]");
+    eprintln!("       ngharness serve [--ko FILE]... [--listen PATH] [--clock real|manual]");
     ExitCode::from(2)
 }
 
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
         Some("race" | "race-one") => ExitCode::from(ngharness::race::cli(&args) as u8),
         Some("bench") => ExitCode::from(ngharness::bench::cli(&args[1..]) as u8),
         Some("demo") => ExitCode::from(ngharness::demo::cli(&args[1..]) as u8),
+        Some("serve") => ExitCode::from(ngharness::serve::cli(&args[1..]) as u8),
         _ => usage(),
     }
 }

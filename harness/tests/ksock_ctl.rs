@@ -162,6 +162,82 @@ fn k37_binary_setopt_getopt() {
     });
 }
 
+/// The ASCII form a ksocket gives for a binary message (NGM_BINARY2ASCII).
+fn ascii_of(ng: &mut Ng, path: &str, inner: &[u8]) -> String {
+    let (t, r) = ng.send(path, GEN_COOKIE, fbsd_sys::NGM_BINARY2ASCII, inner);
+    assert_eq!(r, Ok(()));
+    let m = ng.recv_token(t, 2000).expect("BINARY2ASCII reply").msg;
+    cstr(&Msg::decode(&m.data).data)
+}
+
+/// By default every output is FreeBSD's: a SETOPT request and a GETOPT reply
+/// in FreeBSD's form (level and name zero) print in the generic form; only a
+/// GETOPT reply that names its option (the reply to the ASCII request form)
+/// is printed typed. IPv6 addresses print in the generic form unless
+/// net.graph.ksocket.inet6_ascii is set; IPv4 ones as inet/.
+#[test]
+fn binary_to_ascii_is_freebsds_by_default() {
+    isolated("binary_to_ascii_is_freebsds_by_default", || {
+        let mut ng = Ng::open();
+        ng.ksocket("k", "inet/dgram/udp");
+        let one = 1i32.to_ne_bytes();
+        let setopt = encode(
+            KS_COOKIE,
+            ks::SETOPT,
+            1,
+            &sockopt(SOL_SOCKET, SO_REUSEADDR, &one),
+        );
+        assert_eq!(
+            ascii_of(&mut ng, ".:k", &setopt),
+            "{ level=65535 name=4 value=[ 0x1 ] }"
+        );
+        let reply =
+            |data: &[u8]| encode_raw(KS_COOKIE, ks::GETOPT, NGF_RESP, 1, data.len() as u32, data);
+        let compat = reply(&sockopt(0, 0, &4i32.to_ne_bytes()));
+        assert_eq!(ascii_of(&mut ng, ".:k", &compat), "{ value=[ 0x4 ] }");
+        let named = reply(&sockopt(SOL_SOCKET, SO_REUSEADDR, &4i32.to_ne_bytes()));
+        assert_eq!(
+            ascii_of(&mut ng, ".:k", &named),
+            "{ level=SOL_SOCKET name=SO_REUSEADDR value=1 }"
+        );
+        // GETNAME replies.
+        let name_reply =
+            |sa: &[u8]| encode_raw(KS_COOKIE, ks::GETNAME, NGF_RESP, 1, sa.len() as u32, sa);
+        let mut sin6 = vec![0u8; 28];
+        sin6[0] = 28;
+        sin6[1] = 28;
+        sin6[2..4].copy_from_slice(&7777u16.to_be_bytes());
+        sin6[23] = 1;
+        let generic = "{ len=28 family=28 data=[ 0x1e 0x61 21=0x1 ] }";
+        assert_eq!(ascii_of(&mut ng, ".:k", &name_reply(&sin6)), generic);
+        let mut any6 = vec![0u8; 28];
+        any6[0] = 28;
+        any6[1] = 28;
+        assert_eq!(
+            ascii_of(&mut ng, ".:k", &name_reply(&any6)),
+            "{ len=28 family=28 }"
+        );
+        assert_eq!(
+            ascii_of(&mut ng, ".:k", &name_reply(&sin(LOOP, 7777))),
+            "inet/127.0.0.1:7777"
+        );
+        let knob = "net.graph.ksocket.inet6_ascii";
+        assert_eq!(
+            ngharness::kern::sysctl::get(knob),
+            Some(0),
+            "off by default"
+        );
+        assert!(ngharness::kern::sysctl::set(knob, 1));
+        assert_eq!(
+            ascii_of(&mut ng, ".:k", &name_reply(&sin6)),
+            "inet6/[::1]:7777"
+        );
+        assert_eq!(ascii_of(&mut ng, ".:k", &name_reply(&any6)), "inet6/::");
+        assert!(ngharness::kern::sysctl::set(knob, 0));
+        assert_eq!(ascii_of(&mut ng, ".:k", &name_reply(&sin6)), generic);
+    });
+}
+
 /// K43: any cookie but NGM_KSOCKET_COOKIE is EINVAL, whatever the command;
 /// so are the generic text-status/config messages the core passes on (K50).
 #[test]

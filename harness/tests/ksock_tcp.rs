@@ -115,39 +115,140 @@ fn accept_clone_drains_early_data_then_eof() {
     });
 }
 
-/// Improvement 4: a connection already queued when ACCEPT arrives is
-/// reported to that requester (FreeBSD sends it to the previous one). The
-/// listen upcall's accept is made to fail (its function item cannot be
-/// allocated), so the connection stays on the listen queue.
+/// A listener whose listen upcall cannot accept (its function item cannot
+/// be allocated), so that a connection stays on the listen queue: returns
+/// (listener ID, client).
+fn listener_with_queued_connection(ng: &mut Ng) -> (u32, u16, TcpStream) {
+    let (lid, port) = listener(ng);
+    fault::configure(FaultPlan::parse("ng_item:always").unwrap());
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    settle();
+    let injected = fault::injected();
+    fault::clear();
+    assert!(
+        injected >= 1,
+        "the listen upcall's function item was refused"
+    );
+    assert_eq!(ng.ksockets().len(), 1, "no clone yet");
+    (lid, port, c)
+}
+
+/// FreeBSD records the requester of an ACCEPT after accepting: the
+/// response for a connection already queued when ACCEPT arrives goes to the
+/// previous requester (none here: it is lost), as by default here. The
+/// clone exists all the same, and the requester gets later responses.
 #[test]
-fn accept_response_for_an_already_queued_connection() {
-    isolated("accept_response_for_an_already_queued_connection", || {
+fn accept_response_for_an_already_queued_connection_as_freebsd() {
+    isolated(
+        "accept_response_for_an_already_queued_connection_as_freebsd",
+        || {
+            let mut ng = Ng::open();
+            let (lid, port, c) = listener_with_queued_connection(&mut ng);
+            let (_, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
+            assert_eq!(r, Ok(()));
+            settle();
+            assert!(ng.recv(200).is_none(), "FreeBSD's response goes elsewhere");
+            assert_eq!(ng.ksockets().len(), 2, "the clone was made");
+            // The request is satisfied: a new ACCEPT may be sent (no EALREADY).
+            let (t2, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
+            assert_eq!(r, Ok(()));
+            let c2 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let rep = ng.recv(2000).expect("ACCEPT response");
+            check_accept(&rep, t2, c2.local_addr().unwrap());
+            drop((c, c2));
+        },
+    );
+}
+
+/// Improvement 4, opt-in (net.graph.ksocket.accept_to_requester=1): a
+/// connection already queued when ACCEPT arrives is reported to that
+/// requester.
+#[test]
+fn accept_response_for_an_already_queued_connection_to_the_requester() {
+    isolated(
+        "accept_response_for_an_already_queued_connection_to_the_requester",
+        || {
+            let knob = "net.graph.ksocket.accept_to_requester";
+            assert_eq!(
+                ngharness::kern::sysctl::get(knob),
+                Some(0),
+                "off by default"
+            );
+            assert!(ngharness::kern::sysctl::set(knob, 1));
+            let mut ng = Ng::open();
+            let (lid, port, c) = listener_with_queued_connection(&mut ng);
+            let (t, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
+            assert_eq!(r, Ok(()));
+            let rep = ng
+                .recv(2000)
+                .expect("ACCEPT response for the queued connection");
+            let clone = check_accept(&rep, t, c.local_addr().unwrap());
+            assert!(ng.ksockets().iter().any(|n| n.id == clone && n.hooks == 0));
+            // The request is satisfied: a new ACCEPT may be sent (no EALREADY).
+            let (t2, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
+            assert_eq!(r, Ok(()));
+            let c2 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let rep = ng.recv(2000).expect("ACCEPT response");
+            check_accept(&rep, t2, c2.local_addr().unwrap());
+            drop((c, c2));
+        },
+    );
+}
+
+/// K33: an interactive ngctl whose data hook is connected to an accepted
+/// clone; when the TCP peer closes, the clone forwards one zero-length
+/// packet and ngctl exits (status 71) with `EOF from hook "c"?`. Through
+/// the ngctl emulation over our ng_socket.ko, as scenarios run it.
+#[test]
+fn k33_ngctl_data_hook_on_a_clone_sees_eof() {
+    isolated("k33_ngctl_data_hook_on_a_clone_sees_eof", || {
+        use ngharness::scenario::backend::DomainApi;
+        use ngharness::scenario::ngctl::{Ended, Session};
+        use ngharness::scenario::port::SocketPort;
+        use std::path::Path;
+
         let mut ng = Ng::open();
         let (lid, port) = listener(&mut ng);
-        fault::configure(FaultPlan::parse("ng_item:always").unwrap());
-        let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        settle();
-        let injected = fault::injected();
-        fault::clear();
-        assert!(
-            injected >= 1,
-            "the listen upcall's function item was refused"
-        );
-        assert_eq!(ng.ksockets().len(), 1, "no clone yet");
         let (t, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
         assert_eq!(r, Ok(()));
-        let rep = ng
-            .recv(2000)
-            .expect("ACCEPT response for the queued connection");
-        let clone = check_accept(&rep, t, c.local_addr().unwrap());
-        assert!(ng.ksockets().iter().any(|n| n.id == clone && n.hooks == 0));
-        // The request is satisfied: a new ACCEPT may be sent (no EALREADY).
-        let (t2, r) = ng.send(&idpath(lid), KS_COOKIE, ks::ACCEPT, &[]);
-        assert_eq!(r, Ok(()));
-        let c2 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let rep = ng.recv(2000).expect("ACCEPT response");
-        check_accept(&rep, t2, c2.local_addr().unwrap());
-        drop((c, c2));
+        let clone = check_accept(&rep, t, c.local_addr().unwrap());
+
+        let mut p = SocketPort::new(DomainApi);
+        let mut out = Vec::new();
+        let mut s = Session::start(&mut p, 33, Path::new("."), &mut out);
+        let cmd = format!("connect . {} c x", idpath(clone));
+        let words: Vec<String> = cmd.split(' ').map(str::to_string).collect();
+        assert_eq!(s.command(&mut p, &words, &mut out), 0, "{out:?}");
+        c.write_all(b"hi").unwrap();
+        let got = pump_until(2000, || {
+            s.monitor(&mut p, &mut out);
+            out.iter().any(|l| l.starts_with("0000:  68 69 "))
+        });
+        assert!(got, "the clone's data reaches the ngctl hook: {out:?}");
+        assert_eq!(
+            out.iter()
+                .filter(|l| l.as_str() == "Rec'd data packet on hook \"c\":")
+                .count(),
+            1
+        );
+        drop(c);
+        let ended = pump_until(2000, || {
+            s.monitor(&mut p, &mut out);
+            !s.alive()
+        });
+        assert!(ended, "ngctl still running: {out:?}");
+        assert_eq!(
+            out.last().map(String::as_str),
+            Some("ngctl: EOF from hook \"c\"?")
+        );
+        assert_eq!(s.ended, Ended::Exit(71));
+        // ngctl's node is gone with its sockets, and the clone with its hook.
+        settle();
+        let ids: Vec<u32> = ng.ksockets().iter().map(|n| n.id).collect();
+        assert_eq!(ids, vec![lid]);
+        ng.drain();
     });
 }
 

@@ -118,7 +118,7 @@ fn usage_unknown_and_ambiguous() {
         o.lines,
         vec![
             "ngctl: no command specified",
-            "usage: ngctl [-d] [-f file] [-n name] [command ...]"
+            "usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]"
         ]
     );
     let o = run(&mut p, "-x list");
@@ -126,6 +126,27 @@ fn usage_unknown_and_ambiguous() {
     assert_eq!(o.lines[0], "ngctl: illegal option -- x");
     let o = run(&mut p, "-n");
     assert_eq!(o.lines[0], "ngctl: option requires an argument -- n");
+    let o = run(&mut p, "-j foo list");
+    assert_eq!(o.status, 68);
+    assert_eq!(o.lines, vec!["ngctl: jail \"foo\" not found"]);
+    let o = run(&mut p, "-j 7 list");
+    assert_eq!(
+        (o.status, o.lines[0].as_str()),
+        (68, "ngctl: jail 7 not found")
+    );
+    let o = run(&mut p, "-j 0 list");
+    assert_eq!(
+        (o.status, o.lines[0].as_str()),
+        (71, "ngctl: cannot attach to jail")
+    );
+    let o = ngctl::oneshot(
+        &mut p,
+        &["-j".to_string(), String::new()],
+        1,
+        Path::new("."),
+    );
+    assert_eq!(o.status, 64);
+    assert_eq!(o.lines[0], "ngctl: invalid jail name");
     let o = run(&mut p, "-n foo show .");
     assert!(o.lines[0].starts_with("  Name: foo "), "{:?}", o.lines);
     let o = run(&mut p, "debug");
@@ -148,10 +169,10 @@ fn help_texts() {
             "Aliases:  ls",
             "Summary:  Show information about all nodes",
             "Description:",
-            "  The list command shows information about every node that ",
-            "  currently exists in the netgraph system. The optional -n ",
-            "  argument limits this list to only those nodes with a global ",
-            "  name assignment. The optional -l argument provides verbose ",
+            "  The list command shows information about every node that",
+            "  currently exists in the netgraph system. The optional -n",
+            "  argument limits this list to only those nodes with a global",
+            "  name assignment. The optional -l argument provides verbose",
             "  output that includes hook information as well.",
         ]
     );
@@ -320,4 +341,60 @@ fn dot_output() {
     );
     assert_eq!(o.lines.last().unwrap(), "}");
     s.close(&mut p);
+}
+
+#[test]
+fn libnetgraph_debug_log() {
+    let mut p = port();
+    // Level 1: the failed sendto, then ngctl's own message.
+    let o = run(&mut p, "-d mkpeer . nosuchtype a b");
+    assert_eq!(o.status, 71);
+    assert_eq!(o.lines.len(), 2, "{:?}", o.lines);
+    assert!(
+        o.lines[0].starts_with("ngctl: sendto(.): "),
+        "{:?}",
+        o.lines
+    );
+    assert!(o.lines[1].starts_with("ngctl: send msg: "), "{:?}", o.lines);
+    assert_eq!(
+        o.lines[0].trim_start_matches("ngctl: sendto(.): "),
+        o.lines[1].trim_start_matches("ngctl: send msg: ")
+    );
+    // Level 2: every message sent and received, header and bytes.
+    let o = run(&mut p, "-d -d list");
+    assert_eq!(o.status, 0);
+    let want_start = [
+        "ngctl: SENDING MESSAGE:",
+        "ngctl: SOCKADDR: { fam=32 len=4 addr=\".\" }",
+        "ngctl: NG_MESG :",
+        "ngctl:   vers   8",
+        "ngctl:   arglen 0",
+        "ngctl:   flags  0",
+        "ngctl:   token  0",
+        "ngctl:   cookie GENERIC (1137070366)",
+        "ngctl:   cmd    805306377",
+        "ngctl:   args (0 bytes)",
+        "ngctl: RECEIVED RESPONSE:",
+    ];
+    assert_eq!(
+        &o.lines[..want_start.len()],
+        &want_start[..],
+        "{:#?}",
+        o.lines
+    );
+    assert!(o.lines[want_start.len()].starts_with("ngctl: SOCKADDR: { fam=32 len="));
+    assert!(
+        o.lines.iter().any(|l| l == "ngctl:   flags  1"),
+        "{:#?}",
+        o.lines
+    );
+    assert!(
+        o.lines.iter().any(|l| l.starts_with("ngctl: 0000:  ")),
+        "{:#?}",
+        o.lines
+    );
+    assert!(o.lines.iter().any(|l| l.starts_with("There are ")));
+    // debug - never goes below 0.
+    let o = run(&mut p, "debug -");
+    assert_eq!((o.status, o.lines.len()), (0, 0));
 }

@@ -27,3 +27,11 @@ impl<T> KernelCell<T> {
         self.0.get()
     }
 }
+
+impl<T: Copy> KernelCell<T> {
+    /// The contents, before the kernel has seen them (for `const`
+    /// construction).
+    pub const fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}

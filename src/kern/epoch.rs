@@ -1,17 +1,12 @@
 //! The network epoch (epoch(9)): `NET_EPOCH_ENTER` / `NET_EPOCH_EXIT` as a
 //! scope, so a section always closes on the thread that opened it.
 
-use core::ffi::c_void;
+use super::ffi::{ngsock_net_epoch_enter, ngsock_net_epoch_exit};
 
 /// `struct epoch_tracker`: 32 bytes in FreeBSD 15 without `EPOCH_TRACE`;
 /// twice that leaves room for a kernel built with it.
 #[repr(C, align(8))]
 struct Tracker([u64; 8]);
-
-extern "C" {
-    fn ngsock_net_epoch_enter(et: *mut c_void);
-    fn ngsock_net_epoch_exit(et: *mut c_void);
-}
 
 /// Runs `f` inside the network epoch. `f` must not sleep.
 pub fn in_net<R>(f: impl FnOnce() -> R) -> R {

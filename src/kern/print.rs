@@ -3,10 +3,7 @@
 
 use core::ffi::{c_char, c_int, CStr};
 
-extern "C" {
-    fn ngsock_console(msg: *const c_char);
-    fn ngsock_console_line(prefix: *const c_char, msg: *const c_char, len: c_int);
-}
+use super::ffi::{ngsock_console, ngsock_console_line};
 
 /// Prints `msg` on the console, prefixed with the module name and a colon.
 pub fn log_line(module: &CStr, msg: &str) {

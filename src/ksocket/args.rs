@@ -10,14 +10,18 @@ use crate::pure::{Errno, EINVAL};
 /// `sizeof(struct ng_ksocket_sockopt)`: level and name.
 pub const SOCKOPT_HDR: usize = 8;
 /// `NG_KSOCKET_MAX_OPTLEN`: FreeBSD's (only) GETOPT value buffer.
-pub const OPTLEN_START: usize = fbsd_sys::NG_KSOCKET_MAX_OPTLEN as usize;
+pub const OPTLEN_START: usize = 1024;
 /// Largest GETOPT value this node returns (improvement: FreeBSD truncates
 /// silently at 1024 bytes).
 pub const OPTLEN_MAX: usize = 64 * 1024;
 /// Offset of `addr` in `struct ng_ksocket_accept` (after `nodeid`).
 pub const ACCEPT_ADDR_OFF: usize = 4;
-/// Offset of the socket address in a `struct sa_tag` payload (after `id`).
+/// Offset of the socket address in a `struct sa_tag` payload (after `id`,
+/// once the `struct m_tag` header is skipped).
 pub const TAG_ADDR_OFF: usize = 4;
+
+// The numbers above are FreeBSD's; the kernel builds check them against
+// the bindings' layouts (`src/abi.rs`).
 
 /// BIND / CONNECT: the argument is a `struct sockaddr` of at least 2 bytes
 /// whose `sa_len` does not exceed the argument (EINVAL otherwise).

@@ -1,52 +1,36 @@
 //! The ksocket node: methods, control messages, data path, accept and clone
-//! nodes (ksocket.md §3–§6).
+//! nodes.
 //!
-//! Concurrency (netgraph's node gate, see `kern::ngpriv`): every method
+//! Concurrency (netgraph's node gate, see `kern::netgraph`): every method
 //! except `rcvdata` is a writer and gets `&mut State`; `rcvdata` is a reader
-//! (several may run at once) and gets `&State`; socket upcalls run outside
-//! the gate and only touch [`Shared`] (atomics). Upcalls never do socket
-//! work themselves: they queue a function item (`incoming` or `accept`),
+//! (several may run at once) and gets `&State`. Socket upcalls never reach
+//! the node's data: they queue a function item (`incoming` or `accept`),
 //! which netgraph runs as a writer.
 
-use core::sync::atomic::{AtomicU32, Ordering};
-
 use super::args::{self, GetoptForm, TagDest};
+use super::embryos;
 use super::flags::KsFlags;
 use super::stats::{self, Counter, Stats};
-use super::types::{cmd, ngsock_ksocket_type, COOKIE, TAG_SOCKADDR};
+use super::tunables;
+use super::types::{cmd, COOKIE, KSOCKET_TYPE, TAG_SOCKADDR};
 use crate::kern::errno::{Errno, KResult};
 use crate::kern::malloc::MallocType;
-use crate::kern::mbuf::{alloc_hdr, Mbuf};
-use crate::kern::netgraph::{send_data, send_fn, send_msg_id, Hook, Item, Msg, Node};
-use crate::kern::ngcallout::NgCallout;
-use crate::kern::ngops::first_hook;
-use crate::kern::ngpriv::{FreshNode, GatedAdapter, GatedType, PrivSlot, Reader, Writer};
-use crate::kern::nodeset::ngsock_ks_embryos as EMBRYOS;
-use crate::kern::socket::{KSocket, SockAddr};
+use crate::kern::mbuf::{Mbuf, MbufFlags, Packet};
+use crate::kern::netgraph::{
+    Hook, Item, Msg, NewNode, NgCallout, Node, NodeFn, NodeType, Private, Reader, SendFlags,
+    TypeRecord, Writer,
+};
+use crate::kern::socket::{KSocket, SockAddr, SOCK_STREAM};
 use crate::pure::hookname::parse_hook_name;
 use crate::pure::Dialect;
 
-extern "C" {
-    /// `MALLOC_DEFINE(M_NETGRAPH_KSOCKET, "netgraph_ksock", ...)` in the glue.
-    static mut M_NETGRAPH_KSOCKET: [fbsd_sys::malloc_type; 1];
-}
-
-fn mtype() -> MallocType {
-    // SAFETY: the glue defines and registers this malloc type for the
-    // module's lifetime.
-    unsafe { MallocType::from_raw((&raw mut M_NETGRAPH_KSOCKET).cast()) }
+crate::module_statics! {
+    /// The node type's malloc type (`MALLOC_DEFINE` in the glue).
+    pub malloc_type M_NETGRAPH_KSOCKET = "M_NETGRAPH_KSOCKET";
 }
 
 /// `IP_MAXPACKET`: the byte budget of one `soreceive`.
 const IP_MAXPACKET: isize = 65535;
-#[allow(clippy::cast_possible_wrap)]
-const SOCK_STREAM: i32 = fbsd_sys::SOCK_STREAM as i32;
-#[allow(clippy::cast_possible_wrap)]
-const NG_QUEUE: i32 = fbsd_sys::NG_QUEUE as i32;
-#[allow(clippy::cast_possible_wrap)]
-const NG_WAITOK: i32 = fbsd_sys::NG_WAITOK as i32;
-#[allow(clippy::cast_possible_wrap)]
-const M_WAITOK: i32 = fbsd_sys::M_WAITOK as i32;
 
 /// Function items (`arg2` of `ng_send_fn1` and of the retry callout).
 const FN_INCOMING: i32 = 1;
@@ -63,8 +47,6 @@ pub struct Ksocket;
 
 /// Private data any context may use.
 pub struct Shared {
-    /// A run of `incoming` is queued (coalesces bursts of upcalls).
-    fn_sent: AtomicU32,
     /// Counters.
     stats: Stats,
 }
@@ -77,8 +59,6 @@ pub struct State {
     flags: KsFlags,
     /// newhook succeeded once (FreeBSD's `priv->hook != NULL`).
     has_hook: bool,
-    /// Receive and send upcalls are registered (so they may be cleared).
-    buf_upcalls: bool,
     /// Token and node ID for asynchronous ACCEPT / CONNECT responses.
     response_token: u32,
     response_addr: u32,
@@ -90,74 +70,79 @@ pub struct State {
 impl Shared {
     fn new() -> Self {
         Shared {
-            fn_sent: AtomicU32::new(0),
             stats: Stats::new(),
         }
     }
 }
 
-static SLOT: PrivSlot<Shared, State> = PrivSlot::new(ngsock_ksocket_type.get().cast_const(), mtype);
+type W<'a> = Writer<'a, Ksocket>;
 
-type Adapter = GatedAdapter<Ksocket>;
+/// The function items this node type runs.
+const FUNCTION: NodeFn = NodeFn::of::<Ksocket>();
 
 fn is_wouldblock(e: Errno) -> bool {
     e == Errno::EWOULDBLOCK || e == Errno::EAGAIN
 }
 
-impl GatedType for Ksocket {
+impl NodeType for Ksocket {
     type Shared = Shared;
     type State = State;
 
-    fn slot() -> &'static PrivSlot<Shared, State> {
-        &SLOT
+    fn record() -> &'static TypeRecord {
+        &KSOCKET_TYPE
     }
 
-    fn constructor(w: Writer<'_>) -> KResult<()> {
-        let p = SLOT.alloc(Shared::new(), State::default())?;
-        SLOT.install(w.node(), p).map_err(|_| Errno::EINVAL)
+    fn malloc_type() -> MallocType {
+        M_NETGRAPH_KSOCKET
     }
 
-    fn newhook(mut w: Writer<'_>, hook: Hook<'_>) -> KResult<()> {
+    fn constructor(mut w: W<'_>) -> KResult<()> {
+        let p = Private::new(Shared::new(), State::default())?;
+        w.install(p).map_err(|_| Errno::EINVAL)
+    }
+
+    fn newhook(mut w: W<'_>, hook: Hook<'_>, _name: &[u8]) -> KResult<()> {
         let node = w.node();
-        let (_, st) = SLOT.write(&mut w).ok_or(Errno::EINVAL)?;
+        let (_, st) = w.state().ok_or(Errno::EINVAL)?;
         if st.has_hook {
             return Err(Errno::EISCONN);
         }
         if st.flags.contains(KsFlags::CLONED) {
             // A clone already has its socket; any hook name will do.
             if st.flags.contains(KsFlags::EMBRYONIC) {
-                EMBRYOS.remove(node);
+                embryos::remove(node);
                 st.flags.remove(KsFlags::EMBRYONIC);
             }
         } else {
             let t = parse_hook_name(hook.name().to_bytes(), Dialect::Extended)
                 .map_err(|_| Errno::EINVAL)?;
-            st.so = Some(KSocket::create(t.family, t.sock_type, t.proto)?);
+            st.so = Some(KSocket::create(
+                t.family,
+                t.sock_type,
+                t.proto,
+                M_NETGRAPH_KSOCKET,
+            )?);
         }
         st.has_hook = true;
         // A misrouted packet could re-enter the node through the socket;
         // queued delivery decouples the stacks (as FreeBSD does).
-        hook.force_queue();
+        w.force_queue(hook);
         Ok(())
     }
 
-    fn connect(mut w: Writer<'_>, _hook: Hook<'_>) -> KResult<()> {
+    fn connect(mut w: W<'_>, _hook: Hook<'_>) -> KResult<()> {
         let node = w.node();
-        let Some((_, st)) = SLOT.write(&mut w) else {
+        let Some((_, st)) = w.state() else {
             return Ok(());
         };
         let cloned = st.flags.contains(KsFlags::CLONED);
-        // Everything the state needs is done before the upcalls exist: in
-        // NGM_MKPEER netgraph calls connect without holding the new node's
-        // gate, so a function item queued by an upcall could run at once.
-        let register = st.so.as_ref().is_some_and(|so| !so.is_listening());
-        if register {
-            st.buf_upcalls = true;
-        }
-        if let Some(so) = &st.so {
+        // The upcalls are registered last: in NGM_MKPEER netgraph calls
+        // connect without holding the new node's gate, so a function item
+        // queued by an upcall could run at once.
+        if let Some(so) = &mut st.so {
             so.set_nbio();
-            if register {
-                so.set_upcalls(Adapter::BUF_UPCALL, node);
+            if !so.is_listening() {
+                so.set_upcalls(node, FUNCTION, FN_INCOMING);
             }
         }
         if cloned {
@@ -170,18 +155,18 @@ impl GatedType for Ksocket {
             // what arrived before the hook that way). A timer one tick away
             // runs after that queued step; without a timer, queue at once.
             if !arm_retry(node, st, 1, FN_INCOMING) {
-                let _ = send_fn(node, Adapter::FUNCTION, FN_INCOMING, NG_QUEUE);
+                let _ = node.send_fn(FUNCTION, FN_INCOMING, SendFlags::QUEUE);
             }
         }
         Ok(())
     }
 
-    fn rcvmsg(mut w: Writer<'_>, item: Item, msg: Msg, _lasthook: Option<Hook<'_>>) -> KResult<()> {
+    fn rcvmsg(mut w: W<'_>, item: Item, msg: Msg, _lasthook: Option<Hook<'_>>) -> KResult<()> {
         let node = w.node();
         let retaddr = item.retaddr();
-        let (resp, err) = match SLOT.write(&mut w) {
+        let (resp, err) = match w.state() {
             Some((sh, st)) => handle_msg(node, sh, st, &msg, retaddr),
-            None if msg.header().typecookie == COOKIE => (None, Err(Errno::ENXIO)),
+            None if msg.cookie() == COOKIE => (None, Err(Errno::ENXIO)),
             None => (None, Err(Errno::EINVAL)),
         };
         drop(msg);
@@ -195,14 +180,14 @@ impl GatedType for Ksocket {
         }
     }
 
-    fn rcvdata(r: Reader<'_>, _hook: Hook<'_>, mut item: Item) -> KResult<()> {
+    fn rcvdata(r: Reader<'_, Self>, _hook: Hook<'_>, mut item: Item) -> KResult<()> {
         let m = item.take_mbuf();
         drop(item);
         let Some(mut m) = m else {
             return Err(Errno::EINVAL);
         };
         let node = r.node();
-        let Some((sh, st)) = SLOT.read(&r) else {
+        let Some((sh, st)) = r.state() else {
             return Err(Errno::ENXIO);
         };
         let Some(so) = &st.so else {
@@ -211,7 +196,7 @@ impl GatedType for Ksocket {
         };
         // A destination from an address tag made by this node or by a
         // third party (ID 0), never one made by another ksocket node.
-        let dest = match m.tag_payload(COOKIE, TAG_SOCKADDR) {
+        let dest = match m.packet().and_then(|p| p.tag_payload(COOKIE, TAG_SOCKADDR)) {
             None => None,
             Some(p) => match args::tag_dest(p, node.id()) {
                 TagDest::Ignore => None,
@@ -230,16 +215,15 @@ impl GatedType for Ksocket {
             },
         };
         // A packet that arrived as broadcast/multicast must not leave as one.
-        m.clear_flags(fbsd_sys::M_BCAST | fbsd_sys::M_MCAST);
+        m.clear_flags(MbufFlags::BCAST | MbufFlags::MCAST);
         if so.is_listening() {
             // sosend would fail with ENOTCONN, and may leak the chain.
             sh.stats.inc(Counter::TxDropListen);
             return Err(Errno::ENOTCONN);
         }
-        let len = if m.has_pkthdr() {
-            u64::try_from(m.pkt_len()).unwrap_or(0)
-        } else {
-            u64::try_from(m.chain_len()).unwrap_or(0)
+        let len = match m.packet() {
+            Some(p) => u64::try_from(p.pkt_len()).unwrap_or(0),
+            None => u64::try_from(m.chain_len()).unwrap_or(0),
         };
         match so.send(m, dest.as_ref()) {
             Ok(()) => {
@@ -254,55 +238,47 @@ impl GatedType for Ksocket {
         }
     }
 
-    fn disconnect(mut w: Writer<'_>, _hook: Hook<'_>) {
+    fn disconnect(mut w: W<'_>, _hook: Hook<'_>) {
         // The single hook is gone: so is the node (and its socket).
         let node = w.node();
         if !node.is_valid() {
             return;
         }
-        match SLOT.write(&mut w) {
+        match w.state() {
             Some((_, st)) => remove_self(node, st),
             None => {
-                let _ = node.rmnode_self();
+                let _ = node.remove();
             }
         }
     }
 
-    fn shutdown(mut w: Writer<'_>) {
+    fn shutdown(mut w: W<'_>) {
         let node = w.node();
-        if let Some((_, st)) = SLOT.write(&mut w) {
+        if let Some((_, st)) = w.state() {
             // A pending `incoming` retry is cancelled with its timer.
             drop(st.retry.take());
-            if let Some(so) = st.so.take() {
-                // No upcall may run (or be running) once the socket is closed.
-                if so.is_listening() {
-                    so.clear_listen_upcall();
-                } else if st.buf_upcalls {
-                    so.clear_upcalls();
-                }
-                st.buf_upcalls = false;
-                drop(so);
-            }
+            // Closing the socket removes its upcalls first.
+            drop(st.so.take());
             if st.flags.contains(KsFlags::EMBRYONIC) {
-                EMBRYOS.remove(node);
+                embryos::remove(node);
                 st.flags.remove(KsFlags::EMBRYONIC);
             }
         }
         // Embryonic children die with their parent. Each is unlinked before
         // its removal is requested, so nothing waits for it to run.
-        while let Some(child) = EMBRYOS.pop_owned_by(node.id()) {
+        while let Some(child) = embryos::pop_owned_by(node.id()) {
             remove_embryo(child.node());
             drop(child);
         }
-        drop(SLOT.take(w));
+        drop(w.take());
     }
 
-    fn function(mut w: Writer<'_>, arg: i32) {
+    fn function(mut w: W<'_>, arg: i32) {
         match arg {
             FN_INCOMING => incoming(w),
             FN_ACCEPT => {
                 let node = w.node();
-                if let Some((sh, st)) = SLOT.write(&mut w) {
+                if let Some((sh, st)) = w.state() {
                     // Every completed connection is accepted, requested or not.
                     let _ = accept(node, sh, st);
                 }
@@ -310,34 +286,12 @@ impl GatedType for Ksocket {
             FN_REMOVE | FN_REMOVE_UNHOOKED => {
                 let node = w.node();
                 if arg == FN_REMOVE || node.num_hooks() == 0 {
-                    if let Some((_, st)) = SLOT.write(&mut w) {
+                    if let Some((_, st)) = w.state() {
                         remove_self(node, st);
                     }
                 }
             }
             _ => {}
-        }
-    }
-
-    fn upcall(node: Node<'_>, shared: &Shared, waitflag: i32, listen: bool) {
-        let flags = NG_QUEUE
-            | if waitflag & M_WAITOK != 0 {
-                NG_WAITOK
-            } else {
-                0
-            };
-        if listen {
-            let _ = send_fn(node, Adapter::FUNCTION, FN_ACCEPT, flags);
-            return;
-        }
-        // One queued run of `incoming` serves any number of upcalls.
-        if shared
-            .fn_sent
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-            && send_fn(node, Adapter::FUNCTION, FN_INCOMING, flags).is_err()
-        {
-            shared.fn_sent.store(0, Ordering::Release);
         }
     }
 }
@@ -351,21 +305,21 @@ fn handle_msg(
     msg: &Msg,
     retaddr: u32,
 ) -> (Option<Msg>, KResult<()>) {
-    let h = *msg.header();
-    if h.typecookie != COOKIE {
+    if msg.cookie() != COOKIE {
         return (None, Err(Errno::EINVAL));
     }
     let arg = msg.data();
+    let (c, token) = (msg.cmd(), msg.token());
     let noreply = |r: KResult<()>| (None, r);
-    match h.cmd {
+    match c {
         cmd::BIND => noreply(bind(st, arg)),
         cmd::LISTEN => noreply(listen(node, st, arg)),
-        cmd::ACCEPT => noreply(accept_request(node, sh, st, arg, h.token, retaddr)),
-        cmd::CONNECT => noreply(connect(st, arg, h.token, retaddr)),
-        cmd::GETNAME | cmd::GETPEERNAME => reply(getname(st, msg, h.cmd == cmd::GETPEERNAME)),
+        cmd::ACCEPT => noreply(accept_request(node, sh, st, arg, token, retaddr)),
+        cmd::CONNECT => noreply(connect(st, arg, token, retaddr)),
+        cmd::GETNAME | cmd::GETPEERNAME => reply(getname(st, msg, c == cmd::GETPEERNAME)),
         cmd::GETOPT => reply(getopt(st, msg)),
         cmd::SETOPT => noreply(setopt(st, arg)),
-        cmd::GETSTATS | cmd::GETCLRSTATS => reply(getstats(sh, msg, h.cmd == cmd::GETCLRSTATS)),
+        cmd::GETSTATS | cmd::GETCLRSTATS => reply(getstats(sh, msg, c == cmd::GETCLRSTATS)),
         cmd::CLRSTATS => noreply(
             args::empty_arg(arg)
                 .map_err(errno)
@@ -399,12 +353,10 @@ fn bind(st: &State, arg: &[u8]) -> KResult<()> {
 
 fn listen(node: Node<'_>, st: &mut State, arg: &[u8]) -> KResult<()> {
     let backlog = args::listen_arg(arg).map_err(errno)?;
-    let so = st.so.as_ref().ok_or(Errno::ENXIO)?;
+    let so = st.so.as_mut().ok_or(Errno::ENXIO)?;
     so.set_nbio();
     so.listen(backlog)?;
-    // Listening destroyed the socket buffers and their upcalls.
-    st.buf_upcalls = false;
-    so.set_listen_upcall(Adapter::LISTEN_UPCALL, node);
+    so.set_listen_upcall(node, FUNCTION, FN_ACCEPT);
     Ok(())
 }
 
@@ -424,20 +376,27 @@ fn accept_request(
     if st.flags.contains(KsFlags::ACCEPTING) {
         return Err(Errno::EALREADY);
     }
-    // Improvement: the requester is recorded before accepting, so that a
-    // connection already queued is reported to it (FreeBSD records it
-    // afterwards, sending that response to the previous requester).
+    // FreeBSD records the requester after accepting, so the response for a
+    // connection that was already queued goes to the previous requester.
+    // Improvement (net.graph.ksocket.accept_to_requester=1): record it
+    // before, so that response goes to the node that asked.
+    let early = tunables::accept_to_requester();
     let saved = (st.response_token, st.response_addr);
-    st.response_token = token;
-    st.response_addr = retaddr;
+    if early {
+        st.response_token = token;
+        st.response_addr = retaddr;
+    }
     match accept(node, sh, st) {
         // Nothing queued yet: the listen upcall will accept it.
-        Err(e) if is_wouldblock(e) => Ok(()),
-        Err(e) => {
+        Err(e) if !is_wouldblock(e) => {
             (st.response_token, st.response_addr) = saved;
             Err(e)
         }
-        Ok(()) => Ok(()),
+        _ => {
+            st.response_token = token;
+            st.response_addr = retaddr;
+            Ok(())
+        }
     }
 }
 
@@ -445,7 +404,7 @@ fn accept_request(
 /// the ACCEPT response from it. `EWOULDBLOCK` when none is queued.
 fn accept(node: Node<'_>, sh: &Shared, st: &mut State) -> KResult<()> {
     let head = socket(st)?;
-    let so = match head.dequeue() {
+    let so = match head.dequeue(M_NETGRAPH_KSOCKET) {
         Ok(so) => {
             st.flags.remove(KsFlags::ACCEPTING);
             so
@@ -470,38 +429,34 @@ fn accept(node: Node<'_>, sh: &Shared, st: &mut State) -> KResult<()> {
     let Ok(mut resp) = Msg::new(COOKIE, cmd::ACCEPT, len, c"NGM_KSOCKET_ACCEPT") else {
         return Ok(());
     };
-    resp.header_mut().flags |= fbsd_sys::NGF_RESP;
-    resp.header_mut().token = st.response_token;
-    let Ok(entry) = EMBRYOS.reserve(mtype()) else {
+    resp.set_response(st.response_token);
+    let Ok(entry) = embryos::reserve() else {
         return Ok(());
     };
-    let Ok(child) = FreshNode::create(&ngsock_ksocket_type) else {
+    let Ok(child) = NewNode::create::<Ksocket>() else {
         return Ok(());
     };
     let cst = State {
         so: Some(so),
         flags: KsFlags::CLONED | KsFlags::EMBRYONIC,
-        buf_upcalls: true,
         ..State::default()
     };
-    let Ok(mut p) = SLOT.alloc(Shared::new(), cst) else {
+    let Ok(mut p) = Private::<Ksocket>::new(Shared::new(), cst) else {
         return Ok(());
     };
-    // Upcalls first: one that fires before the private data is installed
+    // Upcalls first: a run they queue before the private data is installed
     // finds none and does nothing (the clone's connect drains the socket).
-    if let Some(cso) = &p.parts_mut().1.so {
-        cso.set_upcalls(Adapter::BUF_UPCALL, child.node());
+    if let Some(cso) = p.parts_mut().and_then(|(_, cst)| cst.so.as_mut()) {
+        cso.set_upcalls(child.node(), FUNCTION, FN_INCOMING);
     }
-    if let Err(mut p) = SLOT.install(child.node(), p) {
-        // Not reachable for a fresh node; undo cleanly anyway.
-        if let Some(cso) = &p.parts_mut().1.so {
-            cso.clear_upcalls();
-        }
+    if child.install(p).is_err() {
+        // Not reachable for a fresh node; dropping the data removes the
+        // upcalls and closes the socket.
         return Ok(());
     }
-    EMBRYOS.insert(entry, child.node(), node.id());
+    embryos::insert(entry, child.node(), node.id());
     args::fill_accept_reply(resp.data_mut(), child.node().id(), peer);
-    let _ = send_msg_id(child.node(), resp, st.response_addr);
+    let _ = resp.send_to_id(child.node(), st.response_addr);
     child.commit();
     sh.stats.inc(Counter::Accepts);
     Ok(())
@@ -560,7 +515,13 @@ fn getopt(st: &State, msg: &Msg) -> KResult<Msg> {
                 .unwrap_or(&mut []);
             so.getopt(level, name, value)?
         };
-        if let Some(next) = args::next_optlen(cap, got) {
+        // FreeBSD's request form gets FreeBSD's reply, cut at 1024 bytes;
+        // the ASCII form may ask again with more room.
+        let grow = match form {
+            GetoptForm::Compat => None,
+            GetoptForm::Extended => args::next_optlen(cap, got),
+        };
+        if let Some(next) = grow {
             // The value may have been cut: ask again with more room.
             cap = next;
             continue;
@@ -598,17 +559,17 @@ fn getstats(sh: &Shared, msg: &Msg, clear: bool) -> KResult<Msg> {
 
 /// The socket has news (data, space, connection state): connect
 /// completion, then forward everything readable to the hook, then EOF.
-fn incoming(mut w: Writer<'_>) {
+fn incoming(mut w: W<'_>) {
     let node = w.node();
-    let hook = first_hook(node);
-    let Some((sh, st)) = SLOT.write(&mut w) else {
+    let hook = w.first_hook();
+    let Some((sh, st)) = w.state() else {
         return;
     };
-    // Let the next upcall queue another run.
-    sh.fn_sent.store(0, Ordering::Release);
     let Some(so) = st.so.as_ref() else {
         return;
     };
+    // Let the next upcall queue another run.
+    so.rearm();
     if so.is_listening() {
         return;
     }
@@ -625,8 +586,8 @@ fn incoming(mut w: Writer<'_>) {
     receive(node, hook, sh, so);
     if so.cant_rcv_more() && !st.flags.contains(KsFlags::EOFSEEN) {
         // End of file: one zero-length packet, once.
-        if let Ok(m) = alloc_hdr() {
-            if send_data(hook, m).is_ok() {
+        if let Ok(m) = Packet::new_empty() {
+            if hook.send_data(m).is_ok() {
                 sh.stats.inc(Counter::Eofs);
             }
         }
@@ -641,11 +602,10 @@ fn incoming(mut w: Writer<'_>) {
 /// the removal retried a few ticks later, for as long as the node has no
 /// hook.
 fn remove_self(node: Node<'_>, st: &mut State) {
-    if node.rmnode_self().is_ok() {
-        return;
+    if let Err(failed) = node.remove() {
+        failed.revive();
+        let _ = arm_retry(node, st, REMOVE_RETRY_TICKS, FN_REMOVE_UNHOOKED);
     }
-    node.revive();
-    let _ = arm_retry(node, st, REMOVE_RETRY_TICKS, FN_REMOVE_UNHOOKED);
 }
 
 /// Removes an embryonic child of a node being shut down: at once if
@@ -653,24 +613,23 @@ fn remove_self(node: Node<'_>, st: &mut State) {
 /// own context (which retries as [`remove_self`] does). Should both fail,
 /// the child stays valid: a hook-less clone anyone can shut down.
 fn remove_embryo(child: Node<'_>) {
-    if child.rmnode_self().is_ok() {
-        return;
+    if let Err(failed) = child.remove() {
+        failed.revive();
+        let _ = child.send_fn(FUNCTION, FN_REMOVE, SendFlags::QUEUE);
     }
-    child.revive();
-    let _ = send_fn(child, Adapter::FUNCTION, FN_REMOVE, NG_QUEUE);
 }
 
 /// Arms the node's retry timer (allocated on first use) to run function
 /// `what` in `ticks` ticks; false when no timer or item can be had.
 fn arm_retry(node: Node<'_>, st: &mut State, ticks: i32, what: i32) -> bool {
     let c = match st.retry {
-        Some(ref c) => c,
-        None => match NgCallout::new(mtype()) {
+        Some(ref mut c) => c,
+        None => match NgCallout::new(M_NETGRAPH_KSOCKET) {
             Ok(c) => st.retry.insert(c),
             Err(_) => return false,
         },
     };
-    c.arm(node, ticks, Adapter::FUNCTION, what).is_ok()
+    c.arm(node, ticks, FUNCTION, what).is_ok()
 }
 
 /// Reports the outcome of a pending connect, once it is known.
@@ -683,10 +642,9 @@ fn connect_done(node: Node<'_>, st: &mut State) {
         return;
     }
     if let Ok(mut m) = Msg::new(COOKIE, cmd::CONNECT, 4, c"NGM_KSOCKET_CONNECT") {
-        m.header_mut().flags |= fbsd_sys::NGF_RESP;
-        m.header_mut().token = st.response_token;
+        m.set_response(st.response_token);
         m.data_mut().copy_from_slice(&error.to_ne_bytes());
-        let _ = send_msg_id(node, m, st.response_addr);
+        let _ = m.send_to_id(node, st.response_addr);
     }
     st.flags.remove(KsFlags::CONNECTING);
 }
@@ -717,20 +675,18 @@ fn receive(node: Node<'_>, hook: Hook<'_>, sh: &Shared, so: &KSocket) {
         }
         // Stream data has no packet boundaries (and no packet header): each
         // read becomes one packet behind a fresh header. No data is copied.
-        let m = if stream || !m.has_pkthdr() {
-            match m.behind_new_header() {
-                Ok(m) => m,
-                Err(_) => {
-                    sh.stats.inc(Counter::RxDropNobufs);
-                    break;
-                }
-            }
-        } else {
-            m
+        let m = match (stream, m.into_packet()) {
+            (false, Ok(p)) => Ok(p),
+            (true, Ok(p)) => Mbuf::from(p).behind_new_header(),
+            (_, Err(m)) => m.behind_new_header(),
+        };
+        let Ok(m) = m else {
+            sh.stats.inc(Counter::RxDropNobufs);
+            break;
         };
         let m = tag_source(node, sh, m, r.addr.as_ref());
         let len = u64::try_from(m.pkt_len()).unwrap_or(0);
-        match send_data(hook, m) {
+        match hook.send_data(m) {
             Ok(()) => {
                 sh.stats.inc(Counter::RxPackets);
                 sh.stats.add(Counter::RxBytes, len);
@@ -742,7 +698,7 @@ fn receive(node: Node<'_>, hook: Hook<'_>, sh: &Shared, so: &KSocket) {
 
 /// Attaches the source address as an `NG_KSOCKET_TAG_SOCKADDR` tag carrying
 /// this node's ID; without memory for the tag the packet goes untagged.
-fn tag_source(node: Node<'_>, sh: &Shared, mut m: Mbuf, addr: Option<&SockAddr>) -> Mbuf {
+fn tag_source(node: Node<'_>, sh: &Shared, mut m: Packet, addr: Option<&SockAddr>) -> Packet {
     let Some(sa) = addr.map(SockAddr::as_bytes) else {
         return m;
     };

@@ -50,9 +50,9 @@ use crate::pure::sockopt::{
 use crate::pure::{c_str, is_space, Errno, Writer, EINVAL, ERANGE};
 
 /// No such struct field.
-const ENOENT: Errno = fbsd_sys::ENOENT as Errno;
+const ENOENT: Errno = crate::pure::consts::ENOENT;
 /// A field given twice.
-const EALREADY: Errno = fbsd_sys::EALREADY as Errno;
+const EALREADY: Errno = crate::pure::consts::EALREADY;
 
 /// Length of the binary typed form: level, name, `int` value.
 pub const TYPED_LEN: usize = 12;

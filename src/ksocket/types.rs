@@ -1,41 +1,39 @@
-//! The ksocket type record, its command list and the ASCII parse types
-//! (ksocket.md §2.1, §7).
+//! The ksocket node type's ABI: its cookie, command numbers and tag type,
+//! its type record, command list and the ASCII parse types of its messages.
 //!
-//! Parse-type records are `static`s the kernel reads by address; they refer
-//! to netgraph's exported predefined types (`ng_parse_struct_type`, …).
+//! The numbers are FreeBSD's (`netgraph/ng_ksocket.h`), except the
+//! statistics messages, which this node type adds.
 
-use core::ffi::{c_int, c_void, CStr};
-
-use fbsd_sys::{ng_cmdlist, ng_parse_struct_field, ng_parse_type, ng_type};
+use core::ffi::c_int;
 
 use super::args;
 use super::node::Ksocket;
 use super::opttext;
 use super::stats;
-use crate::kern::cell::KernelCell;
+use super::tunables;
 use crate::kern::errno::Errno;
-use crate::kern::ngparse::{
-    length_entry, parse_entry, unparse_entry, LengthCall, LengthMethod, ParseCall, ParseMethod,
-    Predefined, UnparseCall, UnparseMethod,
+use crate::kern::netgraph::parse::{
+    Cmd, CmdList, Field, LengthCall, LengthMethod, ParseCall, ParseMethod, ParseType, Predefined,
+    StructFields, TypeRef, UnparseCall, UnparseMethod, HINT32, INT32, UINT64, UINT8,
 };
-use crate::kern::ngpriv::GatedAdapter;
+use crate::kern::netgraph::TypeRecord;
 use crate::pure::sockaddr::{self, ParseOutcome, UnparseOutcome};
 
 /// `NGM_KSOCKET_COOKIE`.
-pub const COOKIE: u32 = fbsd_sys::NGM_KSOCKET_COOKIE;
-/// `NG_KSOCKET_TAG_SOCKADDR`.
-pub const TAG_SOCKADDR: u16 = fbsd_sys::NG_KSOCKET_TAG_SOCKADDR as u16;
+pub const COOKIE: u32 = 942_710_669;
+/// `NG_KSOCKET_TAG_SOCKADDR`: the tag type of a packet's address.
+pub const TAG_SOCKADDR: u16 = 1;
 
 /// Command numbers (FreeBSD's, then this node's statistics messages).
 pub mod cmd {
-    pub const BIND: u32 = fbsd_sys::NGM_KSOCKET_BIND;
-    pub const LISTEN: u32 = fbsd_sys::NGM_KSOCKET_LISTEN;
-    pub const ACCEPT: u32 = fbsd_sys::NGM_KSOCKET_ACCEPT;
-    pub const CONNECT: u32 = fbsd_sys::NGM_KSOCKET_CONNECT;
-    pub const GETNAME: u32 = fbsd_sys::NGM_KSOCKET_GETNAME;
-    pub const GETPEERNAME: u32 = fbsd_sys::NGM_KSOCKET_GETPEERNAME;
-    pub const SETOPT: u32 = fbsd_sys::NGM_KSOCKET_SETOPT;
-    pub const GETOPT: u32 = fbsd_sys::NGM_KSOCKET_GETOPT;
+    pub const BIND: u32 = 1;
+    pub const LISTEN: u32 = 2;
+    pub const ACCEPT: u32 = 3;
+    pub const CONNECT: u32 = 4;
+    pub const GETNAME: u32 = 5;
+    pub const GETPEERNAME: u32 = 6;
+    pub const SETOPT: u32 = 7;
+    pub const GETOPT: u32 = 8;
     /// Reply: the counters (`struct ng_ksocket_stats`).
     pub const GETSTATS: u32 = 100;
     /// Resets the counters; no reply.
@@ -44,54 +42,10 @@ pub mod cmd {
     pub const GETCLRSTATS: u32 = 102;
 }
 
-/// The type record registered with netgraph.
-#[no_mangle]
-pub static ngsock_ksocket_type: KernelCell<ng_type> = KernelCell::new(
-    GatedAdapter::<Ksocket>::record(c"ksocket", CMDLIST.get().cast_const().cast()),
-);
-
-const fn parse_type(
-    supertype: *const ng_parse_type,
-    info: *const c_void,
-    parse: fbsd_sys::ng_parse_t,
-    unparse: fbsd_sys::ng_unparse_t,
-) -> ng_parse_type {
-    ng_parse_type {
-        supertype,
-        info,
-        private: core::ptr::null_mut(),
-        parse,
-        unparse,
-        getDefault: None,
-        getAlign: None,
-    }
-}
-
-const fn field(name: &'static CStr, ty: *const ng_parse_type) -> ng_parse_struct_field {
-    ng_parse_struct_field {
-        name: name.as_ptr(),
-        type_: ty,
-        alignment: 0,
-    }
-}
-
-const END: ng_parse_struct_field = ng_parse_struct_field {
-    name: core::ptr::null(),
-    type_: core::ptr::null(),
-    alignment: 0,
-};
-
-/// A byte array whose length a [`LengthMethod`] computes: the array's
-/// `info` is the getLength function itself.
-const fn bytearray<L: LengthMethod>() -> ng_parse_type {
-    let f: unsafe extern "C" fn(*const ng_parse_type, *const u8, *const u8) -> c_int =
-        length_entry::<L>;
-    parse_type(
-        &raw const fbsd_sys::ng_parse_bytearray_type,
-        f as *const c_void,
-        None,
-        None,
-    )
+crate::module_statics! {
+    /// The type record, registered by the module's glue (`NETGRAPH_INIT`).
+    pub node_type KSOCKET_TYPE = "ngsock_ksocket_type":
+        TypeRecord::with_cmdlist::<Ksocket, 11>(c"ksocket", &CMDLIST);
 }
 
 // ---- generic struct sockaddr: { len family data }, data length = len - 2 ----
@@ -122,24 +76,20 @@ impl LengthMethod for SockdataLenPresent {
     }
 }
 
-static GENERIC_SOCKDATA_TYPE: KernelCell<ng_parse_type> =
-    KernelCell::new(bytearray::<SockdataLen>());
+static GENERIC_SOCKDATA_TYPE: ParseType = ParseType::bytearray::<SockdataLen>();
 
-static GENERIC_SOCKDATA_PRESENT_TYPE: KernelCell<ng_parse_type> =
-    KernelCell::new(bytearray::<SockdataLenPresent>());
+static GENERIC_SOCKDATA_PRESENT_TYPE: ParseType = ParseType::bytearray::<SockdataLenPresent>();
 
-static GENERIC_SOCKADDR_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
-    field(c"len", &raw const fbsd_sys::ng_parse_uint8_type),
-    field(c"family", &raw const fbsd_sys::ng_parse_uint8_type),
-    field(c"data", GENERIC_SOCKDATA_TYPE.get().cast_const()),
-    END,
+static GENERIC_SOCKADDR_FIELDS: StructFields<3> = StructFields::new([
+    Field::new(c"len", UINT8),
+    Field::new(c"family", UINT8),
+    Field::new(c"data", GENERIC_SOCKDATA_TYPE.to_ref()),
 ]);
 
-static GENERIC_SOCKADDR_PRESENT_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
-    field(c"len", &raw const fbsd_sys::ng_parse_uint8_type),
-    field(c"family", &raw const fbsd_sys::ng_parse_uint8_type),
-    field(c"data", GENERIC_SOCKDATA_PRESENT_TYPE.get().cast_const()),
-    END,
+static GENERIC_SOCKADDR_PRESENT_FIELDS: StructFields<3> = StructFields::new([
+    Field::new(c"len", UINT8),
+    Field::new(c"family", UINT8),
+    Field::new(c"data", GENERIC_SOCKDATA_PRESENT_TYPE.to_ref()),
 ]);
 
 /// Prints a generic socket address with the data capped at the message.
@@ -156,22 +106,17 @@ impl UnparseMethod for GenericSockaddr {
 }
 
 /// The generic `struct sockaddr` form (also the `addr` of ACCEPT replies).
-static GENERIC_SOCKADDR_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    &raw const fbsd_sys::ng_parse_struct_type,
-    GENERIC_SOCKADDR_FIELDS.get().cast_const().cast(),
-    None,
-    Some(unparse_entry::<GenericSockaddr>),
-));
+static GENERIC_SOCKADDR_TYPE: ParseType =
+    ParseType::structure(&GENERIC_SOCKADDR_FIELDS).printed_by::<GenericSockaddr>();
 
 /// The generic form as it is printed (see [`SockdataLenPresent`]).
-static GENERIC_SOCKADDR_PRESENT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    &raw const fbsd_sys::ng_parse_struct_type,
-    GENERIC_SOCKADDR_PRESENT_FIELDS.get().cast_const().cast(),
-    None,
-    None,
-));
+static GENERIC_SOCKADDR_PRESENT_TYPE: ParseType =
+    ParseType::structure(&GENERIC_SOCKADDR_PRESENT_FIELDS);
 
 // ---- struct sockaddr with the family shorthands (local/, inet/, inet6/) ----
+//
+// Input: every shorthand. Output: `local/` and `inet/` as FreeBSD, IPv6 in
+// the generic form unless `net.graph.ksocket.inet6_ascii` is set.
 
 struct SockaddrText;
 
@@ -197,9 +142,11 @@ impl ParseMethod for SockaddrText {
 impl UnparseMethod for SockaddrText {
     fn unparse(call: &mut UnparseCall) -> c_int {
         let strings = call.strings();
+        // FreeBSD's forms (IPv6 generic) unless `inet6_ascii` is set.
+        let dialect = tunables::sockaddr_output();
         let r = {
             let (bin, out) = call.split();
-            sockaddr::unparse(bin, out, &strings)
+            sockaddr::unparse_with(bin, out, &strings, dialect)
         };
         match r {
             Ok(UnparseOutcome::Text { consumed, .. }) => {
@@ -213,12 +160,9 @@ impl UnparseMethod for SockaddrText {
 }
 
 /// `struct sockaddr` (no default: an address is never omitted).
-static SOCKADDR_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    core::ptr::null(),
-    core::ptr::null(),
-    Some(parse_entry::<SockaddrText>),
-    Some(unparse_entry::<SockaddrText>),
-));
+static SOCKADDR_TYPE: ParseType = ParseType::custom()
+    .parsed_by::<SockaddrText>()
+    .printed_by::<SockaddrText>();
 
 // ---- struct ng_ksocket_sockopt: { level name value }, value = arglen - 8 ----
 
@@ -230,7 +174,7 @@ impl LengthMethod for SockoptValLen {
         // 8-byte level/name header. FreeBSD's difference goes negative for
         // an arglen below 8, which `SockoptText` refuses before this runs;
         // here it stops at 0.
-        let n = c.header().arglen.saturating_sub(SOCKOPT_HDR_U32);
+        let n = c.arglen().saturating_sub(SOCKOPT_HDR_U32);
         c_int::try_from(n).unwrap_or(c_int::MAX)
     }
 }
@@ -238,13 +182,12 @@ impl LengthMethod for SockoptValLen {
 /// [`args::SOCKOPT_HDR`] as the type of `arglen`.
 const SOCKOPT_HDR_U32: u32 = args::SOCKOPT_HDR as u32;
 
-static SOCKOPTVAL_TYPE: KernelCell<ng_parse_type> = KernelCell::new(bytearray::<SockoptValLen>());
+static SOCKOPTVAL_TYPE: ParseType = ParseType::bytearray::<SockoptValLen>();
 
-static SOCKOPT_FIELDS: KernelCell<[ng_parse_struct_field; 4]> = KernelCell::new([
-    field(c"level", &raw const fbsd_sys::ng_parse_int32_type),
-    field(c"name", &raw const fbsd_sys::ng_parse_int32_type),
-    field(c"value", SOCKOPTVAL_TYPE.get().cast_const()),
-    END,
+static SOCKOPT_FIELDS: StructFields<3> = StructFields::new([
+    Field::new(c"level", INT32),
+    Field::new(c"name", INT32),
+    Field::new(c"value", SOCKOPTVAL_TYPE.to_ref()),
 ]);
 
 struct SockoptText;
@@ -254,7 +197,7 @@ impl ParseMethod for SockoptText {
         // The value's length is `arglen - 8` (here: the text's length + 1
         // - 8); FreeBSD hands a shorter text's negative length to the parse
         // engine.
-        if call.header().arglen < SOCKOPT_HDR_U32 {
+        if call.arglen() < SOCKOPT_HDR_U32 {
             return Errno::EINVAL.raw();
         }
         let start = call.off();
@@ -281,6 +224,28 @@ impl ParseMethod for SockoptText {
 
 impl UnparseMethod for SockoptText {
     fn unparse(call: &mut UnparseCall) -> c_int {
+        // FreeBSD's generic form, once level and name are known to be
+        // there (FreeBSD reads them past a shorter message).
+        if call.split().0.len() < args::SOCKOPT_HDR {
+            return Errno::EINVAL.raw();
+        }
+        call.unparse_as(&SOCKOPT_TYPE)
+    }
+}
+
+/// The GETOPT reply: typed text when it names a known option (only replies
+/// to the ASCII request form carry level and name; FreeBSD's form leaves
+/// them zero, so its reply keeps FreeBSD's generic text).
+struct SockoptReplyText;
+
+impl ParseMethod for SockoptReplyText {
+    fn parse(call: &mut ParseCall) -> c_int {
+        SockoptText::parse(call)
+    }
+}
+
+impl UnparseMethod for SockoptReplyText {
+    fn unparse(call: &mut UnparseCall) -> c_int {
         // Level and name must be there: FreeBSD reads them past a shorter
         // message and hands its negative value length to the parse engine.
         if call.split().0.len() < args::SOCKOPT_HDR {
@@ -301,19 +266,23 @@ impl UnparseMethod for SockoptText {
                 call.advance(consumed);
                 0
             }
-            Ok(None) => call.unparse_as(&SOCKOPT_TYPE),
+            Ok(None) => call.unparse_as(&SOCKOPT_REPLY_TYPE),
             Err(e) => e,
         }
     }
 }
 
-/// `struct ng_ksocket_sockopt`, raw or typed (see `opttext`).
-static SOCKOPT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    &raw const fbsd_sys::ng_parse_struct_type,
-    SOCKOPT_FIELDS.get().cast_const().cast(),
-    Some(parse_entry::<SockoptText>),
-    Some(unparse_entry::<SockoptText>),
-));
+/// `struct ng_ksocket_sockopt` of SETOPT and GETOPT requests: parsed raw or
+/// typed (see `opttext`), printed in FreeBSD's generic form.
+static SOCKOPT_TYPE: ParseType = ParseType::structure(&SOCKOPT_FIELDS)
+    .parsed_by::<SockoptText>()
+    .printed_by::<SockoptText>();
+
+/// `struct ng_ksocket_sockopt` of GETOPT replies: printed typed when it names
+/// a known option, see [`SockoptReplyText`].
+static SOCKOPT_REPLY_TYPE: ParseType = ParseType::structure(&SOCKOPT_FIELDS)
+    .parsed_by::<SockoptReplyText>()
+    .printed_by::<SockoptReplyText>();
 
 // ---- values of a fixed size ----
 
@@ -356,19 +325,15 @@ impl Whole for Int32 {
     }
 }
 
-static INT32_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    &raw const fbsd_sys::ng_parse_int32_type,
-    core::ptr::null(),
-    Some(parse_entry::<Int32>),
-    Some(unparse_entry::<WholeText<Int32>>),
-));
+static INT32_TYPE: ParseType = ParseType::extending(INT32)
+    .parsed_by::<Int32>()
+    .printed_by::<WholeText<Int32>>();
 
 // ---- struct ng_ksocket_accept: { nodeid addr } ----
 
-static ACCEPT_FIELDS: KernelCell<[ng_parse_struct_field; 3]> = KernelCell::new([
-    field(c"nodeid", &raw const fbsd_sys::ng_parse_hint32_type),
-    field(c"addr", GENERIC_SOCKADDR_TYPE.get().cast_const()),
-    END,
+static ACCEPT_FIELDS: StructFields<2> = StructFields::new([
+    Field::new(c"nodeid", HINT32),
+    Field::new(c"addr", GENERIC_SOCKADDR_TYPE.to_ref()),
 ]);
 
 /// The node ID, then at least the address's `len` and `family`.
@@ -381,29 +346,12 @@ impl Whole for Accept {
     }
 }
 
-static ACCEPT_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    &raw const fbsd_sys::ng_parse_struct_type,
-    ACCEPT_FIELDS.get().cast_const().cast(),
-    None,
-    Some(unparse_entry::<WholeText<Accept>>),
-));
+static ACCEPT_TYPE: ParseType =
+    ParseType::structure(&ACCEPT_FIELDS).printed_by::<WholeText<Accept>>();
 
 // ---- struct ng_ksocket_stats: uint64 counters ----
 
-// Evaluated at compile time: an out-of-range index is a build error.
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-const fn stats_fields() -> [ng_parse_struct_field; stats::NUM + 1] {
-    let mut f = [END; stats::NUM + 1];
-    let mut i = 0;
-    while i < stats::NUM {
-        f[i] = field(stats::NAMES[i], &raw const fbsd_sys::ng_parse_uint64_type);
-        i += 1;
-    }
-    f
-}
-
-static STATS_FIELDS: KernelCell<[ng_parse_struct_field; stats::NUM + 1]> =
-    KernelCell::new(stats_fields());
+static STATS_FIELDS: StructFields<{ stats::NUM }> = StructFields::uniform(&stats::NAMES, UINT64);
 
 struct Stats;
 
@@ -414,84 +362,49 @@ impl Whole for Stats {
     }
 }
 
-static STATS_TYPE: KernelCell<ng_parse_type> = KernelCell::new(parse_type(
-    &raw const fbsd_sys::ng_parse_struct_type,
-    STATS_FIELDS.get().cast_const().cast(),
-    None,
-    Some(unparse_entry::<WholeText<Stats>>),
-));
+static STATS_TYPE: ParseType = ParseType::structure(&STATS_FIELDS).printed_by::<WholeText<Stats>>();
 
 // ---- the command list, in FreeBSD's order, then the statistics ----
 
-const fn entry(
-    cmd: u32,
-    name: &'static CStr,
-    mesg: *const ng_parse_type,
-    resp: *const ng_parse_type,
-) -> ng_cmdlist {
-    ng_cmdlist {
-        cookie: COOKIE,
-        cmd: cmd as c_int,
-        name: name.as_ptr(),
-        mesgType: mesg,
-        respType: resp,
-    }
-}
+const SOCKADDR: TypeRef = SOCKADDR_TYPE.to_ref();
+const SOCKOPT: TypeRef = SOCKOPT_TYPE.to_ref();
+const STATS: TypeRef = STATS_TYPE.to_ref();
+const INT32_WHOLE: TypeRef = INT32_TYPE.to_ref();
 
-const NONE: *const ng_parse_type = core::ptr::null();
-
-static CMDLIST: KernelCell<[ng_cmdlist; 12]> = KernelCell::new([
-    entry(cmd::BIND, c"bind", SOCKADDR_TYPE.get().cast_const(), NONE),
-    entry(cmd::LISTEN, c"listen", INT32_TYPE.get().cast_const(), NONE),
-    entry(cmd::ACCEPT, c"accept", NONE, ACCEPT_TYPE.get().cast_const()),
-    entry(
+static CMDLIST: CmdList<11> = CmdList::new([
+    Cmd::new(COOKIE, cmd::BIND, c"bind", Some(SOCKADDR), None),
+    Cmd::new(COOKIE, cmd::LISTEN, c"listen", Some(INT32_WHOLE), None),
+    Cmd::new(
+        COOKIE,
+        cmd::ACCEPT,
+        c"accept",
+        None,
+        Some(ACCEPT_TYPE.to_ref()),
+    ),
+    Cmd::new(
+        COOKIE,
         cmd::CONNECT,
         c"connect",
-        SOCKADDR_TYPE.get().cast_const(),
-        INT32_TYPE.get().cast_const(),
+        Some(SOCKADDR),
+        Some(INT32_WHOLE),
     ),
-    entry(
-        cmd::GETNAME,
-        c"getname",
-        NONE,
-        SOCKADDR_TYPE.get().cast_const(),
-    ),
-    entry(
+    Cmd::new(COOKIE, cmd::GETNAME, c"getname", None, Some(SOCKADDR)),
+    Cmd::new(
+        COOKIE,
         cmd::GETPEERNAME,
         c"getpeername",
-        NONE,
-        SOCKADDR_TYPE.get().cast_const(),
+        None,
+        Some(SOCKADDR),
     ),
-    entry(
-        cmd::SETOPT,
-        c"setopt",
-        SOCKOPT_TYPE.get().cast_const(),
-        NONE,
-    ),
-    entry(
+    Cmd::new(COOKIE, cmd::SETOPT, c"setopt", Some(SOCKOPT), None),
+    Cmd::new(
+        COOKIE,
         cmd::GETOPT,
         c"getopt",
-        SOCKOPT_TYPE.get().cast_const(),
-        SOCKOPT_TYPE.get().cast_const(),
+        Some(SOCKOPT),
+        Some(SOCKOPT_REPLY_TYPE.to_ref()),
     ),
-    entry(
-        cmd::GETSTATS,
-        c"getstats",
-        NONE,
-        STATS_TYPE.get().cast_const(),
-    ),
-    entry(cmd::CLRSTATS, c"clrstats", NONE, NONE),
-    entry(
-        cmd::GETCLRSTATS,
-        c"getclrstats",
-        NONE,
-        STATS_TYPE.get().cast_const(),
-    ),
-    ng_cmdlist {
-        cookie: 0,
-        cmd: 0,
-        name: core::ptr::null(),
-        mesgType: NONE,
-        respType: NONE,
-    },
+    Cmd::new(COOKIE, cmd::GETSTATS, c"getstats", None, Some(STATS)),
+    Cmd::new(COOKIE, cmd::CLRSTATS, c"clrstats", None, None),
+    Cmd::new(COOKIE, cmd::GETCLRSTATS, c"getclrstats", None, Some(STATS)),
 ]);

@@ -27,10 +27,11 @@
 //! FreeBSD rejects can become valid. The extension entries are marked
 //! [`Origin::Extension`] in the tables.
 
+use super::consts as c;
 use super::{c_str, strtoul10, Dialect, Errno, EINVAL};
 
 /// `NG_HOOKSIZ`: size of a netgraph hook-name buffer, NUL included.
-pub const NG_HOOKSIZ: usize = fbsd_sys::NG_HOOKSIZ as usize;
+pub const NG_HOOKSIZ: usize = super::consts::NG_HOOKSIZ;
 
 /// Where an alias comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,31 +65,30 @@ impl Alias {
     }
 }
 
-// The socket constants below are small positive numbers: casts cannot wrap.
 /// `PF_LOCAL` (1).
-pub const PF_LOCAL: i32 = fbsd_sys::AF_UNIX as i32;
+pub const PF_LOCAL: i32 = c::AF_UNIX;
 /// `PF_INET` (2).
-pub const PF_INET: i32 = fbsd_sys::PF_INET as i32;
+pub const PF_INET: i32 = c::PF_INET;
 /// `PF_INET6` (28).
-pub const PF_INET6: i32 = fbsd_sys::PF_INET6 as i32;
+pub const PF_INET6: i32 = c::PF_INET6;
 /// `PF_ATM` (30).
-pub const PF_ATM: i32 = fbsd_sys::PF_ATM as i32;
+pub const PF_ATM: i32 = c::PF_ATM;
 /// `PF_DIVERT` (44).
-pub const PF_DIVERT: i32 = fbsd_sys::PF_DIVERT as i32;
+pub const PF_DIVERT: i32 = c::PF_DIVERT;
 
-const fn freebsd(name: &'static str, value: u32, family: i32) -> Alias {
+const fn freebsd(name: &'static str, value: i32, family: i32) -> Alias {
     Alias {
         name,
-        value: value as i32,
+        value,
         family,
         origin: Origin::FreeBsd,
     }
 }
 
-const fn extension(name: &'static str, value: u32, family: i32) -> Alias {
+const fn extension(name: &'static str, value: i32, family: i32) -> Alias {
     Alias {
         name,
-        value: value as i32,
+        value,
         family,
         origin: Origin::Extension,
     }
@@ -96,51 +96,51 @@ const fn extension(name: &'static str, value: u32, family: i32) -> Alias {
 
 /// Family aliases (family column 0), ksocket.md §3.2.
 pub static FAMILY_ALIASES: [Alias; 5] = [
-    freebsd("local", fbsd_sys::AF_UNIX, 0),
-    freebsd("inet", fbsd_sys::PF_INET, 0),
-    freebsd("inet6", fbsd_sys::PF_INET6, 0),
-    freebsd("atm", fbsd_sys::PF_ATM, 0),
-    freebsd("divert", fbsd_sys::PF_DIVERT, 0),
+    freebsd("local", c::AF_UNIX, 0),
+    freebsd("inet", c::PF_INET, 0),
+    freebsd("inet6", c::PF_INET6, 0),
+    freebsd("atm", c::PF_ATM, 0),
+    freebsd("divert", c::PF_DIVERT, 0),
 ];
 
 /// Socket-type aliases (family column 0), ksocket.md §3.3.
 pub static TYPE_ALIASES: [Alias; 5] = [
-    freebsd("stream", fbsd_sys::SOCK_STREAM, 0),
-    freebsd("dgram", fbsd_sys::SOCK_DGRAM, 0),
-    freebsd("raw", fbsd_sys::SOCK_RAW, 0),
-    freebsd("rdm", fbsd_sys::SOCK_RDM, 0),
-    freebsd("seqpacket", fbsd_sys::SOCK_SEQPACKET, 0),
+    freebsd("stream", c::SOCK_STREAM, 0),
+    freebsd("dgram", c::SOCK_DGRAM, 0),
+    freebsd("raw", c::SOCK_RAW, 0),
+    freebsd("rdm", c::SOCK_RDM, 0),
+    freebsd("seqpacket", c::SOCK_SEQPACKET, 0),
 ];
 
 /// Protocol aliases, ksocket.md §3.4 (FreeBSD: all bound to `inet`), followed
 /// by this crate's extensions ([`Origin::Extension`]).
 pub static PROTOCOL_ALIASES: [Alias; 24] = [
-    freebsd("ip", fbsd_sys::IPPROTO_IP, PF_INET),
-    freebsd("raw", fbsd_sys::IPPROTO_RAW, PF_INET),
-    freebsd("icmp", fbsd_sys::IPPROTO_ICMP, PF_INET),
-    freebsd("igmp", fbsd_sys::IPPROTO_IGMP, PF_INET),
-    freebsd("tcp", fbsd_sys::IPPROTO_TCP, PF_INET),
-    freebsd("udp", fbsd_sys::IPPROTO_UDP, PF_INET),
-    freebsd("gre", fbsd_sys::IPPROTO_GRE, PF_INET),
-    freebsd("esp", fbsd_sys::IPPROTO_ESP, PF_INET),
-    freebsd("ah", fbsd_sys::IPPROTO_AH, PF_INET),
-    freebsd("swipe", fbsd_sys::IPPROTO_SWIPE, PF_INET),
-    freebsd("encap", fbsd_sys::IPPROTO_ENCAP, PF_INET),
-    freebsd("pim", fbsd_sys::IPPROTO_PIM, PF_INET),
-    extension("sctp", fbsd_sys::IPPROTO_SCTP, PF_INET),
+    freebsd("ip", c::IPPROTO_IP, PF_INET),
+    freebsd("raw", c::IPPROTO_RAW, PF_INET),
+    freebsd("icmp", c::IPPROTO_ICMP, PF_INET),
+    freebsd("igmp", c::IPPROTO_IGMP, PF_INET),
+    freebsd("tcp", c::IPPROTO_TCP, PF_INET),
+    freebsd("udp", c::IPPROTO_UDP, PF_INET),
+    freebsd("gre", c::IPPROTO_GRE, PF_INET),
+    freebsd("esp", c::IPPROTO_ESP, PF_INET),
+    freebsd("ah", c::IPPROTO_AH, PF_INET),
+    freebsd("swipe", c::IPPROTO_SWIPE, PF_INET),
+    freebsd("encap", c::IPPROTO_ENCAP, PF_INET),
+    freebsd("pim", c::IPPROTO_PIM, PF_INET),
+    extension("sctp", c::IPPROTO_SCTP, PF_INET),
     // `ip` keeps meaning 0 (the family's default protocol) for inet6, not
     // IPPROTO_IPV6 (41).
-    extension("ip", fbsd_sys::IPPROTO_IP, PF_INET6),
-    extension("raw", fbsd_sys::IPPROTO_RAW, PF_INET6),
-    extension("icmp6", fbsd_sys::IPPROTO_ICMPV6, PF_INET6),
-    extension("tcp", fbsd_sys::IPPROTO_TCP, PF_INET6),
-    extension("udp", fbsd_sys::IPPROTO_UDP, PF_INET6),
-    extension("gre", fbsd_sys::IPPROTO_GRE, PF_INET6),
-    extension("esp", fbsd_sys::IPPROTO_ESP, PF_INET6),
-    extension("ah", fbsd_sys::IPPROTO_AH, PF_INET6),
-    extension("encap", fbsd_sys::IPPROTO_ENCAP, PF_INET6),
-    extension("pim", fbsd_sys::IPPROTO_PIM, PF_INET6),
-    extension("sctp", fbsd_sys::IPPROTO_SCTP, PF_INET6),
+    extension("ip", c::IPPROTO_IP, PF_INET6),
+    extension("raw", c::IPPROTO_RAW, PF_INET6),
+    extension("icmp6", c::IPPROTO_ICMPV6, PF_INET6),
+    extension("tcp", c::IPPROTO_TCP, PF_INET6),
+    extension("udp", c::IPPROTO_UDP, PF_INET6),
+    extension("gre", c::IPPROTO_GRE, PF_INET6),
+    extension("esp", c::IPPROTO_ESP, PF_INET6),
+    extension("ah", c::IPPROTO_AH, PF_INET6),
+    extension("encap", c::IPPROTO_ENCAP, PF_INET6),
+    extension("pim", c::IPPROTO_PIM, PF_INET6),
+    extension("sctp", c::IPPROTO_SCTP, PF_INET6),
 ];
 
 /// The `socket(2)` triple a hook name stands for.

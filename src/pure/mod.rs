@@ -22,6 +22,7 @@
 
 use core::fmt;
 
+pub mod consts;
 pub mod hookname;
 pub mod ngpath;
 pub mod sockaddr;
@@ -32,15 +33,14 @@ pub mod sockopt;
 /// Kernel code converts it with `kern::Errno::from_raw`.
 pub type Errno = i32;
 
-// The errno constants are small positive numbers: the casts cannot wrap.
 /// Argument list too long (a string is too long for its field).
-pub const E2BIG: Errno = fbsd_sys::E2BIG as Errno;
+pub const E2BIG: Errno = consts::E2BIG;
 /// Cannot allocate memory.
-pub const ENOMEM: Errno = fbsd_sys::ENOMEM as Errno;
+pub const ENOMEM: Errno = consts::ENOMEM;
 /// Invalid argument (syntax error, bad value).
-pub const EINVAL: Errno = fbsd_sys::EINVAL as Errno;
+pub const EINVAL: Errno = consts::EINVAL;
 /// Result too large (the output buffer is too small).
-pub const ERANGE: Errno = fbsd_sys::ERANGE as Errno;
+pub const ERANGE: Errno = consts::ERANGE;
 
 /// Which behaviour to implement where this crate improves on FreeBSD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -72,6 +72,19 @@ pub fn c_str(s: &[u8]) -> &[u8] {
         Some(n) => s.get(..n).unwrap_or(s),
         None => s,
     }
+}
+
+/// Writes `s` plus a NUL into `buf`, truncating `s` to fit; returns the
+/// length of the C string written.
+pub fn copy_c_str(buf: &mut [u8], s: &[u8]) -> usize {
+    let n = s.len().min(buf.len().saturating_sub(1));
+    for (d, v) in buf.iter_mut().zip(s.iter().take(n)) {
+        *d = *v;
+    }
+    if let Some(z) = buf.get_mut(n) {
+        *z = 0;
+    }
+    n
 }
 
 /// Result of [`strtoul10`].

@@ -7,7 +7,7 @@
 
 /// Longest address the core looks at (`NG_PATHSIZ` less its NUL): it copies
 /// at most this many bytes and ignores the rest.
-pub const PATH_MAX: usize = fbsd_sys::NG_PATHSIZ as usize - 1;
+pub const PATH_MAX: usize = super::consts::NG_PATHSIZ - 1;
 
 /// True if the address `path` (up to its first NUL, at most [`PATH_MAX`]
 /// bytes) has the node part `.`, which means "the starting node": `.:`,

@@ -2,18 +2,18 @@
 //!
 //! **This whole module is a deliberate improvement.** FreeBSD's ksocket only
 //! takes `struct ng_ksocket_sockopt` as raw numbers plus a byte array
-//! (ksocket.md §7.2), so an integer option is spelt `[ 1 ]` on little-endian
+//! (its raw form), so an integer option is spelt `[ 1 ]` on little-endian
 //! and `[ 3=1 ]` on big-endian hosts. These tables name the common levels and
 //! options, say whether a value is an integer or a boolean and whether it can
 //! be set, and convert values to and from the 4-byte native-endian `int` the
 //! kernel expects. They add names only: numeric levels and options keep
 //! working unchanged.
 //!
-//! Every number comes from the FreeBSD 15 headers (`sys/socket.h`,
-//! `netinet/in.h`, `netinet6/in6.h`, `netinet/tcp.h`, `netinet/udp.h`) through
-//! `fbsd_sys`, except `UDP_ENCAP` (from `netinet/udp.h`, which the bindings do
-//! not include); the tests pin each value.
+//! Every number is FreeBSD 15's (`sys/socket.h`, `netinet/in.h`,
+//! `netinet6/in6.h`, `netinet/tcp.h`, `netinet/udp.h`), from [`super::consts`];
+//! the tests pin each value.
 
+use super::consts as s;
 use super::{is_space, Errno, Writer, EINVAL, ERANGE};
 use core::fmt::Write as _;
 
@@ -60,19 +60,16 @@ pub struct SockOpt {
     pub access: Access,
 }
 
-// Every constant below is a small positive number: the casts cannot wrap.
 /// `SOL_SOCKET` (0xffff).
-pub const SOL_SOCKET: i32 = fbsd_sys::SOL_SOCKET as i32;
+pub const SOL_SOCKET: i32 = s::SOL_SOCKET;
 /// `IPPROTO_IP` (0).
-pub const IPPROTO_IP: i32 = fbsd_sys::IPPROTO_IP as i32;
+pub const IPPROTO_IP: i32 = s::IPPROTO_IP;
 /// `IPPROTO_IPV6` (41).
-pub const IPPROTO_IPV6: i32 = fbsd_sys::IPPROTO_IPV6 as i32;
+pub const IPPROTO_IPV6: i32 = s::IPPROTO_IPV6;
 /// `IPPROTO_TCP` (6).
-pub const IPPROTO_TCP: i32 = fbsd_sys::IPPROTO_TCP as i32;
+pub const IPPROTO_TCP: i32 = s::IPPROTO_TCP;
 /// `IPPROTO_UDP` (17).
-pub const IPPROTO_UDP: i32 = fbsd_sys::IPPROTO_UDP as i32;
-/// `UDP_ENCAP` (1, `netinet/udp.h`).
-const UDP_ENCAP: u32 = 1;
+pub const IPPROTO_UDP: i32 = s::IPPROTO_UDP;
 
 /// The option levels, by name.
 pub static LEVELS: [Level; 5] = [
@@ -101,102 +98,63 @@ pub static LEVELS: [Level; 5] = [
 const fn opt(
     level: i32,
     name: &'static str,
-    value: u32,
+    value: i32,
     kind: ValueKind,
     access: Access,
 ) -> SockOpt {
     SockOpt {
         level,
         name,
-        value: value as i32,
+        value,
         kind,
         access,
     }
 }
 
-use fbsd_sys as s;
 use Access::{ReadOnly as RO, ReadWrite as RW};
 use ValueKind::{Bool, Int};
 
-/// The known options. Options whose value is a structure (`SO_LINGER`,
-/// `SO_SNDTIMEO`, multicast group requests, …) are left out.
-pub static OPTIONS: [SockOpt; 43] = [
-    opt(SOL_SOCKET, "SO_DEBUG", s::SO_DEBUG, Bool, RW),
-    opt(SOL_SOCKET, "SO_ACCEPTCONN", s::SO_ACCEPTCONN, Bool, RO),
-    opt(SOL_SOCKET, "SO_REUSEADDR", s::SO_REUSEADDR, Bool, RW),
-    opt(SOL_SOCKET, "SO_KEEPALIVE", s::SO_KEEPALIVE, Bool, RW),
-    opt(SOL_SOCKET, "SO_DONTROUTE", s::SO_DONTROUTE, Bool, RW),
-    opt(SOL_SOCKET, "SO_BROADCAST", s::SO_BROADCAST, Bool, RW),
-    opt(SOL_SOCKET, "SO_OOBINLINE", s::SO_OOBINLINE, Bool, RW),
-    opt(SOL_SOCKET, "SO_REUSEPORT", s::SO_REUSEPORT, Bool, RW),
-    opt(SOL_SOCKET, "SO_REUSEPORT_LB", s::SO_REUSEPORT_LB, Bool, RW),
-    opt(SOL_SOCKET, "SO_SNDBUF", s::SO_SNDBUF, Int, RW),
-    opt(SOL_SOCKET, "SO_RCVBUF", s::SO_RCVBUF, Int, RW),
-    opt(SOL_SOCKET, "SO_SNDLOWAT", s::SO_SNDLOWAT, Int, RW),
-    opt(SOL_SOCKET, "SO_RCVLOWAT", s::SO_RCVLOWAT, Int, RW),
-    opt(SOL_SOCKET, "SO_ERROR", s::SO_ERROR, Int, RO),
-    opt(SOL_SOCKET, "SO_TYPE", s::SO_TYPE, Int, RO),
-    opt(SOL_SOCKET, "SO_FIB", s::SO_FIB, Int, RW),
-    opt(SOL_SOCKET, "SO_PROTOCOL", s::SO_PROTOCOL, Int, RO),
-    opt(SOL_SOCKET, "SO_DOMAIN", s::SO_DOMAIN, Int, RO),
-    opt(IPPROTO_IP, "IP_HDRINCL", s::IP_HDRINCL, Bool, RW),
-    opt(IPPROTO_IP, "IP_TOS", s::IP_TOS, Int, RW),
-    opt(IPPROTO_IP, "IP_TTL", s::IP_TTL, Int, RW),
-    // `u_char` in the header comment; the kernel also takes and returns an
-    // int when the value is 4 bytes long.
-    opt(IPPROTO_IP, "IP_MULTICAST_TTL", s::IP_MULTICAST_TTL, Int, RW),
-    opt(
-        IPPROTO_IP,
-        "IP_MULTICAST_LOOP",
-        s::IP_MULTICAST_LOOP,
-        Bool,
-        RW,
-    ),
-    opt(IPPROTO_IP, "IP_BINDANY", s::IP_BINDANY, Bool, RW),
-    opt(IPPROTO_IP, "IP_MINTTL", s::IP_MINTTL, Int, RW),
-    opt(IPPROTO_IP, "IP_DONTFRAG", s::IP_DONTFRAG, Bool, RW),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_UNICAST_HOPS",
-        s::IPV6_UNICAST_HOPS,
-        Int,
-        RW,
-    ),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_MULTICAST_HOPS",
-        s::IPV6_MULTICAST_HOPS,
-        Int,
-        RW,
-    ),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_MULTICAST_LOOP",
-        s::IPV6_MULTICAST_LOOP,
-        Bool,
-        RW,
-    ),
-    opt(IPPROTO_IPV6, "IPV6_V6ONLY", s::IPV6_V6ONLY, Bool, RW),
-    opt(IPPROTO_IPV6, "IPV6_TCLASS", s::IPV6_TCLASS, Int, RW),
-    opt(IPPROTO_IPV6, "IPV6_DONTFRAG", s::IPV6_DONTFRAG, Bool, RW),
-    opt(IPPROTO_IPV6, "IPV6_BINDANY", s::IPV6_BINDANY, Bool, RW),
-    opt(
-        IPPROTO_IPV6,
-        "IPV6_AUTOFLOWLABEL",
-        s::IPV6_AUTOFLOWLABEL,
-        Bool,
-        RW,
-    ),
-    opt(IPPROTO_TCP, "TCP_NODELAY", s::TCP_NODELAY, Bool, RW),
-    opt(IPPROTO_TCP, "TCP_MAXSEG", s::TCP_MAXSEG, Int, RW),
-    opt(IPPROTO_TCP, "TCP_NOPUSH", s::TCP_NOPUSH, Bool, RW),
-    opt(IPPROTO_TCP, "TCP_NOOPT", s::TCP_NOOPT, Bool, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPINIT", s::TCP_KEEPINIT, Int, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPIDLE", s::TCP_KEEPIDLE, Int, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPINTVL", s::TCP_KEEPINTVL, Int, RW),
-    opt(IPPROTO_TCP, "TCP_KEEPCNT", s::TCP_KEEPCNT, Int, RW),
-    opt(IPPROTO_UDP, "UDP_ENCAP", UDP_ENCAP, Int, RW),
-];
+/// The option table: for each level, each option's name (also the name
+/// of its constant in [`super::consts`]), value kind and access.
+macro_rules! options {
+    ($($level:ident: $($name:ident $kind:ident $access:ident,)* ;)*) => {
+        [$($(opt($level, stringify!($name), s::$name, $kind, $access),)*)*]
+    };
+}
+
+/// The known options, by level: name, kind of value, access. Options
+/// whose value is a structure (`SO_LINGER`, `SO_SNDTIMEO`, multicast group
+/// requests, …) are left out. `IP_MULTICAST_TTL` is a `u_char` in the
+/// header comment; the kernel also takes and returns an int when the value
+/// is 4 bytes long.
+pub static OPTIONS: [SockOpt; 43] = options! {
+    SOL_SOCKET:
+        SO_DEBUG Bool RW, SO_ACCEPTCONN Bool RO, SO_REUSEADDR Bool RW,
+        SO_KEEPALIVE Bool RW, SO_DONTROUTE Bool RW, SO_BROADCAST Bool RW,
+        SO_OOBINLINE Bool RW, SO_REUSEPORT Bool RW, SO_REUSEPORT_LB Bool RW,
+        SO_SNDBUF Int RW, SO_RCVBUF Int RW, SO_SNDLOWAT Int RW,
+        SO_RCVLOWAT Int RW, SO_ERROR Int RO, SO_TYPE Int RO,
+        SO_FIB Int RW, SO_PROTOCOL Int RO, SO_DOMAIN Int RO,
+    ;
+    IPPROTO_IP:
+        IP_HDRINCL Bool RW, IP_TOS Int RW, IP_TTL Int RW,
+        IP_MULTICAST_TTL Int RW, IP_MULTICAST_LOOP Bool RW, IP_BINDANY Bool RW,
+        IP_MINTTL Int RW, IP_DONTFRAG Bool RW,
+    ;
+    IPPROTO_IPV6:
+        IPV6_UNICAST_HOPS Int RW, IPV6_MULTICAST_HOPS Int RW, IPV6_MULTICAST_LOOP Bool RW,
+        IPV6_V6ONLY Bool RW, IPV6_TCLASS Int RW, IPV6_DONTFRAG Bool RW,
+        IPV6_BINDANY Bool RW, IPV6_AUTOFLOWLABEL Bool RW,
+    ;
+    IPPROTO_TCP:
+        TCP_NODELAY Bool RW, TCP_MAXSEG Int RW, TCP_NOPUSH Bool RW,
+        TCP_NOOPT Bool RW, TCP_KEEPINIT Int RW, TCP_KEEPIDLE Int RW,
+        TCP_KEEPINTVL Int RW, TCP_KEEPCNT Int RW,
+    ;
+    IPPROTO_UDP:
+        UDP_ENCAP Int RW,
+    ;
+};
 
 /// The level called `name` (exact, case-sensitive).
 pub fn level_by_name(name: &[u8]) -> Option<&'static Level> {

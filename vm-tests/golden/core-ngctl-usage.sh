@@ -128,8 +128,8 @@ ngs_exit 64
 ngs_at 47 '| ngctl: no command specified'
 ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)no( |[ 	]*	[ 	]*)command( |[ 	]*	[ 	]*)specified[ 	]*$' 'ngctl: no command specified'
 
-ngs_at 48 '| usage: ngctl [-d] [-f file] [-n name] [command ...]'
-ngs_match '^[ 	]*usage:( |[ 	]*	[ 	]*)ngctl( |[ 	]*	[ 	]*)\[-d]( |[ 	]*	[ 	]*)\[-f( |[ 	]*	[ 	]*)file]( |[ 	]*	[ 	]*)\[-n( |[ 	]*	[ 	]*)name]( |[ 	]*	[ 	]*)\[command( |[ 	]*	[ 	]*)\.\.\.][ 	]*$' 'usage: ngctl [-d] [-f file] [-n name] [command ...]'
+ngs_at 48 '| usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]'
+ngs_match '^[ 	]*usage:( |[ 	]*	[ 	]*)ngctl( |[ 	]*	[ 	]*)\[-j( |[ 	]*	[ 	]*)jail]( |[ 	]*	[ 	]*)\[-d]( |[ 	]*	[ 	]*)\[-f( |[ 	]*	[ 	]*)filename]( |[ 	]*	[ 	]*)\[-n( |[ 	]*	[ 	]*)nodename]( |[ 	]*	[ 	]*)\[command( |[ 	]*	[ 	]*)\[argument( |[ 	]*	[ 	]*)\.\.\.]][ 	]*$' 'usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]'
 
 ngs_at 49 'ngctl -q list'
 ngs_ngctl root -q list
@@ -139,5 +139,81 @@ ngs_exit 64
 
 ngs_at 51 '| ngctl: illegal option -- q'
 ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)illegal( |[ 	]*	[ 	]*)option( |[ 	]*	[ 	]*)--( |[ 	]*	[ 	]*)q[ 	]*$' 'ngctl: illegal option -- q'
+
+ngs_at 52 '| usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]'
+ngs_match '^[ 	]*usage:( |[ 	]*	[ 	]*)ngctl( |[ 	]*	[ 	]*)\[-j( |[ 	]*	[ 	]*)jail]( |[ 	]*	[ 	]*)\[-d]( |[ 	]*	[ 	]*)\[-f( |[ 	]*	[ 	]*)filename]( |[ 	]*	[ 	]*)\[-n( |[ 	]*	[ 	]*)nodename]( |[ 	]*	[ 	]*)\[command( |[ 	]*	[ 	]*)\[argument( |[ 	]*	[ 	]*)\.\.\.]][ 	]*$' 'usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]'
+
+ngs_at 53 'ngctl -n'
+ngs_ngctl root -n
+
+ngs_at 54 '=> exit 64'
+ngs_exit 64
+
+ngs_at 55 '| ngctl: option requires an argument -- n'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)option( |[ 	]*	[ 	]*)requires( |[ 	]*	[ 	]*)an( |[ 	]*	[ 	]*)argument( |[ 	]*	[ 	]*)--( |[ 	]*	[ 	]*)n[ 	]*$' 'ngctl: option requires an argument -- n'
+
+ngs_at 57 'ngctl -f nosuch.cmds -q'
+ngs_ngctl root -f nosuch.cmds -q
+
+ngs_at 58 '=> exit 66'
+ngs_exit 66
+
+ngs_at 59 '| ngctl: nosuch.cmds: No such file or directory'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)nosuch\.cmds:( |[ 	]*	[ 	]*)No( |[ 	]*	[ 	]*)such( |[ 	]*	[ 	]*)file( |[ 	]*	[ 	]*)or( |[ 	]*	[ 	]*)directory[ 	]*$' 'ngctl: nosuch.cmds: No such file or directory'
+
+ngs_at 61 'ngctl -j "" list'
+ngs_ngctl root -j '' list
+
+ngs_at 62 '=> exit 64'
+ngs_exit 64
+
+ngs_at 63 '| ngctl: invalid jail name'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)invalid( |[ 	]*	[ 	]*)jail( |[ 	]*	[ 	]*)name[ 	]*$' 'ngctl: invalid jail name'
+
+ngs_at 64 '| usage: ngctl [-j jail] *'
+ngs_match '^[ 	]*usage:( |[ 	]*	[ 	]*)ngctl( |[ 	]*	[ 	]*)\[-j( |[ 	]*	[ 	]*)jail]( |[ 	]*	[ 	]*).*[ 	]*$' 'usage: ngctl [-j jail] *'
+
+ngs_at 65 'ngctl -j ngsock-no-such-jail list'
+ngs_ngctl root -j ngsock-no-such-jail list
+
+ngs_at 66 '=> exit 68'
+ngs_exit 68
+
+ngs_at 67 '| ngctl: jail "ngsock-no-such-jail" not found'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)jail( |[ 	]*	[ 	]*)"ngsock-no-such-jail"( |[ 	]*	[ 	]*)not( |[ 	]*	[ 	]*)found[ 	]*$' 'ngctl: jail "ngsock-no-such-jail" not found'
+
+ngs_at 68 '!| *There are*'
+ngs_nomatch '^[ 	]*.*There( |[ 	]*	[ 	]*)are.*[ 	]*$' '*There are*'
+
+ngs_at 71 'ngctl help connect'
+ngs_ngctl root help connect
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 72 '| usage:    connect [path] <relpath> <hook> <peerhook>'
+ngs_match '^[ 	]*usage:(    |[ 	]*	[ 	]*)connect( |[ 	]*	[ 	]*)\[path]( |[ 	]*	[ 	]*)<relpath>( |[ 	]*	[ 	]*)<hook>( |[ 	]*	[ 	]*)<peerhook>[ 	]*$' 'usage:    connect [path] <relpath> <hook> <peerhook>'
+
+ngs_at 73 '| Aliases:  join'
+ngs_match '^[ 	]*Aliases:(  |[ 	]*	[ 	]*)join[ 	]*$' 'Aliases:  join'
+
+ngs_at 74 '| Summary:  Connects hook <peerhook> of the node at <relpath> to <hook>'
+ngs_match '^[ 	]*Summary:(  |[ 	]*	[ 	]*)Connects( |[ 	]*	[ 	]*)hook( |[ 	]*	[ 	]*)<peerhook>( |[ 	]*	[ 	]*)of( |[ 	]*	[ 	]*)the( |[ 	]*	[ 	]*)node( |[ 	]*	[ 	]*)at( |[ 	]*	[ 	]*)<relpath>( |[ 	]*	[ 	]*)to( |[ 	]*	[ 	]*)<hook>[ 	]*$' 'Summary:  Connects hook <peerhook> of the node at <relpath> to <hook>'
+
+ngs_at 75 '| Description:'
+ngs_match '^[ 	]*Description:[ 	]*$' Description:
+
+ngs_at 76 '|   The connect command creates a link between the two nodes at'
+ngs_match '^[ 	]*The( |[ 	]*	[ 	]*)connect( |[ 	]*	[ 	]*)command( |[ 	]*	[ 	]*)creates( |[ 	]*	[ 	]*)a( |[ 	]*	[ 	]*)link( |[ 	]*	[ 	]*)between( |[ 	]*	[ 	]*)the( |[ 	]*	[ 	]*)two( |[ 	]*	[ 	]*)nodes( |[ 	]*	[ 	]*)at[ 	]*$' 'The connect command creates a link between the two nodes at'
+
+ngs_at 77 '|   "path" and "relpath" using hooks "hook" and "peerhook",'
+ngs_match '^[ 	]*"path"( |[ 	]*	[ 	]*)and( |[ 	]*	[ 	]*)"relpath"( |[ 	]*	[ 	]*)using( |[ 	]*	[ 	]*)hooks( |[ 	]*	[ 	]*)"hook"( |[ 	]*	[ 	]*)and( |[ 	]*	[ 	]*)"peerhook",[ 	]*$' '"path" and "relpath" using hooks "hook" and "peerhook",'
+
+ngs_at 78 '|   respectively. The "relpath", if not absolute, is specified'
+ngs_match '^[ 	]*respectively\.( |[ 	]*	[ 	]*)The( |[ 	]*	[ 	]*)"relpath",( |[ 	]*	[ 	]*)if( |[ 	]*	[ 	]*)not( |[ 	]*	[ 	]*)absolute,( |[ 	]*	[ 	]*)is( |[ 	]*	[ 	]*)specified[ 	]*$' 'respectively. The "relpath", if not absolute, is specified'
+
+ngs_at 79 '|   relative to the node at "path". If "path" is omitted then "."'
+ngs_match '^[ 	]*relative( |[ 	]*	[ 	]*)to( |[ 	]*	[ 	]*)the( |[ 	]*	[ 	]*)node( |[ 	]*	[ 	]*)at( |[ 	]*	[ 	]*)"path"\.( |[ 	]*	[ 	]*)If( |[ 	]*	[ 	]*)"path"( |[ 	]*	[ 	]*)is( |[ 	]*	[ 	]*)omitted( |[ 	]*	[ 	]*)then( |[ 	]*	[ 	]*)"\."[ 	]*$' 'relative to the node at "path". If "path" is omitted then "."'
+
+ngs_at 80 '|   is assumed.'
+ngs_match '^[ 	]*is( |[ 	]*	[ 	]*)assumed\.[ 	]*$' 'is assumed.'
 
 ngs_end

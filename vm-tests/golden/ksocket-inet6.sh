@@ -3,7 +3,7 @@
 # Runs on FreeBSD 15 with the real ngctl(8); see vm-tests/README.md.
 # spec: ksocket.md:7.1 ng_ksocket.4:DEVIATIONS
 . "${NGS_LIB:-$(dirname "$0")/ngslib.sh}"
-ngs_begin scenarios/ksocket-inet6.ngs 'inet6 forms and aliases'
+ngs_begin scenarios/ksocket-inet6.ngs 'IPv6 socket addresses: FreeBSD'\''s generic form by default, inet6/ text only with net.graph.ksocket.inet6_ascii=1'
 ngs_require ng_socket ng_ksocket
 
 ngs_at 5 'session s'
@@ -26,24 +26,84 @@ ngs_at 9 's: name ec:k k6'
 ngs_session_cmd s 'name ec:k k6'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 10 's: msg k6: bind inet6/[::1]:7778'
-ngs_session_cmd s 'msg k6: bind inet6/[::1]:7778'
-ngs_ok  # implied: no '=>' follows
-
 ngs_at 11 'ngctl msg k6: getname'
 ngs_ngctl root msg k6: getname
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 12 '| Args:	inet6/[::1]:7778'
+ngs_at 12 '| Rec'\''d response "getname" (5) from "[{id}]:":'
+ngs_match '^[ 	]*Rec'\''d( |[ 	]*	[ 	]*)response( |[ 	]*	[ 	]*)"getname"( |[ 	]*	[ 	]*)\(5\)( |[ 	]*	[ 	]*)from( |[ 	]*	[ 	]*)"\[[0-9a-f]+]:":[ 	]*$' 'Rec'\''d response "getname" (5) from "[{id}]:":'
+
+ngs_at 13 '| Args:	{ len=28 family=28 }'
+ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)len=28( |[ 	]*	[ 	]*)family=28( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ len=28 family=28 }'
+
+ngs_at 15 's: msg k6: bind inet6/[::1]:7778'
+ngs_session_cmd s 'msg k6: bind inet6/[::1]:7778'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 18 'ngctl msg k6: getname'
+ngs_ngctl root msg k6: getname
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 19 '| Args:	{ len=28 family=28 data=[ 0x1e 0x62 21=0x1 ] }'
+ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)len=28( |[ 	]*	[ 	]*)family=28( |[ 	]*	[ 	]*)data=\[( |[ 	]*	[ 	]*)0x1e( |[ 	]*	[ 	]*)0x62( |[ 	]*	[ 	]*)21=0x1( |[ 	]*	[ 	]*)]( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ len=28 family=28 data=[ 0x1e 0x62 21=0x1 ] }'
+
+ngs_at 20 '!| *inet6/*'
+ngs_nomatch '^[ 	]*.*inet6/.*[ 	]*$' '*inet6/*'
+
+ngs_at 21 'sysctl net.graph.ksocket.inet6_ascii'
+ngs_sysctl root net.graph.ksocket.inet6_ascii
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 22 '| net.graph.ksocket.inet6_ascii: 0'
+ngs_match '^[ 	]*net\.graph\.ksocket\.inet6_ascii:( |[ 	]*	[ 	]*)0[ 	]*$' 'net.graph.ksocket.inet6_ascii: 0'
+
+ngs_at 23 'as user'
+# credentials for the following commands: user
+
+ngs_at 24 'sysctl net.graph.ksocket.inet6_ascii=1'
+ngs_sysctl user net.graph.ksocket.inet6_ascii 1
+
+ngs_at 25 '=> error EPERM'
+ngs_error EPERM 'Operation not permitted' '^sysctl: (oid '\''.*'\'' is read only|.*: Operation not permitted)$'
+
+ngs_at 26 'as root'
+# credentials for the following commands: root
+
+ngs_at 27 'sysctl net.graph.ksocket.inet6_ascii=1'
+ngs_sysctl root net.graph.ksocket.inet6_ascii 1
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 28 '| net.graph.ksocket.inet6_ascii: 0 -> 1'
+ngs_match '^[ 	]*net\.graph\.ksocket\.inet6_ascii:( |[ 	]*	[ 	]*)0( |[ 	]*	[ 	]*)->( |[ 	]*	[ 	]*)1[ 	]*$' 'net.graph.ksocket.inet6_ascii: 0 -> 1'
+
+ngs_at 29 'ngctl msg k6: getname'
+ngs_ngctl root msg k6: getname
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 30 '| Args:	inet6/[::1]:7778'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet6/\[::1]:7778[ 	]*$' 'Args:	inet6/[::1]:7778'
 
-ngs_at 13 'ngctl msg k6: bind { len=28 family=28 data=[ 0x1e 0x61 21=0x1 ] }'
+ngs_at 31 'sysctl net.graph.ksocket.inet6_ascii=0'
+ngs_sysctl root net.graph.ksocket.inet6_ascii 0
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 32 '| net.graph.ksocket.inet6_ascii: 1 -> 0'
+ngs_match '^[ 	]*net\.graph\.ksocket\.inet6_ascii:( |[ 	]*	[ 	]*)1( |[ 	]*	[ 	]*)->( |[ 	]*	[ 	]*)0[ 	]*$' 'net.graph.ksocket.inet6_ascii: 1 -> 0'
+
+ngs_at 33 'ngctl msg k6: getname'
+ngs_ngctl root msg k6: getname
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 34 '| Args:	{ len=28 family=28 data=[ 0x1e 0x62 21=0x1 ] }'
+ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)len=28( |[ 	]*	[ 	]*)family=28( |[ 	]*	[ 	]*)data=\[( |[ 	]*	[ 	]*)0x1e( |[ 	]*	[ 	]*)0x62( |[ 	]*	[ 	]*)21=0x1( |[ 	]*	[ 	]*)]( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ len=28 family=28 data=[ 0x1e 0x62 21=0x1 ] }'
+
+ngs_at 36 'ngctl msg k6: bind { len=28 family=28 data=[ 0x1e 0x61 21=0x1 ] }'
 ngs_ngctl root msg k6: bind '{' len=28 family=28 'data=[' 0x1e 0x61 21=0x1 ']' '}'
 
-ngs_at 14 '=> error EINVAL'
+ngs_at 37 '=> error EINVAL'
 ngs_error EINVAL 'Invalid argument' '^[ 	]*ngctl: .*: Invalid argument[ 	]*$'
 
-ngs_at 15 'close s'
+ngs_at 38 'close s'
 ngs_session_close s
 
 ngs_end

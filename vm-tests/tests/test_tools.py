@@ -112,6 +112,118 @@ class RunShTest(unittest.TestCase):
         r = subprocess.run(["sh", os.path.join(VMT, "run.sh")], capture_output=True, text=True)
         self.assertEqual(r.returncode, 64)
 
+    def test_time_budget_ends_the_run(self):
+        """FREEBSD_VM_TIME_BUDGET bounds the boot: with a QEMU that never
+        boots, the run fails at once with the reason, counting the rest."""
+        for t in ("ssh", "scp", "timeout", "python3"):
+            if shutil.which(t) is None:
+                self.skipTest("%s is not installed" % t)
+        img = os.path.join(self.tmp, "disk.raw")
+        with open(img, "wb") as f:
+            f.seek(510)
+            f.write(b"\x55\xaa")
+            f.truncate(268435456)
+        qemu = os.path.join(self.tmp, "fake-qemu")
+        with open(qemu, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(qemu, 0o755)
+        r, secs = self.run_sh(FREEBSD_VM_IMAGE=img, QEMU=qemu, FREEBSD_VM_ACCEL="tcg",
+                              FREEBSD_VM_TIME_BUDGET="30")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(secs, 30)
+        self.assertIn("time budget (FREEBSD_VM_TIME_BUDGET=30s) ran out during boot", r.stdout)
+        self.assertIn("vm-tests: 0 passed, 1 failed, %d skipped" % (scenario_count() + 3),
+                      r.stdout)
+
+    def test_bad_time_budget(self):
+        r, _ = self.run_sh(FREEBSD_VM_TIME_BUDGET="soon")
+        self.assertEqual(r.returncode, 64)
+
+
+class ImageShTest(unittest.TestCase):
+    """image.sh against a mirror on disk (file:// URLs, through curl): which
+    file it picks from CHECKSUM.SHA256 (15.0 publishes -ufs and -zfs BASIC-CI
+    images: the UFS one), the snapshot URLs, the checksum check, the cache."""
+
+    def setUp(self):
+        if shutil.which("curl") is None:
+            self.skipTest("curl is not installed (image.sh downloads with curl or wget)")
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.mirror = os.path.join(self.tmp, "mirror")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FREEBSD_VM_")}
+        self.env.update(FREEBSD_MIRROR="file://" + self.mirror,
+                        FREEBSD_VM_CACHE=os.path.join(self.tmp, "cache"))
+
+    def put(self, rel, data):
+        p = os.path.join(self.mirror, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+    def image(self, *args, **env):
+        return subprocess.run(["sh", os.path.join(VMT, "image.sh")] + list(args),
+                              env=dict(self.env, **env), capture_output=True, text=True,
+                              timeout=60)
+
+    def release_sums(self, ufs_sum):
+        lines = ["SHA256 (FreeBSD-15.0-RELEASE-amd64-BASIC-CI-zfs.raw.xz) = " + "a" * 64,
+                 "SHA256 (FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz) = " + ufs_sum,
+                 "SHA256 (FreeBSD-15.0-RELEASE-amd64-BASIC-CLOUDINIT-ufs.raw.xz) = " + "c" * 64]
+        self.put("releases/CI-IMAGES/15.0-RELEASE/amd64/Latest/CHECKSUM.SHA256",
+                 ("\n".join(lines) + "\n").encode())
+
+    def test_release_picks_the_ufs_basic_ci_image(self):
+        self.release_sums("b" * 64)
+        r = self.image("resolve")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        v, name, digest, url = r.stdout.split()
+        self.assertEqual((v, name, digest), ("15.0-RELEASE",
+                                             "FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz",
+                                             "b" * 64))
+        self.assertTrue(url.endswith("/releases/CI-IMAGES/15.0-RELEASE/amd64/Latest/"
+                                     "FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz"), url)
+
+    def test_snapshot_url_has_its_date_directory(self):
+        name = "FreeBSD-15.1-STABLE-amd64-BASIC-CI-ufs-20260105-0123456789ab-281234.raw.xz"
+        self.put("snapshots/CI-IMAGES/15.1-STABLE/amd64/Latest/CHECKSUM.SHA256",
+                 ("%s  %s\n%s  %s\n" % ("a" * 64, name.replace("-ufs-", "-zfs-"),
+                                         "b" * 64, name)).encode())
+        r = self.image("resolve", FREEBSD_VM_BRANCH="15-STABLE", FREEBSD_VM_VERSION="15.1-STABLE")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split()[1], name)
+        self.assertTrue(r.stdout.split()[3].endswith(
+            "/snapshots/CI-IMAGES/15.1-STABLE/amd64/20260105/" + name), r.stdout)
+
+    def test_fetch_verifies_and_unpacks(self):
+        if shutil.which("xz") is None:
+            self.skipTest("xz is not installed")
+        raw = os.path.join(self.tmp, "disk.raw")
+        with open(raw, "wb") as f:
+            f.write(b"\x55\xaa" * 4096)
+        subprocess.run(["xz", "-k", raw], check=True)
+        with open(raw + ".xz", "rb") as f:
+            data = f.read()
+        import hashlib  # noqa: PLC0415
+        self.put("releases/CI-IMAGES/15.0-RELEASE/amd64/Latest/"
+                 "FreeBSD-15.0-RELEASE-amd64-BASIC-CI-ufs.raw.xz", data)
+        # A wrong published sum: refused, nothing cached.
+        self.release_sums("d" * 64)
+        r = self.image("fetch")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("checksum mismatch", r.stderr)
+        self.assertNotEqual(self.image("cached").returncode, 0)
+        # The right one: verified, unpacked, cached.
+        self.release_sums(hashlib.sha256(data).hexdigest())
+        r = self.image("fetch")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = r.stdout.strip().splitlines()[-1]
+        with open(path, "rb") as f, open(raw, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertEqual(self.image("cached").stdout.strip(), path)
+        self.assertEqual(self.image("key").stdout.strip(),
+                         "15.0-RELEASE-" + hashlib.sha256(data).hexdigest())
+
 
 class SockHelperTest(unittest.TestCase):
     """sockhelper.c built with the host's cc: the requests the scenario scripts make."""

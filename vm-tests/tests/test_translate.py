@@ -92,7 +92,7 @@ class GoldenTest(unittest.TestCase):
                     ops.add("ngctl-bare")
         want_kinds = {"scenario", "require", "spec", "ngctl", "session-start", "session-cmd",
                       "close", "kld", "as", "wait", "ok", "error", "exit", "match", "nomatch",
-                      "expect", "sock", "sockexpect"}
+                      "expect", "sock", "sockexpect", "sysctl"}
         self.assertEqual(want_kinds - kinds, set(), "statement kinds no fixture uses")
         norm = {re.sub(r" \S+ ", " NAME ", o) for o in ops}
         want_ops = {"kldload", "kldunload", "as user", "as root", "udp NAME bind", "udp NAME send",
@@ -207,6 +207,11 @@ class PatternTest(unittest.TestCase):
         self.assertTrue(m("kld", "unload", "ENOENT", "kldunload: can't find file nosuch"))
         self.assertTrue(m("sock", None, "ECONNREFUSED",
                           "sockhelper: tcp c: connect 127.0.0.1:9: Connection refused"))
+        self.assertTrue(m("sysctl", None, "ENOENT", "sysctl: unknown oid 'net.graph.x'"))
+        self.assertTrue(m("sysctl", None, "EPERM", "sysctl: oid 'net.graph.family' is read only"))
+        self.assertTrue(m("sysctl", None, "EPERM",
+                          "sysctl: net.graph.ksocket.inet6_ascii=1: Operation not permitted"))
+        self.assertFalse(m("sysctl", None, "EPERM", "net.graph.ksocket.inet6_ascii: 0"))
 
 
 class ErrnoTest(unittest.TestCase):
@@ -271,6 +276,10 @@ class ParseErrorTest(unittest.TestCase):
         ("kldunload a b", 1, "usage: kldunload MODULE"),
         ("as admin", 1, "usage: as root | as user"),
         ("wait", 1, "usage: wait MS"),
+        ("sysctl", 1, "usage: sysctl NAME"),
+        ("sysctl a.b=x", 1, "usage: sysctl NAME"),
+        ("sysctl a..b", 1, "usage: sysctl NAME"),
+        ("sysctl a.b c", 1, "usage: sysctl NAME"),
         ("wait soon", 1, "bad number"),
         ("wait 600000", 1, "at most"),
         ("as user\n=> ok", 2, "cannot fail"),

@@ -168,6 +168,11 @@ pub fn pending_timers() -> usize {
     with(|s| s.timers.len())
 }
 
+/// Model time (ticks) of the next pending timer, if any.
+pub fn next_timer() -> Option<u64> {
+    next_deadline()
+}
+
 /// The deadline (absolute ticks) of the next timer.
 pub(crate) fn next_deadline() -> Option<u64> {
     with(|s| s.timers.keys().next().map(|k| k.0))

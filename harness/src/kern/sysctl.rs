@@ -107,6 +107,21 @@ pub fn get(name: &str) -> Option<i64> {
     }
 }
 
+/// Width in bytes of an integer sysctl's value (4 for `int`, 8 for
+/// `long`/`u_long`), as `sysctlbyname(3)` copies it out.
+pub fn width(name: &str) -> Option<usize> {
+    let map = OIDS.lock().unwrap_or_else(|e| e.into_inner());
+    let &(_, addr) = map.get(name)?;
+    let oid = addr as *const sysctl_oid;
+    // SAFETY: a registered OID of a loaded file.
+    let kind = unsafe { (*oid).oid_kind } & CTLTYPE;
+    match kind {
+        CTLTYPE_INT => Some(4),
+        CTLTYPE_LONG | CTLTYPE_ULONG => Some(8),
+        _ => None,
+    }
+}
+
 /// Writes an integer sysctl (only writable variables); false if refused.
 pub fn set(name: &str, v: i64) -> bool {
     let map = OIDS.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +143,17 @@ pub fn set(name: &str, v: i64) -> bool {
         }
     }
     true
+}
+
+/// Is a registered integer sysctl writable (CTLFLAG_WR, with a variable)?
+pub fn writable(name: &str) -> bool {
+    let map = OIDS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(&(_, addr)) = map.get(name) else {
+        return false;
+    };
+    let oid = addr as *const sysctl_oid;
+    // SAFETY: a registered OID of a loaded file.
+    unsafe { !(*oid).oid_arg1.is_null() && (*oid).oid_kind & fbsd_sys::CTLFLAG_WR != 0 }
 }
 
 /// Names of all registered sysctls.

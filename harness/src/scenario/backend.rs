@@ -196,6 +196,7 @@ impl NgPort for BuiltinPort {
             // Node gone: end of file.
             return Ok(Some(Received {
                 from: String::new(),
+                sa_len: 0,
                 bytes: Vec::new(),
             }));
         };
@@ -213,6 +214,7 @@ impl NgPort for BuiltinPort {
         bytes.truncate(buflen.unwrap_or(RCVBUF));
         Ok(Some(Received {
             from: format!("[{:x}]:", r.from),
+            sa_len: 0,
             bytes,
         }))
     }
@@ -263,10 +265,15 @@ impl NgPort for BuiltinPort {
         match c.recv_data() {
             Some((hook, mut bytes)) => {
                 bytes.truncate(buflen.unwrap_or(RCVBUF));
-                Ok(Some(Received { from: hook, bytes }))
+                Ok(Some(Received {
+                    from: hook,
+                    sa_len: 0,
+                    bytes,
+                }))
             }
             None => Ok(Some(Received {
                 from: String::new(),
+                sa_len: 0,
                 bytes: Vec::new(),
             })),
         }
@@ -298,6 +305,8 @@ pub enum Choice {
     Builtin,
     /// The pure-Rust model.
     Fake,
+    /// A Linux process using libngbridge.so against `ngharness serve`.
+    Bridge,
 }
 
 impl Choice {
@@ -308,6 +317,7 @@ impl Choice {
             "socket" => Some(Choice::Socket),
             "builtin" => Some(Choice::Builtin),
             "fake" => Some(Choice::Fake),
+            "bridge" => Some(Choice::Bridge),
             _ => None,
         }
     }

@@ -1,9 +1,12 @@
 //! `ngharness run` and its hidden per-scenario child `ngharness run-one`.
 //!
 //! ```text
-//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
-//!               [--timeout SECS] [--cpus N] [--seed S] SCENARIO...
+//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
+//!               [--bridge-lib FILE] [--timeout SECS] [--cpus N] [--seed S] SCENARIO...
 //! ```
+//! With `--backend bridge` the child runs with `LD_PRELOAD` of the bridge
+//! library (`--bridge-lib`, default `libngbridge.so` beside the first
+//! `--ko`) and the kernel runs in an `ngharness serve` of its own.
 //! `--cpus N` (default 4) runs the kernel on N virtual CPUs (`kern::smp`;
 //! 1: the single-CPU model), the schedule from seed `S` (default 1); a
 //! failing scenario's console shows its schedule. The scenario's own
@@ -35,7 +38,7 @@ use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake] [--timeout SECS] [--cpus N] [--seed S] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--timeout SECS] [--cpus N] [--seed S] SCENARIO...";
 /// Default number of virtual CPUs of a scenario's kernel.
 const DEFAULT_CPUS: u32 = 4;
 /// Default wall-clock limit of one scenario.
@@ -53,6 +56,7 @@ struct Opts {
     timeout: u64,
     cpus: u32,
     seed: u64,
+    bridge_lib: Option<PathBuf>,
     scenarios: Vec<PathBuf>,
 }
 
@@ -64,6 +68,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         timeout: DEFAULT_TIMEOUT,
         cpus: DEFAULT_CPUS,
         seed: 1,
+        bridge_lib: None,
         scenarios: Vec::new(),
     };
     let mut i = 0;
@@ -82,6 +87,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 let v = value(&mut i)?;
                 o.backend = Choice::parse(&v).ok_or_else(|| format!("unknown backend `{v}`"))?;
             }
+            "--bridge-lib" => o.bridge_lib = Some(PathBuf::from(value(&mut i)?)),
             "--timeout" => {
                 let v = value(&mut i)?;
                 o.timeout = v.parse().map_err(|_| format!("bad --timeout `{v}`"))?;
@@ -215,9 +221,20 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
         Choice::Socket => "socket",
         Choice::Builtin => "builtin",
         Choice::Fake => "fake",
+        Choice::Bridge => "bridge",
     };
     cmd.arg("--backend").arg(b);
     cmd.args(["--cpus", &o.cpus.to_string(), "--seed", &o.seed.to_string()]);
+    if o.backend == Choice::Bridge {
+        let lib = o
+            .bridge_lib
+            .clone()
+            .unwrap_or_else(|| super::bridge::default_lib(&o.kos));
+        let lib = lib
+            .canonicalize()
+            .map_err(|e| format!("the bridge library {}: {e}", lib.display()))?;
+        cmd.env("LD_PRELOAD", lib);
+    }
     if o.verbose {
         cmd.arg("--verbose");
     }
@@ -399,6 +416,10 @@ pub fn make_env(choice: Choice, kos: &[PathBuf]) -> Result<Env, String> {
             Box::new(SocketPort::new(net)),
         ));
     }
+    if choice == Choice::Bridge {
+        let (k, port) = super::bridge::start(kos)?;
+        return Ok((Box::new(k), Box::new(port)));
+    }
     let k = HarnessKernel::boot(kos)?;
     let port: Box<dyn NgPort> = match choice {
         Choice::Socket => backend::socket_port()?,
@@ -422,10 +443,12 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
             return fail(0, &format!("malformed scenario: {}", errs[0]), &rest);
         }
     };
-    crate::kern::smp::configure(crate::kern::smp::Config {
-        preempt_driver: false,
-        ..crate::kern::smp::Config::cpus(o.cpus, o.seed)
-    });
+    if !matches!(o.backend, Choice::Fake | Choice::Bridge) {
+        crate::kern::smp::configure(crate::kern::smp::Config {
+            preempt_driver: false,
+            ..crate::kern::smp::Config::cpus(o.cpus, o.seed)
+        });
+    }
     let (mut k, mut port) = match make_env(o.backend, &o.kos) {
         Ok(x) => x,
         Err(e) => return fail(0, &e, &[]),

@@ -24,6 +24,11 @@ pub trait Kernel {
     fn kldunload(&mut self, module: &str) -> Result<(), Errno>;
     /// Is the module (`ng_socket`, `ng_ksocket`, `ng_echo`...) available?
     fn module_loaded(&self, module: &str) -> bool;
+    /// `sysctl(3)` on an integer OID: reads it and, with `value`, writes
+    /// it. Returns the old value; ENOENT for an unknown name, EPERM for a
+    /// write by a non-root user, EROFS for a read-only OID (sysctl(8)
+    /// reports that one itself, before any write).
+    fn sysctl(&mut self, name: &str, value: Option<i64>) -> Result<i64, Errno>;
     /// Credentials of the "user process" making the following calls.
     fn set_cred(&mut self, cred: Cred);
     /// The current credentials.
@@ -151,6 +156,23 @@ impl Kernel for HarnessKernel {
         BUILTIN_MODULES.contains(&module) || crate::kern::loader::module_loaded(module)
     }
 
+    fn sysctl(&mut self, name: &str, value: Option<i64>) -> Result<i64, Errno> {
+        use crate::kern::sysctl;
+        let old = sysctl::get(name).ok_or(fbsd_sys::ENOENT as Errno)?;
+        if let Some(v) = value {
+            if !sysctl::writable(name) {
+                return Err(fbsd_sys::EROFS as Errno);
+            }
+            if self.cred != Cred::Root {
+                return Err(fbsd_sys::EPERM as Errno);
+            }
+            if !sysctl::set(name, v) {
+                return Err(fbsd_sys::EINVAL as Errno);
+            }
+        }
+        Ok(old)
+    }
+
     fn set_cred(&mut self, cred: Cred) {
         use crate::kern::thread;
         let c = match cred {
@@ -261,6 +283,10 @@ impl Kernel for FakeKernel {
 
     fn module_loaded(&self, module: &str) -> bool {
         self.kldfind(module)
+    }
+
+    fn sysctl(&mut self, _name: &str, _value: Option<i64>) -> Result<i64, Errno> {
+        Err(fbsd_sys::ENOENT as Errno)
     }
 
     fn set_cred(&mut self, cred: Cred) {

@@ -4,7 +4,7 @@
 //! credentials, then checks that the kernel is left clean.
 //!
 //! ```text
-//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake]
+//! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
 //!               [--timeout SECS] SCENARIO...
 //! ```
 //!
@@ -17,6 +17,8 @@
 //! * [`backend`] — the `PF_NETGRAPH` socket layer as a [`port::SockApi`]
 //!   (through `ng_socket.ko`), the built-in netgraph client backend, and the
 //!   choice between them; [`fake`] — a pure-Rust model for self-tests;
+//! * [`bridge`] — the same ngctl emulation as a Linux process through
+//!   `libngbridge.so` against an `ngharness serve` (`--backend bridge`);
 //! * [`outside`] — UDP/TCP sockets outside netgraph;
 //! * [`kernel`] — module loading, credentials, event loop, end checks;
 //! * [`runner`] — one scenario in this process; [`cli`] — `ngharness run`,
@@ -30,6 +32,7 @@
 //! string argument that must start with a quote is written `"\"y\""`.
 
 pub mod backend;
+pub mod bridge;
 pub mod cli;
 pub mod errno;
 pub mod fake;

@@ -35,6 +35,8 @@ pub enum CmdKind {
     Kldload(String),
     /// `kldunload MODULE`.
     Kldunload(String),
+    /// `sysctl NAME` (read) or `sysctl NAME=VALUE` (write an integer).
+    Sysctl(String, Option<i64>),
     /// `as root` / `as user`.
     As(Cred),
     /// `udp NAME bind ADDR:PORT`.
@@ -65,6 +67,7 @@ impl CmdKind {
                 | CmdKind::SessionCmd(..)
                 | CmdKind::Kldload(_)
                 | CmdKind::Kldunload(_)
+                | CmdKind::Sysctl(..)
         )
     }
 
@@ -482,6 +485,15 @@ fn statement(st: &mut State, line: usize, t: &str) {
             };
             command(st, line, t, k);
         }
+        "sysctl" => {
+            let [w] = args else {
+                return st.err(line, "usage: sysctl NAME | sysctl NAME=VALUE");
+            };
+            match sysctl_arg(&w.text()) {
+                Ok((n, v)) => command(st, line, t, CmdKind::Sysctl(n, v)),
+                Err(e) => st.err(line, e),
+            }
+        }
         "as" => match args.iter().map(Word::text).collect::<Vec<_>>().as_slice() {
             [w] if w == "root" => command(st, line, t, CmdKind::As(Cred::Root)),
             [w] if w == "user" => command(st, line, t, CmdKind::As(Cred::User)),
@@ -507,6 +519,28 @@ fn statement(st: &mut State, line: usize, t: &str) {
             st.err(line, format!("unknown statement `{t}`"))
         }
     }
+}
+
+/// `NAME` or `NAME=VALUE` of a `sysctl` statement: a dotted name of
+/// letters, digits and `_`, and a decimal integer.
+fn sysctl_arg(w: &str) -> Result<(String, Option<i64>), String> {
+    let (name, value) = match w.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (w, None),
+    };
+    let good_part =
+        |p: &str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    if !name.split('.').all(good_part) {
+        return Err(format!("sysctl: bad name `{name}`"));
+    }
+    let value = match value {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| format!("sysctl: `{v}` is not a decimal integer"))?,
+        ),
+    };
+    Ok((name.to_string(), value))
 }
 
 fn ngctl_words(args: &[Word]) -> Result<Vec<String>, String> {
@@ -576,7 +610,7 @@ fn expect(st: &mut State, line: usize, t: &str, kind: ExpKind) {
     };
     let problem = match &kind {
         ExpKind::Exit(_) if !last.kind.is_process() => {
-            Some("`=> exit` applies only to ngctl, session commands, kldload and kldunload")
+            Some("`=> exit` applies only to ngctl, session commands, kldload, kldunload and sysctl")
         }
         ExpKind::Exit(n) if matches!(last.kind, CmdKind::SessionCmd(..)) && ![0, 64, 71].contains(n) => Some(
             "an interactive ngctl shows only success (0), a usage error (64) or an error (71) after a command",
@@ -1010,5 +1044,20 @@ close s
         // IPv6 outside sockets; waits up to a minute.
         assert!(p("udp u bind [::1]:0\nwait 60000\n").is_ok());
         assert!(errs("wait 60001\n")[0].contains("at most"));
+        // sysctl: one dotted name, an optional decimal value; a process.
+        let s = p("sysctl net.graph.ksocket.inet6_ascii=1\n=> exit 0\n| x\n").unwrap();
+        assert_eq!(
+            s.cmds[0].kind,
+            CmdKind::Sysctl("net.graph.ksocket.inet6_ascii".into(), Some(1))
+        );
+        assert_eq!(
+            p("sysctl net.graph.family\n").unwrap().cmds[0].kind,
+            CmdKind::Sysctl("net.graph.family".into(), None)
+        );
+        assert!(p("sysctl a.b=-3\n=> error EPERM\n").is_ok());
+        assert!(errs("sysctl\n")[0].contains("usage: sysctl"));
+        assert!(errs("sysctl a.b c\n")[0].contains("usage: sysctl"));
+        assert!(errs("sysctl a..b\n")[0].contains("bad name"));
+        assert!(errs("sysctl a.b=on\n")[0].contains("not a decimal integer"));
     }
 }

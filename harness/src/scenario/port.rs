@@ -52,6 +52,9 @@ pub const BLOCK: Duration = Duration::from_secs(2);
 pub struct Received {
     /// Source address (`sg_data` of the sockaddr_ng).
     pub from: String,
+    /// `sg_len` of the source address as received (libnetgraph's debug log
+    /// prints it); 0 when the backend has no socket address.
+    pub sa_len: u8,
     /// The datagram (truncated to the receive buffer).
     pub bytes: Vec<u8>,
 }
@@ -243,6 +246,7 @@ impl<S: SockApi> SocketPort<S> {
         };
         Ok(self.api.recvfrom(fd, n, wait)?.map(|(b, sa)| Received {
             from: sockaddr_data(&sa),
+            sa_len: sa.first().copied().unwrap_or(0),
             bytes: b,
         }))
     }

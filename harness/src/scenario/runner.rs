@@ -36,8 +36,11 @@ pub struct Failure {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ProcKind {
+    /// ngctl: `=> error` means exit status 71 and an `ngctl: ...` line.
     Ngctl,
+    /// kldload, kldunload, sysctl: `=> error` compares the errno.
     Kld,
+    /// Actions outside netgraph.
     Other,
 }
 
@@ -333,6 +336,7 @@ impl<'a> Runner<'a> {
                 }
                 Ok(r)
             }
+            CmdKind::Sysctl(name, value) => Ok(self.sysctl_cmd(name, *value)),
             CmdKind::As(cred) => {
                 self.k.set_cred(*cred);
                 Ok(CmdResult::ok(ProcKind::Other))
@@ -350,6 +354,44 @@ impl<'a> Runner<'a> {
             }
             _ => Ok(self.outside_cmd(&c.kind)),
         }
+    }
+
+    /// sysctl(8): `NAME: OLD` or `NAME: OLD -> NEW`, or its error texts
+    /// (exit status 1).
+    fn sysctl_cmd(&mut self, name: &str, value: Option<i64>) -> CmdResult {
+        let mut r = CmdResult::ok(ProcKind::Kld);
+        let arg = match value {
+            Some(v) => format!("{name}={v}"),
+            None => name.to_string(),
+        };
+        match self.k.sysctl(name, value) {
+            Ok(old) => r.lines.push(match value {
+                Some(v) => format!("{name}: {old} -> {v}"),
+                None => format!("{name}: {old}"),
+            }),
+            Err(e) => {
+                r.status = 1;
+                let msg = if e == fbsd_sys::ENOENT as Errno {
+                    format!("sysctl: unknown oid '{name}'")
+                } else if e == fbsd_sys::EROFS as Errno {
+                    format!("sysctl: oid '{name}' is read only")
+                } else {
+                    // The old value is printed before the write fails.
+                    if let Ok(old) = self.k.sysctl(name, None) {
+                        r.lines.push(format!("{name}: {old}"));
+                    }
+                    format!("sysctl: {arg}: {}", errno::strerror(e))
+                };
+                r.lines.push(msg);
+                // sysctl(8) refuses a read-only OID itself: as EPERM.
+                r.errno = Some(if e == fbsd_sys::EROFS as Errno {
+                    fbsd_sys::EPERM as Errno
+                } else {
+                    e
+                });
+            }
+        }
+        r
     }
 
     fn outside_cmd(&mut self, kind: &CmdKind) -> CmdResult {

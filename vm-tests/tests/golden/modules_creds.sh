@@ -44,71 +44,99 @@ ngs_kld unload user ng_ksocket
 ngs_at 17 '=> error EPERM'
 ngs_error EPERM 'Operation not permitted' '^kldunload: can'\''t unload file: Operation not permitted$'
 
-ngs_at 18 'as root'
+ngs_at 18 'sysctl net.graph.ksocket.inet6_ascii=1'
+ngs_sysctl user net.graph.ksocket.inet6_ascii 1
+
+ngs_at 19 '=> error EPERM'
+ngs_error EPERM 'Operation not permitted' '^sysctl: (oid '\''.*'\'' is read only|.*: Operation not permitted)$'
+
+ngs_at 20 'as root'
 # credentials for the following commands: root
 
-ngs_at 19 'session s'
+ngs_at 21 'sysctl net.graph.ksocket.inet6_ascii'
+ngs_sysctl root net.graph.ksocket.inet6_ascii
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 22 '| net.graph.ksocket.inet6_ascii: 0'
+ngs_match '^[ 	]*net\.graph\.ksocket\.inet6_ascii:( |[ 	]*	[ 	]*)0[ 	]*$' 'net.graph.ksocket.inet6_ascii: 0'
+
+ngs_at 23 'sysctl net.graph.ksocket.inet6_ascii=1'
+ngs_sysctl root net.graph.ksocket.inet6_ascii 1
+
+ngs_at 24 '=> exit 0'
+ngs_exit 0
+
+ngs_at 25 '| net.graph.ksocket.inet6_ascii: 0 -> 1'
+ngs_match '^[ 	]*net\.graph\.ksocket\.inet6_ascii:( |[ 	]*	[ 	]*)0( |[ 	]*	[ 	]*)->( |[ 	]*	[ 	]*)1[ 	]*$' 'net.graph.ksocket.inet6_ascii: 0 -> 1'
+
+ngs_at 26 'sysctl net.graph.nosuch=1'
+ngs_sysctl root net.graph.nosuch 1
+
+ngs_at 27 '=> error ENOENT'
+ngs_error ENOENT 'No such file or directory' '^sysctl: unknown oid '\''.*'\''$'
+
+ngs_at 28 'session s'
 ngs_session_start s 4 root
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 20 's: mkpeer . ksocket k inet/dgram/udp'
+ngs_at 29 's: mkpeer . ksocket k inet/dgram/udp'
 ngs_session_cmd s 'mkpeer . ksocket k inet/dgram/udp'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 21 's: msg .:k connect inet/127.0.0.1:9'
+ngs_at 30 's: msg .:k connect inet/127.0.0.1:9'
 ngs_session_cmd s 'msg .:k connect inet/127.0.0.1:9'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 22 's: write k 0x41 66 "0x43"'
+ngs_at 31 's: write k 0x41 66 "0x43"'
 ngs_session_cmd s 'write k 0x41 66 0x43'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 23 'kldunload ng_ksocket'
+ngs_at 32 'kldunload ng_ksocket'
 ngs_kld unload root ng_ksocket
 
-ngs_at 24 '=> error EBUSY'
+ngs_at 33 '=> error EBUSY'
 ngs_error EBUSY 'Device busy' '^kldunload: can'\''t unload file: Device busy$'
 
-ngs_at 25 '| kldunload: can'\''t unload file: Device busy'
+ngs_at 34 '| kldunload: can'\''t unload file: Device busy'
 ngs_match '^[ 	]*kldunload:( |[ 	]*	[ 	]*)can'\''t( |[ 	]*	[ 	]*)unload( |[ 	]*	[ 	]*)file:( |[ 	]*	[ 	]*)Device( |[ 	]*	[ 	]*)busy[ 	]*$' 'kldunload: can'\''t unload file: Device busy'
 
-ngs_at 26 's: write k 256'
+ngs_at 35 's: write k 256'
 ngs_session_cmd s 'write k 256'
 
-ngs_at 27 '=> exit 71'
+ngs_at 36 '=> exit 71'
 ngs_exit 71
 
-ngs_at 28 's: write k'
+ngs_at 37 's: write k'
 ngs_session_cmd s 'write k'
 
-ngs_at 29 '=> exit 64'
+ngs_at 38 '=> exit 64'
 ngs_exit 64
 
-ngs_at 30 '| ngctl: usage: write hook < -f file | byte ... >'
+ngs_at 39 '| ngctl: usage: write hook < -f file | byte ... >'
 ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)usage:( |[ 	]*	[ 	]*)write( |[ 	]*	[ 	]*)hook( |[ 	]*	[ 	]*)<( |[ 	]*	[ 	]*)-f( |[ 	]*	[ 	]*)file( |[ 	]*	[ 	]*)\|( |[ 	]*	[ 	]*)byte( |[ 	]*	[ 	]*)\.\.\.( |[ 	]*	[ 	]*)>[ 	]*$' 'ngctl: usage: write hook < -f file | byte ... >'
 
-ngs_at 31 'close s'
+ngs_at 40 'close s'
 ngs_session_close s
 
-ngs_at 32 'kldunload nosuchmodule'
+ngs_at 41 'kldunload nosuchmodule'
 ngs_kld unload root nosuchmodule
 
-ngs_at 33 '=> error ENOENT'
+ngs_at 42 '=> error ENOENT'
 ngs_error ENOENT 'No such file or directory' '^kldunload: (can'\''t find file .*|can'\''t unload file: No such file or directory)$'
 
-ngs_at 34 'ngctl nosuchcommand'
+ngs_at 43 'ngctl nosuchcommand'
 ngs_ngctl root nosuchcommand
 
-ngs_at 35 '=> exit 71'
+ngs_at 44 '=> exit 71'
 ngs_exit 71
 
-ngs_at 36 'ngctl help write'
+ngs_at 45 'ngctl help write'
 ngs_ngctl root help write
 
-ngs_at 37 '=> exit 0'
+ngs_at 46 '=> exit 0'
 ngs_exit 0
 
-ngs_at 38 '| usage:    write hook < -f file | byte ... >'
+ngs_at 47 '| usage:    write hook < -f file | byte ... >'
 ngs_match '^[ 	]*usage:(    |[ 	]*	[ 	]*)write( |[ 	]*	[ 	]*)hook( |[ 	]*	[ 	]*)<( |[ 	]*	[ 	]*)-f( |[ 	]*	[ 	]*)file( |[ 	]*	[ 	]*)\|( |[ 	]*	[ 	]*)byte( |[ 	]*	[ 	]*)\.\.\.( |[ 	]*	[ 	]*)>[ 	]*$' 'usage:    write hook < -f file | byte ... >'
 
 ngs_end

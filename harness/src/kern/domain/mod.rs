@@ -25,6 +25,7 @@
 //! exported functions.
 
 pub(crate) mod locks;
+mod sockctl;
 mod syscalls;
 
 mod api;
@@ -53,6 +54,7 @@ use crate::kern::sockbuf as sbuf;
 use crate::kern::thread::{curthread, set_curvnet};
 use crate::kern::{kernel_panic, malloc, violation};
 
+pub use self::sockctl::{fionread, shutdown};
 pub use self::syscalls::{
     bind, close, close_all, connect, getpeername, getsockname, getsockopt, getsockopt_int,
     poll_readable, readable, recvfrom, sendmsg, sendto, set_blocking_bound, set_nonblocking,

@@ -663,6 +663,13 @@ pub fn live_sockets() -> usize {
     with(|i| i.socks.values().filter(|s| !s.zombie).count())
 }
 
+/// The epoll descriptor network events arrive on (readable when the event
+/// source has work), once this OS thread has sockets; for servers that wait
+/// in their own `poll(2)`.
+pub fn event_fd() -> Option<c_int> {
+    initialized().then(|| with(|i| i.epfd))
+}
+
 /// Runs the socket event source until it has nothing left to deliver,
 /// waiting up to `ms` milliseconds (real time, in steps) for network events
 /// to arrive. Returns true if anything was delivered.

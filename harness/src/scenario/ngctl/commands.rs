@@ -53,17 +53,15 @@ impl Ctx<'_> {
         }
     }
 
-    pub(super) fn read_file(&mut self, text: &str) -> i32 {
-        for (i, line) in text.split_inclusive('\n').enumerate() {
-            if line.starts_with('#') {
+    /// `ReadFile()`: every line read with getline(3), whatever its length;
+    /// `#` in the first column makes a comment; the first failing command
+    /// stops the file.
+    pub(super) fn read_file(&mut self, text: &[u8]) -> i32 {
+        for (i, line) in text.split_inclusive(|&c| c == b'\n').enumerate() {
+            if line.first() == Some(&b'#') {
                 continue;
             }
-            let line: String = line.chars().take(LINE_MAX - 1).collect();
-            let av: Vec<String> = line
-                .split(WHITESPACE)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
+            let av = split_line(line);
             let rtn = self.do_command(&av);
             if rtn != 0 {
                 self.warnx(&format!("line {}: error in file", i + 1));
@@ -78,7 +76,7 @@ impl Ctx<'_> {
             return CMDRTN_USAGE;
         }
         match std::fs::read(self.resolve(&av[1])) {
-            Ok(b) => self.read_file(&String::from_utf8_lossy(&b)),
+            Ok(b) => self.read_file(&b),
             Err(e) => {
                 self.warn(&av[1], errno::from_io(&e));
                 CMDRTN_ERROR
@@ -99,24 +97,8 @@ impl Ctx<'_> {
             self.print(&format!("Summary:  {}", c.desc));
             if let Some(h) = c.help {
                 self.print("Description:");
-                let b = h.as_bytes();
-                let mut s = 0;
-                while s < b.len() {
-                    while s < b.len() && b[s].is_ascii_whitespace() {
-                        s += 1;
-                    }
-                    let rest = &b[s..];
-                    let mut len = rest.len().min(64);
-                    if len < rest.len() {
-                        while len > 0 && !rest[len - 1].is_ascii_whitespace() {
-                            len -= 1;
-                        }
-                        if len == 0 {
-                            len = 64;
-                        }
-                    }
-                    self.print(&format!("  {}", String::from_utf8_lossy(&rest[..len])));
-                    s += len;
+                for l in wrap_help(h) {
+                    self.print(&format!("  {l}"));
                 }
             }
         }
@@ -137,7 +119,10 @@ impl Ctx<'_> {
                         l
                     }
                 };
-                self.st.debug = level;
+                // NgSetDebug() leaves the level alone when given a negative one.
+                if level >= 0 {
+                    self.st.debug = level;
+                }
                 CMDRTN_OK
             }
             1 => {
@@ -408,8 +393,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn msg_read(&mut self) -> bool {
-        let p = self.p();
-        let (path, m) = match self.port.recv_msg(p, None, Wait::For(BLOCK)) {
+        let (path, m) = match self.ng_recv(None) {
             Ok(Some(r)) if r.bytes.is_empty() && r.from.is_empty() => return true,
             Ok(Some(r)) => (r.from, NgMsg::decode(&r.bytes)),
             Ok(None) => {
@@ -530,9 +514,23 @@ impl Ctx<'_> {
             return CMDRTN_USAGE;
         };
         let compact = opts.iter().any(|(c, _)| *c == 'c');
+        // The output file is opened (created, truncated) first, as fopen in
+        // DotCmd; it stays, possibly empty, when a later step fails.
         let file = match av.len() - optind {
             0 => None,
-            1 => Some(self.resolve(&av[optind])),
+            1 => {
+                let name = av[optind].clone();
+                match std::fs::File::create(self.resolve(&name)) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        self.warn(
+                            &format!("Could not open {name} for writing"),
+                            errno::from_io(&e),
+                        );
+                        return CMDRTN_ERROR;
+                    }
+                }
+            }
             _ => return CMDRTN_USAGE,
         };
         let Some(resp) = self.generic_query(
@@ -624,16 +622,11 @@ impl Ctx<'_> {
         g.push("}".into());
         match file {
             None => self.out.extend(g),
-            Some(f) => {
+            Some(mut f) => {
                 let mut text = g.join("\n");
                 text.push('\n');
-                if let Err(e) = std::fs::write(&f, text) {
-                    self.warn(
-                        &format!("Could not open {} for writing", f.display()),
-                        errno::from_io(&e),
-                    );
-                    return CMDRTN_ERROR;
-                }
+                // fprintf's errors go unreported, as in DotCmd.
+                let _ = std::io::Write::write_all(&mut f, text.as_bytes());
             }
         }
         CMDRTN_OK

@@ -1,30 +1,44 @@
 //! ngctl(8) and the parts of libnetgraph(3) it uses, over an [`NgPort`].
 //!
-//! Behaviour, output formats, error texts and exit statuses follow FreeBSD's
-//! `usr.sbin/ngctl/*.c` and `lib/libnetgraph/{sock,msg}.c`: commands are
-//! found by case-insensitive prefix or alias (`"s"` is ambiguous), option
-//! parsing is BSD getopt(3), command results map to exit statuses 0 (ok or
-//! quit), 64 (usage) and 71 (error), and messages are printed as `warn(3)`
-//! does (`ngctl: send msg: Invalid argument`). stdout and stderr lines go to
-//! one transcript, in order.
+//! Behaviour, output formats, error texts and exit statuses follow FreeBSD
+//! 15.0's `usr.sbin/ngctl` (main.c, config.c, connect.c, debug.c, dot.c,
+//! list.c, mkpeer.c, msg.c, name.c, rmhook.c, show.c, shutdown.c, status.c,
+//! types.c, write.c) and `lib/libnetgraph/{sock,msg}.c`: commands are found
+//! by case-insensitive prefix or alias (`"s"` is ambiguous), options are
+//! BSD getopt(3) (`-d -f -j -n`, acted on in order), command results map to
+//! exit statuses 0 (ok or quit), 64 (usage) and 71 (error), `-f` errors to
+//! 66 and `-j` to 68 or 71; command files are read with getline(3); help
+//! texts wrap at 63 columns; messages are printed as `warn(3)` does
+//! (`ngctl: send msg: Invalid argument`). stdout and stderr lines go to one
+//! transcript, in order.
+//!
+//! `-d` and `debug` set libnetgraph's debug level, whose log (warn(3)
+//! lines: failed calls from level 1, every message sent and received and
+//! every packet read from level 2, their ASCII form and bytes from level 3)
+//! is printed as libnetgraph prints it.
 //!
 //! Differences from FreeBSD, by necessity: the process ID in the default
-//! node name `ngctl<pid>` is a harness counter; `-d`/`debug` only keep the
-//! level (libnetgraph's debug log is not printed); the interactive prompt
-//! `+ ` is not part of the transcript; `-f -` reads nothing (there is no
-//! stdin); a call that would block forever in FreeBSD (recvfrom, poll) gives
-//! up after 2 s and is recorded in [`Ngctl::problems`] so the scenario fails.
+//! node name `ngctl<pid>` is a harness counter; the harness has no jails
+//! (`-j NAME` always finds none); NgMkSockNode's log names the failing call
+//! from its errno (bind for EADDRINUSE, the kldload of ng_socket.ko for
+//! ENOENT/ENOEXEC, else socket) and does not show the NODEINFO exchange of
+//! an unnamed node (`-n ""`); the interactive prompt `+ ` is not part of
+//! the transcript; `-f -` reads nothing (there is no stdin); a call that
+//! would block forever in FreeBSD (recvfrom, poll) gives up after 2 s and
+//! is recorded in [`Ngctl::problems`] so the scenario fails.
 //!
 //! Files: `mod.rs` the command table, getopt, output helpers, libnetgraph,
-//! one-shot and interactive processes; `commands.rs` the commands.
+//! one-shot and interactive processes; `commands.rs` the commands;
+//! `nglog.rs` libnetgraph's debug log.
 
 mod commands;
+mod nglog;
 
 use std::path::{Path, PathBuf};
 
 use super::errno::{self, Errno};
 use super::msg::{self, cmd, NgMsg, NodeInfo};
-use super::port::{NgPort, PortId, Wait, BLOCK};
+use super::port::{NgPort, PortId, Received, Wait, AF_NETGRAPH, BLOCK};
 
 /// Command results (ngctl.h).
 pub const CMDRTN_OK: i32 = 0;
@@ -58,8 +72,8 @@ const DUMP_BYTES_PER_LINE: usize = 16;
 const WHITESPACE: &[char] = &[' ', '\t', '\r', '\n', '\u{b}', '\u{c}'];
 /// `write`'s buffer (BUF_SIZE).
 const WRITE_BUF: usize = 8192;
-/// `LINE_MAX` (lines longer than this are split by fgets).
-const LINE_MAX: usize = 2048;
+/// main.c's MAX_ARGS: a command line has at most MAX_ARGS - 1 words.
+const MAX_ARGS: usize = 512;
 
 struct CmdDesc {
     name: &'static str,
@@ -177,9 +191,16 @@ pub fn dump_ascii(buf: &[u8]) -> Vec<String> {
     lines
 }
 
-/// C `sscanf(s, "%i", &v)`: Some(v) if a number was converted.
+/// C `isspace()` (the C locale): blank, `\t`, `\n`, `\v`, `\f`, `\r`.
+fn c_isspace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
+}
+
+/// C `sscanf(s, "%i", &v)`: Some(v) if a number was converted. As
+/// FreeBSD's vfscanf: the digits go through strtoimax (saturating at the
+/// intmax_t limits), and the result is stored into the `int` by truncation.
 pub fn scan_int(s: &str) -> Option<i32> {
-    let b = s.trim_start_matches(WHITESPACE).as_bytes();
+    let b = s.trim_start_matches(c_isspace).as_bytes();
     let mut i = 0;
     let neg = match b.first() {
         Some(b'-') => {
@@ -202,29 +223,34 @@ pub fn scan_int(s: &str) -> Option<i32> {
     } else {
         (10, i)
     };
-    let mut v: i64 = 0;
+    // Magnitude, saturated just past what intmax_t holds.
+    let limit: i128 = i128::from(i64::MAX) + 1;
+    let mut v: i128 = 0;
     let mut n = 0;
     for &c in &b[start..] {
         let Some(d) = (c as char).to_digit(radix) else {
             break;
         };
-        v = (v * radix as i64 + d as i64).min(i64::from(u32::MAX) + 1);
+        v = (v * i128::from(radix) + i128::from(d)).min(limit);
         n += 1;
     }
     if n == 0 {
         return None;
     }
     let v = if neg { -v } else { v };
-    // strtol semantics for an int conversion: out-of-range values clamp.
-    Some(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+    let v = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    // The store into an int keeps the low 32 bits.
+    Some(v as i32)
 }
 
 /// Options found by [`getopt`] (letter, argument) and `optind`.
 type Opts = (Vec<(char, Option<String>)>, usize);
 
-/// BSD getopt(3) over `av` (av[0] is the command name). Returns the options
-/// and `optind`, or prints getopt's message and returns Err.
-fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<Opts, ()> {
+/// BSD getopt(3) over `av` (av[0] is the command name): the options in
+/// order, `optind`, and getopt's message if it stopped at a bad option
+/// (after the options before it, which the caller still sees, as a C
+/// caller has acted on them by then).
+fn getopt_all(av: &[String], spec: &str) -> (Opts, Option<String>) {
     let mut opts = Vec::new();
     let mut i = 1;
     while i < av.len() {
@@ -243,8 +269,7 @@ fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<Opts, ()> 
             let c = chars[k];
             let pos = spec.find(c).filter(|_| c != ':');
             let Some(pos) = pos else {
-                out.push(format!("ngctl: illegal option -- {c}"));
-                return Err(());
+                return ((opts, i), Some(format!("ngctl: illegal option -- {c}")));
             };
             if spec[pos + 1..].starts_with(':') {
                 if k + 1 < chars.len() {
@@ -253,8 +278,10 @@ fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<Opts, ()> 
                     opts.push((c, Some(av[i].clone())));
                     i += 1;
                 } else {
-                    out.push(format!("ngctl: option requires an argument -- {c}"));
-                    return Err(());
+                    return (
+                        (opts, i),
+                        Some(format!("ngctl: option requires an argument -- {c}")),
+                    );
                 }
                 break;
             }
@@ -262,7 +289,19 @@ fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<Opts, ()> 
             k += 1;
         }
     }
-    Ok((opts, i))
+    ((opts, i), None)
+}
+
+/// [`getopt_all`] for a command: its options and `optind`, or getopt's
+/// message printed and Err (the command then returns its usage).
+fn getopt(av: &[String], spec: &str, out: &mut Vec<String>) -> Result<Opts, ()> {
+    match getopt_all(av, spec) {
+        (o, None) => Ok(o),
+        (_, Some(e)) => {
+            out.push(e);
+            Err(())
+        }
+    }
 }
 
 /// Per-process state of one ngctl.
@@ -319,6 +358,19 @@ impl Ngctl {
                 Ok(())
             }
             Err(e) => {
+                if self.debug >= 1 {
+                    // NgMkSockNode's own log of the call that failed: the
+                    // name's bind when it is taken, the kldload of
+                    // ng_socket.ko when that is what failed, else socket().
+                    let what = if e == fbsd_sys::EADDRINUSE as Errno {
+                        format!("bind({})", super::port::strlcpy(&self.name, msg::NODESIZ))
+                    } else if e == fbsd_sys::ENOENT as Errno || e == fbsd_sys::ENOEXEC as Errno {
+                        "can't load ng_socket.ko".to_string()
+                    } else {
+                        "socket".to_string()
+                    };
+                    out.push(format!("ngctl: {what}: {}", errno::strerror(e)));
+                }
                 out.push(format!("ngctl: can't create node: {}", errno::strerror(e)));
                 Err(e)
             }
@@ -349,12 +401,7 @@ impl Ngctl {
         line: &str,
         out: &mut Vec<String>,
     ) -> i32 {
-        let av: Vec<String> = line
-            .split(WHITESPACE)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        self.do_command(port, &av, out)
+        self.do_command(port, &split_line(line.as_bytes()), out)
     }
 
     /// The help summary interactive ngctl prints when it starts.
@@ -413,7 +460,23 @@ impl Ctx<'_> {
     /// has NGM_HASREPLY and this is not a response.
     fn deliver(&mut self, path: &str, m: &NgMsg) -> Result<(), Errno> {
         let p = self.p();
-        self.port.send_msg(p, path, &m.encode())?;
+        let sg = super::port::strlcpy(path, msg::PATHSIZ);
+        if self.st.debug >= 2 {
+            self.warnx(if m.is_resp() {
+                "SENDING RESPONSE:"
+            } else {
+                "SENDING MESSAGE:"
+            });
+            // sg_len, a byte: strlen + 1 + NGSA_OVERHEAD.
+            self.debug_sockaddr((sg.len() + 3) as u8, sg);
+            self.debug_msg(m, sg);
+        }
+        if let Err(e) = self.port.send_msg(p, path, &m.encode()) {
+            if self.st.debug >= 1 {
+                self.warn(&format!("sendto({sg})"), e);
+            }
+            return Err(e);
+        }
         if m.cmd & msg::NGM_HASREPLY != 0
             && m.flags & msg::NGF_RESP == 0
             && !self.port.msg_ready(p, Wait::For(BLOCK))
@@ -442,10 +505,37 @@ impl Ctx<'_> {
         Ok(token)
     }
 
+    /// recvfrom() on the control socket as NgRecvMsg() makes it, with its
+    /// log; `Ok(None)`: nothing within the wait.
+    fn ng_recv(&mut self, buflen: Option<usize>) -> Result<Option<Received>, Errno> {
+        let p = self.p();
+        match self.port.recv_msg(p, buflen, Wait::For(BLOCK)) {
+            Err(e) => {
+                if self.st.debug >= 1 {
+                    self.warn("recvfrom", e);
+                }
+                Err(e)
+            }
+            Ok(Some(r)) => {
+                if self.st.debug >= 2 && !(r.bytes.is_empty() && r.from.is_empty()) {
+                    let m = NgMsg::decode(&r.bytes);
+                    self.warnx(if m.is_resp() {
+                        "RECEIVED RESPONSE:"
+                    } else {
+                        "RECEIVED MESSAGE:"
+                    });
+                    self.debug_sockaddr(r.sa_len, &r.from);
+                    self.debug_msg(&m, &r.from);
+                }
+                Ok(Some(r))
+            }
+            Ok(None) => Ok(None),
+        }
+    }
+
     /// NgRecvMsg() / NgAllocRecvMsg() (buflen None): blocking.
     fn recv_msg(&mut self, buflen: Option<usize>) -> Result<(String, NgMsg), Errno> {
-        let p = self.p();
-        match self.port.recv_msg(p, buflen, Wait::For(BLOCK))? {
+        match self.ng_recv(buflen)? {
             Some(r) => Ok((r.from, NgMsg::decode(&r.bytes))),
             None => {
                 self.st.problems.push(format!(
@@ -459,12 +549,9 @@ impl Ctx<'_> {
 
     /// NgSendAsciiMsg(): ASCII2BINARY to the target, then the binary message.
     fn send_ascii_msg(&mut self, path: &str, text: &str) -> Result<u32, Errno> {
-        let t = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
-        let (command, args) = match t.find(|c: char| c.is_ascii_whitespace()) {
-            Some(i) => (
-                &t[..i],
-                t[i..].trim_start_matches(|c: char| c.is_ascii_whitespace()),
-            ),
+        let t = text.trim_start_matches(c_isspace);
+        let (command, args) = match t.find(c_isspace) {
+            Some(i) => (&t[..i], t[i..].trim_start_matches(c_isspace)),
             None => (t, ""),
         };
         let mut ascii = NgMsg {
@@ -489,6 +576,46 @@ impl Ctx<'_> {
         self.deliver(path, &binary)?;
         Ok(binary.token)
     }
+
+    // ---- commands ---------------------------------------------------------
+}
+
+/// HelpCmd()'s description lines: skip blanks, take up to 63 characters,
+/// then back up to the last blank that follows a word (a line never ends in
+/// a blank). A single word longer than that, which FreeBSD would loop on
+/// (none of its texts has one), is cut.
+fn wrap_help(h: &str) -> Vec<String> {
+    const MAXCOL: usize = 63;
+    let b = h.as_bytes();
+    let mut lines = Vec::new();
+    let mut s = 0;
+    while s < b.len() {
+        while s < b.len() && (b[s] as char).is_ascii_whitespace() || b.get(s) == Some(&0x0b) {
+            s += 1;
+        }
+        let rest = &b[s..];
+        let mut len = rest.len().min(MAXCOL);
+        while len > 0 && len < rest.len() && rest[len] != b' ' && rest[len] != b'\t' {
+            len -= 1;
+        }
+        if len == 0 && !rest.is_empty() {
+            len = rest.len().min(MAXCOL);
+        }
+        lines.push(String::from_utf8_lossy(&rest[..len]).into_owned());
+        s += len;
+    }
+    lines
+}
+
+/// `DoParseCommand()`'s split: the line as a C string (up to its first NUL)
+/// cut into words at WHITESPACE with strtok(3), at most MAX_ARGS - 1 of them.
+fn split_line(line: &[u8]) -> Vec<String> {
+    let line = line.split(|&c| c == 0).next().unwrap_or(&[]);
+    line.split(|&c| WHITESPACE.contains(&char::from(c)))
+        .filter(|w| !w.is_empty())
+        .take(MAX_ARGS - 1)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect()
 }
 
 /// Result of a one-shot `ngctl ARGS...` process.
@@ -502,25 +629,30 @@ pub struct Outcome {
     pub problems: Vec<String>,
 }
 
+/// ngctl's usage line (FreeBSD 15.0).
+pub const USAGE: &str =
+    "usage: ngctl [-j jail] [-d] [-f filename] [-n nodename] [command [argument ...]]";
+
+/// EX_NOHOST.
+pub const EX_NOHOST: i32 = 68;
+
 /// Runs `ngctl ARGS...` as a process: its own node `ngctl<pid>` (or `-n`),
 /// gone when it exits.
 pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) -> Outcome {
     let mut out = Vec::new();
     let mut av = vec!["ngctl".to_string()];
     av.extend_from_slice(args);
-    let usage = |out: &mut Vec<String>| {
-        out.push("usage: ngctl [-d] [-f file] [-n name] [command ...]".to_string());
+    let done = |status: i32, lines: Vec<String>, problems: Vec<String>| Outcome {
+        status,
+        lines,
+        problems,
     };
     let mut st = Ngctl::new(&format!("ngctl{pid}"), base);
-    let Ok((opts, optind)) = getopt(&av, "df:n:", &mut out) else {
-        usage(&mut out);
-        return Outcome {
-            status: EX_USAGE,
-            lines: out,
-            problems: Vec::new(),
-        };
-    };
+    // Options take effect as getopt returns them: a file that cannot be
+    // opened ends ngctl before a bad option after it is seen.
+    let ((opts, optind), bad) = getopt_all(&av, "df:j:n:");
     let mut file: Option<Vec<u8>> = None;
+    let mut jail: Option<String> = None;
     for (c, arg) in opts {
         let arg = arg.unwrap_or_default();
         match c {
@@ -533,47 +665,61 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
                         "ngctl: {arg}: {}",
                         errno::strerror(errno::from_io(&e))
                     ));
-                    return Outcome {
-                        status: EX_NOINPUT,
-                        lines: out,
-                        problems: Vec::new(),
-                    };
+                    return done(EX_NOINPUT, out, Vec::new());
                 }
             },
+            'j' => jail = Some(arg),
             _ => st.name = strlcpy_owned(&arg, msg::NODESIZ),
         }
     }
+    if let Some(e) = bad {
+        out.push(e);
+        out.push(USAGE.to_string());
+        return done(EX_USAGE, out, Vec::new());
+    }
+    if let Some(j) = jail {
+        // jail_getid(3) then jail_attach(2). The harness has no jails: a
+        // name or a number other than 0 is not found (EX_NOHOST), and jail
+        // 0, which jail_getid returns without asking the kernel, cannot be
+        // attached to (EINVAL: EX_OSERR).
+        if j.is_empty() {
+            out.push("ngctl: invalid jail name".to_string());
+            out.push(USAGE.to_string());
+            return done(EX_USAGE, out, Vec::new());
+        }
+        let numeric = j.bytes().all(|c| c.is_ascii_digit());
+        if numeric && j.bytes().all(|c| c == b'0') {
+            out.push("ngctl: cannot attach to jail".to_string());
+            return done(EX_OSERR, out, Vec::new());
+        }
+        out.push(if numeric {
+            // strtoul: the jid as a number.
+            let jid = j.parse::<u64>().unwrap_or(u64::MAX) as u32 as i32;
+            format!("ngctl: jail {jid} not found")
+        } else {
+            format!("ngctl: jail \"{j}\" not found")
+        });
+        return done(EX_NOHOST, out, Vec::new());
+    }
     let rest = &av[optind..];
     if st.create_node(port, &mut out).is_err() {
-        return Outcome {
-            status: EX_OSERR,
-            lines: out,
-            problems: st.problems,
-        };
+        return done(EX_OSERR, out, st.problems);
     }
     let rtn = if rest.is_empty() {
         if let Some(text) = file {
             let mut c = st.ctx(port, &mut out);
-            c.read_file(&String::from_utf8_lossy(&text))
+            c.read_file(&text)
         } else {
             out.push("ngctl: no command specified".to_string());
-            usage(&mut out);
+            out.push(USAGE.to_string());
             st.exit(port);
-            return Outcome {
-                status: EX_USAGE,
-                lines: out,
-                problems: st.problems,
-            };
+            return done(EX_USAGE, out, st.problems);
         }
     } else {
         st.do_command(port, rest, &mut out)
     };
     st.exit(port);
-    Outcome {
-        status: exit_status(rtn),
-        lines: out,
-        problems: st.problems,
-    }
+    done(exit_status(rtn), out, st.problems)
 }
 
 fn strlcpy_owned(s: &str, n: usize) -> String {
@@ -658,7 +804,30 @@ impl Session {
             }
             if self.alive() && port.data_ready(p, Wait::Now) {
                 did = true;
-                match port.recv_data(p, None, Wait::Now) {
+                let got = port.recv_data(p, None, Wait::Now);
+                // NgRecvData's log.
+                match &got {
+                    Err(e) if self.st.debug >= 1 => {
+                        out.push(format!("ngctl: recvfrom: {}", errno::strerror(*e)));
+                    }
+                    Ok(Some(r)) if self.st.debug >= 2 => {
+                        out.push(format!(
+                            "ngctl: READ {} from hook \"{}\" ({} bytes)",
+                            if r.bytes.is_empty() { "EOF" } else { "PACKET" },
+                            r.from,
+                            r.bytes.len()
+                        ));
+                        if self.st.debug >= 3 {
+                            out.extend(
+                                nglog::debug_bytes(&r.bytes)
+                                    .iter()
+                                    .map(|l| format!("ngctl: {l}")),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+                match got {
                     Ok(Some(r)) if r.bytes.is_empty() => {
                         out.push(format!("ngctl: EOF from hook \"{}\"?", r.from));
                         self.st.exit(port);
@@ -727,6 +896,25 @@ mod tests {
     }
 
     #[test]
+    fn getopt_stops_at_the_first_bad_option() {
+        let ((o, i), e) = getopt_all(&s(&["ngctl", "-d", "-f", "x", "-q", "-n", "y"]), "df:j:n:");
+        assert_eq!(o, vec![('d', None), ('f', Some("x".into()))]);
+        assert_eq!(i, 5);
+        assert_eq!(e.as_deref(), Some("ngctl: illegal option -- q"));
+    }
+
+    #[test]
+    fn lines_split_as_strtok() {
+        assert_eq!(
+            split_line(b"  a\tb\x0bc\x0cd\r\n"),
+            s(&["a", "b", "c", "d"])
+        );
+        assert_eq!(split_line(b"a b\0c d"), s(&["a", "b"]));
+        let long = "w ".repeat(600);
+        assert_eq!(split_line(long.as_bytes()).len(), MAX_ARGS - 1);
+    }
+
+    #[test]
     fn getopt_like_bsd() {
         let mut out = Vec::new();
         let (o, i) = getopt(&s(&["list", "-ln"]), "ln", &mut out).unwrap();
@@ -755,7 +943,13 @@ mod tests {
         assert_eq!(scan_int("0x"), Some(0));
         assert_eq!(scan_int("abc"), None);
         assert_eq!(scan_int("\"hi\""), None);
-        assert_eq!(scan_int("99999999999"), Some(i32::MAX));
+        // strtoimax, then the low 32 bits go into the int.
+        assert_eq!(scan_int("99999999999"), Some(99_999_999_999_i64 as i32));
+        assert_eq!(scan_int("4294967297"), Some(1));
+        assert_eq!(scan_int("0x100000041"), Some(0x41));
+        assert_eq!(scan_int("99999999999999999999"), Some(i64::MAX as i32));
+        assert_eq!(scan_int("-99999999999999999999"), Some(i64::MIN as i32));
+        assert_eq!(scan_int("\u{b}7"), Some(7));
     }
 
     #[test]
@@ -798,6 +992,27 @@ mod tests {
             node_line(&ni),
             "  Name: <unnamed>       Type: socket          ID: 00000001   Num hooks: 0"
         );
+    }
+
+    #[test]
+    fn help_descriptions_wrap_as_freebsd_15() {
+        let c = CMDS.iter().find(|c| c.name == "connect").unwrap();
+        assert_eq!(
+            wrap_help(c.help.unwrap()),
+            vec![
+                "The connect command creates a link between the two nodes at",
+                "\"path\" and \"relpath\" using hooks \"hook\" and \"peerhook\",",
+                "respectively. The \"relpath\", if not absolute, is specified",
+                "relative to the node at \"path\". If \"path\" is omitted then \".\"",
+                "is assumed.",
+            ]
+        );
+        // Every line: at most 63 characters, no blank at either end.
+        for c in CMDS {
+            for l in wrap_help(c.help.unwrap_or("")) {
+                assert!(l.len() <= 63 && l.trim() == l, "{}: {l:?}", c.name);
+            }
+        }
     }
 
     #[test]
