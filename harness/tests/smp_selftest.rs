@@ -75,6 +75,7 @@ fn racy_cases_are_caught_within_the_seed_budget() {
         ("selftest-deadlock", &["lock cycle"], true),
         ("selftest-missing-wakeup", &["missing wakeup"], false),
         ("selftest-missing-wakeup-accept", &["missing wakeup"], false),
+        ("selftest-missing-wakeup-data", &["missing wakeup"], false),
     ];
     let mut report = Vec::new();
     for &(name, needles, racy_module) in cases {
@@ -216,4 +217,32 @@ fn a_fixed_lock_order_reversal_is_reported_the_first_time() {
         &v,
         "lock order reversal: \"so_rcv\" then \"socket\" (fixed order: \"socket\" then \"so_rcv\")",
     );
+}
+
+#[test]
+fn a_sleepable_lock_taken_inside_the_epoch_is_reported() {
+    let Some(sock) = ng_socket_ko() else { return };
+    let ((), v) = run(move || {
+        ngharness::netgraph::boot();
+        kern::thread::set_curthread(kern::thread::new_thread(kern::thread::Cred::Root));
+        let id = loader::load(&sock).expect("kldload ng_socket.ko");
+        let fd = kern::domain::socket(
+            fbsd_sys::PF_NETGRAPH as i32,
+            fbsd_sys::SOCK_DGRAM as i32,
+            fbsd_sys::NG_CONTROL as i32,
+        )
+        .unwrap();
+        // A blocking send takes the socket's I/O sx with a wait: not inside
+        // the network epoch (a MSG_DONTWAIT try-lock would be fine).
+        let mut m = vec![0u8; 56];
+        m[0] = fbsd_sys::NG_VERSION as u8;
+        {
+            let _epoch = kern::epoch::Section::net();
+            let _ = kern::domain::sendto(fd, &m, Some(&[4, 32, b'.', 0]), 0);
+        }
+        kern::domain::close(fd).unwrap();
+        kern::sched::run_until_idle();
+        let _ = loader::unload(id);
+    });
+    expect(&v, "I/O sx lock taken with a wait inside the network epoch");
 }

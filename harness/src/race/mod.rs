@@ -12,8 +12,9 @@
 //! [`scenarios::REGRESSIONS`]), and the output ends with
 //! `race: N schedules, M violations` (M: schedules that broke a contract).
 //! A failing schedule is printed with the command that replays it.
-//! `--seed S` runs that one schedule; `--trace` prints its whole trace (who
-//! ran what, on which CPU). Exit status 0 if no schedule failed.
+//! `--seed S` runs that one schedule (of each scenario); `--trace` prints
+//! the whole trace (who ran what, on which CPU). Exit status 0 if no
+//! schedule failed.
 //!
 //! Self-test scenarios (`selftest-...`, which need the harness's racy test
 //! module) run only when named.
@@ -35,6 +36,9 @@ use crate::scenario::msg;
 const USAGE: &str = "usage: ngharness race [--ko FILE]... [--seeds N] [--first S] [--cpus N] [--jobs J] [--scenario NAME]... [--stop-at-first] [--timeout SECS]\n       ngharness race [--ko FILE]... --seed S [--scenario NAME]... [--trace]\n       ngharness race --list";
 /// Report lines of a child.
 const TAG: &str = "@@race ";
+/// PCT horizon of a race schedule: about the preemption points of the
+/// longest scenario (they run from a few hundred to about a thousand).
+const RACE_HORIZON: u64 = 1200;
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -135,14 +139,13 @@ pub fn cli(args: &[String]) -> i32 {
             eprintln!("ngharness race-one: one --scenario and one --seed");
             2
         }
-        (_, Some(seed)) if o.trace => {
+        (_, Some(seed)) if o.trace && selected(&o).len() == 1 => {
             // Replay in this process, trace on stdout.
-            let sc = selected(&o);
-            if sc.len() != 1 {
-                eprintln!("ngharness race: --trace replays one --scenario");
-                return 2;
-            }
-            run_one(&o, sc[0].name, seed)
+            PLAIN.store(true, std::sync::atomic::Ordering::Relaxed);
+            let name = selected(&o)[0].name;
+            let r = run_one(&o, name, seed);
+            println!("race: 1 schedules, {} violations", i32::from(r != 0));
+            r
         }
         _ => run_all(&o),
     }
@@ -151,10 +154,21 @@ pub fn cli(args: &[String]) -> i32 {
 // ---------------------------------------------------------------------------
 // One schedule (the child)
 
+/// Reports for a person (a replay in this process) rather than a parent.
+static PLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn report(kind: &str, text: &str) {
+    let plain = PLAIN.load(std::sync::atomic::Ordering::Relaxed);
+    if plain && kind == "done" {
+        return;
+    }
     let mut so = std::io::stdout().lock();
     for l in text.lines() {
-        let _ = writeln!(so, "{TAG}{kind} {l}");
+        if plain {
+            let _ = writeln!(so, "{kind}: {l}");
+        } else {
+            let _ = writeln!(so, "{TAG}{kind} {l}");
+        }
     }
     let _ = so.flush();
 }
@@ -194,7 +208,7 @@ fn run_one(o: &Opts, name: &str, seed: u64) -> i32 {
         seed,
         machine: true,
         full_trace: o.trace,
-        horizon: smp::DEFAULT_HORIZON,
+        horizon: RACE_HORIZON,
         preempt_driver: true,
         eager_net: true,
     });
@@ -257,6 +271,8 @@ struct Outcome {
     seed: u64,
     problems: Vec<String>,
     schedule: String,
+    /// The child's other output (its trace, with `--trace`).
+    console: Vec<String>,
 }
 
 fn child_cmd(o: &Opts, name: &str, seed: u64) -> Command {
@@ -268,6 +284,9 @@ fn child_cmd(o: &Opts, name: &str, seed: u64) -> Command {
     }
     cmd.args(["--cpus", &o.cpus.to_string()]);
     cmd.args(["--scenario", name, "--seed", &seed.to_string()]);
+    if o.trace {
+        cmd.arg("--trace");
+    }
     cmd
 }
 
@@ -277,6 +296,7 @@ fn run_child(o: &Opts, name: &'static str, seed: u64) -> Outcome {
         seed,
         problems: Vec::new(),
         schedule: String::new(),
+        console: Vec::new(),
     };
     let mut cmd = child_cmd(o, name, seed);
     let (reader, writer) = match std::io::pipe() {
@@ -361,6 +381,7 @@ fn run_child(o: &Opts, name: &'static str, seed: u64) -> Outcome {
         }
         _ => {}
     }
+    out.console = console;
     out
 }
 
@@ -408,6 +429,12 @@ fn run_all(o: &Opts) -> i32 {
                 hs.into_iter().filter_map(|h| h.join().ok()).collect()
             });
             for r in outs {
+                if o.trace {
+                    println!("== {} seed {}", r.name, r.seed);
+                    for l in &r.console {
+                        println!("{l}");
+                    }
+                }
                 schedules += 1;
                 if !r.problems.is_empty() {
                     failing += 1;

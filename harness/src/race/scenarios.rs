@@ -96,6 +96,13 @@ pub const ALL: &[RaceScenario] = &[
         run: ksocket_accept_wait,
     },
     RaceScenario {
+        name: "data-socket-blocking-recv",
+        about: "a process blocks (bounded) in recvfrom on its data socket while another process's packet comes back through an echo node",
+        needs: &["ng_socket"],
+        selftest: false,
+        run: data_socket_blocking_recv,
+    },
+    RaceScenario {
         name: "connect-response-vs-requester-exit",
         about: "the process that asked a stream ksocket to connect exits while the connection completes",
         needs: &["ng_socket", "ng_ksocket"],
@@ -157,6 +164,13 @@ pub const ALL: &[RaceScenario] = &[
         needs: &["ng_socket", "ng_ksocket"],
         selftest: true,
         run: selftest_missing_wakeup_accept,
+    },
+    RaceScenario {
+        name: "selftest-missing-wakeup-data",
+        about: "harness self-test: a datagram is queued on a data socket without sorwakeup while its reader blocks",
+        needs: &["ng_socket"],
+        selftest: true,
+        run: selftest_missing_wakeup_data,
     },
     RaceScenario {
         name: "selftest-missing-wakeup",
@@ -432,6 +446,43 @@ fn accept_wait(broken: bool) -> Result<(), String> {
 
 fn ksocket_accept_wait() -> Result<(), String> {
     accept_wait(false)
+}
+
+/// A process blocks in `recvfrom` on its data socket while another of its
+/// threads sends a packet out of its hook into an echo node, which sends it
+/// back. `broken`: the model drops socket wakeups.
+fn data_wait(broken: bool) -> Result<(), String> {
+    let q = Proc::open()?;
+    let qp = q.path();
+    ngctl_ok(&format!("mkpeer {qp} echo out x"))?;
+    let ds = q.ds.ok_or("no data socket")?;
+    crate::kern::sockbuf::set_drop_wakeups(broken);
+    let mut got = None;
+    race(vec![
+        (
+            "reader",
+            Box::new(|| got = Some(crate::kern::domain::recvfrom(ds, 2048, 0))),
+        ),
+        (
+            "sender",
+            Box::new(|| {
+                let _ = q.send_data("out", b"ping");
+            }),
+        ),
+    ]);
+    crate::kern::sockbuf::set_drop_wakeups(false);
+    drop(q);
+    match got {
+        Some(Ok((b, _, _))) if b == b"ping" => Ok(()),
+        Some(Ok((b, _, _))) => Err(format!("unexpected datagram {b:?}")),
+        Some(Err(_)) if broken => Ok(()),
+        Some(Err(e)) => Err(format!("no datagram: errno {e}")),
+        None => Err("the reader did not run".into()),
+    }
+}
+
+fn data_socket_blocking_recv() -> Result<(), String> {
+    data_wait(false)
 }
 
 fn connect_response_vs_requester_exit() -> Result<(), String> {
@@ -714,6 +765,10 @@ fn selftest_deadlock() -> Result<(), String> {
         ),
     ]);
     Ok(())
+}
+
+fn selftest_missing_wakeup_data() -> Result<(), String> {
+    data_wait(true)
 }
 
 fn selftest_missing_wakeup_accept() -> Result<(), String> {
