@@ -220,6 +220,22 @@ fn a_fixed_lock_order_reversal_is_reported_the_first_time() {
 }
 
 #[test]
+fn a_netgraph_lock_under_a_spin_mutex_is_reported() {
+    let Some(v) = with_racy(|c| {
+        c.mkpeer(".", "racy", "r", "other").unwrap();
+        let _ = c.send_msg("r", COOKIE, 10, &[]);
+        kern::sched::run_until_idle();
+        c.rmhook(".", "r").unwrap();
+    }) else {
+        return;
+    };
+    expect(
+        &v,
+        "acquiring sleep mutex \"netgraph name hash\" with spin mutex \"racy spin\" held",
+    );
+}
+
+#[test]
 fn a_sleepable_lock_taken_inside_the_epoch_is_reported() {
     let Some(sock) = ng_socket_ko() else { return };
     let ((), v) = run(move || {

@@ -728,11 +728,22 @@ pub(crate) fn reacquire_after_sleep(m: *mut mtx) {
 /// against the locks held, as WITNESS would check the core's mutex.
 pub fn note_acquire(key: &str) {
     let td = curthread() as usize;
-    with_state(|s| {
-        if s.held.get(&td).is_some_and(|h| !h.is_empty()) {
-            order_check_key(s, td, 0, key);
+    let spins: Vec<String> = with_state(|s| {
+        let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
+        if held.is_empty() {
+            return Vec::new();
         }
+        order_check_key(s, td, 0, key);
+        held.iter()
+            .filter(|&&h| (lo_flags(h as *mut mtx) >> LO_CLASSSHIFT) & 0xf == CLASS_SPIN)
+            .map(|&h| s.info.get(&h).map_or(String::new(), |i| i.name.clone()))
+            .collect()
     });
+    for sp in spins {
+        violation(format!(
+            "acquiring sleep mutex \"{key}\" with spin mutex \"{sp}\" held"
+        ));
+    }
 }
 
 /// Number of mutexes the current thread holds (a recursed mutex counts once).

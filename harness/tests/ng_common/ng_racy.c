@@ -21,7 +21,8 @@
  * epochleak (returns inside an epoch section it entered), senddata (sends
  * a packet out of hook "out" without entering the network epoch),
  * sockorder (takes the upcall socket's receive-buffer lock, then its
- * socket lock: FreeBSD's fixed order reversed).
+ * socket lock: FreeBSD's fixed order reversed), spinname (names the node,
+ * which takes netgraph's name-hash mutex, with a spin mutex held).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -50,7 +51,7 @@ void	_epoch_exit_preempt(struct epoch *, struct epoch_tracker *);
 #define NGM_RACY_COOKIE 1700000077
 enum {
 	RACY_GETPORT = 1, RACY_AB, RACY_BA, RACY_SLEEPINEPOCH, RACY_EPOCHLEAK,
-	RACY_SENDDATA, RACY_SOCKORDER, RACY_GAB, RACY_GBA
+	RACY_SENDDATA, RACY_SOCKORDER, RACY_GAB, RACY_GBA, RACY_SPINNAME
 };
 
 static MALLOC_DEFINE(M_RACY, "racy", "ng_racy test node");
@@ -58,6 +59,8 @@ static MALLOC_DEFINE(M_RACY, "racy", "ng_racy test node");
 static struct mtx racy_ga, racy_gb;
 MTX_SYSINIT(racy_ga, &racy_ga, "racy global a", MTX_DEF);
 MTX_SYSINIT(racy_gb, &racy_gb, "racy global b", MTX_DEF);
+static struct mtx racy_spin;
+MTX_SYSINIT(racy_spin, &racy_spin, "racy spin", MTX_SPIN);
 
 struct racy_priv {
 	struct mtx a;
@@ -85,6 +88,7 @@ static const struct ng_cmdlist racy_cmds[] = {
 	{ NGM_RACY_COOKIE, RACY_SOCKORDER, "sockorder", NULL, NULL },
 	{ NGM_RACY_COOKIE, RACY_GAB, "gab", NULL, NULL },
 	{ NGM_RACY_COOKIE, RACY_GBA, "gba", NULL, NULL },
+	{ NGM_RACY_COOKIE, RACY_SPINNAME, "spinname", NULL, NULL },
 	{ 0 }
 };
 
@@ -250,6 +254,11 @@ racy_rcvmsg(node_p node, item_p item, hook_p lasthook)
 		mtx_lock(&racy_ga);
 		mtx_unlock(&racy_ga);
 		mtx_unlock(&racy_gb);
+		break;
+	case RACY_SPINNAME:
+		mtx_lock_spin(&racy_spin);
+		error = ng_name_node(node, "racyname");
+		mtx_unlock_spin(&racy_spin);
 		break;
 	default:
 		error = EINVAL;
