@@ -38,7 +38,6 @@ mod threads;
 pub mod trace;
 
 use std::cell::RefCell;
-use std::ffi::c_int;
 use std::fmt::Write as _;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -969,7 +968,3 @@ pub fn note_violation(msg: &str) {
 pub fn thread_name() -> String {
     me().map_or_else(|| "main".into(), |(m, i)| m.lock().tasks[i].name.clone())
 }
-
-/// The result of a bounded wait that ended with data or a wakeup missing,
-/// as errno for the caller: `EWOULDBLOCK`.
-pub const EWOULDBLOCK: c_int = fbsd_sys::EWOULDBLOCK as c_int;
