@@ -82,6 +82,13 @@ pub const ALL: &[RaceScenario] = &[
         run: listener_shutdown_vs_connections,
     },
     RaceScenario {
+        name: "listener-shutdown-vs-embryonic-clones",
+        about: "accepted clones without hooks yet are shut down, with their listener, while data and a close arrive on their connections",
+        needs: &["ng_socket", "ng_ksocket"],
+        selftest: false,
+        run: listener_shutdown_vs_embryonic_clones,
+    },
+    RaceScenario {
         name: "accept-response-vs-requester-exit",
         about: "the process that asked for an accept exits while the connection (and the response) arrives",
         needs: &["ng_socket", "ng_ksocket"],
@@ -373,6 +380,57 @@ fn listener_shutdown_vs_connections() -> Result<(), String> {
     s.monitor();
     s.close();
     drop(conns);
+    Ok(())
+}
+
+/// IDs of the ksocket nodes other than `ks` (accepted clones).
+fn clone_ids() -> Result<Vec<u32>, String> {
+    let out = ngctl_ok("list")?;
+    Ok(out
+        .iter()
+        .filter(|l| l.contains("Type: ksocket") && !l.contains("Name: ks "))
+        .filter_map(|l| l.split("ID: ").nth(1))
+        .filter_map(|t| u32::from_str_radix(t.split_whitespace().next().unwrap_or(""), 16).ok())
+        .collect())
+}
+
+fn listener_shutdown_vs_embryonic_clones() -> Result<(), String> {
+    let mut s = Sess::start()?;
+    let port = listener(&mut s)?;
+    s.cmd("msg ks: accept")?;
+    let mut first = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    crate::kern::sched::run_until_idle();
+    s.monitor();
+    let clones = clone_ids()?;
+    let (mut a, mut b) = (Sess::start()?, Sess::start()?);
+    let mut second = None;
+    race(vec![
+        (
+            "ngctl shutdown listener",
+            Box::new(|| {
+                let _ = a.cmd("shutdown ks:");
+            }),
+        ),
+        (
+            "ngctl shutdown clones",
+            Box::new(|| {
+                for id in &clones {
+                    let _ = b.cmd(&format!("shutdown [{id:x}]:"));
+                }
+            }),
+        ),
+        (
+            "outside peers",
+            Box::new(|| {
+                let _ = first.write(b"early data");
+                smp::preempt(smp::Ev::Point("peer wrote"));
+                second = TcpStream::connect(("127.0.0.1", port)).ok();
+                let _ = first.shutdown(std::net::Shutdown::Both);
+            }),
+        ),
+        ("requester exits", Box::new(|| s.close())),
+    ]);
+    drop(second);
     Ok(())
 }
 

@@ -81,7 +81,9 @@ impl Trace {
                 Ev::Call(site, ra) => format!(
                     "{} from {}",
                     site_name(*site),
-                    crate::kern::loader::symbolize(*ra).unwrap_or_else(|| format!("{ra:#x}"))
+                    crate::kern::loader::symbolize(*ra)
+                        .map(|s| demangled(&s))
+                        .unwrap_or_else(|| format!("{ra:#x}"))
                 ),
                 Ev::Point(p) => format!("[{p}]"),
                 Ev::Block(why) => format!("blocks: {why}"),
@@ -99,6 +101,18 @@ impl Trace {
         }
         out
     }
+}
+
+/// `file.ko:symbol+0x1c` with a Rust symbol demangled (`ksocket::node::accept`).
+fn demangled(site: &str) -> String {
+    let Some((file, rest)) = site.split_once(':') else {
+        return site.to_string();
+    };
+    let (sym, off) = match rest.rfind('+') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    format!("{file}:{:#}{off}", rustc_demangle::demangle(sym))
 }
 
 static SITES: Mutex<Vec<String>> = Mutex::new(Vec::new());
