@@ -160,12 +160,22 @@ fn at(file: *const c_char, line: c_int) -> String {
     }
 }
 
-fn tid_of(td: usize) -> i32 {
+/// "TID (name)" of a harness thread, for reports.
+fn tid_of(td: usize) -> String {
     if td == 0 || !crate::kern::thread::is_thread(td) {
-        return 0;
+        return format!("{td:#x} (no thread)");
     }
     // SAFETY: a harness thread object (never freed).
-    unsafe { (*(td as *mut thread)).td_tid }
+    let (tid, name) = unsafe {
+        let t = td as *mut thread;
+        (
+            (*t).td_tid,
+            std::ffi::CStr::from_ptr((*t).td_name.as_ptr())
+                .to_string_lossy()
+                .into_owned(),
+        )
+    };
+    format!("{tid} ({name})")
 }
 
 /// Is `word` a state a lock word can be in (free, destroyed, or a harness

@@ -188,9 +188,9 @@ pub const ALL: &[RaceScenario] = &[
     },
 ];
 
-/// Schedules that once found a race in the modules, kept as regression
-/// tests (scenario, seed, what it found); `make race` runs them besides
-/// its seed range.
+/// Schedules that once found a race, in the modules or in the kernel
+/// model, kept as regression tests (scenario, seed, what it found);
+/// `make race` runs them besides its seed range.
 pub const REGRESSIONS: &[(&str, u64, &str)] = &[
     (
         "data-socket-close-vs-shutdown",
@@ -208,6 +208,12 @@ pub const REGRESSIONS: &[(&str, u64, &str)] = &[
         6,
         "ng_socket: rcvdata queued a packet on a data socket that was detached and freed after \
          the private-data lock was dropped (holding the receive buffer does not keep it alive)",
+    ),
+    (
+        "listener-shutdown-vs-embryonic-clones",
+        1020,
+        "kernel model: network input was still processed for a socket whose soclose had begun, \
+         which then destroyed it under the network thread",
     ),
 ];
 

@@ -239,7 +239,7 @@ impl NetisrCtx {
     fn enter(so: *mut socket) -> Option<NetisrCtx> {
         let a = so as usize;
         let live = with(|i| {
-            let live = i.socks.get(&a).is_some_and(|s| !s.zombie);
+            let live = i.socks.get(&a).is_some_and(|s| !s.zombie && !s.closing);
             if live {
                 *i.busy.entry(a).or_default() += 1;
             }
@@ -278,32 +278,39 @@ impl Drop for NetisrCtx {
                 true
             }
         });
-        if idle {
-            sched::wakeup_chan(busy_chan(a), false);
+        if idle && with(|i| i.busy.is_empty()) {
+            sched::wakeup_chan(busy_chan(), false);
         }
     }
 }
 
-fn busy_chan(so: usize) -> usize {
-    so + 1
+/// The channel `soclose` waits on for input in progress (the address of a
+/// static: no other sleeper uses it).
+static BUSY_ANCHOR: u8 = 0;
+fn busy_chan() -> usize {
+    &BUSY_ANCHOR as *const u8 as usize
 }
 
 /// `soclose` on a machine: waits while the network thread processes input
-/// of `so` (FreeBSD's detach takes the inpcb lock the input path holds).
+/// (FreeBSD's detach takes the inpcb lock the input path holds).
 pub(crate) fn wait_input_done(so: *mut socket) {
     if !crate::kern::smp::active() {
         return;
     }
-    let a = so as usize;
     let me = kthread::curthread() as usize;
     if with(|i| i.netisr) == me {
         return;
     }
-    while with(|i| i.busy.get(&a).is_some_and(|&n| n > 0)) {
+    // Any input in progress: processing one socket's input may reach
+    // another (a listener's new connection and its first data, an upcall
+    // that wakes a peer), so wait for the whole step.
+    while with(|i| !i.busy.is_empty()) {
         let td = kthread::curthread();
-        sched::sleep_on(busy_chan(a), None, "inpcb");
+        sched::sleep_on(busy_chan(), None, "inpcb");
         kthread::set_curthread(td);
     }
+    // From now on input no longer reaches the socket (its pcb is going).
+    with_sock(so, |s| s.closing = true);
 }
 
 /// Takes (and clears) the Linux socket's pending error, FreeBSD-numbered.

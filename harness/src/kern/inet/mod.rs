@@ -338,6 +338,8 @@ pub(crate) struct Sock {
     pub opts: HashMap<(c_int, c_int), Vec<u8>>,
     /// `soclose` ran but other references remain.
     pub zombie: bool,
+    /// `soclose` is in progress: network input no longer reaches it.
+    pub closing: bool,
 }
 
 impl Sock {

@@ -961,6 +961,18 @@ pub fn note_violation(msg: &str) {
             let step = g.step;
             g.trace.push(step, i, Ev::Violation(msg.to_string()));
         }
+        // NGHARNESS_TRACE_TAIL=N: the last N events, at once (a run that
+        // crashes later never prints its trace).
+        let tail: usize = std::env::var("NGHARNESS_TRACE_TAIL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if tail > 0 {
+            let lines = trace_lines();
+            for l in &lines[lines.len().saturating_sub(tail)..] {
+                eprintln!("trace: {l}");
+            }
+        }
     }
 }
 

@@ -43,6 +43,9 @@ struct Rec {
 /// The trace of one machine.
 pub struct Trace {
     full: bool,
+    /// Also print each event at once, unresolved (`NGHARNESS_TRACE_LIVE`):
+    /// the trace of a run that crashes.
+    live: bool,
     recs: VecDeque<Rec>,
     dropped: u64,
 }
@@ -51,12 +54,20 @@ impl Trace {
     pub fn new(full: bool) -> Trace {
         Trace {
             full,
+            live: std::env::var_os("NGHARNESS_TRACE_LIVE").is_some(),
             recs: VecDeque::new(),
             dropped: 0,
         }
     }
 
     pub fn push(&mut self, step: u64, task: usize, ev: Ev) {
+        if self.live {
+            let what = match &ev {
+                Ev::Call(site, ra) => format!("{} from {ra:#x}", site_name(*site)),
+                other => format!("{other:?}"),
+            };
+            eprintln!("trace: {step:>8} #{task} {what}");
+        }
         if !self.full && self.recs.len() >= RECENT {
             self.recs.pop_front();
             self.dropped += 1;

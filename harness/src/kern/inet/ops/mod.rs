@@ -159,6 +159,7 @@ fn new_sock(fd: c_int, family: c_int, kind: Kind, owner: Owner) -> Sock {
         deferred_err: 0,
         opts: HashMap::new(),
         zombie: false,
+        closing: false,
     }
 }
 
