@@ -6,13 +6,15 @@
 #                   gate, the host kernel harness (1 and 4 CPUs), race scenarios,
 #                   vm-tests (skipped without an image)
 #   make race SEEDS=N  race scenarios under N seeded schedules each
+#   make fuzz       coverage-guided fuzzing, FUZZ_SECS seconds per target
+#   make coverage   which functions and edges of the modules no test reaches
 
 SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko bridge bridge-test test check fmt clippy unit man bsd gate harness race vm-test vm-unit bench demo \
-        load unload clean
+.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man bsd gate \
+        harness race vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
 
@@ -33,6 +35,14 @@ $(BUILD)/ng_socket.ko: FORCE
 	@sh scripts/build-ko.sh socket ng_socket $@
 FORCE:
 
+# Instrumented flavours for the host kernel harness only (scripts/build-ko.sh).
+ko-fuzz: all
+	@sh scripts/build-ko.sh ksocket ng_ksocket $(BUILD)/fuzz/ng_ksocket.ko fuzz
+	@sh scripts/build-ko.sh socket ng_socket $(BUILD)/fuzz/ng_socket.ko fuzz
+ko-cov: all
+	@sh scripts/build-ko.sh ksocket ng_ksocket $(BUILD)/cov/ng_ksocket.ko cov
+	@sh scripts/build-ko.sh socket ng_socket $(BUILD)/cov/ng_socket.ko cov
+
 test: all
 	@sh scripts/test.sh all
 
@@ -43,11 +53,20 @@ fmt clippy unit man bsd gate:
 bridge-test: all
 	@sh scripts/test.sh bridge
 
+# FreeBSD's own ngctl and tests/sys/netgraph, built for Linux from a FreeBSD
+# source tree, against the modules through the bridge (docs/bridge.md):
+#   make freebsd-check FREEBSD_SRC=/path/to/freebsd-src
+# (or with what is already in build/freebsd, or NGCTL=/path/to/ngctl).
+freebsd-check: all
+	@sh scripts/test.sh freebsd
+
 # The host kernel harness on chosen modules and scenarios:
 #   make harness KO="build/ng_socket.ko build/ng_ksocket.ko" SCENARIOS="scenarios/ksocket-udp.ngs"
 # (defaults: both modules, every scenario file).
 KO        ?= $(BUILD)/ng_socket.ko $(BUILD)/ng_ksocket.ko
 SCENARIOS ?= scenarios/*.ngs
+FUZZ_SECS ?= 60
+FUZZ_TARGETS ?= ksock-msg ngsock-calls ksock-data
 harness: all
 	@. scripts/env.sh && $$CARGO run --quiet -p ngharness -- load $(KO) && \
 	  $$CARGO run --quiet -p ngharness -- run $(foreach k,$(KO),--ko $(k)) $(SCENARIOS)
@@ -70,6 +89,13 @@ bench: all
 
 demo: all
 	@sh scripts/demo.sh
+
+# Coverage-guided fuzzing with LibAFL: make fuzz FUZZ_SECS=600 [FUZZ_TARGETS="ksock-msg ..."]
+fuzz: all
+	@FUZZ_SECS=$(FUZZ_SECS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh scripts/fuzz.sh
+
+coverage: all
+	@sh scripts/coverage.sh
 
 unload load:
 	@echo "make $@: loading kernel modules needs FreeBSD (there, make reads BSDmakefile)." >&2

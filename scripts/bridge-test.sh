@@ -19,32 +19,29 @@ lib=$(cd "$BUILD" && pwd)/libngbridge.so
 passed=0
 failed=0
 
+if ! "$CC" -std=gnu11 -O1 -g -Wall -Wextra -Werror -c -o "$out/bsdcompat.o" bridge/compat/bsdcompat.c; then
+    echo "bridge: cannot build bridge/compat/bsdcompat.c"
+    exit 1
+fi
 for src in bridge/tests/t_*.c; do
     t=$(basename "$src" .c)
-    if ! "$CC" -std=gnu11 -O1 -g -Wall -Wextra -Werror -I "$BUILD/include" -o "$out/$t" "$src" -lpthread; then
+    extra=""
+    if [ "$t" = t_bsdcompat ]; then
+        # Built as FreeBSD's own programs are (scripts/build-freebsd-userland.sh).
+        extra="-include bridge/compat/bsdcompat.h -I bridge/compat $out/bsdcompat.o"
+    fi
+    # shellcheck disable=SC2086
+    if ! "$CC" -std=gnu11 -O1 -g -Wall -Wextra -Werror -I "$BUILD/include" -o "$out/$t" "$src" $extra \
+        -lpthread; then
         echo "bridge: cannot build $src"
         exit 1
     fi
 done
 
-"$CARGO" build --quiet -p ngharness || exit 1
-bin=target/debug/ngharness
+# shellcheck source=scripts/serve-lib.sh
+. "$top/scripts/serve-lib.sh"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/ngbridge-test.XXXXXX")
-rm -f "$out/serve.log"
-: >"$out/serve.log"
-"$bin" serve --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" --listen "$sock" >"$out/serve.log" 2>&1 &
-spid=$!
-i=0
-until grep -q '^ngharness serve: ready' "$out/serve.log" 2>/dev/null && [ -S "$sock" ]; do
-    i=$((i + 1))
-    if [ $i -gt 300 ] || ! kill -0 "$spid" 2>/dev/null; then
-        echo "bridge: ngharness serve did not start:"
-        cat "$out/serve.log"
-        kill "$spid" 2>/dev/null
-        exit 1
-    fi
-    sleep 0.1
-done
+serve_start bridge "$sock" "$out/serve.log"
 
 for src in bridge/tests/t_*.c; do
     t=$(basename "$src" .c)
@@ -56,16 +53,10 @@ for src in bridge/tests/t_*.c; do
     fi
 done
 
-kill -TERM "$spid"
-wait "$spid"
-st=$?
-if [ $st -ne 0 ] || ! grep -q '^violations: none' "$out/serve.log"; then
-    echo "bridge: ngharness serve ended with status $st:"
-    cat "$out/serve.log"
-    failed=$((failed + 1))
-else
+if serve_stop bridge "$out/serve.log"; then
     passed=$((passed + 1))
-    grep '^ngharness serve: .* served' "$out/serve.log"
+else
+    failed=$((failed + 1))
 fi
 echo "bridge: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

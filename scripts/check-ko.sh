@@ -6,7 +6,9 @@
 #   them: both builds export the same symbols;
 # * no path of the build machine is in a module: not the checkout's (it is
 #   "ngsock/..." wherever the checkout is), the home directory's, the Rust
-#   library sources' or the cargo registry's.
+#   library sources' or the cargo registry's;
+# * the shipped module carries no SanitizerCoverage instrumentation (only
+#   the harness's fuzz and cov flavours do, built elsewhere).
 #
 # usage: scripts/check-ko.sh MODULE.ko...
 set -u
@@ -27,6 +29,10 @@ for ko in "$@"; do
         bad=1
     else
         echo "check-ko: $ko: global symbols [ $got] = EXPORT_SYMS"
+    fi
+    if "$NM" "$ko" | grep -q -e __sanitizer_cov -e __sancov; then
+        echo "check-ko: $ko: SanitizerCoverage instrumentation in a shipped module"
+        bad=1
     fi
     for p in "$top" "${HOME:-}" "${CARGO_HOME:-$HOME/.cargo}" "$sysroot/lib/rustlib" \
         "${FREEBSD_SYSROOT:-}" "${FREEBSD_SYSDIR:-}"; do

@@ -2,7 +2,13 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|race|bridge|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|race|bridge|freebsd|vm]
+#
+# freebsd: FreeBSD's own ngctl and tests/sys/netgraph, built for Linux, run
+# through the bridge (docs/bridge.md) when they are available: built from
+# $FREEBSD_SRC (a FreeBSD source tree) into $FREEBSD_USERLAND (default
+# build/freebsd), or already there; $NGCTL names another ngctl binary.
+# Without them these steps are skipped, each with one line saying so.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/env.sh"
@@ -84,6 +90,28 @@ if want bridge; then
         step "bridge: scenarios as a Linux process through libngbridge.so" "$CARGO" run --quiet \
             -p ngharness -- run --backend bridge --bridge-lib "$BUILD/libngbridge.so" \
             --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+    fi
+fi
+if want freebsd; then
+    fb=${FREEBSD_USERLAND:-$BUILD/freebsd}
+    if [ -n "${FREEBSD_SRC:-}" ]; then
+        step "FreeBSD's netgraph userland built for Linux from $FREEBSD_SRC" \
+            sh scripts/build-freebsd-userland.sh "$FREEBSD_SRC" "$fb"
+    fi
+    ngctl=${NGCTL:-$fb/ngctl}
+    if [ -x "$ngctl" ] && [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
+        step "bridge: scenarios with FreeBSD's ngctl ($ngctl)" "$CARGO" run --quiet -p ngharness -- \
+            run --ngctl "$ngctl" --bridge-lib "$BUILD/libngbridge.so" \
+            --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+    else
+        echo "==> bridge: scenarios with FreeBSD's ngctl: skipped (no ngctl binary at $ngctl;" \
+            "give FREEBSD_SRC=<FreeBSD source tree> or NGCTL=<ngctl built for Linux>, docs/bridge.md)"
+    fi
+    if [ -d "$fb/tests" ]; then
+        step "bridge: FreeBSD's tests/sys/netgraph ($fb/tests)" sh scripts/freebsd-tests.sh "$fb/tests"
+    else
+        echo "==> bridge: FreeBSD's tests/sys/netgraph: skipped (not built: give FREEBSD_SRC=<FreeBSD" \
+            "source tree>, docs/bridge.md)"
     fi
 fi
 if want vm; then

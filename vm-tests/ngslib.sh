@@ -311,6 +311,29 @@ ngs__sess_wait_mark() { # NAME K SECONDS
     return 1
 }
 
+# Wait (bounded) until session NAME is back at its prompt after the line
+# typed when its output was FROM bytes long, and has printed nothing for a
+# moment. Only then may the next line be typed: ngctl's main thread wakes
+# its monitor thread with SIGUSR1, and a line that arrives while the
+# monitor prints a packet loses that wakeup (ngctl then hangs), or, just
+# after the first prompt, comes before the monitor's handler exists (ngctl
+# dies of SIGUSR1).
+ngs__sess_settle() { # NAME FROM
+    _raw=$NGS_W/session.$1.raw
+    _i=0
+    _last=-1
+    while [ "$_i" -lt $((NGS_SESSION_TIMEOUT * 20)) ] && ngs__sess_alive "$1"; do
+        _sz=$(wc -c < "$_raw" | tr -d ' ')
+        if [ "$_sz" -eq "$_last" ] &&
+            tail -c +"$(($2 + 1))" "$_raw" | tr -d '\r' | sed 1d | grep -q '^+ '; then
+            return 0
+        fi
+        _last=$_sz
+        sleep 0.05
+        _i=$((_i + 1))
+    done
+}
+
 ngs__sess_send() { # NAME TEXT...
     _fd=$(ngs__var "$1" fd)
     _s=$1
@@ -384,6 +407,11 @@ ngs_session_start() { # NAME FD WHO
         sleep 0.1
         _i=$((_i + 1))
     done
+    ngs__sess_settle "$_s" 0
+    # Nor before ngctl's monitor thread, started just before that prompt,
+    # catches SIGUSR1: the main thread sends it one for every line typed,
+    # and until then it ends the process.
+    sleep "${NGS_MONITOR_WAIT:-0.5}"
     ngs__sess_send "$_s" "ngsock-mark-0"
     if _l=$(ngs__sess_wait_mark "$_s" 0 "$NGS_SESSION_TIMEOUT"); then
         ngs__setvar "$_s" mline "$_l"
@@ -419,7 +447,10 @@ ngs_session_cmd() { # NAME COMMANDLINE
     ngs__sess_alive "$_s" || ngs_fail "session $_s: ngctl is no longer running"
     _k=$(($(ngs__var "$_s" mark) + 1))
     _prev=$(ngs__var "$_s" mline)
-    ngs__sess_send "$_s" "$2" "ngsock-mark-$_k"
+    _from=$(wc -c < "$NGS_W/session.$_s.raw" | tr -d ' ')
+    ngs__sess_send "$_s" "$2"
+    ngs__sess_settle "$_s" "$_from"
+    ngs__sess_send "$_s" "ngsock-mark-$_k"
     if ! _l=$(ngs__sess_wait_mark "$_s" "$_k" "$NGS_SESSION_TIMEOUT"); then
         if ngs__sess_alive "$_s"; then
             ngs_fail "session $_s: the command did not complete within ${NGS_SESSION_TIMEOUT}s"
@@ -465,6 +496,7 @@ ngs_session_close() { # NAME
     NGS_KIND=close
     NGS_SESS=$_s
     if ngs__sess_alive "$_s"; then
+        ngs__sess_settle "$_s" 0
         ngs__sess_send "$_s" quit
     fi
     [ -n "$_fd" ] && eval "exec $_fd>&-"
@@ -548,10 +580,18 @@ ngs_sock_expect() { # REQUEST...
 
 # ---------------------------------------------------------------- expectations
 
+# The warning lines of an interactive ngctl's output: its "ngctl: " lines
+# other than libnetgraph's debug log of the messages and packets that pass
+# (debug level 2 and up), which is not a failure.
+ngs__warnings() { # FILE
+    grep -E -e '^[ 	]*ngctl: ' "$1" |
+        grep -v -E -e '^[ 	]*ngctl: (SENDING |RECEIVED |SOCKADDR: |NG_MESG :|  |READ |WRITE PACKET |[0-9a-f]{4}:  )'
+}
+
 ngs_ok() {
     case $NGS_KIND in
         session-cmd)
-            if grep -E -e '^[ 	]*ngctl: ' "$NGS_OUT" > "$NGS_W/errs" 2>/dev/null; then
+            if ngs__warnings "$NGS_OUT" > "$NGS_W/errs" && [ -s "$NGS_W/errs" ]; then
                 ngs_fail "session command failed: $(head -n 1 "$NGS_W/errs")"
             fi
             ;;
@@ -593,7 +633,7 @@ ngs_error() {
 # ..."), 71 an "ngctl: " line that is not a usage line.
 ngs_exit() {
     if [ "$NGS_KIND" = session-cmd ]; then
-        _err=$(grep -c -E -e '^[ 	]*ngctl: ' "$NGS_OUT")
+        _err=$(ngs__warnings "$NGS_OUT" | grep -c .)
         _use=$(grep -c -E -e '^[ 	]*ngctl: usage: ' "$NGS_OUT")
         case $1 in
             0) [ "$_err" -eq 0 ] || ngs_fail "the session command failed, expected success" ;;

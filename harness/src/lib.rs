@@ -7,6 +7,7 @@ pub mod arena;
 pub mod bench;
 pub mod demo;
 pub mod exports;
+pub mod fuzz;
 pub mod kern;
 pub mod netgraph;
 pub mod race;

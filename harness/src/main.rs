@@ -7,6 +7,8 @@
 //! ngharness bench ...   (data-path benchmark: see `bench`)
 //! ngharness demo ...    (UDP echo server demo: see `demo`)
 //! ngharness serve ...   (PF_NETGRAPH sockets for other processes: see `serve`)
+//! ngharness fuzz ...    (fuzz targets, fork server, replay, minimizing: see `fuzz`)
+//! ngharness coverage DATADIR MODULE.ko.full...  (edges no test reached)
 //! ```
 //! `load` boots the harness kernel, loads the modules in order (printing one
 //! `kld:` line per linker step on stderr, and the kernel console), then
@@ -26,6 +28,8 @@ fn usage() -> ExitCode {
     eprintln!("       ngharness bench [--quick] [options] [NG_SOCKET.ko NG_KSOCKET.ko]");
     eprintln!("       ngharness demo [--port N] [NG_SOCKET.ko NG_KSOCKET.ko]");
     eprintln!("       ngharness serve [--ko FILE]... [--listen PATH] [--clock real|manual]");
+    eprintln!("       ngharness fuzz replay|run|min|cmin ... (see ngharness fuzz)");
+    eprintln!("       ngharness coverage DATADIR MODULE.ko.full...");
     ExitCode::from(2)
 }
 
@@ -124,6 +128,8 @@ fn main() -> ExitCode {
         Some("bench") => ExitCode::from(ngharness::bench::cli(&args[1..]) as u8),
         Some("demo") => ExitCode::from(ngharness::demo::cli(&args[1..]) as u8),
         Some("serve") => ExitCode::from(ngharness::serve::cli(&args[1..]) as u8),
+        Some("fuzz") => ExitCode::from(ngharness::fuzz::cli(&args[1..]) as u8),
+        Some("coverage") => ExitCode::from(ngharness::fuzz::coverage::cli(&args[1..]) as u8),
         _ => usage(),
     }
 }

@@ -8,7 +8,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn modules() -> Option<[PathBuf; 2]> {
-    let build = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build");
+    // `$NGSOCK_BUILD` (the coverage run's build/cov), else build/.
+    let build = std::env::var_os("NGSOCK_BUILD").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build"),
+        PathBuf::from,
+    );
     let kos = [build.join("ng_socket.ko"), build.join("ng_ksocket.ko")];
     if let Some(missing) = kos.iter().find(|k| !k.exists()) {
         eprintln!("SKIP: {} not built (make ko)", missing.display());

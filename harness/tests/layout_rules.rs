@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("benchmark", &["bench"]),
     ("demo", &["demo"]),
     ("bridge server", &["serve"]),
+    ("fuzzer", &["fuzz"]),
 ];
 
 fn manifest_dir() -> PathBuf {

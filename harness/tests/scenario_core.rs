@@ -14,6 +14,12 @@ fn top() -> PathBuf {
         .to_path_buf()
 }
 
+/// The directory holding the modules: `$NGSOCK_BUILD` (the coverage run
+/// points it at `build/cov`), else `build/` of this checkout.
+fn build_dir() -> PathBuf {
+    std::env::var_os("NGSOCK_BUILD").map_or_else(|| top().join("build"), PathBuf::from)
+}
+
 fn scenarios(prefix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(top().join("scenarios"))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -54,7 +60,7 @@ fn core_scenarios_through_the_builtin_client() {
 
 #[test]
 fn core_scenarios_through_ng_socket() {
-    let ko = top().join("build/ng_socket.ko");
+    let ko = build_dir().join("ng_socket.ko");
     if !ko.exists() {
         eprintln!(
             "SKIP: {} not built (run `make`); core scenarios through ng_socket.ko not run",
@@ -71,7 +77,7 @@ fn core_scenarios_through_ng_socket() {
 
 #[test]
 fn socket_scenarios_through_ng_socket() {
-    let ko = top().join("build/ng_socket.ko");
+    let ko = build_dir().join("ng_socket.ko");
     if !ko.exists() {
         eprintln!(
             "SKIP: {} not built (run `make`); socket-*.ngs not run",

@@ -297,15 +297,18 @@ fn file_mode_and_read() {
     let o = ngctl::oneshot(&mut p, &a("-f cmds"), 1, &dir);
     assert_eq!(o.status, 0, "{:?}", o.lines);
     assert!(o.lines[0].starts_with("  Name: fe "), "{:?}", o.lines);
+    // A one-shot ngctl's stdout is fully buffered (a file): the warnings
+    // come first, the first show's line when ngctl exits.
     let o = ngctl::oneshot(&mut p, &a("-f bad"), 1, &dir);
     assert_eq!(o.status, 71);
     assert_eq!(
-        &o.lines[1..],
+        &o.lines[..2],
         &[
             "ngctl: \"frob\": unknown command",
             "ngctl: line 2: error in file"
         ]
     );
+    assert!(o.lines[2].starts_with("  Name: ngctl1 "), "{:?}", o.lines);
     let o = ngctl::oneshot(&mut p, &a("read cmds"), 1, &dir);
     assert_eq!(o.status, 0);
     let o = ngctl::oneshot(&mut p, &a("-f nosuchfile"), 1, &dir);

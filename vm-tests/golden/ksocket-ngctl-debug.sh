@@ -91,25 +91,80 @@ ngs_match '^[ 	]*Rec'\''d( |[ 	]*	[ 	]*)response( |[ 	]*	[ 	]*)"getname"( |[ 	]*
 ngs_at 32 '| Args:	inet/127.0.0.1:7792'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)inet/127\.0\.0\.1:7792[ 	]*$' 'Args:	inet/127.0.0.1:7792'
 
-ngs_at 34 's: debug'
+ngs_at 35 'ngctl -d -d -n "" show .'
+ngs_ngctl root -d -d -n '' show .
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 36 '| ngctl: SENDING MESSAGE:'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)SENDING( |[ 	]*	[ 	]*)MESSAGE:[ 	]*$' 'ngctl: SENDING MESSAGE:'
+
+ngs_at 37 '| ngctl: SOCKADDR: { fam=32 len=4 addr="." }'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)SOCKADDR:( |[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)fam=32( |[ 	]*	[ 	]*)len=4( |[ 	]*	[ 	]*)addr="\."( |[ 	]*	[ 	]*)}[ 	]*$' 'ngctl: SOCKADDR: { fam=32 len=4 addr="." }'
+
+ngs_at 38 '| ngctl:   cmd    805306374'
+ngs_match '^[ 	]*ngctl:(   |[ 	]*	[ 	]*)cmd(    |[ 	]*	[ 	]*)805306374[ 	]*$' 'ngctl:   cmd    805306374'
+
+ngs_at 39 '| ngctl: RECEIVED RESPONSE:'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)RECEIVED( |[ 	]*	[ 	]*)RESPONSE:[ 	]*$' 'ngctl: RECEIVED RESPONSE:'
+
+ngs_at 40 '| ngctl:   cmd    805306374'
+ngs_match '^[ 	]*ngctl:(   |[ 	]*	[ 	]*)cmd(    |[ 	]*	[ 	]*)805306374[ 	]*$' 'ngctl:   cmd    805306374'
+
+ngs_at 41 '| ngctl: SENDING MESSAGE:'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)SENDING( |[ 	]*	[ 	]*)MESSAGE:[ 	]*$' 'ngctl: SENDING MESSAGE:'
+
+ngs_at 42 '| ngctl:   cmd    805306375'
+ngs_match '^[ 	]*ngctl:(   |[ 	]*	[ 	]*)cmd(    |[ 	]*	[ 	]*)805306375[ 	]*$' 'ngctl:   cmd    805306375'
+
+ngs_at 43 '| ngctl: RECEIVED RESPONSE:'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)RECEIVED( |[ 	]*	[ 	]*)RESPONSE:[ 	]*$' 'ngctl: RECEIVED RESPONSE:'
+
+ngs_at 44 '| Name: <unnamed> * Type: socket *'
+ngs_match '^[ 	]*Name:( |[ 	]*	[ 	]*)<unnamed>( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)Type:( |[ 	]*	[ 	]*)socket( |[ 	]*	[ 	]*).*[ 	]*$' 'Name: <unnamed> * Type: socket *'
+
+ngs_at 46 's: debug 2'
+ngs_session_cmd s 'debug 2'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 47 's: show ks:'
+ngs_session_cmd s 'show ks:'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 48 '| ngctl: SENDING MESSAGE:'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)SENDING( |[ 	]*	[ 	]*)MESSAGE:[ 	]*$' 'ngctl: SENDING MESSAGE:'
+
+ngs_at 49 '| ngctl: SOCKADDR: { fam=32 len=6 addr="ks:" }'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)SOCKADDR:( |[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)fam=32( |[ 	]*	[ 	]*)len=6( |[ 	]*	[ 	]*)addr="ks:"( |[ 	]*	[ 	]*)}[ 	]*$' 'ngctl: SOCKADDR: { fam=32 len=6 addr="ks:" }'
+
+ngs_at 50 '| ngctl: RECEIVED RESPONSE:'
+ngs_match '^[ 	]*ngctl:( |[ 	]*	[ 	]*)RECEIVED( |[ 	]*	[ 	]*)RESPONSE:[ 	]*$' 'ngctl: RECEIVED RESPONSE:'
+
+ngs_at 51 '| Name: ks * Type: ksocket * Num hooks: 1'
+ngs_match '^[ 	]*Name:( |[ 	]*	[ 	]*)ks( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)Type:( |[ 	]*	[ 	]*)ksocket( |[ 	]*	[ 	]*).*( |[ 	]*	[ 	]*)Num( |[ 	]*	[ 	]*)hooks:( |[ 	]*	[ 	]*)1[ 	]*$' 'Name: ks * Type: ksocket * Num hooks: 1'
+
+ngs_at 52 's: debug 0'
+ngs_session_cmd s 'debug 0'
+ngs_ok  # implied: no '=>' follows
+
+ngs_at 54 's: debug'
 ngs_session_cmd s debug
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 35 's: expect Current debug level is 0'
+ngs_at 55 's: expect Current debug level is 0'
 ngs_session_expect s '^[ 	]*Current( |[ 	]*	[ 	]*)debug( |[ 	]*	[ 	]*)level( |[ 	]*	[ 	]*)is( |[ 	]*	[ 	]*)0[ 	]*$' 'Current debug level is 0' 2000
 
-ngs_at 36 's: debug -'
+ngs_at 56 's: debug -'
 ngs_session_cmd s 'debug -'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 37 's: debug'
+ngs_at 57 's: debug'
 ngs_session_cmd s debug
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 38 's: expect Current debug level is 0'
+ngs_at 58 's: expect Current debug level is 0'
 ngs_session_expect s '^[ 	]*Current( |[ 	]*	[ 	]*)debug( |[ 	]*	[ 	]*)level( |[ 	]*	[ 	]*)is( |[ 	]*	[ 	]*)0[ 	]*$' 'Current debug level is 0' 2000
 
-ngs_at 39 'close s'
+ngs_at 59 'close s'
 ngs_session_close s
 
 ngs_end

@@ -38,13 +38,13 @@ class RuntimeTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, True)
 
-    def run_scenario(self, name):
+    def run_scenario(self, name, **extra):
         script = os.path.join(self.tmp, name + ".sh")
         with open(script, "w") as f:
             f.write(translate.translate_file(os.path.join(RT, name + ".ngs")))
         env = dict(os.environ, NGS_NGCTL=os.path.join(RT, "fakengctl"), NGS_HELPER=self.helper,
                    NGS_LIB=os.path.join(VMT, "ngslib.sh"), NGS_SESSION_TIMEOUT="5",
-                   NGS_SCENARIO_DIR=RT)
+                   NGS_SCENARIO_DIR=RT, **extra)
         return subprocess.run(["timeout", "60", "sh", script], env=env, capture_output=True,
                               text=True)
 
@@ -53,6 +53,14 @@ class RuntimeTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("PASS vm-tests/tests/runtime/plumbing.ngs", r.stdout)
         self.assertIn("matched line", r.stdout)
+
+    def test_session_lines_wait_for_the_prompt_and_quiet(self):
+        # A line typed while ngctl's monitor prints a packet is lost (FreeBSD's
+        # ngctl hangs): the next line is typed only once ngctl is back at its
+        # prompt and quiet.
+        r = self.run_scenario("plumbing", FAKENGCTL_MONITOR="1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("PASS vm-tests/tests/runtime/plumbing.ngs", r.stdout)
 
     def test_unmet_expectation_names_file_and_line(self):
         r = self.run_scenario("failing")

@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::exports::Exports;
 
+pub mod cov;
 pub mod domain;
 pub mod entry;
 pub mod epoch;
@@ -28,6 +29,7 @@ pub mod smp;
 pub mod sockbuf;
 pub mod sysctl;
 pub mod thread;
+pub mod trap;
 
 /// Declares constants, one visibility and type per group, with the values of
 /// the bindings' constants of the same names:
@@ -71,8 +73,49 @@ pub const PANIC_EXIT: i32 = 86;
 /// A kernel panic: print it like FreeBSD does and end this process.
 pub fn kernel_panic(msg: &str) -> ! {
     eprintln!("panic: {msg}");
+    panic_hooks();
     eprintln!("harness: kernel panic; the scenario fails");
     std::process::exit(PANIC_EXIT);
+}
+
+/// Functions run when the kernel panics, before the process ends (at most
+/// [`PANIC_HOOKS`]; e.g. saving coverage counters). Kept as plain function
+/// pointers so the trap handler can run them without taking a lock.
+static PANIC_HOOK_FNS: [std::sync::atomic::AtomicUsize; PANIC_HOOKS] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; PANIC_HOOKS];
+/// Room for panic hooks.
+pub const PANIC_HOOKS: usize = 4;
+
+/// Registers `f` to run when the kernel panics ([`kernel_panic`], a trap).
+/// A function registered twice runs once.
+pub fn add_panic_hook(f: fn()) {
+    use std::sync::atomic::Ordering;
+    let want = f as *const () as usize;
+    for slot in &PANIC_HOOK_FNS {
+        match slot.compare_exchange(0, want, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(v) if v == want => return,
+            Err(_) => {}
+        }
+    }
+    eprintln!("harness: too many panic hooks");
+}
+
+/// Runs the registered panic hooks (once per process).
+pub(crate) fn panic_hooks() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static RAN: AtomicBool = AtomicBool::new(false);
+    if RAN.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    for slot in &PANIC_HOOK_FNS {
+        let v = slot.load(Ordering::Acquire);
+        if v != 0 {
+            // SAFETY: only `fn()` pointers are stored (add_panic_hook).
+            let f: fn() = unsafe { std::mem::transmute::<usize, fn()>(v) };
+            f();
+        }
+    }
 }
 
 /// Exports every kernel service of the model, then every installed
@@ -102,6 +145,7 @@ fn register_services(ex: &mut Exports) {
     domain::register(ex);
     inet::register(ex);
     sockbuf::register(ex);
+    cov::register(ex);
 }
 
 /// A part of the model above the kernel services (the netgraph model) that

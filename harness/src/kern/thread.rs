@@ -255,6 +255,35 @@ pub fn curthread() -> *mut thread {
     unsafe { (*pcpu_ptr()).pc_curthread }
 }
 
+/// `pid N tid N (name)` of the current thread, for the trap report; reads
+/// without locks and returns `None` before [`init`].
+pub fn try_curthread_summary() -> Option<String> {
+    let pc = PCPU.load(Ordering::Acquire) as *const pcpu;
+    if pc.is_null() {
+        return None;
+    }
+    // SAFETY: the pcpu block and every harness thread and proc object live
+    // for the whole process (arena memory, never freed).
+    unsafe {
+        let td = (*pc).pc_curthread;
+        if td.is_null() {
+            return None;
+        }
+        let name: Vec<u8> = (*td)
+            .td_name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        let pid = (*td).td_proc.as_ref().map_or(-1, |p| p.p_pid);
+        Some(format!(
+            "{pid} tid {} ({})",
+            (*td).td_tid,
+            String::from_utf8_lossy(&name)
+        ))
+    }
+}
+
 /// Makes `td` the current thread; returns the previous one.
 pub fn set_curthread(td: *mut thread) -> *mut thread {
     assert!(!td.is_null(), "harness: set_curthread(NULL)");

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
-//!               [--bridge-lib FILE] [--timeout SECS] [--cpus N] [--seed S] SCENARIO...
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--cpus N] [--seed S]
+//!               SCENARIO...
 //! ```
 //! With `--backend bridge` the child runs with `LD_PRELOAD` of the bridge
 //! library (`--bridge-lib`, default `libngbridge.so` beside the first
 //! `--ko`) and the kernel runs in an `ngharness serve` of its own.
+//! `--ngctl FILE` (which implies the bridge) runs the scenarios' `ngctl`
+//! and `session` statements with that ngctl binary — FreeBSD's own, built
+//! for Linux — instead of the emulation ([`super::extctl`]).
 //! `--cpus N` (default 4) runs the kernel on N virtual CPUs (`kern::smp`;
 //! 1: the single-CPU model), the schedule from seed `S` (default 1); a
 //! failing scenario's console shows its schedule. The scenario's own
@@ -32,13 +36,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::backend::{self, BuiltinPort, Choice};
+use super::extctl::External;
 use super::fake::FakeNet;
 use super::kernel::{FakeKernel, HarnessKernel, Kernel};
 use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--timeout SECS] [--cpus N] [--seed S] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--cpus N] [--seed S] SCENARIO...";
 /// Default number of virtual CPUs of a scenario's kernel.
 const DEFAULT_CPUS: u32 = 4;
 /// Default wall-clock limit of one scenario.
@@ -57,6 +62,7 @@ struct Opts {
     cpus: u32,
     seed: u64,
     bridge_lib: Option<PathBuf>,
+    ngctl: Option<PathBuf>,
     scenarios: Vec<PathBuf>,
 }
 
@@ -69,6 +75,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         cpus: DEFAULT_CPUS,
         seed: 1,
         bridge_lib: None,
+        ngctl: None,
         scenarios: Vec::new(),
     };
     let mut i = 0;
@@ -88,6 +95,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 o.backend = Choice::parse(&v).ok_or_else(|| format!("unknown backend `{v}`"))?;
             }
             "--bridge-lib" => o.bridge_lib = Some(PathBuf::from(value(&mut i)?)),
+            "--ngctl" => o.ngctl = Some(PathBuf::from(value(&mut i)?)),
             "--timeout" => {
                 let v = value(&mut i)?;
                 o.timeout = v.parse().map_err(|_| format!("bad --timeout `{v}`"))?;
@@ -111,6 +119,18 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     }
     if o.scenarios.is_empty() {
         return Err("no scenario given".into());
+    }
+    if let Some(n) = &o.ngctl {
+        // A real ngctl is a Linux process: it reaches the kernel only
+        // through the bridge.
+        match o.backend {
+            Choice::Auto | Choice::Bridge => o.backend = Choice::Bridge,
+            _ => return Err("--ngctl runs ngctl through the bridge (--backend bridge)".into()),
+        }
+        let abs = n
+            .canonicalize()
+            .map_err(|e| format!("--ngctl {}: {e}", n.display()))?;
+        o.ngctl = Some(abs);
     }
     Ok(o)
 }
@@ -234,6 +254,9 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
             .canonicalize()
             .map_err(|e| format!("the bridge library {}: {e}", lib.display()))?;
         cmd.env("LD_PRELOAD", lib);
+    }
+    if let Some(n) = &o.ngctl {
+        cmd.arg("--ngctl").arg(n);
     }
     if o.verbose {
         cmd.arg("--verbose");
@@ -453,7 +476,13 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         Ok(x) => x,
         Err(e) => return fail(0, &e, &[]),
     };
-    report("backend", &port.backend());
+    match &o.ngctl {
+        Some(n) => report(
+            "backend",
+            &format!("{}; ngctl: {}", port.backend(), n.display()),
+        ),
+        None => report("backend", &port.backend()),
+    }
     for m in &sc.requires {
         if !k.module_loaded(m) {
             return fail(
@@ -470,6 +499,12 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         .to_path_buf();
     let mut r = Runner::new(k.as_mut(), port.as_mut(), &base);
     r.markers = true;
+    if let Some(n) = &o.ngctl {
+        match External::new(n) {
+            Ok(x) => r.use_external(x),
+            Err(e) => return fail(0, &e, &[]),
+        }
+    }
     let result = r.run(&sc);
     let problems = r.finish();
     if let Some(s) = crate::kern::smp::summary() {

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
-//!               [--timeout SECS] SCENARIO...
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] SCENARIO...
 //! ```
 //!
 //! * [`parse`] — the scenario format (`FILE:LINE:` errors; the same rules as
@@ -19,6 +19,8 @@
 //!   choice between them; [`fake`] — a pure-Rust model for self-tests;
 //! * [`bridge`] — the same ngctl emulation as a Linux process through
 //!   `libngbridge.so` against an `ngharness serve` (`--backend bridge`);
+//! * [`extctl`] — an external ngctl binary (FreeBSD's, built for Linux) in
+//!   place of the emulation, through the bridge (`--ngctl FILE`);
 //! * [`outside`] — UDP/TCP sockets outside netgraph;
 //! * [`kernel`] — module loading, credentials, event loop, end checks;
 //! * [`runner`] — one scenario in this process; [`cli`] — `ngharness run`,
@@ -35,6 +37,7 @@ pub mod backend;
 pub mod bridge;
 pub mod cli;
 pub mod errno;
+pub mod extctl;
 pub mod fake;
 pub mod kernel;
 pub mod msg;

@@ -94,6 +94,11 @@ pub trait NgPort {
     ) -> Result<Option<Received>, Errno>;
     /// Closes both sockets (the process exits).
     fn close(&mut self, p: PortId);
+    /// The NGM_NODEINFO request `open(None)` sent to learn the node's ID and
+    /// the reply it read (for libnetgraph's debug log), once.
+    fn take_open_exchange(&mut self, _p: PortId) -> Option<(NgMsg, Received)> {
+        None
+    }
     /// Runs pending kernel work once; true if anything happened.
     fn pump(&mut self) -> bool;
     /// Number of netgraph sockets still open (for the end-of-scenario check).
@@ -180,6 +185,8 @@ struct Proc {
     cs: Fd,
     ds: Fd,
     token: u32,
+    /// NgMkSockNode's NGM_NODEINFO exchange (unnamed nodes).
+    exchange: Option<(NgMsg, Received)>,
 }
 
 /// One of a process's two netgraph sockets.
@@ -258,6 +265,7 @@ impl<S: SockApi> SocketPort<S> {
         cs: &mut Fd,
         ds: &mut Fd,
         token: &mut u32,
+        exchange: &mut Option<(NgMsg, Received)>,
     ) -> Result<(), Errno> {
         *cs = match self.api.socket(NG_CONTROL) {
             Ok(fd) => fd,
@@ -283,10 +291,18 @@ impl<S: SockApi> SocketPort<S> {
                 let r =
                     self.api
                         .recvfrom(*cs, msg::HDRLEN + msg::NODEINFO_LEN, Wait::For(BLOCK))?;
-                let Some((b, _)) = r else {
+                let Some((b, sa)) = r else {
                     return Err(fbsd_sys::ETIMEDOUT as Errno);
                 };
                 let ni = msg::NodeInfo::decode_at(&b, msg::HDRLEN);
+                *exchange = Some((
+                    m,
+                    Received {
+                        from: sockaddr_data(&sa),
+                        sa_len: sa.first().copied().unwrap_or(0),
+                        bytes: b,
+                    },
+                ));
                 format!("[{:x}]", ni.id)
             }
         };
@@ -306,11 +322,20 @@ impl<S: SockApi> NgPort for SocketPort<S> {
     fn open(&mut self, name: Option<&str>) -> Result<PortId, Errno> {
         let name = name.filter(|n| !n.is_empty());
         let (mut cs, mut ds, mut token) = (-1, -1, 0u32);
-        match self.mk_sock_node(name, &mut cs, &mut ds, &mut token) {
+        let mut exchange = None;
+        match self.mk_sock_node(name, &mut cs, &mut ds, &mut token, &mut exchange) {
             Ok(()) => {
                 let p = self.next;
                 self.next += 1;
-                self.procs.insert(p, Proc { cs, ds, token });
+                self.procs.insert(
+                    p,
+                    Proc {
+                        cs,
+                        ds,
+                        token,
+                        exchange,
+                    },
+                );
                 Ok(p)
             }
             Err(e) => {
@@ -371,6 +396,10 @@ impl<S: SockApi> NgPort for SocketPort<S> {
         wait: Wait,
     ) -> Result<Option<Received>, Errno> {
         self.recv(p, Sock::Data, buflen, wait)
+    }
+
+    fn take_open_exchange(&mut self, p: PortId) -> Option<(NgMsg, Received)> {
+        self.procs.get_mut(&p)?.exchange.take()
     }
 
     fn close(&mut self, p: PortId) {

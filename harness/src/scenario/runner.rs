@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::errno::{self, Errno};
+use super::extctl::{ExtSession, External};
 use super::kernel::Kernel;
 use super::msg::{self, NgMsg};
 use super::ngctl::{self, Ended, Session};
@@ -89,8 +90,58 @@ impl CmdResult {
     }
 }
 
+/// An interactive ngctl: the emulation's or an external binary's.
+enum AnySession {
+    Emu(Session),
+    Ext(ExtSession),
+}
+
+impl AnySession {
+    fn alive(&mut self) -> bool {
+        match self {
+            AnySession::Emu(s) => s.alive(),
+            AnySession::Ext(s) => s.alive(),
+        }
+    }
+
+    fn ended(&self) -> Ended {
+        match self {
+            AnySession::Emu(s) => s.ended.clone(),
+            AnySession::Ext(s) => s.ended.clone(),
+        }
+    }
+
+    fn command(&mut self, port: &mut dyn NgPort, words: &[String], out: &mut Vec<String>) -> i32 {
+        match self {
+            AnySession::Emu(s) => s.command(port, words, out),
+            AnySession::Ext(s) => s.command(words, out),
+        }
+    }
+
+    fn take_problems(&mut self) -> Vec<String> {
+        match self {
+            AnySession::Emu(s) => std::mem::take(&mut s.st.problems),
+            AnySession::Ext(s) => std::mem::take(&mut s.problems),
+        }
+    }
+
+    fn monitor(&mut self, port: &mut dyn NgPort, out: &mut Vec<String>) -> bool {
+        match self {
+            AnySession::Emu(s) => s.monitor(port, out),
+            AnySession::Ext(s) => s.monitor(out),
+        }
+    }
+
+    fn close(&mut self, port: &mut dyn NgPort, out: &mut Vec<String>) {
+        match self {
+            AnySession::Emu(s) => s.close(port),
+            AnySession::Ext(s) => s.close(out),
+        }
+    }
+}
+
 struct Sess {
-    s: Session,
+    s: AnySession,
     /// Everything the session printed.
     lines: Vec<String>,
     /// Next line `S: expect` looks at.
@@ -105,6 +156,8 @@ pub struct Runner<'a> {
     sessions: BTreeMap<String, Sess>,
     outside: Outside,
     next_pid: u32,
+    /// An external ngctl binary in place of the emulation.
+    external: Option<External>,
     /// Print `@@ngharness at LINE` before each command (for the parent).
     pub markers: bool,
     /// Everything that happened (commands, outputs, session lines).
@@ -137,8 +190,23 @@ impl<'a> Runner<'a> {
             sessions: BTreeMap::new(),
             outside: Outside::default(),
             next_pid: 40000 + std::process::id() % 10000,
+            external: None,
             markers: false,
             transcript: Vec::new(),
+        }
+    }
+
+    /// Runs `ngctl` statements with an external ngctl binary (through the
+    /// bridge) instead of the emulation.
+    pub fn use_external(&mut self, ext: External) {
+        self.external = Some(ext);
+    }
+
+    /// The uid an external process runs as (None: root).
+    fn uid(&self) -> Option<u32> {
+        match self.k.cred() {
+            Cred::Root => None,
+            Cred::User => Some(super::kernel::USER_UID),
         }
     }
 
@@ -205,7 +273,9 @@ impl<'a> Runner<'a> {
     fn monitor(&mut self) -> bool {
         let mut any = false;
         for (name, ss) in self.sessions.iter_mut() {
-            if !ss.s.alive() {
+            let was_alive = ss.s.alive();
+            // An external ngctl's last lines may still be unread after it exited.
+            if !was_alive && !matches!(ss.s, AnySession::Ext(_)) {
                 continue;
             }
             let mut out = Vec::new();
@@ -214,7 +284,10 @@ impl<'a> Runner<'a> {
                 self.transcript.push(format!("      [{name}] {l}"));
             }
             ss.lines.extend(out);
-            if let Ended::Signal(sig) = ss.s.ended {
+            if !was_alive {
+                continue;
+            }
+            if let Ended::Signal(sig) = ss.s.ended() {
                 self.transcript
                     .push(format!("      [{name}] (ngctl killed by {sig})"));
             }
@@ -231,7 +304,10 @@ impl<'a> Runner<'a> {
         match &c.kind {
             CmdKind::Ngctl(args) => {
                 let pid = self.pid();
-                let o = ngctl::oneshot(self.port, args, pid, &self.base);
+                let o = match &self.external {
+                    Some(x) => x.oneshot(args, &self.base, self.uid()),
+                    None => ngctl::oneshot(self.port, args, pid, &self.base),
+                };
                 if let Some(p) = o.problems.first() {
                     return Err(Failure {
                         line: c.line,
@@ -248,8 +324,13 @@ impl<'a> Runner<'a> {
             CmdKind::Session(name) => {
                 let pid = self.pid();
                 let mut out = Vec::new();
-                let s = Session::start(self.port, pid, &self.base, &mut out);
-                let status = match s.ended {
+                let s = match &self.external {
+                    Some(x) => {
+                        AnySession::Ext(ExtSession::start(x, &self.base, self.uid(), &mut out))
+                    }
+                    None => AnySession::Emu(Session::start(self.port, pid, &self.base, &mut out)),
+                };
+                let status = match s.ended() {
                     Ended::Exit(n) => n,
                     _ => 0,
                 };
@@ -276,14 +357,14 @@ impl<'a> Runner<'a> {
                 if !ss.s.alive() {
                     return Err(Failure {
                         line: c.line,
-                        msg: format!("session {name} has ended ({})", ended_text(&ss.s.ended)),
+                        msg: format!("session {name} has ended ({})", ended_text(&ss.s.ended())),
                         details: lines_block(&ss.lines[ss.lines.len().saturating_sub(10)..]),
                     });
                 }
                 let mut out = Vec::new();
                 let status = ss.s.command(port, words, &mut out);
                 ss.lines.extend(out.iter().cloned());
-                let problems = std::mem::take(&mut ss.s.st.problems);
+                let problems = ss.s.take_problems();
                 if let Some(p) = problems.first() {
                     return Err(Failure {
                         line: c.line,
@@ -299,7 +380,14 @@ impl<'a> Runner<'a> {
             }
             CmdKind::Close(name) => {
                 if let Some(mut ss) = self.sessions.remove(name) {
-                    ss.s.close(self.port);
+                    let mut out = Vec::new();
+                    ss.s.close(self.port, &mut out);
+                    for l in &out {
+                        self.transcript.push(format!("      [{name}] {l}"));
+                    }
+                    if let Some(p) = ss.s.take_problems().first() {
+                        return Err(fail(p.clone()));
+                    }
                 }
                 Ok(CmdResult::ok(ProcKind::Other))
             }
@@ -541,6 +629,7 @@ impl<'a> Runner<'a> {
 
     fn session_expect(&mut self, line: usize, s: &str, p: &Pattern) -> Result<(), Failure> {
         let end = Instant::now() + SESSION_WAIT;
+        let mut last_look = false;
         loop {
             let Some(ss) = self.sessions.get_mut(s) else {
                 return Err(Failure {
@@ -553,11 +642,17 @@ impl<'a> Runner<'a> {
                 ss.cursor = i + 1;
                 return Ok(());
             }
+            if !ss.s.alive() && !last_look {
+                // What it printed before it exited.
+                last_look = true;
+                self.monitor();
+                continue;
+            }
             if Instant::now() >= end || !ss.s.alive() {
                 let ended = if ss.s.alive() {
                     String::new()
                 } else {
-                    format!(" (ngctl {})", ended_text(&ss.s.ended))
+                    format!(" (ngctl {})", ended_text(&ss.s.ended()))
                 };
                 let from = ss.cursor;
                 return Err(Failure {
@@ -600,7 +695,8 @@ impl<'a> Runner<'a> {
         let names: Vec<String> = self.sessions.keys().cloned().collect();
         for n in names {
             if let Some(mut ss) = self.sessions.remove(&n) {
-                ss.s.close(self.port);
+                ss.s.close(self.port, &mut Vec::new());
+                problems.extend(ss.s.take_problems());
             }
         }
         self.outside.clear();

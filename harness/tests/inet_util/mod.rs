@@ -159,6 +159,8 @@ pub struct Recv {
     pub err: c_int,
     pub data: Option<Vec<u8>>,
     pub pkthdr: bool,
+    /// `m_flags` of the first mbuf returned.
+    pub mflags: u32,
     pub addr: Option<Vec<u8>>,
     pub flags: c_int,
     pub resid_left: isize,
@@ -184,14 +186,14 @@ pub fn recv_flags(so: *mut socket, resid: isize, want_addr: bool, flags: c_int) 
     };
     // SAFETY: valid out-pointers.
     let err = unsafe { api::soreceive(so, psa, &mut u, &mut m, null_mut(), &mut fl) };
-    let (data, pkthdr) = if m.is_null() {
-        (None, false)
+    let (data, pkthdr, mflags) = if m.is_null() {
+        (None, false, 0)
     } else {
         // SAFETY: a live chain handed to us.
-        let ph = unsafe { kmbuf::fields::flags(m) } & fbsd_sys::M_PKTHDR != 0;
+        let mf = unsafe { kmbuf::fields::flags(m) };
         let d = kmbuf::to_vec(m);
         kmbuf::free_chain(m);
-        (Some(d), ph)
+        (Some(d), mf & fbsd_sys::M_PKTHDR != 0, mf)
     };
     let addr = if sa.is_null() {
         None
@@ -205,6 +207,7 @@ pub fn recv_flags(so: *mut socket, resid: isize, want_addr: bool, flags: c_int) 
         err,
         data,
         pkthdr,
+        mflags,
         addr,
         flags: fl,
         resid_left: u.uio_resid,

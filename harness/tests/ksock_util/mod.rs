@@ -92,10 +92,16 @@ fn top() -> PathBuf {
         .to_path_buf()
 }
 
+/// The directory holding the modules: `$NGSOCK_BUILD` (the coverage run
+/// points it at `build/cov`), else `build/` of this checkout.
+pub fn build_dir() -> PathBuf {
+    std::env::var_os("NGSOCK_BUILD").map_or_else(|| top().join("build"), PathBuf::from)
+}
+
 /// The two modules, if built.
 pub fn modules() -> Option<[PathBuf; 2]> {
-    let s = top().join("build/ng_socket.ko");
-    let k = top().join("build/ng_ksocket.ko");
+    let s = build_dir().join("ng_socket.ko");
+    let k = build_dir().join("ng_ksocket.ko");
     if s.exists() && k.exists() {
         Some([s, k])
     } else {

@@ -64,9 +64,15 @@ pub const ENAMETOOLONG: Errno = fbsd_sys::ENAMETOOLONG as Errno;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// `build/ng_socket.ko` of this checkout.
+/// `build/ng_socket.ko` of this checkout (`$NGSOCK_BUILD/ng_socket.ko`
+/// when set: the coverage run points it at `build/cov`).
 pub fn ko_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/ng_socket.ko")
+    std::env::var_os("NGSOCK_BUILD")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../build"),
+            PathBuf::from,
+        )
+        .join("ng_socket.ko")
 }
 
 /// The harness kernel with `ng_socket.ko` loaded, for one test.

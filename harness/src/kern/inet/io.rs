@@ -11,6 +11,15 @@
 //! `soreceive` implements `soreceive_generic` (datagram and local stream
 //! sockets) and `soreceive_stream` (TCP) in both the mbuf form (`mp0`, the
 //! ng_ksocket form) and the uio form (kernel-space iovecs).
+//!
+//! Link-layer flags: a datagram received for a multicast group carries
+//! `M_MCAST`, one for the limited broadcast address `M_BCAST`, as the
+//! input path leaves them on the mbufs it delivers (the destination comes
+//! from Linux's `IP_PKTINFO` / `IPV6_PKTINFO`). They describe how a packet
+//! arrived, not how to send it: a chain handed to `sosend` on an inet or
+//! inet6 socket with either flag is a violation (IP output would address
+//! it to the link's broadcast or multicast address; FreeBSD's ng_ksocket
+//! clears both before `sosend` for this reason).
 
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
@@ -204,6 +213,23 @@ pub unsafe extern "C" fn sosend(
     };
     let had_top = !top.is_null();
     if had_top {
+        for p in kmbuf::chain_problems(top) {
+            // sosend_generic takes chains without a packet header (and
+            // sosend_dgram's own M_PKTHDR rule is H2 below).
+            if !p.starts_with("first mbuf") && !p.starts_with("m_pkthdr.len") {
+                violation(format!("sosend({so:p}): {p}"));
+            }
+        }
+        let family = with_sock(so, |s| s.family).unwrap_or(0);
+        // SAFETY: `top` is live (to_vec checked the chain).
+        let lflags = unsafe { fields::flags(top) } & (fbsd_sys::M_BCAST | fbsd_sys::M_MCAST);
+        if lflags != 0 && family != AF_LOCAL {
+            violation(format!(
+                "sosend({so:p}): top carries {} from where it was received; IP output would send it to the link's {} address (clear M_BCAST|M_MCAST before sosend, as ng_ksocket does)",
+                if lflags & fbsd_sys::M_BCAST != 0 { "M_BCAST" } else { "M_MCAST" },
+                if lflags & fbsd_sys::M_BCAST != 0 { "broadcast" } else { "multicast" },
+            ));
+        }
         if kind.dgram_send() {
             match pkthdr_len {
                 None => violation(format!("sosend_dgram({so:p}): top has no M_PKTHDR (H2)")),
@@ -531,9 +557,15 @@ fn set_resid(u: *mut uio, r: i64) {
     unsafe { (*u).uio_resid = r as isize };
 }
 
-/// Hands received bytes to the caller: an mbuf chain in `*mp0`, or a copy
-/// into the uio.
-fn deliver(u: *mut uio, mp0: *mut *mut mbuf, data: &[u8], stream: bool) -> Result<(), c_int> {
+/// Hands received bytes to the caller: an mbuf chain in `*mp0` (with
+/// `mflags` added to its first mbuf), or a copy into the uio.
+fn deliver(
+    u: *mut uio,
+    mp0: *mut *mut mbuf,
+    data: &[u8],
+    stream: bool,
+    mflags: u32,
+) -> Result<(), c_int> {
     if mp0.is_null() {
         return uio_put(u, data);
     }
@@ -542,6 +574,10 @@ fn deliver(u: *mut uio, mp0: *mut *mut mbuf, data: &[u8], stream: bool) -> Resul
     } else {
         kmbuf::from_bytes(data)
     };
+    if mflags != 0 {
+        // SAFETY: `m` is a fresh chain of ours.
+        unsafe { fields::set_flags(m, fields::flags(m) | mflags) };
+    }
     // SAFETY: `mp0` is the caller's out-pointer.
     unsafe { *mp0 = m };
     Ok(())
@@ -605,7 +641,7 @@ fn receive_stream(
         }
         if n > 0 {
             let n = n as usize;
-            deliver(u, mp0, &buf[..n], true)?;
+            deliver(u, mp0, &buf[..n], true, 0)?;
             set_resid(u, resid - n as i64);
             sync_rcv_count(so, fd);
             return Ok(0);
@@ -657,6 +693,38 @@ fn receive_stream(
     }
 }
 
+/// `M_MCAST` for a datagram sent to a multicast group, `M_BCAST` for one
+/// sent to the limited broadcast address (the destination is the
+/// `IP_PKTINFO` / `IPV6_PKTINFO` control message of `msg`).
+fn link_flags(msg: &libc::msghdr) -> u32 {
+    let mut out = 0;
+    // SAFETY: walks the control messages recvmsg() filled in, within
+    // msg_controllen, with the libc CMSG macros.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
+                let pi = data.cast::<libc::in_pktinfo>().read_unaligned();
+                let dst = u32::from_be(pi.ipi_addr.s_addr);
+                if dst >> 28 == 0xe {
+                    out |= fbsd_sys::M_MCAST;
+                } else if dst == u32::MAX {
+                    out |= fbsd_sys::M_BCAST;
+                }
+            } else if (*c).cmsg_level == libc::IPPROTO_IPV6 && (*c).cmsg_type == libc::IPV6_PKTINFO
+            {
+                let pi = data.cast::<libc::in6_pktinfo>().read_unaligned();
+                if pi.ipi6_addr.s6_addr[0] == 0xff {
+                    out |= fbsd_sys::M_MCAST;
+                }
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    out
+}
+
 fn receive_dgram(
     so: *mut socket,
     kind: Kind,
@@ -680,10 +748,13 @@ fn receive_dgram(
         };
         // SAFETY: as above.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        let mut cbuf = [0u64; 16];
         msg.msg_name = (&mut ss as *mut libc::sockaddr_storage).cast();
         msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf);
         let mut n: isize = -1;
         let mut err = libc::EAGAIN;
         if rd_shut {
@@ -729,7 +800,7 @@ fn receive_dgram(
             let mut out = 0;
             let take = (resid.max(0) as usize).min(got);
             if resid > 0 {
-                deliver(u, mp0, &buf[..take], false)?;
+                deliver(u, mp0, &buf[..take], false, link_flags(&msg))?;
             }
             let mut left = resid - take as i64;
             if full > take || resid <= 0 {

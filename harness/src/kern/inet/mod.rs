@@ -63,6 +63,7 @@ pub use addr::{sockaddr_in, sockaddr_in6, sockaddr_un};
 pub use errno::linux_to_fbsd;
 pub use events::{set_idle_wait_ms, IDLE_ACTIVE_MS, IDLE_QUIET_MS};
 pub use proto::Kind;
+pub use sockopt::{SO_HARNESS_LONG, SO_HARNESS_LONG_DEFAULT, SO_HARNESS_LONG_MAX};
 
 // ---------------------------------------------------------------------------
 // Constants (FreeBSD values)

@@ -9,6 +9,14 @@
 //! are stored; the values a get returns are FreeBSD's (`TCP_NODELAY` gets
 //! `TF_NODELAY`, 4). Unknown options: `ENOPROTOOPT` (or `EINVAL` for a
 //! level the protocol does not handle, as `ip_ctloutput` answers).
+//!
+//! One option is the harness's own, not FreeBSD's: [`SO_HARNESS_LONG`]
+//! (`SOL_SOCKET`), whose value is longer than 1 KiB, as the values of some
+//! FreeBSD options are (ipfw's `IP_FW3` tables, `TCP_STATS` blobs) but none
+//! of the options the model implements. It is there so consumers' handling
+//! of long values (a reply buffer that must grow) can be exercised: a get
+//! returns [`SO_HARNESS_LONG_DEFAULT`] bytes of `i % 251` until a set
+//! stores another value of at most [`SO_HARNESS_LONG_MAX`] bytes.
 
 use std::ffi::c_int;
 
@@ -36,6 +44,14 @@ crate::kern::fbsd_consts! {
         TCP_KEEPINTVL, TCP_KEEPCNT;
 }
 const SO_FIB: c_int = SO_SETFIB;
+/// The harness's long-valued `SOL_SOCKET` option (not a FreeBSD option; see
+/// the module documentation). "NG" in the high bytes keeps it clear of
+/// FreeBSD's numbers.
+pub const SO_HARNESS_LONG: c_int = 0x4e47_0001;
+/// Bytes of [`SO_HARNESS_LONG`]'s value before any set.
+pub const SO_HARNESS_LONG_DEFAULT: usize = 3000;
+/// Longest value [`SO_HARNESS_LONG`] stores (longer sets: `EINVAL`).
+pub const SO_HARNESS_LONG_MAX: usize = 8192;
 const SO_TS_CLOCK_MAX: c_int = fbsd_sys::SO_TS_CLOCK_MAX as c_int;
 
 // netinet/in.h (FreeBSD values)
@@ -295,6 +311,19 @@ unsafe fn sockopt(so: *mut socket, s: *mut sockopt, set: bool) -> c_int {
 fn set_sol(c: &Ctx, s: *mut sockopt, name: c_int) -> c_int {
     let so = c.so;
     match name {
+        SO_HARNESS_LONG => {
+            // SAFETY: the caller passes a valid sockopt.
+            if unsafe { (*s).sopt_valsize } > SO_HARNESS_LONG_MAX {
+                return fb::EINVAL;
+            }
+            match copyin(s, SO_HARNESS_LONG_MAX, 0) {
+                Ok(b) => {
+                    store(c, SOL_SOCKET, SO_HARNESS_LONG, b);
+                    0
+                }
+                Err(e) => e,
+            }
+        }
         SO_ACCEPTFILTER => {
             // accept_filt_setopt: only listeners; the model has no filters.
             if !listening(so) {
@@ -526,6 +555,14 @@ fn get_sol(c: &Ctx, s: *mut sockopt, name: c_int) -> c_int {
     let so = c.so;
     let opts = super::options(so);
     match name {
+        SO_HARNESS_LONG => {
+            let v = stored(c, SOL_SOCKET, SO_HARNESS_LONG).unwrap_or_else(|| {
+                (0..SO_HARNESS_LONG_DEFAULT)
+                    .map(|i| (i % 251) as u8)
+                    .collect()
+            });
+            copyout(s, &v)
+        }
         SO_ACCEPTFILTER => fb::EINVAL,
         SO_LINGER => {
             let mut b = [0u8; LINGER_LEN];

@@ -349,6 +349,10 @@ pub fn init(exports: Exports) {
 pub fn boot() {
     kthread::init();
     BOOT.call_once(|| {
+        crate::kern::trap::install();
+        // Fault-plan `site=` rules and caller descriptions name module
+        // functions (`ng_socket.ko:fn+0x1c`).
+        crate::kern::fault::set_site_resolver(symbolize);
         crate::kern::with_subsystems(|subs| {
             let mut ex = Exports::new();
             crate::kern::register_all_with(&mut ex, subs);
@@ -571,26 +575,65 @@ fn symbolize_in(
 /// Describes a code or data address for diagnostics:
 /// `file.ko:symbol+0x1c`, `stub for printf`, or `unloaded file.ko:symbol+0x8`.
 pub fn symbolize(addr: usize) -> Option<String> {
-    with(|s| {
-        if let Some((name, _)) = s.stub_targets.get(&addr) {
-            return Some(format!("stub for {name}"));
+    with(|s| symbolize_state(s, addr))
+}
+
+fn symbolize_state(s: &State, addr: usize) -> Option<String> {
+    if let Some((name, _)) = s.stub_targets.get(&addr) {
+        return Some(format!("stub for {name}"));
+    }
+    for f in &s.files {
+        if addr >= f.base && addr < f.base + f.size {
+            let (sym, off) = symbolize_in(&f.symbols, &f.sections, f.base, addr);
+            return Some(format!("{}:{sym}+{off:#x}", f.filename));
         }
-        for f in &s.files {
-            if addr >= f.base && addr < f.base + f.size {
-                let (sym, off) = symbolize_in(&f.symbols, &f.sections, f.base, addr);
-                return Some(format!("{}:{sym}+{off:#x}", f.filename));
-            }
+    }
+    for f in s.unloaded.iter().rev() {
+        if addr >= f.base && addr < f.base + f.size {
+            let (sym, off) = symbolize_in(&f.symbols, &f.sections, f.base, addr);
+            return Some(format!("unloaded {}:{sym}+{off:#x}", f.filename));
         }
-        for f in s.unloaded.iter().rev() {
-            if addr >= f.base && addr < f.base + f.size {
-                let (sym, off) = symbolize_in(&f.symbols, &f.sections, f.base, addr);
-                return Some(format!("unloaded {}:{sym}+{off:#x}", f.filename));
-            }
+    }
+    s.exports.name_of(addr).map(|n| format!("kernel:{n}"))
+}
+
+/// How long the `try_` queries wait for the loader's lock (they run in the
+/// trap handler, where the lock may be held by the faulting thread itself).
+const TRY_LOCK_SPINS: u32 = 2000;
+
+/// Runs `f` on the loader state if its lock can be had within a short wait.
+fn try_with<R>(f: impl FnOnce(&State) -> R) -> Option<R> {
+    for _ in 0..TRY_LOCK_SPINS {
+        let g = match STATE.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(g) = g {
+            return g.as_ref().map(f);
         }
-        if let Some(n) = s.exports.name_of(addr) {
-            return Some(format!("kernel:{n}"));
-        }
-        None
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    None
+}
+
+/// [`symbolize`] for the trap handler: `None` if the loader's lock cannot
+/// be had quickly (see [`crate::kern::trap`]).
+pub fn try_symbolize(addr: usize) -> Option<String> {
+    try_with(|s| symbolize_state(s, addr)).flatten()
+}
+
+/// True if `addr` lies in the code of a loaded or unloaded module image or
+/// in a jump stub; `None` if the loader's lock cannot be had quickly.
+pub fn try_is_module_text(addr: usize) -> Option<bool> {
+    try_with(|s| {
+        let exec = |secs: &[Section]| {
+            secs.iter()
+                .any(|x| x.exec && addr >= x.addr && addr < x.addr + x.size)
+        };
+        s.files.iter().any(|f| exec(&f.sections))
+            || s.unloaded.iter().any(|f| exec(&f.sections))
+            || s.stubs.values().any(|&a| addr >= a && addr < a + STUB_SIZE)
     })
 }
 

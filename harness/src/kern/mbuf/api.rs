@@ -262,6 +262,7 @@ pub fn chain_problems(m: *mut mbuf) -> Vec<String> {
         // SAFETY: `p` is live.
         unsafe {
             let f = flags(p);
+            out.extend(flag_problems(p, i));
             if i == 0 && f & M_PKTHDR == 0 {
                 out.push(format!("first mbuf {p:p} has no M_PKTHDR"));
             }
@@ -295,6 +296,61 @@ pub fn chain_problems(m: *mut mbuf) -> Vec<String> {
         let hl = i64::from(unsafe { ph_len(m) });
         if hl != total {
             out.push(format!("m_pkthdr.len {hl} != sum of m_len {total}"));
+        }
+    }
+    out
+}
+
+/// The flags of mbuf #`i` of a chain against what the allocator knows:
+/// `M_EXTPG` and `M_NOFREE` are never set on mbufs of this kernel (no
+/// unmapped or embedded mbufs); `M_EXT` with a cluster type needs a live
+/// cluster; a packet header's tag list must be live allocations — a plain
+/// mbuf whose flags were set to `M_PKTHDR` by hand has data bytes there
+/// instead.
+///
+/// # Safety
+/// `p` must be a live mbuf.
+unsafe fn flag_problems(p: *mut mbuf, i: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: the caller guarantees a live mbuf.
+    unsafe {
+        let f = flags(p);
+        if f & M_EXTPG != 0 {
+            out.push(format!(
+                "mbuf #{i} ({p:p}) has M_EXTPG but this kernel makes no unmapped mbufs"
+            ));
+        }
+        if f & M_NOFREE != 0 {
+            out.push(format!(
+                "mbuf #{i} ({p:p}) has M_NOFREE but was not embedded in a cluster"
+            ));
+        }
+        let t = ext_type(p);
+        let foreign = matches!(
+            t,
+            EXT_SFBUF | EXT_MOD_TYPE | EXT_DISPOSABLE | EXT_EXTREF | EXT_NET_DRV | EXT_RXRING
+        );
+        if f & M_EXT != 0 && !foreign {
+            let buf = ext_buf(p) as usize;
+            if !with(|s| s.clusters.get(&buf).is_some_and(|c| c.live)) {
+                out.push(format!(
+                    "mbuf #{i} ({p:p}) has M_EXT but its ext_buf {buf:#x} (ext_type {t}) is not a live cluster"
+                ));
+            }
+        }
+        if f & M_PKTHDR != 0 {
+            let mut t = tags_first(p);
+            let mut n = 0;
+            while !t.is_null() && n < TAG_WALK_LIMIT {
+                if !malloc::is_live(t.cast()) {
+                    out.push(format!(
+                        "mbuf #{i} ({p:p}): M_PKTHDR with tag list entry {t:p} that is not a live allocation (a plain mbuf's data taken for a packet header?)"
+                    ));
+                    break;
+                }
+                t = tag_next(t);
+                n += 1;
+            }
         }
     }
     out

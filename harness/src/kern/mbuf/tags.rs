@@ -54,6 +54,16 @@ pub(super) fn tag_delete(m: *mut mbuf, t: *mut m_tag, c: Caller) {
     call_tag_free(t, c);
 }
 
+/// FreeBSD follows a tag list without checking it: an entry that is not an
+/// allocation (a plain mbuf's data bytes read as a packet header) faults.
+fn not_a_tag_panics(m: *mut mbuf, t: *mut m_tag, c: Caller) {
+    if !malloc::is_live(t.cast()) {
+        kernel_panic(&format!(
+            "m_tag_delete_chain from {c}: mbuf {m:p}'s tag list holds {t:p}, which is not a tag (M_PKTHDR on a plain mbuf?) (Fatal trap 12: page fault while in kernel mode)"
+        ));
+    }
+}
+
 /// `m_tag_delete_chain(m, t)`.
 pub(super) fn tag_delete_chain(m: *mut mbuf, t: *mut m_tag, c: Caller) {
     if m.is_null() {
@@ -70,8 +80,12 @@ pub(super) fn tag_delete_chain(m: *mut mbuf, t: *mut m_tag, c: Caller) {
     }
     let mut guard = 0;
     loop {
-        // SAFETY: `p` is on `m`'s tag list.
+        not_a_tag_panics(m, p, c);
+        // SAFETY: `p` is on `m`'s tag list (checked live just above).
         let q = unsafe { tag_next(p) };
+        if !q.is_null() {
+            not_a_tag_panics(m, q, c);
+        }
         if q.is_null() {
             break;
         }

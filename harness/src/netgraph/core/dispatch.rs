@@ -292,6 +292,12 @@ pub(crate) unsafe fn snd_item(item: item_p, flags: c_int) -> c_int {
                 }
                 if let Some(msg) = crate::netgraph::mbufx::check_data_mbuf(m) {
                     crate::kern::violation(msg);
+                } else {
+                    // The rest of the chain's invariants: flags, packet
+                    // header, storage bounds.
+                    for p in mbuf_api::chain_problems(m) {
+                        crate::kern::violation(format!("ng_snd_item({item:p}): {p}"));
+                    }
                 }
             }
             let rw = if (*item).el_flags & NGQF_RW == 0

@@ -32,6 +32,10 @@ impl Ctx<'_> {
             "write" => self.write_cmd(av),
             _ => CMDRTN_QUIT,
         };
+        if self.st.killed.is_some() {
+            // Nothing more is printed by a process killed in a send.
+            return CMDRTN_ERROR;
+        }
         if rtn == CMDRTN_USAGE {
             self.warnx(&format!("usage: {}", c.usage));
         }
@@ -63,6 +67,9 @@ impl Ctx<'_> {
             }
             let av = split_line(line);
             let rtn = self.do_command(&av);
+            if self.st.killed.is_some() {
+                return rtn;
+            }
             if rtn != 0 {
                 self.warnx(&format!("line {}: error in file", i + 1));
                 return rtn;
@@ -86,7 +93,11 @@ impl Ctx<'_> {
 
     pub(super) fn help_cmd(&mut self, av: &[String]) -> i32 {
         if av.len() <= 1 {
-            help_all(self.out);
+            let mut lines = Vec::new();
+            help_all(&mut lines);
+            for l in lines {
+                self.print(&l);
+            }
             return CMDRTN_OK;
         }
         if let Some(c) = self.find_command(&av[1]) {
@@ -386,8 +397,11 @@ impl Ctx<'_> {
             return CMDRTN_ERROR;
         }
         let p = self.p();
-        if self.port.msg_ready(p, Wait::Now) {
-            self.msg_read();
+        if self.port.msg_ready(p, Wait::Now) && self.msg_read() {
+            // The control socket was at end of file (the node is gone):
+            // MsgRead's conversion request, sent on it, raises SIGPIPE.
+            self.st.killed = Some("SIGPIPE");
+            return CMDRTN_ERROR;
         }
         CMDRTN_OK
     }
@@ -435,7 +449,7 @@ impl Ctx<'_> {
                     self.print("No arguments");
                 } else {
                     for l in dump_ascii(&m.data) {
-                        self.out.push(l);
+                        self.print(&l);
                     }
                 }
             }
@@ -502,6 +516,10 @@ impl Ctx<'_> {
         let p = self.p();
         match self.port.send_data(p, &hook, &buf) {
             Ok(()) => CMDRTN_OK,
+            Err(e) if e == fbsd_sys::EPIPE as Errno => {
+                self.st.killed = Some("SIGPIPE");
+                CMDRTN_ERROR
+            }
             Err(e) => {
                 self.warn(&format!("writing to hook \"{hook}\""), e);
                 CMDRTN_ERROR
@@ -621,7 +639,11 @@ impl Ctx<'_> {
         }
         g.push("}".into());
         match file {
-            None => self.out.extend(g),
+            None => {
+                for l in g {
+                    self.print(&l);
+                }
+            }
             Some(mut f) => {
                 let mut text = g.join("\n");
                 text.push('\n');

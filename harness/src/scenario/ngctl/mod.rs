@@ -9,8 +9,14 @@
 //! exit statuses 0 (ok or quit), 64 (usage) and 71 (error), `-f` errors to
 //! 66 and `-j` to 68 or 71; command files are read with getline(3); help
 //! texts wrap at 63 columns; messages are printed as `warn(3)` does
-//! (`ngctl: send msg: Invalid argument`). stdout and stderr lines go to one
-//! transcript, in order.
+//! (`ngctl: send msg: Invalid argument`). A send on a socket whose node is
+//! gone (EPIPE) raises SIGPIPE: ngctl dies at once, printing nothing more
+//! and losing what stdout still held (exit status 141, as a shell reports
+//! it). stdout and stderr lines go to one
+//! transcript in the order they reach it: a session's stdout is a terminal
+//! (line-buffered, so in the order written); a one-shot ngctl's stdout is a
+//! file, as in the VM, so it is fully buffered and its lines come after the
+//! stderr lines written before it exits (or before its 32 KiB buffer fills).
 //!
 //! `-d` and `debug` set libnetgraph's debug level, whose log (warn(3)
 //! lines: failed calls from level 1, every message sent and received and
@@ -21,8 +27,7 @@
 //! node name `ngctl<pid>` is a harness counter; the harness has no jails
 //! (`-j NAME` always finds none); NgMkSockNode's log names the failing call
 //! from its errno (bind for EADDRINUSE, the kldload of ng_socket.ko for
-//! ENOENT/ENOEXEC, else socket) and does not show the NODEINFO exchange of
-//! an unnamed node (`-n ""`); the interactive prompt `+ ` is not part of
+//! ENOENT/ENOEXEC, else socket); the interactive prompt `+ ` is not part of
 //! the transcript; `-f -` reads nothing (there is no stdin); a call that
 //! would block forever in FreeBSD (recvfrom, poll) gives up after 2 s and
 //! is recorded in [`Ngctl::problems`] so the scenario fails.
@@ -316,7 +321,18 @@ pub struct Ngctl {
     pub base: PathBuf,
     /// Calls that would block forever in FreeBSD, and similar findings.
     pub problems: Vec<String>,
+    /// stdout's buffer when stdout is fully buffered (a one-shot ngctl
+    /// writing to a file or pipe, as in the VM): its lines reach the output
+    /// when it fills or at exit, after any stderr line written meanwhile.
+    /// None: line-buffered (a terminal).
+    pub stdout_buf: Option<Vec<String>>,
+    /// The signal that killed it: a send on a socket whose node is gone
+    /// (EPIPE) raises SIGPIPE, which libnetgraph does not block.
+    pub killed: Option<&'static str>,
 }
+
+/// stdio's buffer for a regular file on FreeBSD (`st_blksize` of UFS).
+pub const STDOUT_BUFFER: usize = 32768;
 
 /// One ngctl with its port and output, for the duration of a call.
 struct Ctx<'a> {
@@ -334,6 +350,15 @@ impl Ngctl {
             debug: 0,
             base: base.to_path_buf(),
             problems: Vec::new(),
+            stdout_buf: None,
+            killed: None,
+        }
+    }
+
+    /// Writes out what stdout holds (exit, or a full buffer).
+    pub fn flush_stdout(&mut self, out: &mut Vec<String>) {
+        if let Some(b) = self.stdout_buf.as_mut() {
+            out.append(b);
         }
     }
 
@@ -355,6 +380,15 @@ impl Ngctl {
         match port.open(Some(&self.name)) {
             Ok(p) => {
                 self.port = Some(p);
+                // An unnamed node (-n ""): NgMkSockNode asked for its ID
+                // with NGM_NODEINFO, which the debug log shows.
+                if let Some((m, r)) = port.take_open_exchange(p) {
+                    if self.debug >= 2 {
+                        let mut c = self.ctx(port, out);
+                        c.log_sending(".", &m);
+                        c.log_received(&r);
+                    }
+                }
                 Ok(())
             }
             Err(e) => {
@@ -430,18 +464,37 @@ impl Ctx<'_> {
         self.st.port.unwrap_or(0)
     }
 
+    /// Writes lines to stdout (nothing once killed).
     fn print(&mut self, s: &str) {
+        if self.st.killed.is_some() {
+            return;
+        }
         for l in s.split('\n') {
-            self.out.push(l.to_string());
+            match self.st.stdout_buf.as_mut() {
+                Some(b) => {
+                    b.push(l.to_string());
+                    let bytes: usize = b.iter().map(|l| l.len() + 1).sum();
+                    if bytes >= STDOUT_BUFFER {
+                        self.out.append(b);
+                    }
+                }
+                None => self.out.push(l.to_string()),
+            }
         }
     }
 
     fn warn(&mut self, what: &str, e: Errno) {
+        if self.st.killed.is_some() {
+            return;
+        }
         self.out
             .push(format!("ngctl: {what}: {}", errno::strerror(e)));
     }
 
     fn warnx(&mut self, what: &str) {
+        if self.st.killed.is_some() {
+            return;
+        }
         self.out.push(format!("ngctl: {what}"));
     }
 
@@ -462,16 +515,13 @@ impl Ctx<'_> {
         let p = self.p();
         let sg = super::port::strlcpy(path, msg::PATHSIZ);
         if self.st.debug >= 2 {
-            self.warnx(if m.is_resp() {
-                "SENDING RESPONSE:"
-            } else {
-                "SENDING MESSAGE:"
-            });
-            // sg_len, a byte: strlen + 1 + NGSA_OVERHEAD.
-            self.debug_sockaddr((sg.len() + 3) as u8, sg);
-            self.debug_msg(m, sg);
+            self.log_sending(sg, m);
         }
         if let Err(e) = self.port.send_msg(p, path, &m.encode()) {
+            if e == fbsd_sys::EPIPE as Errno {
+                self.st.killed = Some("SIGPIPE");
+                return Err(e);
+            }
             if self.st.debug >= 1 {
                 self.warn(&format!("sendto({sg})"), e);
             }
@@ -518,14 +568,7 @@ impl Ctx<'_> {
             }
             Ok(Some(r)) => {
                 if self.st.debug >= 2 && !(r.bytes.is_empty() && r.from.is_empty()) {
-                    let m = NgMsg::decode(&r.bytes);
-                    self.warnx(if m.is_resp() {
-                        "RECEIVED RESPONSE:"
-                    } else {
-                        "RECEIVED MESSAGE:"
-                    });
-                    self.debug_sockaddr(r.sa_len, &r.from);
-                    self.debug_msg(&m, &r.from);
+                    self.log_received(&r);
                 }
                 Ok(Some(r))
             }
@@ -648,6 +691,7 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         problems,
     };
     let mut st = Ngctl::new(&format!("ngctl{pid}"), base);
+    st.stdout_buf = Some(Vec::new());
     // Options take effect as getopt returns them: a file that cannot be
     // opened ends ngctl before a bad option after it is seen.
     let ((opts, optind), bad) = getopt_all(&av, "df:j:n:");
@@ -719,6 +763,11 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         st.do_command(port, rest, &mut out)
     };
     st.exit(port);
+    if st.killed.is_some() {
+        // Killed: what stdout still held is lost; the shell sees 128 + 13.
+        return done(128 + libc::SIGPIPE, out, st.problems);
+    }
+    st.flush_stdout(&mut out);
     done(exit_status(rtn), out, st.problems)
 }
 
@@ -778,6 +827,11 @@ impl Session {
     ) -> i32 {
         let line = words.join(" ");
         let rtn = self.st.do_parse_command(port, &line, out);
+        if let Some(sig) = self.st.killed {
+            self.st.exit(port);
+            self.ended = Ended::Signal(sig);
+            return 128 + libc::SIGPIPE;
+        }
         if rtn == CMDRTN_QUIT {
             self.st.exit(port);
             self.ended = Ended::Exit(0);

@@ -6,6 +6,30 @@
 use super::*;
 
 impl Ctx<'_> {
+    /// NgDeliverMsg()'s log of a message it sends to `path`.
+    pub(super) fn log_sending(&mut self, path: &str, m: &NgMsg) {
+        self.warnx(if m.is_resp() {
+            "SENDING RESPONSE:"
+        } else {
+            "SENDING MESSAGE:"
+        });
+        // sg_len, a byte: strlen + 1 + NGSA_OVERHEAD.
+        self.debug_sockaddr((path.len() + 3) as u8, path);
+        self.debug_msg(m, path);
+    }
+
+    /// NgRecvMsg()'s log of a message it received.
+    pub(super) fn log_received(&mut self, r: &Received) {
+        let m = NgMsg::decode(&r.bytes);
+        self.warnx(if m.is_resp() {
+            "RECEIVED RESPONSE:"
+        } else {
+            "RECEIVED MESSAGE:"
+        });
+        self.debug_sockaddr(r.sa_len, &r.from);
+        self.debug_msg(&m, &r.from);
+    }
+
     /// libnetgraph's `_NgDebugSockaddr()`.
     pub(super) fn debug_sockaddr(&mut self, len: u8, addr: &str) {
         self.warnx(&format!(

@@ -225,6 +225,15 @@ pub unsafe extern "C" fn socreate(
         // net.inet6.ip6.v6only defaults to 1 on FreeBSD.
         set_linux_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1);
     }
+    if !kind.is_stream() && !kind.is_local() {
+        // The destination of each datagram, for the M_BCAST / M_MCAST
+        // flags ip_input and ip6_input set on what they deliver (io.rs).
+        if dom == AF_INET6 {
+            set_linux_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1);
+        } else {
+            set_linux_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1);
+        }
+    }
     let so = alloc_socket(dom, kind, ty, cred);
     if !td.is_null() {
         // SAFETY: `td` is a live thread; `so` is ours.

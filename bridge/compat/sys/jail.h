@@ -1,0 +1,1 @@
+/* sys/jail.h: see jail.h beside it. */
