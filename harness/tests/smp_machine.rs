@@ -238,3 +238,59 @@ fn a_seed_replays_its_schedule_exactly() {
     let distinct: std::collections::HashSet<Vec<String>> = (1..=6).map(workload).collect();
     assert!(distinct.len() > 1, "every seed gave the same schedule");
 }
+
+const PANIC_CHILD: &str = "NGHARNESS_SMP_PANIC_CHILD";
+
+#[test]
+fn a_kernel_panic_on_a_machine_prints_its_schedule_and_last_events() {
+    if std::env::var_os(PANIC_CHILD).is_some() {
+        // The child: a kernel thread panics while others run.
+        machine(9);
+        let m = Mtx::new("test panic");
+        smp::parallel(vec![
+            (
+                "worker".into(),
+                td(),
+                Box::new(|| {
+                    for _ in 0..3 {
+                        m.lock();
+                        m.unlock();
+                    }
+                }),
+            ),
+            (
+                "panicker".into(),
+                td(),
+                Box::new(|| {
+                    m.lock();
+                    m.unlock();
+                    kern::kernel_panic("test panic on a machine");
+                }),
+            ),
+        ]);
+        return;
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let o = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "a_kernel_panic_on_a_machine_prints_its_schedule_and_last_events",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PANIC_CHILD, "1")
+        .output()
+        .expect("run child");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(kern::PANIC_EXIT), "{err}");
+    assert!(err.contains("panic: test panic on a machine"), "{err}");
+    assert!(
+        err.contains("harness: schedule: seed 9 on 4 CPUs"),
+        "no schedule in:\n{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("harness: trace:") && l.contains("panicker")),
+        "no trace of the panicking thread in:\n{err}"
+    );
+}

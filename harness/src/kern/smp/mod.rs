@@ -337,6 +337,7 @@ fn start(inst: &Arc<Instance>, cfg: Config) {
     kthread::set_curthread(td as *mut fbsd_sys::thread);
     ME.with(|me| *me.borrow_mut() = Some((m.clone(), 0)));
     let _ = DRIVER.try_with(|d| *d.borrow_mut() = Some(DriverGuard(m.clone())));
+    crate::kern::add_panic_hook(panic_report);
     threads::start_services(inst, &m, cpus);
 }
 
@@ -973,6 +974,24 @@ pub fn note_violation(msg: &str) {
                 eprintln!("trace: {l}");
             }
         }
+    }
+}
+
+/// Panic hook: the schedule and its last events, so a panicking schedule
+/// can be told apart and replayed (no lock is waited for).
+fn panic_report() {
+    let Some((m, _)) = me() else { return };
+    let Ok(g) = m.st.try_lock() else { return };
+    eprintln!(
+        "harness: schedule: seed {} on {} CPUs: {}; {} preemption points",
+        g.cfg.seed,
+        g.cfg.cpus,
+        g.chooser.strategy.describe(),
+        g.step
+    );
+    let names: Vec<(String, usize)> = g.tasks.iter().map(|t| (t.name.clone(), t.cpu)).collect();
+    for l in g.trace.tail_raw(30, &names) {
+        eprintln!("harness: trace: {l}");
     }
 }
 

@@ -75,6 +75,23 @@ impl Trace {
         self.recs.push_back(Rec { step, task, ev });
     }
 
+    /// The last `n` events as text without naming call sites (takes no
+    /// lock: for a panic report).
+    pub fn tail_raw(&self, n: usize, names: &[(String, usize)]) -> Vec<String> {
+        self.recs
+            .iter()
+            .skip(self.recs.len().saturating_sub(n))
+            .map(|r| {
+                let who = names.get(r.task).map_or("?", |(n, _)| n.as_str());
+                let what = match &r.ev {
+                    Ev::Call(_, ra) => format!("kernel call from {ra:#x}"),
+                    other => format!("{other:?}"),
+                };
+                format!("{:>8} {who:<16} {what}", r.step)
+            })
+            .collect()
+    }
+
     /// The events as text; `names` gives each thread's name and CPU.
     pub fn lines(&self, names: &[(String, usize)]) -> Vec<String> {
         let name = |i: usize| {
