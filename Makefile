@@ -72,7 +72,7 @@ harness: all
 	  $$CARGO run --quiet -p ngharness -- run $(foreach k,$(KO),--ko $(k)) $(SCENARIOS)
 
 # Race scenarios on 4 virtual CPUs under seeds 1..SEEDS (plus the kept
-# regression seeds); `make test` runs 150. One schedule replays with
+# regression seeds); `make test` runs 150 (docs/race.md). One schedule replays with
 #   ngharness race --ko build/ng_socket.ko --ko build/ng_ksocket.ko --scenario NAME --seed S --trace
 SEEDS ?= 150
 race: all

@@ -1,8 +1,10 @@
 //! The SMP model finds what it must: each deliberately broken case of the
 //! racy test module (tests/ng_common/ng_racy.c) or of a model fault switch
-//! is caught within a bounded seed budget by `ngharness race`, and the
-//! network-epoch and lock-order checks report their bugs (those need no
-//! particular interleaving).
+//! (dropped socket wakeups; ng_socket's private-data mutex excluding
+//! nobody; a node type unloading with nodes left) is caught within a
+//! bounded seed budget by `ngharness race`, and the network-epoch and
+//! lock-order checks report their bugs (those need no particular
+//! interleaving).
 
 mod ng_common;
 
@@ -71,6 +73,22 @@ fn racy_cases_are_caught_within_the_seed_budget() {
             true,
         ),
         ("selftest-upcall-after-free", &["racy a", "freed"], true),
+        (
+            "selftest-listener-upcall-after-free",
+            &["racy a", "freed"],
+            true,
+        ),
+        (
+            "selftest-queued-item-after-shutdown",
+            &["racy a", "freed"],
+            true,
+        ),
+        ("selftest-socket-close-unlocked", &["use after free"], false),
+        (
+            "selftest-kldunload-with-nodes",
+            &["unloaded ng_ksocket.ko"],
+            false,
+        ),
         ("selftest-lock-order", &["lock order reversal"], true),
         ("selftest-deadlock", &["lock cycle"], true),
         ("selftest-missing-wakeup", &["missing wakeup"], false),

@@ -101,6 +101,26 @@ struct LockState {
 
 static LOCKS: Mutex<Option<LockState>> = Mutex::new(None);
 
+/// Fault switch (harness self-tests): sleep mutexes of this name exclude
+/// nobody. Locking and unlocking one is only a preemption point, so a
+/// module's critical sections under it interleave with each other; the
+/// race it protects against becomes reachable, and must be reported.
+static INEFFECTIVE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Makes sleep mutexes called `name` exclude nobody (`None`: every mutex
+/// works again). A model fault switch for self-tests.
+pub fn set_ineffective(name: Option<&str>) {
+    *INEFFECTIVE.lock().unwrap_or_else(|e| e.into_inner()) = name.map(str::to_string);
+}
+
+fn ineffective(m: *mut mtx) -> bool {
+    let name = INEFFECTIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    name.is_some_and(|n| n == name_of(m))
+}
+
 fn with_state<R>(f: impl FnOnce(&mut LockState) -> R) -> R {
     let mut g = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(LockState::default))
@@ -430,6 +450,10 @@ fn do_lock(c: *mut usize, opts: c_int, file: *const c_char, line: c_int, spin: b
     if !check_usable(m, c, op, spin, file, line) {
         return;
     }
+    if !spin && ineffective(m) {
+        smp::preempt(smp::Ev::Point("mtx_lock (fault: no exclusion)"));
+        return;
+    }
     if spin {
         // spinlock_enter(): a spin mutex holder runs in a critical section.
         // SAFETY: curthread is a live thread object.
@@ -501,6 +525,10 @@ fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
         "mtx_unlock"
     };
     if !check_usable(m, c, op, spin, file, line) {
+        return;
+    }
+    if !spin && ineffective(m) {
+        smp::preempt(smp::Ev::Point("mtx_unlock (fault: no exclusion)"));
         return;
     }
     let td = curthread() as usize;

@@ -354,9 +354,15 @@ fn run_child(o: &Opts, name: &'static str, seed: u64) -> Outcome {
             console.push(l.clone());
         }
     }
+    // The last output, the panic message and violations first (a panic
+    // ends with the schedule's last events, which would crowd them out).
     let tail = || {
-        console[console.len().saturating_sub(20)..]
+        let is_trace = |l: &String| l.starts_with("harness: trace:");
+        let other: Vec<&String> = console.iter().filter(|l| !is_trace(l)).collect();
+        let trace: Vec<&String> = console.iter().filter(|l| is_trace(l)).collect();
+        other[other.len().saturating_sub(20)..]
             .iter()
+            .chain(trace[trace.len().saturating_sub(12)..].iter())
             .map(|l| format!("    {l}"))
             .collect::<Vec<_>>()
             .join("\n")

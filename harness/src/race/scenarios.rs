@@ -186,6 +186,34 @@ pub const ALL: &[RaceScenario] = &[
         selftest: true,
         run: selftest_missing_wakeup,
     },
+    RaceScenario {
+        name: "selftest-listener-upcall-after-free",
+        about: "harness self-test: a listener's shutdown frees the node's data before clearing the listen upcall while connections arrive",
+        needs: &["ng_socket", "ng_racy"],
+        selftest: true,
+        run: selftest_listener_upcall_after_free,
+    },
+    RaceScenario {
+        name: "selftest-queued-item-after-shutdown",
+        about: "harness self-test: a function item queued to a peer node carries data of a node that is shut down meanwhile",
+        needs: &["ng_socket", "ng_racy"],
+        selftest: true,
+        run: selftest_queued_item_after_shutdown,
+    },
+    RaceScenario {
+        name: "selftest-socket-close-unlocked",
+        about: "harness self-test: socket-close-vs-shutdown with ng_socket's private-data mutex excluding nobody (model fault switch)",
+        needs: &["ng_socket"],
+        selftest: true,
+        run: selftest_socket_close_unlocked,
+    },
+    RaceScenario {
+        name: "selftest-kldunload-with-nodes",
+        about: "harness self-test: kldunload-vs-traffic with a node type unloading while it still has nodes (model fault switch)",
+        needs: &["ng_socket", "ng_ksocket"],
+        selftest: true,
+        run: selftest_kldunload_with_nodes,
+    },
 ];
 
 /// Schedules that once found a race, in the modules or in the kernel
@@ -676,8 +704,10 @@ fn kldunload_vs_traffic() -> Result<(), String> {
             }),
         ),
     ]);
-    // ng_socket never unloads while its family may be in use (FreeBSD's
-    // MOD_UNLOAD answers EBUSY); ng_ksocket only once no ksocket is left.
+    // ng_socket never unloads here: a process still has its sockets open,
+    // and whether it may unload at all when none is left (FreeBSD's
+    // MOD_UNLOAD always answers EBUSY) does not matter to this scenario.
+    // ng_ksocket unloads only once no ksocket node is left.
     if loader::file_id("ng_socket").is_none() {
         return Err("ng_socket.ko was unloaded".into());
     }
@@ -870,4 +900,92 @@ fn selftest_missing_wakeup() -> Result<(), String> {
     crate::kern::sockbuf::set_drop_wakeups(false);
     p.close();
     Ok(())
+}
+
+fn selftest_listener_upcall_after_free() -> Result<(), String> {
+    let mut s = Sess::start()?;
+    s.cmd("mkpeer . hole tmp x")?;
+    s.cmd("name .:tmp hl")?;
+    s.cmd("mkpeer hl: racy r listen")?;
+    s.cmd("name hl:r rc")?;
+    let out = s.cmd("msg rc: getport")?;
+    s.close();
+    let port = out
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Args:"))
+        .and_then(|a| a.trim().parse::<u16>().ok())
+        .ok_or_else(|| format!("no port: {out:?}"))?;
+    let mut conns = Vec::new();
+    let mut s2 = Sess::start()?;
+    race(vec![
+        (
+            "outside connects",
+            Box::new(|| {
+                for _ in 0..4 {
+                    if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+                        conns.push(c);
+                    }
+                    smp::preempt(smp::Ev::Point("connected"));
+                }
+            }),
+        ),
+        (
+            "ngctl shutdown",
+            Box::new(|| {
+                let _ = s2.cmd("shutdown rc:");
+            }),
+        ),
+    ]);
+    drop(conns);
+    Ok(())
+}
+
+fn selftest_queued_item_after_shutdown() -> Result<(), String> {
+    let mut s = Sess::start()?;
+    s.cmd("mkpeer . hole tmp x")?;
+    s.cmd("name .:tmp hl")?;
+    // ra: on the hole; rb: its peer on hook defer, kept alive by a
+    // second hook to the hole.
+    s.cmd("mkpeer hl: racy a other")?;
+    s.cmd("name hl:a ra")?;
+    s.cmd("mkpeer ra: racy defer defer")?;
+    s.cmd("name ra:defer rb")?;
+    s.cmd("connect hl: rb: b other")?;
+    s.close();
+    let (mut a, mut b) = (Sess::start()?, Sess::start()?);
+    race(vec![
+        (
+            "ngctl defer",
+            Box::new(|| {
+                for _ in 0..3 {
+                    let _ = a.cmd("msg ra: defer");
+                }
+            }),
+        ),
+        (
+            "ngctl defer, shutdown",
+            Box::new(|| {
+                // The item waits in rb's queue until a queue thread takes
+                // it; the shutdown may come first.
+                let _ = b.cmd("msg ra: defer");
+                let _ = b.cmd("shutdown ra:");
+            }),
+        ),
+    ]);
+    Ok(())
+}
+
+fn selftest_socket_close_unlocked() -> Result<(), String> {
+    crate::kern::lock::set_ineffective(Some("ng_socket"));
+    let r = socket_close_vs_shutdown();
+    crate::kern::sched::run_until_idle();
+    crate::kern::lock::set_ineffective(None);
+    r
+}
+
+fn selftest_kldunload_with_nodes() -> Result<(), String> {
+    crate::netgraph::core::set_unload_ignores_nodes(true);
+    let r = kldunload_vs_traffic();
+    crate::netgraph::core::set_unload_ignores_nodes(false);
+    r
 }

@@ -10,6 +10,13 @@
  *   upcall  the node opens a UDP socket on 127.0.0.1 whose receive upcall
  *           uses the node's private data; shutdown frees that data before
  *           clearing the upcall.
+ *   listen  like upcall, with a listening TCP socket: the listen upcall
+ *           (a connection arrived) uses the node's private data; shutdown
+ *           frees that data before clearing the upcall.
+ *   defer   connected to another racy node: message defer queues a
+ *           function item to the peer node carrying a pointer to this
+ *           node's private data, without a reference; shutdown frees it
+ *           while the item may still wait in the peer's queue.
  *   epoch   data handler allocates with M_WAITOK (it runs in the network
  *           epoch: a sleep there).
  *   other   accepted, no behaviour.
@@ -22,7 +29,8 @@
  * a packet out of hook "out" without entering the network epoch),
  * sockorder (takes the upcall socket's receive-buffer lock, then its
  * socket lock: FreeBSD's fixed order reversed), spinname (names the node,
- * which takes netgraph's name-hash mutex, with a spin mutex held).
+ * which takes netgraph's name-hash mutex, with a spin mutex held), defer
+ * (see hook defer).
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -51,7 +59,8 @@ void	_epoch_exit_preempt(struct epoch *, struct epoch_tracker *);
 #define NGM_RACY_COOKIE 1700000077
 enum {
 	RACY_GETPORT = 1, RACY_AB, RACY_BA, RACY_SLEEPINEPOCH, RACY_EPOCHLEAK,
-	RACY_SENDDATA, RACY_SOCKORDER, RACY_GAB, RACY_GBA, RACY_SPINNAME
+	RACY_SENDDATA, RACY_SOCKORDER, RACY_GAB, RACY_GBA, RACY_SPINNAME,
+	RACY_DEFER
 };
 
 static MALLOC_DEFINE(M_RACY, "racy", "ng_racy test node");
@@ -66,6 +75,7 @@ struct racy_priv {
 	struct mtx a;
 	struct mtx b;
 	struct socket *so;
+	int listening;
 	void *slot;
 	int packets;
 	int port;
@@ -89,6 +99,7 @@ static const struct ng_cmdlist racy_cmds[] = {
 	{ NGM_RACY_COOKIE, RACY_GAB, "gab", NULL, NULL },
 	{ NGM_RACY_COOKIE, RACY_GBA, "gba", NULL, NULL },
 	{ NGM_RACY_COOKIE, RACY_SPINNAME, "spinname", NULL, NULL },
+	{ NGM_RACY_COOKIE, RACY_DEFER, "defer", NULL, NULL },
 	{ 0 }
 };
 
@@ -131,15 +142,39 @@ racy_upcall(struct socket *so, void *arg, int waitflag)
 	return (SU_OK);
 }
 
+/* Runs when a connection arrives, with the listening socket locked. */
 static int
-racy_open_socket(struct racy_priv *p)
+racy_listen_upcall(struct socket *so, void *arg, int waitflag)
+{
+	struct racy_priv *p = arg;
+
+	mtx_lock(&p->a);
+	p->packets++;
+	mtx_unlock(&p->a);
+	return (SU_OK);
+}
+
+/* A function item queued to the peer node: arg1 is the sender's data. */
+static void
+racy_deferred(node_p node, hook_p hook, void *arg1, int arg2)
+{
+	struct racy_priv *q = arg1;
+
+	mtx_lock(&q->a);
+	q->packets++;
+	mtx_unlock(&q->a);
+}
+
+static int
+racy_open_socket(struct racy_priv *p, int listening)
 {
 	struct sockaddr_in sin;
 	struct socket *so;
 	struct thread *td = curthread;
 	int error;
 
-	error = socreate(AF_INET, &so, SOCK_DGRAM, IPPROTO_UDP, td->td_ucred, td);
+	error = socreate(AF_INET, &so, listening ? SOCK_STREAM : SOCK_DGRAM,
+	    listening ? IPPROTO_TCP : IPPROTO_UDP, td->td_ucred, td);
 	if (error != 0)
 		return (error);
 	bzero(&sin, sizeof(sin));
@@ -147,6 +182,8 @@ racy_open_socket(struct racy_priv *p)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	error = sobind(so, (struct sockaddr *)&sin, td);
+	if (error == 0 && listening)
+		error = solisten(so, 8, td);
 	if (error == 0) {
 		bzero(&sin, sizeof(sin));
 		sin.sin_len = sizeof(sin);
@@ -158,9 +195,16 @@ racy_open_socket(struct racy_priv *p)
 	}
 	p->port = ntohs(sin.sin_port);
 	p->so = so;
-	SOCK_RECVBUF_LOCK(so);
-	soupcall_set(so, SO_RCV, racy_upcall, p);
-	SOCK_RECVBUF_UNLOCK(so);
+	p->listening = listening;
+	if (listening) {
+		SOLISTEN_LOCK(so);
+		solisten_upcall_set(so, racy_listen_upcall, p);
+		SOLISTEN_UNLOCK(so);
+	} else {
+		SOCK_RECVBUF_LOCK(so);
+		soupcall_set(so, SO_RCV, racy_upcall, p);
+		SOCK_RECVBUF_UNLOCK(so);
+	}
 	return (0);
 }
 
@@ -170,7 +214,9 @@ racy_newhook(node_p node, hook_p hook, const char *name)
 	struct racy_priv *p = NG_NODE_PRIVATE(node);
 
 	if (strcmp(name, "upcall") == 0 && p->so == NULL)
-		return (racy_open_socket(p));
+		return (racy_open_socket(p, 0));
+	if (strcmp(name, "listen") == 0 && p->so == NULL)
+		return (racy_open_socket(p, 1));
 	return (0);
 }
 
@@ -260,6 +306,16 @@ racy_rcvmsg(node_p node, item_p item, hook_p lasthook)
 		error = ng_name_node(node, "racyname");
 		mtx_unlock_spin(&racy_spin);
 		break;
+	case RACY_DEFER:
+		hook = ng_findhook(node, "defer");
+		if (hook == NULL || NG_HOOK_PEER(hook) == NULL) {
+			error = ENOTCONN;
+			break;
+		}
+		/* The bug: p goes with the item, but nothing keeps it alive. */
+		error = ng_send_fn1(NG_PEER_NODE(hook), NULL, racy_deferred, p, 0,
+		    NG_QUEUE);
+		break;
 	default:
 		error = EINVAL;
 		break;
@@ -306,6 +362,7 @@ racy_shutdown(node_p node)
 {
 	struct racy_priv *p = NG_NODE_PRIVATE(node);
 	struct socket *so = p->so;
+	int p_listening = p->listening;
 
 	NG_NODE_SET_PRIVATE(node, NULL);
 	if (p->slot != NULL)
@@ -314,7 +371,12 @@ racy_shutdown(node_p node)
 	mtx_destroy(&p->b);
 	/* The bug: freed while the upcall below may still run with it. */
 	free(p, M_RACY);
-	if (so != NULL) {
+	if (so != NULL && p_listening) {
+		SOLISTEN_LOCK(so);
+		solisten_upcall_set(so, NULL, NULL);
+		SOLISTEN_UNLOCK(so);
+		soclose(so);
+	} else if (so != NULL) {
 		SOCK_RECVBUF_LOCK(so);
 		soupcall_clear(so, SO_RCV);
 		SOCK_RECVBUF_UNLOCK(so);

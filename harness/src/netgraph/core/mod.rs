@@ -542,6 +542,18 @@ fn unlink_type(tp: *mut ng_type) {
     with(|c| c.types.retain(|&t| t != tp));
 }
 
+/// Fault switch (harness self-tests): `ng_mod_event(MOD_UNLOAD)` ignores
+/// the nodes a type still has, so a module unloads while its nodes run.
+static UNLOAD_IGNORES_NODES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Lets a node type unload while it still has nodes (a model fault switch
+/// for self-tests: what a type whose unload does not wait for its nodes
+/// would do).
+pub fn set_unload_ignores_nodes(on: bool) {
+    UNLOAD_IGNORES_NODES.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// `ng_mod_event` (§2.5).
 pub(crate) unsafe fn mod_event(m: module_t, event: c_int, data: *mut c_void) -> c_int {
     let tp = data.cast::<ng_type>();
@@ -569,7 +581,9 @@ pub(crate) unsafe fn mod_event(m: module_t, event: c_int, data: *mut c_void) -> 
                 0
             }
             fbsd_sys::MOD_UNLOAD => {
-                if (*tp).refs > 1 {
+                if (*tp).refs > 1
+                    && !UNLOAD_IGNORES_NODES.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     return EBUSY;
                 }
                 if (*tp).refs == 0 {
