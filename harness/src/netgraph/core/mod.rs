@@ -581,8 +581,7 @@ pub(crate) unsafe fn mod_event(m: module_t, event: c_int, data: *mut c_void) -> 
                 0
             }
             fbsd_sys::MOD_UNLOAD => {
-                if (*tp).refs > 1
-                    && !UNLOAD_IGNORES_NODES.load(std::sync::atomic::Ordering::SeqCst)
+                if (*tp).refs > 1 && !UNLOAD_IGNORES_NODES.load(std::sync::atomic::Ordering::SeqCst)
                 {
                     return EBUSY;
                 }
