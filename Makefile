@@ -13,7 +13,7 @@ SHELL     := /bin/sh
 BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
-.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man bsd gate \
+.PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man docs bsd gate \
         harness race vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
@@ -46,7 +46,7 @@ ko-cov: all
 test: all
 	@sh scripts/test.sh all
 
-fmt clippy unit man bsd gate:
+fmt clippy unit man docs bsd gate:
 	@sh scripts/test.sh $@
 
 # The bridge's C programs and the scenarios through the bridge.

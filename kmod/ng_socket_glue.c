@@ -88,7 +88,8 @@ static struct protosw ngdata_protosw = {
 
 /*
  * Unlike FreeBSD's, this domain can be removed: the module refuses
- * MOD_UNLOAD while any netgraph socket exists, so no socket can outlive it.
+ * MOD_UNLOAD always unless net.graph.socket.allow_unload is set, and even
+ * then while any netgraph socket exists, so no socket can outlive it.
  */
 static struct domain ngdomain = {
 	.dom_family =	AF_NETGRAPH,
@@ -134,6 +135,17 @@ ngsock_net_epoch_exit(struct epoch_tracker *et)
 {
 	_epoch_exit_preempt(net_epoch_preempt, et);
 }
+
+/*
+ * net.graph.socket: opt-in improvements that change what FreeBSD's module
+ * returns (off by default). Rust reads the variable at MOD_UNLOAD.
+ */
+int ngsock_allow_unload = 0;
+static SYSCTL_NODE(_net_graph, OID_AUTO, socket, CTLFLAG_RW | CTLFLAG_MPSAFE, 0,
+    "socket node type (ngsock)");
+SYSCTL_INT(_net_graph_socket, OID_AUTO, allow_unload, CTLFLAG_RWTUN,
+    &ngsock_allow_unload, 0,
+    "Let the module unload once no netgraph socket exists (0: never, as FreeBSD)");
 
 /* struct ngpcb is read by netstat(1): keep its layout. */
 CTASSERT(offsetof(struct ngpcb, ng_socket) == 0);

@@ -3,7 +3,8 @@
 # by scripts/build-freebsd-userland.sh, against the modules through the
 # bridge (docs/bridge.md): one `ngharness serve` on both modules, every
 # test case of every program in TESTDIR with LD_PRELOAD=libngbridge.so,
-# then the server's end-of-run report, which must be clean.
+# then the server's end-of-run report, which must be clean. Among them,
+# ksocket's udp_connect and udp_bind (docs/ksocket.md:K25).
 #
 # A test case passes when ATF reports it passed or failed as expected
 # (expected_failure: the test's own known limits, e.g. a full queue).

@@ -83,6 +83,11 @@ unload() {
             say "$m.ko is FreeBSD's ($p), not ours: left loaded"
             continue
         fi
+        if [ "$m" = ng_socket ]; then
+            # Ours, like FreeBSD's, refuses to unload unless asked to.
+            sysctl net.graph.socket.allow_unload=1 > /dev/null ||
+                fail "make unload: cannot set net.graph.socket.allow_unload"
+        fi
         kldunload -v "$m" || fail "make unload: kldunload $m failed"
     done
 }

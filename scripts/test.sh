@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|bsd|gate|harness|race|bridge|freebsd|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|docs|bsd|gate|harness|race|bridge|freebsd|vm]
 #
 # freebsd: FreeBSD's own ngctl and tests/sys/netgraph, built for Linux, run
 # through the bridge (docs/bridge.md) when they are available: built from
@@ -56,6 +56,11 @@ if want unit; then
 fi
 if want man; then
     step "man pages (mandoc -Tlint)" mandoc -Tlint -Wwarning man/*.4
+fi
+if want docs; then
+    step "docs: cited documents, sections and rows are in the repository; rows name their tests" \
+        python3 scripts/check-docs.py
+    step "docs: the checker's own tests" python3 -m unittest discover -s scripts/tests
 fi
 if want bsd; then
     step "FreeBSD build files and port (bmake, make load/install scripts)" \

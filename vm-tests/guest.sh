@@ -167,6 +167,8 @@ step_scenario() {
     fi
 }
 
+# FreeBSD's own ATF tests of netgraph, e.g. ksocket's udp_connect and
+# udp_bind (docs/ksocket.md:K25) and socket's getsockname (S12).
 step_kyua() {
     dir=/usr/tests/sys/netgraph
     if [ ! -f "$dir/Kyuafile" ]; then
@@ -241,7 +243,15 @@ step_kldloop() {
         ngctl mkpeer . ksocket k inet/dgram/udp ||
             { result fail kldload-loop "cycle $i: mkpeer ksocket failed"; return; }
     done
-    # ng_socket: busy while a netgraph socket exists (a running ngctl)...
+    # ng_socket: by default it never unloads, as FreeBSD's...
+    if kldunload ng_socket 2>/dev/null; then
+        result fail kldload-loop "kldunload ng_socket succeeded with net.graph.socket.allow_unload=0"
+        return
+    fi
+    sysctl net.graph.socket.allow_unload=1 > /dev/null ||
+        { result fail kldload-loop "cannot set net.graph.socket.allow_unload"; return; }
+    # ...and with net.graph.socket.allow_unload=1 it is busy while a netgraph
+    # socket exists (a running ngctl)...
     fifo=$D/hold.fifo
     rm -f "$fifo"
     mkfifo "$fifo"
@@ -262,11 +272,12 @@ step_kldloop() {
     exec 3>&-
     wait "$holder"
     rm -f "$fifo"
-    # ...and (unlike FreeBSD's, a deliberate improvement) unloadable when none does.
+    # ...and (unlike FreeBSD's, an opt-in improvement) unloadable when none does.
     k=0
     while [ "$k" -lt 3 ]; do
         k=$((k + 1))
-        if ! { kldunload ng_ksocket && kldunload ng_socket; }; then
+        if ! { sysctl net.graph.socket.allow_unload=1 > /dev/null &&
+            kldunload ng_ksocket && kldunload ng_socket; }; then
             result fail kldload-loop "ng_socket cycle $k: kldunload failed with no netgraph socket open"
             return
         fi
@@ -371,6 +382,8 @@ native_load() { # NG_SOCKET.ko NG_KSOCKET.ko
     for m in ng_ksocket ng_socket; do
         p=$(kldpath "$m")
         if [ -n "$p" ]; then
+            # Ours (loaded by the earlier steps) unloads only when allowed.
+            sysctl -q net.graph.socket.allow_unload=1 > /dev/null 2>&1 || true
             kldunload "$m" || { result fail native-load "cannot unload $m ($p) first"; return; }
         fi
     done

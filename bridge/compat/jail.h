@@ -1,13 +1,16 @@
 /*
  * jail.h: libjail's jail_getid(3) and jail_attach(2) for a host without
  * jails, with FreeBSD's messages (docs/bridge.md): jail 0 (the host) is
- * found but cannot be attached to; any other jail is not found.
+ * found but cannot be attached to (EPERM for a non-root caller, whom the
+ * kernel refuses before it looks the jail up; EINVAL for root); any other
+ * jail is not found.
  */
 #ifndef NGBRIDGE_JAIL_H
 #define NGBRIDGE_JAIL_H
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define JAIL_ERRMSGLEN 1024
 static char jail_errmsg[JAIL_ERRMSGLEN];
@@ -33,7 +36,7 @@ static inline int
 jail_attach(int jid)
 {
 	(void)jid;
-	errno = EINVAL;
+	errno = geteuid() != 0 ? EPERM : EINVAL;
 	return (-1);
 }
 #endif

@@ -1,4 +1,4 @@
-//! `ngharness demo`: the UDP echo server of ng_ksocket(4) (spec ksocket.md
+//! `ngharness demo`: the UDP echo server of ng_ksocket(4) (docs/ksocket.md
 //! §11), built and used step by step, for anyone without FreeBSD (`make
 //! demo`).
 //!
@@ -10,7 +10,7 @@
 //!    steps);
 //! 2. runs, in an interactive ngctl (the harness's ngctl emulation over
 //!    `PF_NETGRAPH` sockets, i.e. through `ng_socket.ko`), the commands of
-//!    the spec: an `echo` node, a `ksocket` peer `inet/dgram/udp`, `bind
+//!    that example: an `echo` node, a `ksocket` peer `inet/dgram/udp`, `bind
 //!    inet/127.0.0.1:PORT`, then `getname` and `list` as one-shot ngctls;
 //! 3. a real Linux UDP client in another OS thread sends datagrams to
 //!    127.0.0.1:PORT while this thread runs the harness's event loop (the
@@ -314,7 +314,7 @@ fn run(kos: &[PathBuf], port: u16, count: usize) -> Result<(), String> {
     println!("    {echoed} of {count} datagram(s) echoed by echo node <-> ksocket");
 
     // 5. Shut the graph down, unload, check for leaks.
-    // The ksocket goes with its only hook (ksocket.md §4.8).
+    // The ksocket goes with its only hook (docs/ksocket.md §4.8).
     oneshot(&["shutdown", "ec:"], &mut n)?;
     let left = oneshot(&["list"], &mut n)?;
     if left
@@ -326,6 +326,8 @@ fn run(kos: &[PathBuf], port: u16, count: usize) -> Result<(), String> {
     for (id, path) in ids.iter().rev() {
         step(&mut n, &format!("kldunload {}", path.display()));
         sched::run_until_idle();
+        // ng_socket, like FreeBSD's, unloads only when allowed to.
+        let _ = kern::sysctl::set("net.graph.socket.allow_unload", 1);
         match loader::kldunload(*id, loader::LINKER_UNLOAD_NORMAL) {
             Ok(()) => println!("      unloaded (file id {id})"),
             Err(e) => {

@@ -87,6 +87,11 @@ fn cmd_load(args: &[String]) -> ExitCode {
             }
         }
     }
+    // ng_socket, like FreeBSD's, refuses to unload unless allowed to (as
+    // `make unload` does on FreeBSD).
+    if ngharness::kern::sysctl::set("net.graph.socket.allow_unload", 1) {
+        println!("sysctl net.graph.socket.allow_unload=1");
+    }
     for (id, f) in loaded.iter().rev() {
         match loader::unload(*id) {
             Ok(()) => println!("unloaded {}", f.display()),

@@ -1,4 +1,4 @@
-//! ng_ksocket control messages in binary form (ksocket.md §2, §5, §11 K35,
+//! ng_ksocket control messages in binary form (docs/ksocket.md §2, §5, §11 K35,
 //! K37, K43): built as `struct ng_mesg` by the test and sent on a
 //! `PF_NETGRAPH` control socket through `ng_socket.ko`, as libnetgraph
 //! programs (and FreeBSD's tests/sys/netgraph/ksocket.c) do; plus every
@@ -93,8 +93,8 @@ fn connect_while_connecting_is_ealready() {
 
 /// K37: binary SETOPT SO_REUSEADDR = 1, then binary GETOPT (arglen 8): the
 /// reply has arglen 12 and level and name zero (as FreeBSD's, which never
-/// copies them into the reply). The value is the `so_options` bit, 4: the
-/// spec's "01 00 00 00" is not what FreeBSD's sogetopt returns for boolean
+/// copies them into the reply). The value is the `so_options` bit, 4, not
+/// 1: that is what FreeBSD's sogetopt returns for boolean
 /// socket-level options (`optval = so->so_options & sopt->sopt_name`); an
 /// int option (SO_RCVBUF) comes back as set.
 #[test]
@@ -309,7 +309,7 @@ fn run_table(ng: &mut Ng, path: &str, rows: &[Row]) {
     }
 }
 
-/// The sockaddr rules of BIND and CONNECT (ksocket.md §5.1, §5.4): arglen
+/// The sockaddr rules of BIND and CONNECT (docs/ksocket.md §5.1, §5.4): arglen
 /// below 2 or below `sa_len` is EINVAL; so is an `sa_len` the socket layer
 /// rejects (0, 1, not a sockaddr_in's, beyond sockaddr_storage).
 fn sockaddr_rows(cmd: u32) -> Vec<Row> {

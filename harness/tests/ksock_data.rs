@@ -1,4 +1,4 @@
-//! ng_ksocket's datagram path, seen from user space (ksocket.md §6): the
+//! ng_ksocket's datagram path, seen from user space (docs/ksocket.md §6): the
 //! source-address tag of unconnected receives (an echo node sends every
 //! datagram back to its own sender), unconnected sends without a tag,
 //! datagram boundaries, and the drop of datagrams larger than 65535 bytes.

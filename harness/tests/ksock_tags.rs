@@ -1,4 +1,4 @@
-//! The `NG_KSOCKET_TAG_SOCKADDR` mbuf tag (ksocket.md §2.4, §6), seen from
+//! The `NG_KSOCKET_TAG_SOCKADDR` mbuf tag (docs/ksocket.md §2.4, §6), seen from
 //! inside the kernel: a small node type defined here ("tagcap") sits on a
 //! UDP ksocket's hook, records the tags of what the ksocket forwards and
 //! sends packets with hand-made tags back. User space cannot see or make

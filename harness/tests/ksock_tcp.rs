@@ -1,4 +1,4 @@
-//! ng_ksocket over TCP, seen from user space (ksocket.md §4.4, §5.3, §6.2):
+//! ng_ksocket over TCP, seen from user space (docs/ksocket.md §4.4, §5.3, §6.2):
 //! ACCEPT responses and clone nodes, data that reaches a clone before its
 //! hook, stream re-chunking, the single zero-length EOF packet.
 

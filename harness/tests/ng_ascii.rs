@@ -1,5 +1,5 @@
 //! NGM_ASCII2BINARY / NGM_BINARY2ASCII through the core with the parse
-//! engine (netgraph-core.md §6.1, §6.2), including the hole type's commands.
+//! engine (docs/netgraph-model.md §6.1, §6.2), including the hole type's commands.
 
 mod ng_common;
 

@@ -1,4 +1,4 @@
-//! Dispatch (netgraph-core.md §5.5–§5.10): echo data and messages, direct vs
+//! Dispatch (docs/netgraph-model.md §5.5–§5.10): echo data and messages, direct vs
 //! queued delivery and FIFO order, the apply callback after reply delivery,
 //! self-shutdown from inside a method, MKPEER/CONNECT call order, callouts,
 //! the stack-pressure and force-queue modes, and the sleep model.
@@ -152,6 +152,9 @@ unsafe extern "C" fn apply_probe(_ctx: *mut c_void, error: c_int) {
     log(format!("apply({error})"));
 }
 
+/// docs/netgraph-model.md N4: a node answering with NG_RESPOND_MSG has
+/// returned from its rcvmsg before the reply is delivered, and the apply
+/// callback fires only once the reply has been.
 #[test]
 fn apply_fires_after_the_reply_was_delivered() {
     clean(|c| {
@@ -235,7 +238,7 @@ fn rmnode_self_inside_a_method_is_queued() {
     });
 }
 
-// ---- MKPEER / CONNECT call order (spec §13 #1, #2) --------------------------
+// ---- MKPEER / CONNECT call order (docs/netgraph-model.md N1, N2) ----------
 
 unsafe extern "C" fn lg_ctor(node: node_p) -> c_int {
     log(format!("ctor [{}]", id(node)));

@@ -1,4 +1,4 @@
-//! Error codes of netgraph-core.md §12 (and §2, §5.3, §5.7, §6).
+//! Error codes of docs/netgraph-model.md §12 (and §2, §5.3, §5.7, §6).
 
 mod ng_common;
 
@@ -104,6 +104,8 @@ fn enxio_for_an_invalid_node_on_the_path() {
     });
 }
 
+/// docs/netgraph-model.md N5: our hook outlives its peer until our
+/// disconnect runs; sending on it meanwhile is ENETDOWN.
 #[test]
 fn enetdown_when_the_peer_is_gone() {
     clean(|c| {
@@ -352,7 +354,7 @@ fn types_and_module_events() {
         assert_eq!(take_log(), vec!["modtest: event 0, registered=true"]);
         let c = Client::new().unwrap();
         c.mkpeer(".", "modtest", "m", "in").unwrap();
-        // a node exists: EBUSY without asking the type
+        // a node exists: EBUSY without asking the type (docs/netgraph-model.md N11)
         assert_eq!(ev(fbsd_sys::MOD_UNLOAD), EBUSY);
         assert!(take_log().is_empty());
         c.shutdown("m").unwrap();

@@ -1,5 +1,5 @@
 //! Graph building with echo and hole through the Rust client: mkpeer,
-//! connect, name, list, show, rmhook, shutdown (netgraph-core.md §3, §4, §6).
+//! connect, name, list, show, rmhook, shutdown (docs/netgraph-model.md §3, §4, §6).
 
 mod ng_common;
 

@@ -1,6 +1,6 @@
-//! The §11 invariants: node types defined here break the netgraph contracts
-//! on purpose (leaked items, double frees, reference miscounts...) and the
-//! core must report a violation.
+//! The invariants of docs/netgraph-model.md §11: node types defined here
+//! break the netgraph contracts on purpose (leaked items, double frees,
+//! reference miscounts...) and the core must report a violation.
 
 mod ng_common;
 

@@ -1,5 +1,5 @@
 //! ng_socket's PF_NETGRAPH system-call interface, row by row of
-//! /work/shared/spec/socket.md §13 (and the sections it cites) that are not
+//! docs/socket.md §13 (and the sections it cites) that are not
 //! plain ngctl scenarios: `build/ng_socket.ko` in the harness kernel, driven
 //! through `socket`/`bind`/`connect`/`sendto`/`recvfrom`/`getsockname`/
 //! `close` exactly as libnetgraph does. Every test ends with the harness's
@@ -349,6 +349,7 @@ fn s33_maxdgram() {
     assert!(sysctl::set("net.graph.maxdgram", 20480));
     // A reload starts from the default again.
     kd::close_all();
+    k.allow_unload();
     k.unload().unwrap();
     k.load();
     assert_eq!(sysctl::get("net.graph.maxdgram"), Some(20480));
@@ -696,12 +697,33 @@ fn deviation_control_payload_must_match_arglen() {
     k.finish();
 }
 
-/// Deliberate improvement (ng_socket.4 DEVIATIONS, S2): the module refuses
-/// to unload while any netgraph socket exists — a floating data socket
-/// too — unloads when none does, and works again after a new load.
+/// S2: by default the module, like FreeBSD's, refuses every unload, with or
+/// without netgraph sockets.
+#[test]
+fn unload_refused_by_default() {
+    let Some(mut k) = boot() else { return };
+    assert_eq!(k.unload(), Err(EBUSY), "no socket exists");
+    let (cs, _ds, _) = sock_node("pinned");
+    assert_eq!(k.unload(), Err(EBUSY), "sockets exist");
+    kd::close(cs).unwrap();
+    assert_eq!(
+        ngharness::kern::sysctl::get("net.graph.socket.allow_unload"),
+        Some(0)
+    );
+    k.finish();
+}
+
+/// Opt-in improvement (ng_socket.4 DEVIATIONS, S2): with
+/// net.graph.socket.allow_unload=1 the module still refuses to unload while
+/// any netgraph socket exists — a floating data socket too — unloads when
+/// none does, and works again after a new load, which starts with the
+/// default (every unload refused) again. Without the module,
+/// `socket(PF_NETGRAPH, ...)` is EAFNOSUPPORT, on which libnetgraph loads
+/// the module (the kernel's half of S1).
 #[test]
 fn deviation_unload_refused_while_sockets_exist() {
     let Some(mut k) = boot() else { return };
+    k.allow_unload();
     let (cs, ds, _) = sock_node("busy");
     mkpeer(cs, ".", "echo", "e", "e").unwrap();
     assert_eq!(k.unload(), Err(EBUSY));
@@ -727,6 +749,13 @@ fn deviation_unload_refused_while_sockets_exist() {
     assert_eq!(kd::sendto(ds, b"again", None, 0), Ok(5));
     assert_eq!(recv(ds), Some((b"again".to_vec(), sa("e"))));
     assert_eq!(k.unload(), Err(EBUSY));
+    kd::close(cs).unwrap();
+    kd::close(ds).unwrap();
+    assert_eq!(
+        k.unload(),
+        Err(EBUSY),
+        "a new load starts with net.graph.socket.allow_unload=0"
+    );
     k.finish();
 }
 

@@ -91,7 +91,7 @@ fn sequence(clean: bool) -> Vec<String> {
         }
     }
     // An unsolicited message to ourselves is queued to our control socket;
-    // failing to queue it is ENOBUFS to the sender (§5.5 step 5).
+    // failing to queue it is ENOBUFS to the sender (docs/socket.md §5.5 step 5).
     if step(
         l,
         "textstatus to self",
@@ -203,7 +203,7 @@ fn sweep(name: &str, mk: impl Fn(u64) -> Rule) -> u64 {
         assert_eq!(kd::open_sockets_of(FAM), 0, "{}", why());
         // A failed ng_rmhook_self() inside netgraph's own ng_destroy_hook
         // leaves the far node (echo, hole) with a dangling hook until it is
-        // shut down (netgraph-core.md §4.4): shut down whatever is left, as
+        // shut down (docs/netgraph-model.md §4.4): shut down whatever is left, as
         // an administrator would. No socket node may be left.
         let admin = ctl();
         for node in list(admin) {
@@ -259,7 +259,7 @@ fn allocation_failure_at_every_site() {
     });
     sweep("malloc nth", |n| Rule::new(Class::Malloc, Trigger::Nth(n)));
     sweep("mbuf nth", |n| Rule::new(Class::Mbuf, Trigger::Nth(n)));
-    // A data socket's item is allocated sleeping (§6.3 step 5): the data
+    // A data socket's item is allocated sleeping (docs/socket.md §6.3 step 5): the data
     // item zone's non-sleeping failures are never offered on these paths.
     let runs = sweep("ng_data_item nth", |n| {
         Rule::new(Class::Other("ng_data_item".into()), Trigger::Nth(n))
@@ -388,7 +388,7 @@ fn node_removal_survives_function_item_failure() {
     k.finish();
 }
 
-/// §6.3 step 5: a data socket's send packages its data item with a
+/// docs/socket.md §6.3 step 5: a data socket's send packages its data item with a
 /// sleeping allocation (FreeBSD's ngd_send uses NG_WAITOK), so the item
 /// zone's non-sleeping failures never reach the sender.
 #[test]

@@ -1,5 +1,5 @@
 //! Structs, fixed and variable arrays, byte arrays, ng_mesg, and custom module
-//! types that plug into the engine (netgraph-core.md §7.6, ksocket.md §7).
+//! types that plug into the engine (docs/netgraph-model.md §7.6, docs/ksocket.md §7).
 
 use core::ffi::{c_char, c_int, c_void};
 use std::ffi::CString;
@@ -228,7 +228,7 @@ fn struct_strings_defaults_and_quirk() {
     assert_eq!(unparse(s4, &[0; 44]), "{ mac=00:00:00:00:00:00 }");
     roundtrip(s4, "{ name=\"n\\tx\" mac=0a:0b:0c:0d:0e:0f ip=10.0.0.1 }");
 
-    // The token length quirk: \\ and \x.. inside a struct fail (§7.3, §13 #8).
+    // The token length quirk: \\ and \x.. inside a struct fail (docs/netgraph-model.md §7.3, N8).
     let name = strukt(&[("name", t.nodebuf, 0)]);
     assert_eq!(parse(name, "{ name=\"a\\\\b\" }"), Err(EINVAL));
     assert_eq!(parse(name, "{ name=\"a\\x41\" }"), Err(EINVAL));
@@ -326,7 +326,7 @@ fn variable_array_length_from_earlier_field() {
 
 #[test]
 fn bytearrays() {
-    // netgraph-core.md §7.5's example.
+    // docs/netgraph-model.md §7.5's example.
     assert_eq!(
         roundtrip(bytearray(four), "[ 0x1 0x2 3=0xff ]"),
         [1, 2, 0, 0xff]
@@ -375,7 +375,7 @@ fn ng_mesg_type() {
 }
 
 // ---------------------------------------------------------------------------
-// A module-style custom type: ksocket's struct sockaddr (ksocket.md §7.1)
+// A module-style custom type: ksocket's struct sockaddr (docs/ksocket.md §7.1)
 // ---------------------------------------------------------------------------
 
 /// The generic sockaddr struct, built once (stands for a module's static data).
@@ -542,7 +542,7 @@ fn custom_sockaddr_type_delegates_to_struct() {
     assert_eq!(&b[4..20], &LOOPBACK_7777);
     // No default: the field is mandatory and never suppressed.
     assert_eq!(parse(wrap, "{ id=1 }"), Err(EOPNOTSUPP));
-    // ACCEPT response (ksocket.md §7.3): generic form nested in a struct.
+    // ACCEPT response (docs/ksocket.md §7.3): generic form nested in a struct.
     let accept = strukt(&[("nodeid", t.hint32, 0), ("addr", generic_sockaddr(), 0)]);
     let mut d = vec![0x1b, 0, 0, 0];
     d.extend_from_slice(&[16, 2, 0xd4, 0x31, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -561,7 +561,7 @@ fn custom_sockaddr_type_delegates_to_struct() {
 }
 
 // ---------------------------------------------------------------------------
-// ksocket's sockopt: a getLength that reads the enclosing message header (ksocket.md §7.2)
+// ksocket's sockopt: a getLength that reads the enclosing message header (docs/ksocket.md §7.2)
 // ---------------------------------------------------------------------------
 
 /// value length = enclosing arglen - 8, read from the header in front of `start`.

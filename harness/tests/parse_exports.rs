@@ -1,4 +1,4 @@
-//! The symbols netgraph.ko exports for ng_parse (netgraph-core.md §1.9), as a
+//! The symbols netgraph.ko exports for ng_parse (docs/netgraph-model.md §1.9), as a
 //! loaded module sees them: data objects in the low arena with FreeBSD's
 //! layout and supertype links, and C-ABI functions.
 

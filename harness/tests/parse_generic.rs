@@ -1,5 +1,5 @@
 //! Generic netgraph messages: parse types and the generic command list
-//! (netgraph-core.md §1.6, §1.7, §6, §7.7; socket.md §10.2).
+//! (docs/netgraph-model.md §1.6, §1.7, §6, §7.7; docs/socket.md §10.2).
 
 use std::ffi::CStr;
 
@@ -97,7 +97,8 @@ fn hooklist_text() {
     d.extend(fixed("h", 32));
     d.extend(fixed("p", 32));
     d.extend(nodeinfo("", "hole", 2, 1));
-    // The reply's arglen counts capacity (numhooks), not the filled entries.
+    // The reply's arglen counts capacity (numhooks), not the filled entries
+    // (docs/netgraph-model.md N10).
     d.extend(vec![0; 136]);
     assert_eq!(d.len(), 72 + 136 * 2);
     let text = "{ nodeinfo={ name=\"a\" type=\"echo\" id=0x1 hooks=1 } linkinfo=[ { ourhook=\"h\" peerhook=\"p\" nodeinfo={ type=\"hole\" id=0x2 hooks=1 } } ] }";
@@ -205,7 +206,7 @@ fn generic_cmdlist_table() {
 
 #[test]
 fn hole_stats_reply() {
-    // netgraph-core.md §8.2 / §13 #9: struct of two uint64, all-default prints {}.
+    // docs/netgraph-model.md §8.2 / N9: struct of two uint64, all-default prints {}.
     let t = p::types();
     let fields = Box::leak(Box::new([
         fbsd_sys::ng_parse_struct_field {

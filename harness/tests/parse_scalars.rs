@@ -1,4 +1,4 @@
-//! Scalar, address and string types of the ng_parse engine (netgraph-core.md §7.4, §7.5).
+//! Scalar, address and string types of the ng_parse engine (docs/netgraph-model.md §7.4, §7.5).
 
 use fbsd_sys::ng_parse_type;
 use ngharness::netgraph::parse as p;
@@ -94,7 +94,7 @@ fn int32_family() {
 #[test]
 fn int64_family() {
     let t = p::types();
-    // strtoq for all three: saturation, no range check (§13 #12).
+    // strtoq for all three: saturation, no range check (docs/netgraph-model.md N12).
     for ty in [t.int64, t.uint64, t.hint64] {
         assert_eq!(
             parse(ty, "18446744073709551615").unwrap(),

@@ -1,5 +1,5 @@
 //! Tokenizer, quoted-string scanner (escapes and the length quirk) and encoder
-//! (netgraph-core.md §7.3).
+//! (docs/netgraph-model.md §7.3).
 
 use ngharness::netgraph::parse as p;
 use p::{T_EOF, T_EQUALS, T_ERROR, T_LBRACE, T_LBRACKET, T_RBRACE, T_RBRACKET, T_STRING, T_WORD};

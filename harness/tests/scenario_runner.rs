@@ -103,7 +103,7 @@ fn session_command_after_exit_fails() {
 #[test]
 fn ngctl_that_would_hang_fails() {
     // TEXT_STATUS has NGM_HASREPLY: libnetgraph polls for a reply that the
-    // interactive ngctl's node never sends (socket.md S43).
+    // interactive ngctl's node never sends (docs/socket.md S43).
     fails_at(
         "session s\ns: name . sn\nngctl msg sn: textstatus\n",
         3,

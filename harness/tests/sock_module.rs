@@ -460,8 +460,14 @@ fn ng_socket_module_over_the_socket_layer() {
     kd::close(cs).unwrap();
     ngharness::kern::sched::run_until_idle();
     assert_eq!(kd::open_sockets_of(fam), 0);
-    // Unlike FreeBSD's, this ng_socket sets DOMF_UNLOADABLE: with no socket
+    // Like FreeBSD's, this ng_socket refuses to unload by default.
+    assert_eq!(loader::unload(id), Err(EBUSY));
+    // Unlike FreeBSD's, it sets DOMF_UNLOADABLE: allowed to, with no socket
     // left it unloads and its SYSUNINIT removes the domain.
+    assert!(ngharness::kern::sysctl::set(
+        "net.graph.socket.allow_unload",
+        1
+    ));
     loader::unload(id).expect("ng_socket unloads once its sockets are gone");
     assert!(!kd::registered_families().iter().any(|(f, _)| *f == fam));
     assert_eq!(kd::socket(fam, DGRAM, 2), Err(EAFNOSUPPORT));

@@ -2,7 +2,7 @@
 //! node, as plain functions (host-tested).
 //!
 //! Every rule returns FreeBSD's errno for the inputs FreeBSD rejects
-//! (ksocket.md §5), except where an improvement documented here accepts an
+//! (docs/ksocket.md §5), except where an improvement documented here accepts an
 //! input FreeBSD rejects.
 
 use crate::pure::{Errno, EINVAL};
@@ -290,7 +290,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         /// Every argument rule is total (no input panics) and says exactly
-        /// what ksocket.md §5 says.
+        /// what docs/ksocket.md §5 says.
         #[test]
         fn argument_rules_are_total(arg in bytes(40)) {
             let sa_ok = arg.len() >= 2 && arg.len() >= usize::from(arg[0]);

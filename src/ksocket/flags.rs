@@ -1,4 +1,4 @@
-//! Per-node flags (ksocket.md §4.1), with FreeBSD's bit values.
+//! Per-node flags (docs/ksocket.md §4.1), with FreeBSD's bit values.
 
 bitflags::bitflags! {
     /// State bits of a ksocket node.

@@ -1,5 +1,5 @@
 //! Typed ASCII form of `struct ng_ksocket_sockopt` (a deliberate
-//! improvement; ksocket.md §7.2 describes FreeBSD's raw form).
+//! improvement; docs/ksocket.md §7.2 describes FreeBSD's raw form).
 //!
 //! FreeBSD only knows the raw form `{ level=0xffff name=0x4 value=[ 1 ] }`,
 //! with numbers for level and name and a byte array whose length is derived

@@ -1,4 +1,4 @@
-//! The ksocket hook-name grammar `<family>/<type>/<proto>` (ksocket.md §3).
+//! The ksocket hook-name grammar `<family>/<type>/<proto>` (docs/ksocket.md §3).
 //!
 //! A ksocket node's only hook names the `socket(2)` triple it creates. The
 //! rules reproduced from FreeBSD 15 (§3.1):
@@ -94,7 +94,7 @@ const fn extension(name: &'static str, value: i32, family: i32) -> Alias {
     }
 }
 
-/// Family aliases (family column 0), ksocket.md §3.2.
+/// Family aliases (family column 0), docs/ksocket.md §3.2.
 pub static FAMILY_ALIASES: [Alias; 5] = [
     freebsd("local", c::AF_UNIX, 0),
     freebsd("inet", c::PF_INET, 0),
@@ -103,7 +103,7 @@ pub static FAMILY_ALIASES: [Alias; 5] = [
     freebsd("divert", c::PF_DIVERT, 0),
 ];
 
-/// Socket-type aliases (family column 0), ksocket.md §3.3.
+/// Socket-type aliases (family column 0), docs/ksocket.md §3.3.
 pub static TYPE_ALIASES: [Alias; 5] = [
     freebsd("stream", c::SOCK_STREAM, 0),
     freebsd("dgram", c::SOCK_DGRAM, 0),
@@ -112,7 +112,7 @@ pub static TYPE_ALIASES: [Alias; 5] = [
     freebsd("seqpacket", c::SOCK_SEQPACKET, 0),
 ];
 
-/// Protocol aliases, ksocket.md §3.4 (FreeBSD: all bound to `inet`), followed
+/// Protocol aliases, docs/ksocket.md §3.4 (FreeBSD: all bound to `inet`), followed
 /// by this crate's extensions ([`Origin::Extension`]).
 pub static PROTOCOL_ALIASES: [Alias; 24] = [
     freebsd("ip", c::IPPROTO_IP, PF_INET),

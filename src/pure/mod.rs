@@ -2,8 +2,8 @@
 //! dependency, unit-tested on the host.
 //!
 //! * [`hookname`]: the `<family>/<type>/<proto>` hook-name grammar and the
-//!   alias tables (ksocket.md §3).
-//! * [`sockaddr`]: the ASCII forms of `struct sockaddr` (ksocket.md §7.1).
+//!   alias tables (docs/ksocket.md §3).
+//! * [`sockaddr`]: the ASCII forms of `struct sockaddr` (docs/ksocket.md §7.1).
 //! * [`sockopt`]: symbolic socket-option tables (a deliberate improvement:
 //!   FreeBSD has none).
 //! * [`ngpath`]: netgraph addresses as the core splits them.

@@ -1,5 +1,5 @@
 //! The ASCII forms of `struct sockaddr` used by the ksocket messages `bind`,
-//! `connect`, `getname` and `getpeername` (ksocket.md §7.1).
+//! `connect`, `getname` and `getpeername` (docs/ksocket.md §7.1).
 //!
 //! Parse (text → binary), as FreeBSD 15 does it:
 //!
@@ -341,8 +341,8 @@ pub fn ipv6_text_len(s: &[u8]) -> usize {
         .count()
 }
 
-/// Parses `text`, which must be exactly one textual IPv6 address (RFC 4291
-/// §2.2: eight groups of 1–4 hex digits, at most one `::` standing for one or
+/// Parses `text`, which must be exactly one textual IPv6 address (RFC 4291,
+/// section 2.2: eight groups of 1–4 hex digits, at most one `::` standing for one or
 /// more zero groups, optionally ending in a dotted quad with decimal octets
 /// without leading zeros).
 pub fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {

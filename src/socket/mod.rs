@@ -68,6 +68,10 @@ crate::module_statics! {
     pub ulong MAXDGRAM = "ngsock_maxdgram";
     /// `net.graph.recvspace`: the receive buffer of new sockets.
     pub ulong RECVSPACE = "ngsock_recvspace";
+    /// `net.graph.socket.allow_unload`: 1 lets the module unload once no
+    /// netgraph socket exists; 0 (default) refuses every unload, as
+    /// FreeBSD's module does.
+    int ALLOW_UNLOAD = "ngsock_allow_unload";
     /// The type record, registered by the module's glue.
     pub node_type SOCKET_TYPE = "ngsock_socket_type": TypeRecord::new::<SocketType>(c"socket");
 }
@@ -133,8 +137,10 @@ impl NodeType for SocketType {
         use crate::kern::netgraph::ModEvent;
         match ev {
             ModEvent::Load => Ok(()),
-            // Deliberate improvement: unloadable when no netgraph socket exists.
-            ModEvent::Unload if NgPcb::none_exist() => Ok(()),
+            // Opt-in improvement (net.graph.socket.allow_unload=1):
+            // unloadable when no netgraph socket exists. By default every
+            // unload is refused, as FreeBSD's module refuses it.
+            ModEvent::Unload if ALLOW_UNLOAD.get() != 0 && NgPcb::none_exist() => Ok(()),
             ModEvent::Unload => Err(Errno::EBUSY),
             _ => Err(Errno::EOPNOTSUPP),
         }

@@ -9,6 +9,7 @@ Run: python3 -m unittest discover -s vm-tests/tests
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,16 @@ RT = os.path.join(HERE, "runtime")
 sys.path.insert(0, VMT)
 
 import translate  # noqa: E402
+
+# The UDP port runtime/plumbing.ngs is written with.
+FIXED_PORT = 17999
+
+
+def free_udp_port():
+    """A UDP port on 127.0.0.1 that no socket is bound to at this moment."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @unittest.skipUnless(sys.platform.startswith("linux"), "uses util-linux script(1)")
@@ -40,8 +51,15 @@ class RuntimeTest(unittest.TestCase):
 
     def run_scenario(self, name, **extra):
         script = os.path.join(self.tmp, name + ".sh")
+        path = os.path.join(RT, name + ".ngs")
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        # The scenario's fixed UDP port becomes one that is free now, so
+        # that runs in parallel (other checkouts, CI jobs) do not collide.
+        text = text.replace(":%d" % FIXED_PORT, ":%d" % free_udp_port())
+        dp = translate.display_path(path)
         with open(script, "w") as f:
-            f.write(translate.translate_file(os.path.join(RT, name + ".ngs")))
+            f.write(translate.render(translate.parse(dp, text), dp))
         env = dict(os.environ, NGS_NGCTL=os.path.join(RT, "fakengctl"), NGS_HELPER=self.helper,
                    NGS_LIB=os.path.join(VMT, "ngslib.sh"), NGS_SESSION_TIMEOUT="5",
                    NGS_SCENARIO_DIR=RT, **extra)

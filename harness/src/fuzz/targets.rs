@@ -827,6 +827,9 @@ fn ngsock_calls(inp: &mut Input, plan: Option<FaultPlan>) {
                 let name = inp.pick(&["ng_ksocket.ko", "ng_socket.ko", "ng_ksocket"]);
                 if inp.bool() {
                     if let Some(id) = crate::kern::loader::file_id(name) {
+                        // ng_socket refuses every unload unless allowed:
+                        // allowed, its real unload path is what is fuzzed.
+                        let _ = crate::kern::sysctl::set("net.graph.socket.allow_unload", 1);
                         let _ = crate::kern::loader::kldunload(
                             id,
                             crate::kern::loader::LINKER_UNLOAD_NORMAL,

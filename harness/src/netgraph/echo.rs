@@ -1,4 +1,4 @@
-//! The `echo` node type (netgraph-core.md §8.1), built into the harness.
+//! The `echo` node type (docs/netgraph-model.md §8.1), built into the harness.
 //!
 //! Every message that reaches rcvmsg is sent straight back to its return
 //! address with NGF_RESP set; data is sent back out of the hook it arrived

@@ -1,4 +1,4 @@
-//! The generic message handler (`ng_generic_msg`, netgraph-core.md §6).
+//! The generic message handler (`ng_generic_msg`, docs/netgraph-model.md §6).
 //!
 //! ASCII conversion (BINARY2ASCII / ASCII2BINARY) uses the parse engine
 //! (`netgraph::parse`) and its generic command list.

@@ -1,4 +1,4 @@
-//! The `hole` node type (netgraph-core.md §8.2), built into the harness.
+//! The `hole` node type (docs/netgraph-model.md §8.2), built into the harness.
 //!
 //! Swallows data, keeping per-hook frame/octet counters readable with
 //! getstats/clrstats/getclrstats; shuts down when its last hook goes.

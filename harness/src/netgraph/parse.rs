@@ -1,5 +1,5 @@
 //! The ng_parse engine: FreeBSD's ASCII ⇄ binary conversion for netgraph
-//! messages (netgraph-core.md §7), with its predefined parse type objects and
+//! messages (docs/netgraph-model.md §7), with its predefined parse type objects and
 //! entry points exported to loaded modules exactly as `netgraph.ko` exports
 //! them, plus a Rust API for the rest of the harness.
 //!

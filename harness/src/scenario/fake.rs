@@ -1,7 +1,7 @@
 //! A small pure-Rust model of netgraph and `PF_NETGRAPH` sockets, used only
 //! to test the scenario runner and the ngctl emulation without the harness
 //! kernel (`--backend fake`). It is NOT evidence about the modules: it
-//! follows socket.md and netgraph-core.md closely enough for ngctl's
+//! follows docs/socket.md and docs/netgraph-model.md closely enough for ngctl's
 //! commands on socket, echo and hole nodes (names, IDs, paths, mkpeer,
 //! connect, rmhook, shutdown, node lifetime, data through echo, hole
 //! statistics, ASCII conversion through the harness's parse engine), and

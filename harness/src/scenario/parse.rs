@@ -923,7 +923,7 @@ mod tests {
         let s = p(r#"
 scenario UDP echo server from echo <-> ksocket
 require ng_socket ng_ksocket
-spec ksocket.md:K12 ksocket.md:K15
+spec docs/ksocket.md:K12 docs/ksocket.md:K15
 
 session s
 s: mkpeer . echo tmp x

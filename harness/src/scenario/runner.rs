@@ -306,7 +306,10 @@ impl<'a> Runner<'a> {
                 let pid = self.pid();
                 let o = match &self.external {
                     Some(x) => x.oneshot(args, &self.base, self.uid()),
-                    None => ngctl::oneshot(self.port, args, pid, &self.base),
+                    None => {
+                        let root = self.uid().is_none();
+                        ngctl::oneshot_as(self.port, args, pid, &self.base, root)
+                    }
                 };
                 if let Some(p) = o.problems.first() {
                     return Err(Failure {

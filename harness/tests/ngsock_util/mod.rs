@@ -124,6 +124,15 @@ impl Kernel {
         self.id = Some(id);
     }
 
+    /// `sysctl net.graph.socket.allow_unload=1`: without it the module,
+    /// like FreeBSD's, refuses every unload.
+    pub fn allow_unload(&self) {
+        assert!(
+            ngharness::kern::sysctl::set("net.graph.socket.allow_unload", 1),
+            "net.graph.socket.allow_unload"
+        );
+    }
+
     /// `kldunload ng_socket`.
     pub fn unload(&mut self) -> Result<(), Errno> {
         let id = self.id.expect("ng_socket.ko not loaded");
@@ -144,6 +153,7 @@ impl Kernel {
         let q = check::check_quiescent();
         assert!(q.is_empty(), "netgraph not quiescent: {q:#?}");
         if self.id.is_some() {
+            self.allow_unload();
             assert_eq!(
                 self.unload(),
                 Ok(()),
@@ -173,6 +183,7 @@ impl Drop for Kernel {
         kd::close_all();
         sched::run_until_idle();
         if let Some(id) = self.id.take() {
+            let _ = ngharness::kern::sysctl::set("net.graph.socket.allow_unload", 1);
             let _ = loader::unload(id);
         }
         let _ = take_violations();
@@ -296,7 +307,7 @@ pub fn recv_msg(cs: Fd) -> Option<(NgMsg, String)> {
 }
 
 /// Sends a request and returns the reply already queued when sendto
-/// returned (socket.md §5.3 step 9b).
+/// returned (docs/socket.md §5.3 step 9b; docs/netgraph-model.md N4).
 pub fn request(cs: Fd, path: &str, cookie: u32, cmd: u32, args: &[u8]) -> Result<NgMsg, Errno> {
     send(cs, path, cookie, cmd, args)?;
     let (m, _) = recv_msg(cs).expect("the reply is queued before sendto returns");

@@ -25,7 +25,7 @@ fn exports_list_well_formed() {
     for f in &ex.forbidden {
         assert!(!f.reason.is_empty(), "line {}: no reason", f.line);
     }
-    // The names the brief and the specs require.
+    // Names the modules call (docs/kernel-contracts.md §1.2, docs/netgraph-model.md §1.9).
     for name in [
         "malloc",
         "free",
@@ -179,7 +179,7 @@ fn exports_declared_in_sysroot_headers() {
     let Some(inc) = sysroot_include() else {
         eprintln!(
             "SKIPPED exports_declared_in_sysroot_headers: no FreeBSD header sysroot \
-             (set FREEBSD_SYSROOT or create ~/.cache/ngsock/freebsd-15.0-sysroot/include, toolchain.md §2.1)"
+             (set FREEBSD_SYSROOT or create ~/.cache/ngsock/freebsd-15.0-sysroot/include, docs/building.md §2.1)"
         );
         return;
     };

@@ -10,7 +10,7 @@
 //!
 //! Semantics follow FreeBSD 15 `uipc_domain.c`, `uipc_socket.c`,
 //! `uipc_syscalls.c` (read for facts; independent implementation) and the
-//! contracts of `spec/kpi-contracts.md` §2.3, §3 and rules H4, H7–H9,
+//! contracts of `docs/kernel-contracts.md` §2.3, §3 and rules H4, H7–H9,
 //! H26–H30. Every broken contract is a [`violation`]; memory the protocol
 //! hands back wrongly is never reused (freed sockets are poisoned and
 //! quarantined).

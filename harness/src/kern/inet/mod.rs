@@ -16,7 +16,7 @@
 //! checks, `soreceive` forms, option encodings, socket-buffer limits).
 //! Semantics follow FreeBSD 15 `uipc_socket.c`, `uipc_sockbuf.c`,
 //! `uipc_domain.c`, `udp_usrreq.c`, `tcp_usrreq.c`, `uipc_usrreq.c` (read for
-//! facts, independent implementation) and `spec/kpi-contracts.md` §2, H1–H3,
+//! facts, independent implementation) and `docs/kernel-contracts.md` §2, H1–H3,
 //! H5, H6, H18–H25, H34.
 //!
 //! Network events reach FreeBSD-visible state through an event source of

@@ -1,4 +1,4 @@
-//! End-of-scenario checks (netgraph-core.md §11): leftover items, queued
+//! End-of-scenario checks (docs/netgraph-model.md §11): leftover items, queued
 //! work, nodes that are invalid but never freed, hooks detached but never
 //! freed, writes to the dead objects.
 

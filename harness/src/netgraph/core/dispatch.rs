@@ -1,6 +1,6 @@
 //! Dispatch: `ng_snd_item`, the per-node reader/writer gate and input queue,
 //! the work list and the queue "thread", application of items, apply
-//! records, function items and callouts (netgraph-core.md §5.5–§5.10).
+//! records, function items and callouts (docs/netgraph-model.md §5.5–§5.10).
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::Ordering;

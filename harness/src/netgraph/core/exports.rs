@@ -1,4 +1,4 @@
-//! The symbols `netgraph.ko` exports to node modules (netgraph-core.md §1.9),
+//! The symbols `netgraph.ko` exports to node modules (docs/netgraph-model.md §1.9),
 //! as host functions with private Rust names, plus the exported data objects.
 
 use std::ffi::{c_char, c_int, c_void};

@@ -1,5 +1,5 @@
 //! Hooks and topology: creation, look-up, destruction, bypass, MKPEER and the
-//! three-part CONNECT (netgraph-core.md §4).
+//! three-part CONNECT (docs/netgraph-model.md §4).
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::Ordering;

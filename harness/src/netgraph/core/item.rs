@@ -1,5 +1,5 @@
 //! Items: allocation with the two zone limits, freeing (with the payload),
-//! packaging, addressing and return addresses (netgraph-core.md §5.1–§5.3).
+//! packaging, addressing and return addresses (docs/netgraph-model.md §5.1–§5.3).
 //!
 //! Every item the core hands out is tracked with a state, so the §11
 //! ownership rules can be checked: freed items are poisoned and never reused;

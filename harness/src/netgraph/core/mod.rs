@@ -1,5 +1,5 @@
 //! The netgraph framework core (what `netgraph.ko` / ng_base.c provides),
-//! reimplemented from netgraph-core.md §1–§6 and §8–§12.
+//! reimplemented from docs/netgraph-model.md §1–§6 and §8–§12.
 //!
 //! Node, hook and item structures are the real FreeBSD layouts from
 //! `fbsd_sys`, so loaded modules read and write their fields inline. The core

@@ -1,4 +1,4 @@
-//! Addresses: `ng_path_parse` and `ng_path2noderef` (netgraph-core.md §5.6).
+//! Addresses: `ng_path_parse` and `ng_path2noderef` (docs/netgraph-model.md §5.6).
 
 use std::ffi::c_int;
 

@@ -1,6 +1,6 @@
 //! The parse types of the generic netgraph messages and the generic command
-//! list of ng_base.c (netgraph-core.md §1.6, §1.7 "Generic payloads", §7.7;
-//! socket.md §10.2).
+//! list of ng_base.c (docs/netgraph-model.md §1.6, §1.7 "Generic payloads", §7.7;
+//! docs/socket.md §10.2).
 
 use core::ffi::{c_char, c_int};
 use std::sync::OnceLock;

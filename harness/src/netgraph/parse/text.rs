@@ -1,6 +1,6 @@
 //! The text side of the engine, with FreeBSD kernel semantics: character
 //! classes (`sys/ctype.h`), the libkern `strtol` family, the tokenizer, the
-//! quoted-string scanner (including its length quirk, netgraph-core.md §7.3),
+//! quoted-string scanner (including its length quirk, docs/netgraph-model.md §7.3),
 //! the string encoder and the bounded appender used by every unparse method.
 
 use core::ffi::{c_char, c_int};
@@ -153,7 +153,7 @@ pub(crate) struct Quoted {
 
 /// Scans the quoted string whose opening `"` is at `s[pos]`, decoding escapes.
 /// Returns `None` when there is no closing quote. The reported length is one
-/// short per `\x` escape and per "other character" escape (netgraph-core.md §7.3).
+/// short per `\x` escape and per "other character" escape (docs/netgraph-model.md §7.3).
 ///
 /// # Safety
 /// `s` must be NUL-terminated and `s[pos]` inside it.

@@ -682,6 +682,20 @@ pub const EX_NOHOST: i32 = 68;
 /// Runs `ngctl ARGS...` as a process: its own node `ngctl<pid>` (or `-n`),
 /// gone when it exits.
 pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) -> Outcome {
+    oneshot_as(port, args, pid, base, true)
+}
+
+/// EX_NOPERM.
+pub const EX_NOPERM: i32 = 77;
+
+/// [`oneshot`] run by root (`root`) or by an unprivileged user.
+pub fn oneshot_as(
+    port: &mut dyn NgPort,
+    args: &[String],
+    pid: u32,
+    base: &Path,
+    root: bool,
+) -> Outcome {
     let mut out = Vec::new();
     let mut av = vec!["ngctl".to_string()];
     av.extend_from_slice(args);
@@ -725,7 +739,8 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         // jail_getid(3) then jail_attach(2). The harness has no jails: a
         // name or a number other than 0 is not found (EX_NOHOST), and jail
         // 0, which jail_getid returns without asking the kernel, cannot be
-        // attached to (EINVAL: EX_OSERR).
+        // attached to: EPERM (EX_NOPERM) for a user, whom jail_attach
+        // refuses before it looks for the jail, EINVAL (EX_OSERR) for root.
         if j.is_empty() {
             out.push("ngctl: invalid jail name".to_string());
             out.push(USAGE.to_string());
@@ -734,7 +749,7 @@ pub fn oneshot(port: &mut dyn NgPort, args: &[String], pid: u32, base: &Path) ->
         let numeric = j.bytes().all(|c| c.is_ascii_digit());
         if numeric && j.bytes().all(|c| c == b'0') {
             out.push("ngctl: cannot attach to jail".to_string());
-            return done(EX_OSERR, out, Vec::new());
+            return done(if root { EX_OSERR } else { EX_NOPERM }, out, Vec::new());
         }
         out.push(if numeric {
             // strtoul: the jid as a number.

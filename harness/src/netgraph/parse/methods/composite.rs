@@ -209,7 +209,7 @@ pub(super) unsafe fn skip_value(s: *const c_char, off0: c_int) -> Result<c_int, 
     Ok(off - off0)
 }
 
-/// Composite parse (two passes, §7.6).
+/// Composite parse (two passes, docs/netgraph-model.md §7.6).
 ///
 /// # Safety
 /// Parse-method contract for a composite of kind `kind`.
@@ -409,8 +409,9 @@ pub(crate) unsafe fn composite_default(
     unsafe { parse_composite(t, text.as_ptr().cast(), &mut off, start, buf, buflen, kind) }
 }
 
-/// Composite unparse (§7.6), with default suppression against a scratch copy
-/// of the 56-byte header and the data before the element.
+/// Composite unparse (docs/netgraph-model.md §7.6), with default
+/// suppression against a scratch copy of the 56-byte header and the data
+/// before the element.
 ///
 /// # Safety
 /// Unparse-method contract for a composite of kind `kind`: `data` is the

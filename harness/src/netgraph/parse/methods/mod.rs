@@ -1,4 +1,4 @@
-//! Method implementations of the predefined parse types (netgraph-core.md
+//! Method implementations of the predefined parse types (docs/netgraph-model.md
 //! §7.4–7.6) and the method dispatcher (§7.1). Every method is a C-ABI function
 //! stored in an arena `struct ng_parse_type`, so module code can call them
 //! directly (e.g. through `ng_parse_struct_type.parse`) and the engine can call

@@ -30,7 +30,7 @@ impl IntKind {
 }
 
 /// # Safety
-/// Parse-method contract (§7.2).
+/// Parse-method contract (docs/netgraph-model.md §7.2).
 pub(super) unsafe fn int_parse(
     k: IntKind,
     t: *const Pt,
@@ -72,7 +72,7 @@ pub(super) unsafe fn int_parse(
 }
 
 /// # Safety
-/// Unparse-method contract (§7.2).
+/// Unparse-method contract (docs/netgraph-model.md §7.2).
 pub(super) unsafe fn int_unparse(
     k: IntKind,
     t: *const Pt,
