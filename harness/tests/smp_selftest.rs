@@ -280,3 +280,58 @@ fn a_sleepable_lock_taken_inside_the_epoch_is_reported() {
     });
     expect(&v, "I/O sx lock taken with a wait inside the network epoch");
 }
+
+/// `out` without addresses (heap and module addresses move between runs).
+fn without_addresses(out: &str) -> String {
+    out.split(|c: char| c.is_whitespace())
+        .map(|w| match w.find("0x") {
+            Some(i) => &w[..i],
+            None => w,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_failing_schedule_replays_from_its_seed() {
+    let Some(sock) = ng_socket_ko() else { return };
+    let Some(racy) = racy_ko() else { return };
+    let name = "selftest-queued-item-after-shutdown";
+    let (seed, out) = first_catch(name, &[&sock, &racy]);
+    let seed = seed.unwrap_or_else(|| panic!("{name}: not caught within {BUDGET} seeds:\n{out}"));
+    // The failure names the command that replays it.
+    let replay = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: ngharness "))
+        .unwrap_or_else(|| panic!("no replay command in:\n{out}"));
+    assert!(
+        replay.contains(&format!("--seed {seed} --trace")),
+        "{replay}"
+    );
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_ngharness"))
+            .args(replay.split_whitespace())
+            .output()
+            .expect("run the replay");
+        assert_eq!(o.status.code(), Some(1), "the replay fails as the run did");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (a, b) = (run(), run());
+    assert!(
+        a.contains("*** VIOLATION") && a.contains("racy a"),
+        "the trace shows the violation:\n{a}"
+    );
+    assert!(
+        a.trim_end().ends_with("race: 1 schedules, 1 violations"),
+        "{a}"
+    );
+    assert!(
+        a.lines().any(|l| l.contains("ng_racy.ko:racy_deferred")),
+        "the trace names the module's call sites:\n{a}"
+    );
+    assert_eq!(
+        without_addresses(&a),
+        without_addresses(&b),
+        "the same seed gave two different traces"
+    );
+}
