@@ -131,6 +131,13 @@ pub const ALL: &[RaceScenario] = &[
         run: kldunload_vs_traffic,
     },
     RaceScenario {
+        name: "kldunload-socket-vs-close",
+        about: "kldunload of ng_socket (unloading allowed by its sysctl) while processes send, close their sockets and open new ones",
+        needs: &["ng_socket"],
+        selftest: false,
+        run: kldunload_socket_vs_close,
+    },
+    RaceScenario {
         name: "ngctl-rename-remove",
         about: "two ngctl processes rename, unhook and remove the same nodes",
         needs: &["ng_socket", "ng_ksocket"],
@@ -712,6 +719,78 @@ fn kldunload_vs_traffic() -> Result<(), String> {
         return Err("ng_socket.ko was unloaded".into());
     }
     drop(p);
+    Ok(())
+}
+
+fn kldunload_socket_vs_close() -> Result<(), String> {
+    // The opt-in unload (net.graph.socket.allow_unload): unloadable once
+    // no netgraph socket exists. Without the sysctl (FreeBSD's behaviour,
+    // every unload refused) the race still runs, against EBUSY.
+    let _ = crate::kern::sysctl::set("net.graph.socket.allow_unload", 1);
+    let mut p = Proc::open()?;
+    let path = p.path();
+    ngctl_ok(&format!("mkpeer {path} hole h in"))?;
+    let mut q = Proc::open()?;
+    let mut unloaded = false;
+    race(vec![
+        (
+            "kldunload",
+            Box::new(|| {
+                // Tries until it succeeds (the other processes are gone)
+                // or for a while.
+                for _ in 0..40 {
+                    if let Some(id) = loader::file_id("ng_socket") {
+                        if loader::kldunload(id, loader::LINKER_UNLOAD_NORMAL).is_ok() {
+                            unloaded = true;
+                            break;
+                        }
+                    }
+                    // pause(9) for a tick: the others run meanwhile.
+                    static CHAN: u8 = 0;
+                    let _ = crate::kern::sched::sleep_on(
+                        &CHAN as *const u8 as usize,
+                        Some(1),
+                        "kldunld",
+                    );
+                }
+            }),
+        ),
+        (
+            "process exits",
+            Box::new(|| {
+                let _ = p.send_data("h", b"in flight");
+                p.close_data();
+                p.close_control();
+            }),
+        ),
+        (
+            "process exits too",
+            Box::new(|| {
+                let _ = q.send_msg(".", msg::NGM_GENERIC_COOKIE, msg::cmd::NODEINFO, &[]);
+                q.close_control();
+                q.close_data();
+            }),
+        ),
+        (
+            "new process",
+            Box::new(|| {
+                // Fails cleanly once the family is gone.
+                if let Ok(r) = Proc::open() {
+                    r.close();
+                }
+            }),
+        ),
+    ]);
+    crate::kern::sched::run_until_idle();
+    drop(p);
+    drop(q);
+    if loader::file_id("ng_socket").is_none() {
+        if !unloaded {
+            return Err("ng_socket.ko is gone, but no kldunload succeeded".into());
+        }
+        // The rest of the schedule (its teardown) needs the family back.
+        loader::kldload("ng_socket").map_err(|e| format!("kldload ng_socket again: {e:?}"))?;
+    }
     Ok(())
 }
 
