@@ -3,7 +3,9 @@
 #
 #   make            bootstrap the toolchain (first run) and build both modules
 #   make test       run every test: format, clippy, unit tests, the kernel-linker
-#                   gate, the host kernel harness, vm-tests (skipped without an image)
+#                   gate, the host kernel harness (1 and 4 CPUs), race scenarios,
+#                   vm-tests (skipped without an image)
+#   make race SEEDS=N  race scenarios under N seeded schedules each
 #   make fuzz       coverage-guided fuzzing, FUZZ_SECS seconds per target
 #   make coverage   which functions and edges of the modules no test reaches
 
@@ -12,7 +14,7 @@ BUILD     ?= build
 MODULES   := $(BUILD)/ng_ksocket.ko $(BUILD)/ng_socket.ko
 
 .PHONY: all bootstrap ko ko-fuzz ko-cov bridge bridge-test freebsd-check test check fmt clippy unit man docs bsd gate \
-        harness vm-test vm-unit bench demo fuzz coverage load unload clean
+        harness race vm-test vm-unit bench demo fuzz coverage load unload clean
 
 all: bootstrap ko
 
@@ -82,6 +84,13 @@ harness: all
 	  $$CARGO run --quiet -p ngharness -- run --reference --ko $(REF)/ng_socket.ko \
 	    --ko $(REF)/ng_ksocket.ko $(SCENARIOS); \
 	fi
+
+# Race scenarios on 4 virtual CPUs under seeds 1..SEEDS (plus the kept
+# regression seeds); `make test` runs 150 (docs/race.md). One schedule replays with
+#   ngharness race --ko build/ng_socket.ko --ko build/ng_ksocket.ko --scenario NAME --seed S --trace
+SEEDS ?= 150
+race: all
+	@RACE_SEEDS=$(SEEDS) sh scripts/test.sh race
 
 vm-test: all
 	@sh vm-tests/run.sh $(MODULES)

@@ -2,7 +2,7 @@
 # The project's test command (`make test`): every check, in order, each one
 # reported as a step; ends with one line "test: N passed, M failed".
 #
-# usage: scripts/test.sh [all|fmt|clippy|unit|man|docs|bsd|gate|harness|bridge|freebsd|vm]
+# usage: scripts/test.sh [all|fmt|clippy|unit|man|docs|bsd|gate|harness|race|bridge|freebsd|vm]
 #
 # freebsd: FreeBSD's own ngctl and tests/sys/netgraph, built for Linux, run
 # through the bridge (docs/bridge.md) when they are available: built from
@@ -50,6 +50,9 @@ if want clippy; then
 fi
 if want unit; then
     step "unit and harness self-tests (cargo test)" "$CARGO" test --quiet --workspace
+    # The harness's tests again, the kernel on 4 virtual CPUs.
+    step "harness self-tests on 4 CPUs (NGHARNESS_CPUS=4 cargo test)" \
+        env NGHARNESS_CPUS=4 "$CARGO" test --quiet -p ngharness
 fi
 if want man; then
     step "man pages (mandoc -Tlint)" mandoc -Tlint -Wwarning man/*.4
@@ -73,10 +76,19 @@ if want harness; then
     step "harness: load and unload both modules" "$CARGO" run --quiet -p ngharness -- \
         load "$BUILD/ng_socket.ko" "$BUILD/ng_ksocket.ko"
     if [ -d scenarios ] && ls scenarios/*.ngs >/dev/null 2>&1; then
-        step "harness: scenarios" "$CARGO" run --quiet -p ngharness -- \
-            run --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" scenarios/*.ngs
+        for cpus in 1 4; do
+            step "harness: scenarios on $cpus CPU(s)" "$CARGO" run --quiet -p ngharness -- \
+                run --cpus "$cpus" --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko" \
+                scenarios/*.ngs
+        done
     fi
     step "harness: reference mode on a fake FreeBSD tree" sh scripts/test-reference.sh
+fi
+if want race; then
+    # Race scenarios, a bounded slice of seeds (`make race SEEDS=N` for more).
+    step "race: scenarios under ${RACE_SEEDS:-150} seeded schedules each on 4 CPUs" \
+        "$CARGO" run --quiet -p ngharness -- race --cpus 4 --seeds "${RACE_SEEDS:-150}" \
+        --ko "$BUILD/ng_socket.ko" --ko "$BUILD/ng_ksocket.ko"
 fi
 if want bridge; then
     step "bridge: C programs through libngbridge.so and ngharness serve" sh scripts/bridge-test.sh

@@ -10,6 +10,7 @@ pub mod exports;
 pub mod fuzz;
 pub mod kern;
 pub mod netgraph;
+pub mod race;
 pub mod scenario;
 pub mod serve;
 pub mod wire;

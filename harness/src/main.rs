@@ -3,6 +3,7 @@
 //! ```text
 //! ngharness load [-q] A.ko [B.ko ...]
 //! ngharness run ...     (scenarios: see `scenario`)
+//! ngharness race ...    (race scenarios under seeded schedules: see `race`)
 //! ngharness bench ...   (data-path benchmark: see `bench`)
 //! ngharness demo ...    (UDP echo server demo: see `demo`)
 //! ngharness serve ...   (PF_NETGRAPH sockets for other processes: see `serve`)
@@ -23,6 +24,7 @@ use ngharness::kern::{self, loader, printf, thread};
 fn usage() -> ExitCode {
     eprintln!("usage: ngharness load [-q] A.ko [B.ko ...]");
     eprintln!("       ngharness run [options] SCENARIO...");
+    eprintln!("       ngharness race [options] (race scenarios under many schedules: see `race`)");
     eprintln!("       ngharness bench [--quick] [options] [NG_SOCKET.ko NG_KSOCKET.ko]");
     eprintln!("       ngharness demo [--port N] [NG_SOCKET.ko NG_KSOCKET.ko]");
     eprintln!("       ngharness serve [--ko FILE]... [--listen PATH] [--clock real|manual]");
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("load") => cmd_load(&args[1..]),
         Some("run" | "run-one") => ExitCode::from(ngharness::scenario::cli(&args) as u8),
+        Some("race" | "race-one") => ExitCode::from(ngharness::race::cli(&args) as u8),
         Some("bench") => ExitCode::from(ngharness::bench::cli(&args[1..]) as u8),
         Some("demo") => ExitCode::from(ngharness::demo::cli(&args[1..]) as u8),
         Some("serve") => ExitCode::from(ngharness::serve::cli(&args[1..]) as u8),

@@ -23,9 +23,9 @@ const LOOP: [u8; 4] = [127, 0, 0, 1];
 /// (payload, tags) of one packet the tagcap node received.
 type Packet = (Vec<u8>, Vec<(u32, u16, Vec<u8>)>);
 
-thread_local! {
-    static GOT: RefCell<Vec<Packet>> = const { RefCell::new(Vec::new()) };
-    static HOOK: RefCell<hook_p> = const { RefCell::new(std::ptr::null_mut()) };
+ngharness::kernel_local! {
+    static GOT: RefCell<Vec<Packet>> = RefCell::new(Vec::new());
+    static HOOK: RefCell<hook_p> = RefCell::new(std::ptr::null_mut());
 }
 
 unsafe extern "C" fn tc_constructor(_node: node_p) -> c_int {

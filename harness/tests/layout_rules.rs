@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("kernel services", &["kern"]),
     ("netgraph model", &["netgraph"]),
     ("scenario runner", &["scenario"]),
+    ("race runner", &["race"]),
     ("benchmark", &["bench"]),
     ("demo", &["demo"]),
     ("bridge server", &["serve"]),

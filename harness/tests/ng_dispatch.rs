@@ -139,9 +139,9 @@ fn queued_items_run_fifo_and_are_never_overtaken() {
     });
 }
 
-thread_local! {
-    static PENDING_AT_APPLY: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
-    static CLIENT: std::cell::Cell<*const Client> = const { std::cell::Cell::new(std::ptr::null()) };
+ngharness::kernel_local! {
+    static PENDING_AT_APPLY: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
+    static CLIENT: std::cell::Cell<*const Client> = std::cell::Cell::new(std::ptr::null());
 }
 
 unsafe extern "C" fn apply_probe(_ctx: *mut c_void, error: c_int) {

@@ -386,8 +386,8 @@ fn types_and_module_events() {
     assert!(v.is_empty(), "{v:#?}");
 }
 
-thread_local! {
-    static REFUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+ngharness::kernel_local! {
+    static REFUSE: std::cell::Cell<bool> = std::cell::Cell::new(false);
 }
 
 unsafe extern "C" fn mod_handler(

@@ -5,9 +5,10 @@ use core::ffi::c_void;
 
 use super::ffi::{_epoch_enter_preempt, _epoch_exit_preempt, net_epoch_preempt};
 
-/// `struct epoch_tracker`: 32 bytes in FreeBSD 15 without `EPOCH_TRACE`.
+/// `struct epoch_tracker`: 32 bytes in FreeBSD 15 without `EPOCH_TRACE`;
+/// twice that leaves room for a kernel built with it.
 #[repr(C, align(8))]
-struct Tracker([u64; 4]);
+struct Tracker([u64; 8]);
 
 /// Runs `f` inside the network epoch (`NET_EPOCH_ENTER` .. `EXIT`). `f`
 /// must not sleep.

@@ -1,14 +1,14 @@
 //! The benchmark's recorder of the kernel model's allocation and copy probes
-//! (`kern::probe`): while switched on, every report is kept, per OS thread,
-//! until [`take`]n.
+//! (`kern::probe`): while switched on, every report is kept, per kernel
+//! (whichever of its threads made it), until [`take`]n.
 
 use std::cell::RefCell;
 
 use crate::kern::probe::{self, Probe};
 pub use crate::kern::probe::{Event, Kind};
 
-thread_local! {
-    static EVENTS: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+crate::kern::klocal::kernel_local! {
+    static EVENTS: RefCell<Vec<Event>> = RefCell::new(Vec::new());
 }
 
 struct Recorder;
@@ -32,7 +32,7 @@ pub fn set_enabled(on: bool) {
     probe::install(if on { Some(&RECORDER) } else { None });
 }
 
-/// Takes the events recorded on this OS thread so far.
+/// Takes the events recorded by this kernel so far.
 pub fn take() -> Vec<Event> {
     EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()))
 }

@@ -269,6 +269,10 @@ pub struct Server {
 impl Server {
     /// Boots the kernel with `kos` loaded (in order) in this process.
     pub fn boot(kos: &[PathBuf]) -> Result<Server, String> {
+        // Each case runs in a fork of this process, which keeps only the
+        // forking thread: the kernel runs free (one CPU, one thread), never
+        // on an SMP machine (whatever NGHARNESS_CPUS says).
+        crate::kern::smp::configure(crate::kern::smp::Config::default());
         let sandbox = Sandbox::new(kos)?;
         let kernel = HarnessKernel::boot(kos)?;
         crate::kern::printf::set_console_echo(true);

@@ -20,11 +20,13 @@ pub const TYPE: &str = "fzinject";
 /// The hook packets are sent on.
 pub const HOOK_NAME: &str = "k";
 
-thread_local! {
-    static NODES: RefCell<Vec<node_p>> = const { RefCell::new(Vec::new()) };
-    static HOOK: RefCell<hook_p> = const { RefCell::new(std::ptr::null_mut()) };
-    static RECEIVED: RefCell<u64> = const { RefCell::new(0) };
-    static LAST: RefCell<Option<Received>> = const { RefCell::new(None) };
+// Kernel state (the node type is the kernel's), whichever kernel thread
+// runs the node.
+crate::kern::klocal::kernel_local! {
+    static NODES: RefCell<Vec<node_p>> = RefCell::new(Vec::new());
+    static HOOK: RefCell<hook_p> = RefCell::new(std::ptr::null_mut());
+    static RECEIVED: RefCell<u64> = RefCell::new(0);
+    static LAST: RefCell<Option<Received>> = RefCell::new(None);
 }
 
 /// The last packet the node received: bytes, first mbuf's `m_flags`, tags.

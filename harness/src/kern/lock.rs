@@ -14,10 +14,21 @@
 //! names (a later reversal is a violation, like WITNESS's "lock order
 //! reversal").
 //!
-//! Contended locks: the harness is cooperative, so a mutex held by another
-//! harness thread can never be released while the current one "blocks"; that
-//! situation means a thread was switched out with a mutex held, and is
-//! reported as a violation (ownership then moves to the current thread so the
+//! Lock order, like WITNESS: besides the order learned from the first
+//! acquisition of each pair (the modules' own mutexes), FreeBSD's fixed
+//! orders are built in ([`FIXED_ORDER`]: the socket lock before its buffer
+//! locks, the send buffer before the receive buffer, every mutex before the
+//! netgraph core's locks), so a reversal of a fixed pair is reported the
+//! first time it happens, not only once both orders were seen; a listening
+//! socket's lock is taken before its children's; and a sleep mutex is never
+//! taken with a spin mutex held. The netgraph core's own locks are not
+//! objects here: the model notes where FreeBSD takes them ([`note_acquire`]).
+//!
+//! Contended locks: on an SMP machine (`kern::smp`) a thread that finds a
+//! mutex held by a thread that still runs blocks until it is released. A
+//! mutex held by a thread nobody runs any more (free kernel, or a thread
+//! switched out with a mutex held) can never be released: that is reported
+//! as a violation (ownership then moves to the current thread so the
 //! scenario can go on).
 
 use std::collections::{HashMap, HashSet};
@@ -28,8 +39,23 @@ use std::sync::Mutex;
 use fbsd_sys::{lock_object, mtx, mtx_args, thread};
 
 use crate::exports::Exports;
+use crate::kern::smp;
 use crate::kern::thread::{critnest, curthread};
 use crate::kern::violation;
+
+/// FreeBSD's fixed lock orders among the locks the modules touch (by
+/// WITNESS key, i.e. lock type or name): each pair is (first, then).
+/// `*` stands for every mutex not named in the pair.
+pub const FIXED_ORDER: &[(&str, &str)] = &[
+    ("socket", "so_snd"),
+    ("socket", "so_rcv"),
+    ("so_snd", "so_rcv"),
+    ("*", "netgraph topology"),
+    ("*", "netgraph node queue"),
+    ("*", "netgraph name hash"),
+    ("*", "netgraph ID hash"),
+    ("netgraph topology", "netgraph node queue"),
+];
 
 const MTX_UNOWNED: usize = fbsd_sys::MTX_UNOWNED as usize;
 const MTX_RECURSED: usize = fbsd_sys::MTX_RECURSED as usize;
@@ -74,6 +100,26 @@ struct LockState {
 }
 
 static LOCKS: Mutex<Option<LockState>> = Mutex::new(None);
+
+/// Fault switch (harness self-tests): sleep mutexes of this name exclude
+/// nobody. Locking and unlocking one is only a preemption point, so a
+/// module's critical sections under it interleave with each other; the
+/// race it protects against becomes reachable, and must be reported.
+static INEFFECTIVE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Makes sleep mutexes called `name` exclude nobody (`None`: every mutex
+/// works again). A model fault switch for self-tests.
+pub fn set_ineffective(name: Option<&str>) {
+    *INEFFECTIVE.lock().unwrap_or_else(|e| e.into_inner()) = name.map(str::to_string);
+}
+
+fn ineffective(m: *mut mtx) -> bool {
+    let name = INEFFECTIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    name.is_some_and(|n| n == name_of(m))
+}
 
 fn with_state<R>(f: impl FnOnce(&mut LockState) -> R) -> R {
     let mut g = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
@@ -134,12 +180,38 @@ fn at(file: *const c_char, line: c_int) -> String {
     }
 }
 
-fn tid_of(td: usize) -> i32 {
-    if td == 0 {
-        return 0;
+/// "TID (name)" of a harness thread, for reports.
+fn tid_of(td: usize) -> String {
+    if td == 0 || !crate::kern::thread::is_thread(td) {
+        return format!("{td:#x} (no thread)");
     }
-    // SAFETY: lock words only ever hold harness thread pointers (never freed).
-    unsafe { (*(td as *mut thread)).td_tid }
+    // SAFETY: a harness thread object (never freed).
+    let (tid, name) = unsafe {
+        let t = td as *mut thread;
+        (
+            (*t).td_tid,
+            std::ffi::CStr::from_ptr((*t).td_name.as_ptr())
+                .to_string_lossy()
+                .into_owned(),
+        )
+    };
+    format!("{tid} ({name})")
+}
+
+/// Is `word` a state a lock word can be in (free, destroyed, or a harness
+/// thread, with flag bits)?
+fn valid_word(word: usize) -> bool {
+    word == MTX_UNOWNED
+        || word == MTX_DESTROYED
+        || crate::kern::thread::is_thread(word & !MTX_FLAGMASK)
+}
+
+/// Where mutex `m` lies if its memory was freed: " (in freed TYPE memory)".
+fn freed_note(m: *mut mtx) -> String {
+    match crate::kern::malloc::freed_block_containing(m.cast()) {
+        Some((b, ty)) => format!(" (inside a freed {ty} block at {b:#x}: use after free)"),
+        None => String::new(),
+    }
 }
 
 fn do_init(c: *mut usize, name: *const c_char, ty: *const c_char, opts: c_int) {
@@ -205,22 +277,33 @@ fn check_usable(
     want_spin: bool,
     file: *const c_char,
     line: c_int,
-) {
+) -> bool {
     let word = read_word(c);
     if word == MTX_DESTROYED {
         violation(format!(
-            "{op}() of destroyed mutex {}{}",
+            "{op}() of destroyed mutex {}{}{}",
             name_of(m),
-            at(file, line)
+            at(file, line),
+            freed_note(m)
         ));
-        return;
+        return true;
     }
     if lo_flags(m) & LO_INITIALIZED == 0 {
         violation(format!(
-            "{op}() of uninitialized mutex {m:p}{}",
-            at(file, line)
+            "{op}() of uninitialized mutex {m:p}{}{}",
+            at(file, line),
+            freed_note(m)
         ));
-        return;
+        return true;
+    }
+    if !valid_word(word) {
+        violation(format!(
+            "{op}() of mutex {} whose lock word {word:#x} is no lock state{}{}",
+            name_of(m),
+            at(file, line),
+            freed_note(m)
+        ));
+        return false;
     }
     let spin = (lo_flags(m) >> LO_CLASSSHIFT) & 0xf == CLASS_SPIN;
     if spin != want_spin {
@@ -231,6 +314,54 @@ fn check_usable(
             at(file, line)
         ));
     }
+    true
+}
+
+/// Is (`a` then `b`) the reverse of a fixed order?
+fn fixed_reversal(a: &str, b: &str) -> bool {
+    FIXED_ORDER.iter().any(|&(x, y)| {
+        let named = |k: &str| FIXED_ORDER.iter().any(|&(p, q)| p == k || q == k);
+        y == a && (x == b || (x == "*" && !named(b)))
+    })
+}
+
+/// Checks acquiring a lock of WITNESS key `new_key` (mutex `m`, 0 for a
+/// netgraph core lock) against the locks thread `td` holds.
+fn order_check_key(s: &mut LockState, td: usize, m: usize, new_key: &str) {
+    let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
+    for h in held {
+        if h == m {
+            continue;
+        }
+        let Some(old_key) = s.info.get(&h).map(|i| i.order_key.clone()) else {
+            continue;
+        };
+        if old_key == new_key {
+            // Same lock type (two sockets' buffer locks, ...): WITNESS's
+            // duplicate-acquisition warning is not modelled; the listen
+            // order of socket locks is checked by `listen_order`.
+            continue;
+        }
+        let fwd = (old_key.clone(), new_key.to_string());
+        let rev = (new_key.to_string(), old_key.clone());
+        if fixed_reversal(&old_key, new_key) {
+            if s.reported.insert(fwd.clone()) {
+                violation(format!(
+                    "lock order reversal: \"{old_key}\" then \"{new_key}\" \
+                     (fixed order: \"{new_key}\" then \"{old_key}\")"
+                ));
+            }
+        } else if s.order.contains(&rev) {
+            if s.reported.insert(fwd.clone()) {
+                violation(format!(
+                    "lock order reversal: \"{old_key}\" then \"{new_key}\" \
+                     (established order: \"{new_key}\" then \"{old_key}\")"
+                ));
+            }
+        } else {
+            s.order.insert(fwd);
+        }
+    }
 }
 
 fn order_check(td: usize, m: *mut mtx) {
@@ -238,33 +369,65 @@ fn order_check(td: usize, m: *mut mtx) {
         let Some(new_key) = s.info.get(&(m as usize)).map(|i| i.order_key.clone()) else {
             return;
         };
-        let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
-        for h in held {
-            if h == m as usize {
-                continue;
-            }
-            let Some(old_key) = s.info.get(&h).map(|i| i.order_key.clone()) else {
-                continue;
-            };
-            if old_key == new_key {
-                // Same lock type (two sockets' buffer locks, ...): WITNESS's
-                // duplicate-acquisition warning is not modelled.
-                continue;
-            }
-            let fwd = (old_key.clone(), new_key.clone());
-            let rev = (new_key.clone(), old_key.clone());
-            if s.order.contains(&rev) {
-                if s.reported.insert(fwd.clone()) {
-                    violation(format!(
-                        "lock order reversal: \"{old_key}\" then \"{new_key}\" \
-                         (established order: \"{new_key}\" then \"{old_key}\")"
-                    ));
-                }
-            } else {
-                s.order.insert(fwd);
-            }
-        }
+        order_check_key(s, td, m as usize, &new_key);
+        listen_order(s, td, m);
+        spin_order(s, td, m);
     });
+}
+
+/// A socket's lock (`so_lock`, the first member of `struct socket`, named
+/// "socket") is taken after its listening socket's, never before.
+fn listen_order(s: &mut LockState, td: usize, m: *mut mtx) {
+    let is_socket = |x: usize| s.info.get(&x).is_some_and(|i| i.name == "socket");
+    if !is_socket(m as usize) {
+        return;
+    }
+    let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
+    for h in held {
+        if h == m as usize || !is_socket(h) {
+            continue;
+        }
+        let so = h as *mut fbsd_sys::socket;
+        // SAFETY: `h` is the `so_lock` (first member) of a live socket; a
+        // socket that is not listening keeps its head in `so_listen`.
+        let child_head = unsafe {
+            if (*so).so_options & fbsd_sys::SO_ACCEPTCONN as i32 != 0 {
+                0
+            } else {
+                (*so).__bindgen_anon_1.__bindgen_anon_1.so_listen as usize
+            }
+        };
+        if child_head == m as usize
+            && s.reported
+                .insert(("listen child".into(), format!("{h:#x}")))
+        {
+            violation(format!(
+                "lock order reversal: the lock of listening socket {m:p} taken while holding \
+                 the lock of its child {h:#x} (the listening socket's lock comes first)"
+            ));
+        }
+    }
+}
+
+/// A sleep mutex is never acquired with a spin mutex held.
+fn spin_order(s: &mut LockState, td: usize, m: *mut mtx) {
+    if (lo_flags(m) >> LO_CLASSSHIFT) & 0xf != CLASS_SLEEP {
+        return;
+    }
+    let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
+    for h in held {
+        if h != m as usize && (lo_flags(h as *mut mtx) >> LO_CLASSSHIFT) & 0xf == CLASS_SPIN {
+            let (a, b) = (
+                s.info.get(&h).map_or(String::new(), |i| i.name.clone()),
+                s.info
+                    .get(&(m as usize))
+                    .map_or(String::new(), |i| i.name.clone()),
+            );
+            violation(format!(
+                "acquiring sleep mutex \"{b}\" with spin mutex \"{a}\" held"
+            ));
+        }
+    }
 }
 
 fn push_held(td: usize, m: *mut mtx) {
@@ -284,7 +447,13 @@ fn remove_held(td: usize, m: *mut mtx) {
 fn do_lock(c: *mut usize, opts: c_int, file: *const c_char, line: c_int, spin: bool) {
     let m = mtx_of(c);
     let op = if spin { "mtx_lock_spin" } else { "mtx_lock" };
-    check_usable(m, c, op, spin, file, line);
+    if !check_usable(m, c, op, spin, file, line) {
+        return;
+    }
+    if !spin && ineffective(m) {
+        smp::preempt(smp::Ev::Point("mtx_lock (fault: no exclusion)"));
+        return;
+    }
     if spin {
         // spinlock_enter(): a spin mutex holder runs in a critical section.
         // SAFETY: curthread is a live thread object.
@@ -312,6 +481,24 @@ fn do_lock(c: *mut usize, opts: c_int, file: *const c_char, line: c_int, spin: b
         write_word(c, td | MTX_RECURSED);
         return;
     }
+    let mut owner = owner;
+    while owner != 0 && owner != td && smp::td_runs(owner) {
+        // Another CPU's thread holds it: block until it is released.
+        let name = name_of(m);
+        if smp::mutex_wait(m as usize, &name, owner) == smp::Wake::Deadlock {
+            break;
+        }
+        let w = read_word(c);
+        owner = if w == MTX_DESTROYED {
+            0
+        } else {
+            w & !MTX_FLAGMASK
+        };
+    }
+    if owner == td {
+        // Cannot happen (we were blocked), but never record a self-steal.
+        return;
+    }
     if owner != 0 {
         violation(format!(
             "{op}: mutex {} is held by thread {} while thread {} acquires it{} \
@@ -337,7 +524,13 @@ fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
     } else {
         "mtx_unlock"
     };
-    check_usable(m, c, op, spin, file, line);
+    if !check_usable(m, c, op, spin, file, line) {
+        return;
+    }
+    if !spin && ineffective(m) {
+        smp::preempt(smp::Ev::Point("mtx_unlock (fault: no exclusion)"));
+        return;
+    }
     let td = curthread() as usize;
     let word = read_word(c);
     let owner = if word == MTX_DESTROYED {
@@ -351,6 +544,7 @@ fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
     }
     // SAFETY: `m` is the module's live mutex.
     let rec = unsafe { (*lo_of(m)).lo_data };
+    let released = rec == 0;
     if rec > 0 {
         // SAFETY: as above.
         unsafe { (*lo_of(m)).lo_data = rec - 1 };
@@ -360,6 +554,7 @@ fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
     } else {
         write_word(c, MTX_UNOWNED);
         remove_held(td, m);
+        smp::mutex_released(m as usize);
     }
     if spin {
         // spinlock_exit()
@@ -372,6 +567,10 @@ fn do_unlock(c: *mut usize, file: *const c_char, line: c_int, spin: bool) {
                 (*t).td_critnest -= 1;
             }
         }
+    }
+    if released {
+        // Lock release: another CPU may get in.
+        smp::preempt(smp::Ev::Point("mtx_unlock"));
     }
 }
 
@@ -460,7 +659,9 @@ unsafe extern "C" fn k_mtx_trylock_flags(
     line: c_int,
 ) -> c_int {
     let m = mtx_of(c);
-    check_usable(m, c, "mtx_trylock", false, file, line);
+    if !check_usable(m, c, "mtx_trylock", false, file, line) {
+        return 0;
+    }
     let td = curthread() as usize;
     let word = read_word(c);
     let owner = if word == MTX_DESTROYED {
@@ -504,6 +705,85 @@ unsafe extern "C" fn k_mtx_sysinit(arg: *const c_void) {
 
 // ---- Rust API ---------------------------------------------------------------
 
+/// The name of mutex `m` (for reports).
+pub(crate) fn mutex_name(m: *mut mtx) -> String {
+    name_of(m)
+}
+
+/// Does the current thread own mutex `m`?
+pub(crate) fn owned(m: *mut mtx) -> bool {
+    // SAFETY: only computes the address of the lock word.
+    let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
+    let w = read_word(c);
+    w != MTX_DESTROYED && w & !MTX_FLAGMASK == curthread() as usize
+}
+
+/// Releases mutex `m` (owned by the current thread) for a sleep on it: no
+/// preemption point, so the release and the sleep that follows are one
+/// step for every other thread (msleep's atomicity).
+pub(crate) fn release_for_sleep(m: *mut mtx) {
+    // SAFETY: only computes the address of the lock word.
+    let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
+    let td = curthread() as usize;
+    if read_word(c) & MTX_RECURSED != 0 {
+        violation(format!("sleeping on recursed mutex {}", name_of(m)));
+    }
+    // SAFETY: `m` is a live mutex owned by the caller.
+    unsafe { (*lo_of(m)).lo_data = 0 };
+    write_word(c, MTX_UNOWNED);
+    remove_held(td, m);
+    smp::mutex_released(m as usize);
+}
+
+/// Takes mutex `m` back after a sleep (blocking while another thread
+/// that still runs holds it).
+pub(crate) fn reacquire_after_sleep(m: *mut mtx) {
+    // SAFETY: only computes the address of the lock word.
+    let c = unsafe { std::ptr::addr_of_mut!((*m).mtx_lock) }.cast::<usize>();
+    let td = curthread() as usize;
+    loop {
+        let w = read_word(c);
+        let owner = if w == MTX_DESTROYED {
+            0
+        } else {
+            w & !MTX_FLAGMASK
+        };
+        if owner == 0 || owner == td || !smp::td_runs(owner) {
+            break;
+        }
+        if smp::mutex_wait(m as usize, &name_of(m), owner) == smp::Wake::Deadlock {
+            break;
+        }
+    }
+    write_word(c, td);
+    if with_state(|s| s.info.contains_key(&(m as usize))) {
+        push_held(td, m);
+    }
+}
+
+/// Notes that the current thread acquires (and at once releases) a lock of
+/// the netgraph core, `key` (e.g. "netgraph topology"): it is checked
+/// against the locks held, as WITNESS would check the core's mutex.
+pub fn note_acquire(key: &str) {
+    let td = curthread() as usize;
+    let spins: Vec<String> = with_state(|s| {
+        let held: Vec<usize> = s.held.get(&td).cloned().unwrap_or_default();
+        if held.is_empty() {
+            return Vec::new();
+        }
+        order_check_key(s, td, 0, key);
+        held.iter()
+            .filter(|&&h| (lo_flags(h as *mut mtx) >> LO_CLASSSHIFT) & 0xf == CLASS_SPIN)
+            .map(|&h| s.info.get(&h).map_or(String::new(), |i| i.name.clone()))
+            .collect()
+    });
+    for sp in spins {
+        violation(format!(
+            "acquiring sleep mutex \"{key}\" with spin mutex \"{sp}\" held"
+        ));
+    }
+}
+
 /// Number of mutexes the current thread holds (a recursed mutex counts once).
 pub fn held_count() -> usize {
     let td = curthread() as usize;
@@ -518,8 +798,17 @@ pub fn held_names() -> Vec<String> {
 }
 
 /// Reports a violation if the current thread may not sleep here: it holds a
-/// mutex (`what: sleeping with mutex X held`) or is in a critical section.
+/// mutex (`what: sleeping with mutex X held`), is in a critical section or
+/// inside an epoch section.
 pub fn assert_may_sleep(what: &str) {
+    assert_no_locks_for_sleep(what);
+    crate::kern::epoch::assert_not_in_epoch(what);
+}
+
+/// [`assert_may_sleep`] without the epoch check: for calls that sleep
+/// inside an epoch section only in cases checked separately (`soclose`
+/// sleeps only to linger).
+pub fn assert_no_locks_for_sleep(what: &str) {
     for name in held_names() {
         violation(format!("{what}: sleeping with mutex {name} held"));
     }

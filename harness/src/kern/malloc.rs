@@ -943,6 +943,18 @@ pub fn is_freed(p: *const u8) -> bool {
     with(|s| s.quarantine.contains_key(&(p as usize)))
 }
 
+/// The freed (quarantined) block containing `p`, if any: (start, type
+/// name). A linear search, for diagnostics.
+pub fn freed_block_containing(p: *const u8) -> Option<(usize, String)> {
+    let a = p as usize;
+    with(|s| {
+        s.quarantine
+            .iter()
+            .find(|(&b, f)| a >= b && a < b + f.block.size)
+            .map(|(&b, f)| (b, f.block.ty_name.clone()))
+    })
+}
+
 /// (size, type name) of the live block starting at `p`.
 pub fn block_info(p: *const u8) -> Option<(usize, String)> {
     with(|s| {

@@ -16,6 +16,7 @@ pub mod entry;
 pub mod epoch;
 pub mod fault;
 pub mod inet;
+pub mod klocal;
 pub mod libkern;
 pub mod loader;
 pub mod lock;
@@ -24,6 +25,7 @@ pub mod mbuf;
 pub mod printf;
 pub mod probe;
 pub mod sched;
+pub mod smp;
 pub mod sockbuf;
 pub mod subr;
 pub mod sysctl;
@@ -45,7 +47,11 @@ static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Records a contract violation: printed at once, and counted so the scenario fails.
 pub fn violation(msg: impl Into<String>) {
     let msg = msg.into();
-    eprintln!("harness: VIOLATION: {msg}");
+    match smp::whereami() {
+        Some(w) => eprintln!("harness: VIOLATION ({w}): {msg}"),
+        None => eprintln!("harness: VIOLATION: {msg}"),
+    }
+    smp::note_violation(&msg);
     VIOLATIONS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -136,10 +142,10 @@ fn register_services(ex: &mut Exports) {
     malloc::register(ex);
     mbuf::register(ex);
     sched::register(ex);
+    epoch::register(ex);
     domain::register(ex);
     inet::register(ex);
     sockbuf::register(ex);
-    epoch::register(ex);
     subr::register(ex);
     cov::register(ex);
 }
@@ -160,6 +166,10 @@ pub trait Subsystem: Sync {
     fn register(&self, ex: &mut Exports);
     /// Runs one unit of its deferred work; true if something ran.
     fn run_once(&self) -> bool {
+        false
+    }
+    /// Is deferred work waiting (a queue thread should run)?
+    fn pending(&self) -> bool {
         false
     }
 }
@@ -187,6 +197,12 @@ pub fn install(s: &'static dyn Subsystem) {
 pub(crate) fn with_subsystems<R>(f: impl FnOnce(&[&'static dyn Subsystem]) -> R) -> R {
     let g = subsystems();
     f(&g)
+}
+
+/// Is deferred work of some subsystem waiting?
+pub(crate) fn subsystems_pending() -> bool {
+    let subs: Vec<&'static dyn Subsystem> = subsystems().clone();
+    subs.iter().any(|s| s.pending())
 }
 
 /// Runs one unit of deferred work of the first subsystem that has some.

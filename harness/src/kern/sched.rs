@@ -1,15 +1,22 @@
 //! The harness event loop, sleep/wakeup and the virtual clock.
 //!
-//! Everything runs on one OS thread. "Blocking" is `_sleep()`: it runs the
-//! event loop ([`run_once`]) until the channel is woken, the timeout passes in
-//! model time, or nothing can make progress. Model time only moves when the
-//! loop is idle: it then jumps to the next timer (or the sleep's deadline).
+//! A free-running kernel (one CPU, see `kern::smp`) runs everything on one
+//! OS thread. "Blocking" is `_sleep()`: it runs the event loop
+//! ([`run_once`]) until the channel is woken, the timeout passes in model
+//! time, or nothing can make progress. Model time only moves when the loop
+//! is idle: it then jumps to the next timer (or the sleep's deadline).
 //!
 //! One unit of work, in this order: the installed subsystems' deferred work
-//! (the netgraph queue "thread": one node's runnable items), then the registered event sources (the socket layer's
-//! Linux poll loop plugs in here), then due timers. When nothing is runnable,
-//! an optional idle hook may block for real (e.g. `poll(2)`) before the clock
-//! is advanced.
+//! (the netgraph queue "thread": one node's runnable items), then the
+//! registered event sources (the socket layer's Linux poll loop plugs in
+//! here), then due timers. When nothing is runnable, an optional idle hook
+//! may block for real (e.g. `poll(2)`) before the clock is advanced.
+//!
+//! On an SMP machine the same work is done by kernel threads of their own
+//! (netgraph queue threads, the network thread, the timer thread), sleeping
+//! blocks the calling thread for real, and "run until idle" means waiting
+//! until no other thread can run ([`crate::kern::smp::quiesce`]); the clock,
+//! timers, sources and idle hook stay here.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,7 +26,9 @@ use std::sync::OnceLock;
 use fbsd_sys::{lock_object, sbintime_t};
 
 use crate::exports::Exports;
+use crate::kern::klocal::kernel_local;
 use crate::kern::lock as lock_api;
+use crate::kern::smp;
 use crate::kern::thread as thread_api;
 
 /// Clock frequency of the model (`hz`).
@@ -45,6 +54,7 @@ pub struct TimerId(u64);
 pub struct SourceId(usize);
 
 type Source = Box<dyn FnMut() -> bool>;
+type IdleCheck = Box<dyn FnMut()>;
 type IdleHook = Box<dyn FnMut(Option<u64>) -> bool>;
 
 struct Sleeper {
@@ -65,9 +75,10 @@ struct Sched {
     idle_busy: bool,
     sleepers: Vec<Sleeper>,
     deadlocks: u32,
+    idle_checks: Vec<Option<IdleCheck>>,
 }
 
-thread_local! {
+kernel_local! {
     static SCHED: RefCell<Sched> = RefCell::new(Sched::default());
 }
 
@@ -162,11 +173,13 @@ pub fn next_timer() -> Option<u64> {
     next_deadline()
 }
 
-fn next_deadline() -> Option<u64> {
+/// The deadline (absolute ticks) of the next timer.
+pub(crate) fn next_deadline() -> Option<u64> {
     with(|s| s.timers.keys().next().map(|k| k.0))
 }
 
-fn set_now(t: u64) {
+/// Moves model time forward to `t` (never back).
+pub(crate) fn set_now(t: u64) {
     with(|s| {
         if t > s.now {
             s.now = t;
@@ -175,7 +188,13 @@ fn set_now(t: u64) {
     publish_ticks(now_ticks());
 }
 
-fn fire_due_timer() -> bool {
+/// Is a timer due now?
+pub(crate) fn timer_due() -> bool {
+    with(|s| s.timers.keys().next().is_some_and(|k| k.0 <= s.now))
+}
+
+/// Fires the first due timer; false if none is due.
+pub(crate) fn fire_due_timer() -> bool {
     let f = with(|s| {
         let key = *s.timers.keys().next()?;
         if key.0 > s.now {
@@ -193,10 +212,36 @@ fn fire_due_timer() -> bool {
     }
 }
 
+/// The earliest of the next timer and the sleep deadlines of a machine.
+fn next_event(target: Option<u64>) -> Option<u64> {
+    let d = match (next_deadline(), smp::next_sleep_deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match target {
+        Some(t) => d.filter(|&d| d <= t),
+        None => d,
+    }
+}
+
 /// Advances model time by `ticks`, running everything that becomes runnable
 /// (work, then each timer at its own deadline) on the way.
 pub fn advance(ticks: u64) {
     let target = now_ticks() + ticks;
+    if smp::active() {
+        loop {
+            smp::quiesce();
+            match next_event(Some(target)) {
+                Some(d) => {
+                    smp::advance_clock(d.max(now_ticks()));
+                }
+                None => break,
+            }
+        }
+        smp::advance_clock(target);
+        smp::quiesce();
+        return;
+    }
     loop {
         run_until_idle();
         match next_deadline() {
@@ -243,7 +288,27 @@ pub fn set_idle_hook(f: Option<Box<dyn FnMut(Option<u64>) -> bool>>) {
     drop(old);
 }
 
-fn run_sources() -> bool {
+/// Registers a check that needs a quiet system (nothing else running): run
+/// after the event sources when none made progress on a free kernel, and
+/// whenever an SMP machine becomes quiescent.
+pub fn add_idle_check(f: Box<dyn FnMut()>) {
+    with(|s| s.idle_checks.push(Some(f)));
+}
+
+/// Runs the idle checks.
+pub(crate) fn run_idle_checks() {
+    let n = with(|s| s.idle_checks.len());
+    for i in 0..n {
+        let taken = with(|s| s.idle_checks.get_mut(i).and_then(Option::take));
+        if let Some(mut f) = taken {
+            f();
+            with(|s| s.idle_checks[i] = Some(f));
+        }
+    }
+}
+
+/// Runs the event sources until one makes progress; false if none did.
+pub(crate) fn run_sources() -> bool {
     let n = with(|s| s.sources.len());
     for i in 0..n {
         let taken = with(|s| s.sources.get_mut(i).and_then(Option::take));
@@ -259,7 +324,18 @@ fn run_sources() -> bool {
             }
         }
     }
+    // Nothing made progress: a quiet system for the idle checks (on a
+    // machine they run when it is quiescent instead).
+    if !smp::active() {
+        run_idle_checks();
+    }
     false
+}
+
+/// Calls the idle hook (a bounded real wait for events); false if there is
+/// none or it found nothing.
+pub(crate) fn call_idle_hook(wait: Option<u64>) -> bool {
+    run_idle(wait)
 }
 
 fn run_idle(wait: Option<u64>) -> bool {
@@ -286,6 +362,9 @@ fn run_idle(wait: Option<u64>) -> bool {
 /// items), else one event source that makes progress, else one due timer. Never advances the
 /// clock. Returns true if something ran.
 pub fn run_once() -> bool {
+    if let Some(r) = smp::quiesce() {
+        return r;
+    }
     if crate::kern::run_subsystems_once() {
         return true;
     }
@@ -298,6 +377,9 @@ pub fn run_once() -> bool {
 /// Runs ready work until nothing is runnable (the clock does not move).
 /// Returns the number of work units run.
 pub fn run_until_idle() -> usize {
+    if let Some(r) = smp::quiesce() {
+        return usize::from(r);
+    }
     let mut n = 0;
     while run_once() {
         n += 1;
@@ -312,6 +394,19 @@ pub fn run_until_idle() -> usize {
 /// Runs until idle, advancing model time through every pending timer.
 /// Returns when there is no work and no timer left.
 pub fn run_all() {
+    if smp::active() {
+        loop {
+            smp::quiesce();
+            if let Some(d) = next_event(None) {
+                smp::advance_clock(d.max(now_ticks()));
+            } else if run_idle(None) {
+                smp::kick_net();
+            } else {
+                break;
+            }
+        }
+        return;
+    }
     loop {
         run_until_idle();
         match next_deadline() {
@@ -330,6 +425,9 @@ pub fn run_all() {
 
 /// Marks sleepers on `chan` as woken (all, or the longest-sleeping one).
 pub fn wakeup_chan(chan: usize, one: bool) {
+    if smp::wakeup(chan, one) {
+        return;
+    }
     with(|s| {
         for sl in s
             .sleepers
@@ -346,6 +444,9 @@ pub fn wakeup_chan(chan: usize, one: bool) {
 
 /// Number of threads currently sleeping (nested sleeps of the one OS thread).
 pub fn sleeping() -> usize {
+    if smp::active() {
+        return smp::sleeping();
+    }
     with(|s| s.sleepers.len())
 }
 
@@ -353,6 +454,13 @@ pub fn sleeping() -> usize {
 /// timeout (in ticks; `None` = forever) elapses in model time (EWOULDBLOCK),
 /// or nothing can make progress (a deadlock violation; EWOULDBLOCK).
 pub fn sleep_on(chan: usize, timeout: Option<u64>, wmesg: &str) -> c_int {
+    if smp::active() {
+        let deadline = timeout.map(|t| now_ticks() + t);
+        return match smp::sleep(chan, deadline, wmesg) {
+            Some(smp::Wake::Woken) => 0,
+            _ => fbsd_sys::EWOULDBLOCK as c_int,
+        };
+    }
     let (id, deadline) = with(|s| {
         s.seq += 1;
         let id = s.seq;
@@ -408,32 +516,7 @@ pub fn sleep_on(chan: usize, timeout: Option<u64>, wmesg: &str) -> c_int {
     }
 }
 
-// TODO(integrate): kern::lock has no Rust API to drop/retake a mutex around a
-// sleep yet; these helpers work on the owner word directly (the layout
-// kern::lock keeps, as FreeBSD does: owner thread pointer | flags). kern::lock's
-// held-lock list keeps the interlock listed meanwhile, which `_sleep` allows for.
 const LO_CLASSSHIFT: u32 = 24;
-
-unsafe fn interlock_owned(lo: *mut lock_object) -> bool {
-    let m = lo.cast::<fbsd_sys::mtx>();
-    // SAFETY: the caller passes the lock object of a live mutex.
-    let w = unsafe { std::ptr::addr_of!((*m).mtx_lock).read_volatile() };
-    w & !u64::from(fbsd_sys::MTX_FLAGMASK) == thread_api::curthread() as u64
-}
-
-unsafe fn interlock_release(lo: *mut lock_object) {
-    let m = lo.cast::<fbsd_sys::mtx>();
-    // SAFETY: as above; the current thread owns the mutex.
-    unsafe {
-        std::ptr::addr_of_mut!((*m).mtx_lock).write_volatile(u64::from(fbsd_sys::MTX_UNOWNED))
-    };
-}
-
-unsafe fn interlock_acquire(lo: *mut lock_object) {
-    let m = lo.cast::<fbsd_sys::mtx>();
-    // SAFETY: as above.
-    unsafe { std::ptr::addr_of_mut!((*m).mtx_lock).write_volatile(thread_api::curthread() as u64) };
-}
 
 /// `_sleep(chan, lock, priority, wmesg, sbt, pr, flags)` (msleep, tsleep, pause).
 unsafe extern "C" fn sched_sleep(
@@ -469,11 +552,8 @@ unsafe extern "C" fn sched_sleep(
             crate::kern::violation(format!(
                 "_sleep(\"{what}\"): interlock {lock:p} is not a mutex (class {class})"
             ));
-        // SAFETY: a mutex lock object.
-        } else if unsafe { interlock_owned(lock) } {
+        } else if lock_api::owned(lock.cast()) {
             holds = true;
-            // SAFETY: owned by the current thread (checked above).
-            unsafe { interlock_release(lock) };
         } else {
             crate::kern::violation(format!(
                 "_sleep(\"{what}\"): interlock {lock_name} ({lock:p}) not held by the sleeping thread"
@@ -495,6 +575,7 @@ unsafe extern "C" fn sched_sleep(
             "_sleep(\"{what}\"): sleeping inside a critical section (td_critnest = {cn})"
         ));
     }
+    crate::kern::epoch::assert_not_in_epoch(&format!("_sleep(\"{what}\")"));
     let timeout = if sbt == 0 {
         None
     } else if flags & C_ABSOLUTE != 0 {
@@ -506,11 +587,15 @@ unsafe extern "C" fn sched_sleep(
         crate::kern::violation(format!("_sleep(\"{what}\"): no channel and no timeout"));
     }
     let td = thread_api::curthread();
+    // Releasing the interlock and going to sleep are one step: no other
+    // thread runs in between (a wakeup cannot be lost).
+    if holds {
+        lock_api::release_for_sleep(lock.cast());
+    }
     let r = sleep_on(chan as usize, timeout, &what);
     thread_api::set_curthread(td);
     if holds && priority & fbsd_sys::PDROP as c_int == 0 {
-        // SAFETY: re-acquiring the interlock released above.
-        unsafe { interlock_acquire(lock) };
+        lock_api::reacquire_after_sleep(lock.cast());
     }
     r
 }

@@ -1,18 +1,20 @@
 //! Per-CPU data, threads, processes, credentials, prison0/vnet0, privilege
 //! checks and critical sections.
 //!
-//! One `struct pcpu` (CPU 0) is installed as the GS base of every OS thread
-//! that runs module code ([`init`]), exactly where FreeBSD inline code looks:
-//! `curthread` is `movq %gs:0`, `PCPU_GET(cpuid)` reads `%gs:0x3c`,
-//! `get_pcpu()` reads `pc_prvspace`. "Kernel threads" are `struct thread`
-//! objects in the low arena; switching threads means switching
-//! `pc_curthread` ([`set_curthread`]). Only one OS thread may run kernel code
-//! at a time (the harness is cooperative and single-threaded by design); a
-//! second OS thread (e.g. a test thread) must call [`init`] before it does.
+//! A `struct pcpu` is installed as the GS base of every OS thread that runs
+//! module code, exactly where FreeBSD inline code looks: `curthread` is
+//! `movq %gs:0`, `PCPU_GET(cpuid)` reads `%gs:0x3c`, `get_pcpu()` reads
+//! `pc_prvspace`. A free-running kernel uses one process-wide block (CPU 0,
+//! installed by [`init`]); the CPUs of an SMP machine (`kern::smp`) each have
+//! their own ([`new_pcpu`]), installed on the OS threads bound to them
+//! ([`install_pcpu`]). "Kernel threads" are `struct thread` objects in the
+//! low arena; switching threads means switching `pc_curthread`
+//! ([`set_curthread`]). A second OS thread of a free kernel (e.g. a test
+//! thread) must call [`init`] before it runs kernel code.
 //!
-//! Single-CPU model: `pc_dynamic` is 0 (the module's own `set_pcpu` data is
-//! CPU 0's copy) and vnet0's `vnet_data_base` is 0 (the module's `set_vnet`
-//! data is vnet0's copy).
+//! `pc_dynamic` is 0 on every CPU (a module's own `set_pcpu` data is the
+//! one copy all CPUs share; the modules have none) and vnet0's
+//! `vnet_data_base` is 0 (the module's `set_vnet` data is vnet0's copy).
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -67,6 +69,8 @@ static THREADS: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
 
 thread_local! {
     static GS_INSTALLED: Cell<bool> = const { Cell::new(false) };
+    /// The pcpu block this OS thread's GS base points at (0: the global one).
+    static INSTALLED: Cell<usize> = const { Cell::new(0) };
 }
 
 fn set_cstr(dst: &mut [core::ffi::c_char], s: &str) {
@@ -202,14 +206,47 @@ pub fn init() {
 }
 
 fn pcpu_ptr() -> *mut pcpu {
+    let own = INSTALLED.try_with(Cell::get).unwrap_or(0);
+    if own != 0 {
+        return own as *mut pcpu;
+    }
     let pc = PCPU.load(Ordering::Acquire);
     assert!(pc != 0, "harness: kern::thread::init() was not called");
     pc as *mut pcpu
 }
 
-/// The per-CPU block of CPU 0 (the GS base).
+/// The per-CPU block of this OS thread's CPU (its GS base).
 pub fn pcpu_base() -> *mut pcpu {
     pcpu_ptr()
+}
+
+/// A new per-CPU block for CPU `cpuid` of an SMP machine (curthread
+/// thread0 until a thread is installed).
+pub fn new_pcpu(cpuid: u32) -> usize {
+    global_init();
+    let pc = arena::alloc(PCPU_BYTES.max(std::mem::size_of::<pcpu>()), 4096).cast::<pcpu>();
+    let td0 = THREAD0.load(Ordering::Acquire) as *mut thread;
+    // SAFETY: `pc` is a fresh zeroed page-sized arena block, large enough
+    // for `struct pcpu`.
+    unsafe {
+        (*pc).pc_curthread = td0;
+        (*pc).pc_idlethread = td0;
+        (*pc).pc_cpuid = cpuid;
+        (*pc).pc_prvspace = pc;
+        (*pc).pc_dynamic = 0;
+    }
+    pc as usize
+}
+
+/// Makes `pc` (from [`new_pcpu`]) this OS thread's GS base.
+pub fn install_pcpu(pc: usize) {
+    global_init();
+    // SAFETY: ARCH_SET_GS only changes this OS thread's GS base; glibc on
+    // x86_64 uses FS for TLS and never touches GS. `pc` is a live arena block.
+    let r = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_GS, pc) };
+    assert_eq!(r, 0, "harness: arch_prctl(ARCH_SET_GS) failed");
+    INSTALLED.with(|c| c.set(pc));
+    GS_INSTALLED.with(|g| g.set(true));
 }
 
 /// The current kernel thread (`pc_curthread`).
@@ -291,6 +328,14 @@ pub fn new_thread(cred: Cred) -> *mut thread {
         }
     }
     td
+}
+
+/// Is `td` a thread object the harness created?
+pub fn is_thread(td: usize) -> bool {
+    THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&td)
 }
 
 /// Checks that `td` is a thread object the harness created (thread0 or

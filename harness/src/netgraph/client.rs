@@ -621,7 +621,8 @@ impl Client {
             if item.is_null() {
                 return Err(fbsd_sys::ENOMEM as i32);
             }
-            match super::macros::fwd_item_hook(item, h, 0) {
+            // Data travels inside the network epoch (as ng_socket sends it).
+            match crate::kern::epoch::in_net(|| super::macros::fwd_item_hook(item, h, 0)) {
                 0 => Ok(()),
                 e => Err(e),
             }

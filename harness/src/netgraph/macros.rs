@@ -182,6 +182,8 @@ pub unsafe fn fwd_item_hook(item: item_p, hook: hook_p, flags: c_int) -> c_int {
 }
 
 /// NG_SEND_DATA_FLAGS(error, hook, m, flags): the mbuf is always consumed.
+/// The data travels inside the network epoch (entered here if the caller
+/// is not inside it, as a node sending data would be).
 ///
 /// # Safety
 /// `hook` is a hook of the caller's node; `m` a packet-header chain it owns.
@@ -192,7 +194,7 @@ pub unsafe fn send_data(hook: hook_p, m: *mut mbuf, flags: c_int) -> c_int {
         if item.is_null() {
             return fbsd_sys::ENOMEM as c_int;
         }
-        fwd_item_hook(item, hook, flags)
+        crate::kern::epoch::in_net(|| fwd_item_hook(item, hook, flags))
     }
 }
 

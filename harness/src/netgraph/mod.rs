@@ -38,6 +38,9 @@ impl Subsystem for Netgraph {
     fn run_once(&self) -> bool {
         core::run_queue_once()
     }
+    fn pending(&self) -> bool {
+        core::dispatch::worklist_len() > 0
+    }
 }
 
 /// Plugs the netgraph model into the kernel (once; later calls do nothing).

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge]
-//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS]
+//!               [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--cpus N] [--seed S]
 //!               [--reference [--man DIR]] SCENARIO...
 //! ```
 //! With `--backend bridge` the child runs with `LD_PRELOAD` of the bridge
@@ -11,6 +11,13 @@
 //! `--ngctl FILE` (which implies the bridge) runs the scenarios' `ngctl`
 //! and `session` statements with that ngctl binary — FreeBSD's own, built
 //! for Linux — instead of the emulation ([`super::extctl`]).
+//! `--cpus N` (default 4) runs the kernel on N virtual CPUs (`kern::smp`;
+//! 1: the single-CPU model), the schedule from seed `S` (default 1); a
+//! failing scenario's console shows its schedule. The scenario's own
+//! commands (the user processes) run until they block, so what a scenario
+//! expects keeps its meaning; the kernel's threads (netgraph queues,
+//! network, timers) interleave among themselves. Races of the user side
+//! against the kernel are `ngharness race`'s.
 //! Each scenario runs in its own child process (this binary re-executed as
 //! `run-one`), so a kernel panic or a crash fails only that scenario. The
 //! child boots the harness kernel, loads the `--ko` files in order (the
@@ -47,7 +54,9 @@ use super::parse;
 use super::port::{NgPort, SocketPort};
 use super::runner::Runner;
 
-const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--reference [--man DIR]] SCENARIO...";
+const USAGE: &str = "usage: ngharness run [--ko FILE]... [--verbose] [--backend auto|socket|builtin|fake|bridge] [--bridge-lib FILE] [--ngctl FILE] [--timeout SECS] [--cpus N] [--seed S] [--reference [--man DIR]] SCENARIO...";
+/// Default number of virtual CPUs of a scenario's kernel.
+const DEFAULT_CPUS: u32 = 4;
 /// Default wall-clock limit of one scenario.
 const DEFAULT_TIMEOUT: u64 = 120;
 /// Protocol prefix of the child's report lines.
@@ -61,6 +70,8 @@ struct Opts {
     verbose: bool,
     backend: Choice,
     timeout: u64,
+    cpus: u32,
+    seed: u64,
     bridge_lib: Option<PathBuf>,
     ngctl: Option<PathBuf>,
     scenarios: Vec<PathBuf>,
@@ -76,6 +87,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         verbose: false,
         backend: Choice::Auto,
         timeout: DEFAULT_TIMEOUT,
+        cpus: DEFAULT_CPUS,
+        seed: 1,
         bridge_lib: None,
         ngctl: None,
         scenarios: Vec::new(),
@@ -106,6 +119,18 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             }
             "--reference" => o.reference = true,
             "--man" => o.man = Some(PathBuf::from(value(&mut i)?)),
+            "--cpus" => {
+                let v = value(&mut i)?;
+                o.cpus = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| format!("bad --cpus `{v}`"))?;
+            }
+            "--seed" => {
+                let v = value(&mut i)?;
+                o.seed = v.parse().map_err(|_| format!("bad --seed `{v}`"))?;
+            }
             s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
             s => o.scenarios.push(PathBuf::from(s)),
         }
@@ -251,6 +276,7 @@ fn run_child(o: &Opts, scenario: &Path) -> Result<(Exit, String), String> {
         Choice::Bridge => "bridge",
     };
     cmd.arg("--backend").arg(b);
+    cmd.args(["--cpus", &o.cpus.to_string(), "--seed", &o.seed.to_string()]);
     if o.backend == Choice::Bridge {
         let lib = o
             .bridge_lib
@@ -545,6 +571,12 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
             return fail(0, &format!("malformed scenario: {}", errs[0]), &rest);
         }
     };
+    if !matches!(o.backend, Choice::Fake | Choice::Bridge) {
+        crate::kern::smp::configure(crate::kern::smp::Config {
+            preempt_driver: false,
+            ..crate::kern::smp::Config::cpus(o.cpus, o.seed)
+        });
+    }
     let (mut k, mut port) = match make_env(o.backend, &o.kos) {
         Ok(x) => x,
         Err(e) => return fail(0, &e, &[]),
@@ -593,6 +625,9 @@ fn run_one(o: &Opts, path: &Path) -> i32 {
         );
     }
     let problems = r.finish();
+    if let Some(s) = crate::kern::smp::summary() {
+        eprintln!("harness: schedule: {s}");
+    }
     if o.verbose {
         let mut so = std::io::stdout().lock();
         for l in &r.transcript {
@@ -675,6 +710,10 @@ mod tests {
         assert_eq!(o.backend, Choice::Auto);
         let o = parse_opts(&s(&["--backend", "fake", "--timeout", "5", "x.ngs"])).unwrap();
         assert_eq!((o.backend, o.timeout), (Choice::Fake, 5));
+        assert_eq!((o.cpus, o.seed), (DEFAULT_CPUS, 1));
+        let o = parse_opts(&s(&["--cpus", "1", "--seed", "9", "x.ngs"])).unwrap();
+        assert_eq!((o.cpus, o.seed), (1, 9));
+        assert!(parse_opts(&s(&["--cpus", "0", "x.ngs"])).is_err());
         assert!(parse_opts(&s(&["--ko"])).is_err());
         assert!(parse_opts(&s(&["--frob", "x"])).is_err());
         assert!(parse_opts(&s(&[])).is_err());

@@ -3,7 +3,11 @@
 //!
 //! ```text
 //! ngharness serve [--ko FILE]... [--listen PATH] [--clock real|manual] [--mode OCTAL]
+//!                 [--cpus N]
 //! ```
+//! `--cpus N` (default 4) runs the kernel on N virtual CPUs (`kern::smp`);
+//! each client request then runs as a system call on a kernel thread of
+//! its own, concurrently with the kernel's threads.
 //! Boots the harness kernel with the `--ko` modules (default
 //! `build/ng_socket.ko build/ng_ksocket.ko`), listens on the Unix socket
 //! `--listen` (default `$NGBRIDGE`, else `/tmp/ngbridge.sock`; mode 0666 by
@@ -28,8 +32,7 @@ use std::path::PathBuf;
 
 use server::{Clock, Options};
 
-const USAGE: &str =
-    "usage: ngharness serve [--ko FILE]... [--listen PATH] [--clock real|manual] [--mode OCTAL]";
+const USAGE: &str = "usage: ngharness serve [--ko FILE]... [--listen PATH] [--clock real|manual] [--mode OCTAL] [--cpus N]";
 
 /// Default socket path when neither `--listen` nor `$NGBRIDGE` is given.
 pub const DEFAULT_PATH: &str = "/tmp/ngbridge.sock";
@@ -42,6 +45,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
         clock: Clock::Real,
         mode: 0o666,
+        cpus: 4,
     };
     let mut i = 0;
     while i < args.len() {
@@ -59,6 +63,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     "manual" => Clock::Manual,
                     v => return Err(format!("unknown clock `{v}`")),
                 }
+            }
+            "--cpus" => {
+                let v = value()?;
+                o.cpus = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or(format!("bad --cpus `{v}`"))?;
             }
             "--mode" => {
                 let v = value()?;

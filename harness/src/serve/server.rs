@@ -57,6 +57,10 @@ pub struct Options {
     pub clock: Clock,
     /// Socket file mode.
     pub mode: u32,
+    /// Virtual CPUs of the kernel (`kern::smp`; 1: the single-CPU model).
+    /// On several, each client request runs as a system call on a kernel
+    /// thread of its own.
+    pub cpus: u32,
 }
 
 struct Conn {
@@ -174,6 +178,12 @@ fn install_signals() {
 /// Runs the server until SIGINT/SIGTERM or an `END` request; returns the
 /// exit status (1 if the end checks found anything).
 pub fn run(o: &Options) -> i32 {
+    // The server loop is the driver: it runs until it blocks; the client
+    // system calls and the kernel's threads interleave.
+    kern::smp::configure(kern::smp::Config {
+        preempt_driver: false,
+        ..kern::smp::Config::cpus(o.cpus, 1)
+    });
     let kernel = match HarnessKernel::boot(&o.kos) {
         Ok(k) => k,
         Err(e) => {

@@ -90,8 +90,13 @@ fn new_td(uid: u32) -> *mut thread {
 }
 
 /// Runs `req` as a system call of `p` with effective uid `uid`.
+/// On an SMP machine the call runs on a kernel thread of its own (the
+/// client's process), the server waiting for it.
 pub fn enter(p: &mut Proc, uid: u32, req: &Request) -> Reply {
     let td = p.thread(uid);
+    if crate::kern::smp::active() {
+        return crate::kern::smp::scoped("syscall", td, || dispatch(p, uid, req));
+    }
     kthread::with_curthread(td, || dispatch(p, uid, req))
 }
 

@@ -65,9 +65,9 @@ use std::ffi::{c_int, c_void};
 
 use fbsd_sys::{ng_apply_info, ng_type};
 
-thread_local! {
-    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    static APPLIED: RefCell<Vec<i32>> = const { RefCell::new(Vec::new()) };
+ngharness::kernel_local! {
+    static LOG: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    static APPLIED: RefCell<Vec<i32>> = RefCell::new(Vec::new());
 }
 
 /// Appends a line to this thread's event log.

@@ -72,11 +72,11 @@ pub enum AttachMode {
 /// What the recording protocol saw: (payload, address, pr_send flags).
 pub type Sent = (Vec<u8>, Option<Vec<u8>>, c_int);
 
-thread_local! {
-    pub static SEND_MODE: Cell<SendMode> = const { Cell::new(SendMode::Echo) };
-    pub static ATTACH_MODE: Cell<AttachMode> = const { Cell::new(AttachMode::Normal) };
-    pub static RECORDED: RefCell<Vec<Sent>> = const { RefCell::new(Vec::new()) };
-    pub static CALLS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+ngharness::kernel_local! {
+    pub static SEND_MODE: Cell<SendMode> = Cell::new(SendMode::Echo);
+    pub static ATTACH_MODE: Cell<AttachMode> = Cell::new(AttachMode::Normal);
+    pub static RECORDED: RefCell<Vec<Sent>> = RefCell::new(Vec::new());
+    pub static CALLS: RefCell<Vec<&'static str>> = RefCell::new(Vec::new());
 }
 
 pub fn set_send_mode(m: SendMode) {

@@ -158,13 +158,23 @@ impl<'a> Hook<'a> {
     /// `NG_SEND_DATA_FLAGS`: the item is allocated with `flags`.
     fn send_data_flags(self, m: Mbuf, flags: i32) -> KResult<()> {
         // SAFETY: ng_package_data consumes the chain (freeing it on
-        // failure); ng_address_hook frees the item on error; ng_snd_item
+        // failure).
+        let item = unsafe { fbsd_sys::ng_package_data(m.into_raw(), flags) };
+        if item.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        // SAFETY: a fresh data item the caller owns, sent once.
+        unsafe { self.send_item(item) }
+    }
+
+    /// `NG_FWD_ITEM_HOOK` of a packaged data item out of this hook.
+    ///
+    /// # Safety
+    /// `item` is a live item the caller owns; it is consumed on every path.
+    unsafe fn send_item(self, item: *mut fbsd_sys::ng_item) -> KResult<()> {
+        // SAFETY: ng_address_hook frees the item on error; ng_snd_item
         // consumes it. The hook is referenced for the call.
         unsafe {
-            let item = fbsd_sys::ng_package_data(m.into_raw(), flags);
-            if item.is_null() {
-                return Err(Errno::ENOMEM);
-            }
             let err = fbsd_sys::ng_address_hook(core::ptr::null_mut(), item, self.as_ptr(), 0);
             if err != 0 {
                 return Err(Errno::from_raw(err).unwrap_or(Errno::EINVAL));

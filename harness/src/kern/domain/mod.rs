@@ -49,6 +49,7 @@ use self::locks::{mtx_destroy, mtx_init, mtx_lock, mtx_owned, mtx_unlock, sx_des
 use crate::exports::Exports;
 use crate::kern::entry::kernel_functions;
 use crate::kern::fault::Caller;
+use crate::kern::klocal::kernel_local;
 use crate::kern::sockbuf as sbuf;
 use crate::kern::thread::{curthread, set_curvnet};
 use crate::kern::{kernel_panic, malloc, violation};
@@ -169,7 +170,7 @@ impl State {
     }
 }
 
-thread_local! {
+kernel_local! {
     static STATE: RefCell<State> = RefCell::new(State::new());
 }
 

@@ -353,11 +353,10 @@ pub(crate) fn add_pending(mbufs: Vec<usize>, what: String) {
         !std::mem::replace(&mut s.source, true)
     });
     if need_source {
-        crate::kern::sched::add_source(Box::new(|| {
+        crate::kern::sched::add_idle_check(Box::new(|| {
             if crate::kern::sched::pending_timers() == 0 {
                 check_pending();
             }
-            false
         }));
     }
 }

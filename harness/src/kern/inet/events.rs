@@ -24,6 +24,7 @@ use super::{
     SB_UPCALL, SS_ISCONNECTED, SS_ISCONNECTING, SS_ISDISCONNECTED, SS_ISDISCONNECTING,
     SU_ISCONNECTED, SU_OK,
 };
+use crate::kern::klocal::kernel_local;
 use crate::kern::{sched, thread as kthread, violation};
 
 /// Longest real-time wait (ms) of the idle hook while a connection is being
@@ -33,8 +34,8 @@ pub const IDLE_ACTIVE_MS: u64 = 200;
 /// activity is expected.
 pub const IDLE_QUIET_MS: u64 = 5;
 
-thread_local! {
-    static IDLE_WAIT: Cell<(u64, u64)> = const { Cell::new((IDLE_ACTIVE_MS, IDLE_QUIET_MS)) };
+kernel_local! {
+    static IDLE_WAIT: Cell<(u64, u64)> = Cell::new((IDLE_ACTIVE_MS, IDLE_QUIET_MS));
 }
 
 /// Sets the idle hook's real-time waits (milliseconds): `active` while a
@@ -180,7 +181,9 @@ fn housekeeping() -> bool {
     let mut progress = false;
     for (a, fd, listener) in work {
         let so = a as *mut socket;
-        let _ctx = NetisrCtx::enter(so);
+        let Some(_ctx) = NetisrCtx::enter(so) else {
+            continue;
+        };
         if listener {
             progress |= accept_pending(so);
         } else {
@@ -201,26 +204,113 @@ fn housekeeping() -> bool {
 }
 
 /// Runs event handling as the netisr thread, under the socket's vnet.
+/// An upcall starts on the current thread.
+fn upcall_enter() {
+    let td = kthread::curthread() as usize;
+    with(|i| *i.upcall_depth.entry(td).or_default() += 1);
+}
+
+/// The upcall of [`upcall_enter`] returned.
+fn upcall_leave() {
+    let td = kthread::curthread() as usize;
+    with(|i| {
+        if let Some(d) = i.upcall_depth.get_mut(&td) {
+            *d = d.saturating_sub(1);
+            if *d == 0 {
+                i.upcall_depth.remove(&td);
+            }
+        }
+    });
+}
+
+/// The context of network input: the netisr thread, the socket's vnet,
+/// inside the network epoch (as FreeBSD's protocol input paths run), with
+/// the socket marked busy (FreeBSD holds the inpcb lock there): a
+/// `soclose` on another CPU waits until the input is processed.
 struct NetisrCtx {
+    so: usize,
     td: *mut fbsd_sys::thread,
     vnet: *mut fbsd_sys::vnet,
+    epoch: Option<crate::kern::epoch::Section>,
 }
 
 impl NetisrCtx {
-    fn enter(so: *mut socket) -> NetisrCtx {
+    /// None if `so` is no longer a live socket of ours.
+    fn enter(so: *mut socket) -> Option<NetisrCtx> {
+        let a = so as usize;
+        let live = with(|i| {
+            let live = i.socks.get(&a).is_some_and(|s| !s.zombie && !s.closing);
+            if live {
+                *i.busy.entry(a).or_default() += 1;
+            }
+            live
+        });
+        if !live {
+            return None;
+        }
         let netisr = with(|i| i.netisr) as *mut fbsd_sys::thread;
         let td = kthread::set_curthread(netisr);
         // SAFETY: `so` is a live harness socket.
         let vnet = kthread::set_curvnet(unsafe { (*so).so_vnet });
-        NetisrCtx { td, vnet }
+        let epoch = Some(crate::kern::epoch::Section::net());
+        Some(NetisrCtx {
+            so: a,
+            td,
+            vnet,
+            epoch,
+        })
     }
 }
 
 impl Drop for NetisrCtx {
     fn drop(&mut self) {
+        drop(self.epoch.take());
         kthread::set_curvnet(self.vnet);
         kthread::set_curthread(self.td);
+        let a = self.so;
+        let idle = with(|i| match i.busy.get_mut(&a) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                i.busy.remove(&a);
+                true
+            }
+        });
+        if idle && with(|i| i.busy.is_empty()) {
+            sched::wakeup_chan(busy_chan(), false);
+        }
     }
+}
+
+/// The channel `soclose` waits on for input in progress (the address of a
+/// static: no other sleeper uses it).
+static BUSY_ANCHOR: u8 = 0;
+fn busy_chan() -> usize {
+    &BUSY_ANCHOR as *const u8 as usize
+}
+
+/// `soclose` on a machine: waits while the network thread processes input
+/// (FreeBSD's detach takes the inpcb lock the input path holds).
+pub(crate) fn wait_input_done(so: *mut socket) {
+    if !crate::kern::smp::active() {
+        return;
+    }
+    let me = kthread::curthread() as usize;
+    if with(|i| i.netisr) == me {
+        return;
+    }
+    // Any input in progress: processing one socket's input may reach
+    // another (a listener's new connection and its first data, an upcall
+    // that wakes a peer), so wait for the whole step.
+    while with(|i| !i.busy.is_empty()) {
+        let td = kthread::curthread();
+        sched::sleep_on(busy_chan(), None, "inpcb");
+        kthread::set_curthread(td);
+    }
+    // From now on input no longer reaches the socket (its pcb is going).
+    with_sock(so, |s| s.closing = true);
 }
 
 /// Takes (and clears) the Linux socket's pending error, FreeBSD-numbered.
@@ -318,7 +408,9 @@ fn process_event(a: usize, ev: u32) -> bool {
         return false;
     };
     let so = a as *mut socket;
-    let _ctx = NetisrCtx::enter(so);
+    let Some(_ctx) = NetisrCtx::enter(so) else {
+        return false;
+    };
     if listening(so) {
         if ev & EPOLLIN != 0 {
             with_sock(so, |s| s.accept_more = true);
@@ -545,10 +637,10 @@ pub(crate) fn solisten_wakeup(head: *mut socket) {
     // SAFETY: `head` is a live listening socket.
     let (f, arg) = unsafe { ((*q).sol_upcall, (*q).sol_upcallarg) };
     if let Some(f) = f {
-        with(|i| i.upcall_depth += 1);
+        upcall_enter();
         // SAFETY: the module registered this upcall for this socket.
         let r = unsafe { f(head, arg, M_NOWAIT) };
-        with(|i| i.upcall_depth -= 1);
+        upcall_leave();
         if !is_mine(head) {
             violation(format!("listen upcall of {head:p} closed its socket"));
             return;
@@ -604,10 +696,10 @@ pub(crate) fn sowakeup_with(so: *mut socket, which: sb_which, f: impl FnOnce(*mu
     if flags & SB_UPCALL != 0 {
         if let Some(fun) = up {
             let what = if which == SO_RCV { "receive" } else { "send" };
-            with(|i| i.upcall_depth += 1);
+            upcall_enter();
             // SAFETY: the module registered this upcall for this buffer.
             ret = unsafe { fun(so, arg, M_NOWAIT) };
-            with(|i| i.upcall_depth -= 1);
+            upcall_leave();
             if !is_mine(so) {
                 violation(format!("{what} upcall of {so:p} closed its socket"));
                 return;

@@ -45,6 +45,7 @@ mod ops;
 mod proto;
 mod sockopt;
 
+use crate::kern::klocal::kernel_local;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -340,6 +341,8 @@ pub(crate) struct Sock {
     pub opts: HashMap<(c_int, c_int), Vec<u8>>,
     /// `soclose` ran but other references remain.
     pub zombie: bool,
+    /// `soclose` is in progress: network input no longer reaches it.
+    pub closing: bool,
 }
 
 impl Sock {
@@ -366,12 +369,16 @@ pub(crate) struct Inet {
     /// Events taken by the idle hook, for the event source.
     pub pending_ev: Vec<(usize, u32)>,
     /// Depth of upcall invocations in progress.
-    pub upcall_depth: u32,
+    /// Sockets whose network input the network thread is processing (the
+    /// inpcb lock of FreeBSD's input paths): `soclose` waits for it.
+    pub busy: HashMap<usize, u32>,
+    /// Upcall invocations in progress, by kernel thread (curthread).
+    pub upcall_depth: HashMap<usize, u32>,
     pub serial: u64,
 }
 
-thread_local! {
-    static INET: RefCell<Option<Inet>> = const { RefCell::new(None) };
+kernel_local! {
+    static INET: RefCell<Option<Inet>> = RefCell::new(None);
 }
 
 fn init_thread() {
@@ -388,7 +395,8 @@ fn init_thread() {
             epfd,
             netisr: td as usize,
             pending_ev: Vec::new(),
-            upcall_depth: 0,
+            upcall_depth: HashMap::new(),
+            busy: HashMap::new(),
             serial: 0,
         })
     });
@@ -438,7 +446,8 @@ pub(crate) fn is_mine(so: *mut socket) -> bool {
 }
 
 pub(crate) fn in_upcall() -> bool {
-    initialized() && with(|i| i.upcall_depth > 0)
+    let td = kthread::curthread() as usize;
+    initialized() && with(|i| i.upcall_depth.get(&td).is_some_and(|&d| d > 0))
 }
 
 // ---------------------------------------------------------------------------

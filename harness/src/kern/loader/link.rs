@@ -73,17 +73,56 @@ pub(super) fn stub_for(s: &mut State, name: &str, target: usize) -> (usize, bool
     if let Some(&a) = s.stubs.get(name) {
         return (a, false);
     }
+    let thunk = entry_thunk(name, target);
     let p = arena::alloc(STUB_SIZE, 16);
     let mut code = [0xccu8; STUB_SIZE];
-    // jmp *0(%rip) followed by the 8-byte absolute target.
+    // jmp *0(%rip) followed by the 8-byte absolute target (the entry thunk).
     code[..6].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
-    code[6..14].copy_from_slice(&(target as u64).to_le_bytes());
+    code[6..14].copy_from_slice(&(thunk as u64).to_le_bytes());
     // SAFETY: `p` is a fresh, writable and executable 16-byte arena block.
     unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), p, STUB_SIZE) };
     let a = p as usize;
     s.stubs.insert(name.to_string(), a);
     s.stub_targets.insert(a, (name.to_string(), target));
     (a, true)
+}
+
+/// Size of an entry thunk.
+const THUNK_SIZE: usize = 64;
+
+/// The entry thunk of kernel function `name`: saves the argument registers,
+/// calls the SMP model's hook (`kern::smp::stub_hook(site, return
+/// address)`: a preemption point and a trace record of "who called what"),
+/// restores them and jumps to `target` with the stack exactly as the caller
+/// left it (so the function still finds its return address at `[rsp]`).
+/// Module code uses no SSE registers, so only integer registers (and `al`,
+/// the vector-register count of variadic calls) are kept.
+fn entry_thunk(name: &str, target: usize) -> usize {
+    let site = crate::kern::smp::trace::register_site(name);
+    let hook = crate::kern::smp::stub_hook as *const () as usize;
+    let mut c: Vec<u8> = Vec::with_capacity(THUNK_SIZE);
+    // push rdi, rsi, rdx, rcx, r8, r9, rax: 7 pushes re-align rsp to 16.
+    c.extend_from_slice(&[0x57, 0x56, 0x52, 0x51, 0x41, 0x50, 0x41, 0x51, 0x50]);
+    // mov edi, site
+    c.push(0xbf);
+    c.extend_from_slice(&site.to_le_bytes());
+    // mov rsi, [rsp + 56] (the caller's return address)
+    c.extend_from_slice(&[0x48, 0x8b, 0x74, 0x24, 0x38]);
+    // movabs rax, hook; call rax
+    c.extend_from_slice(&[0x48, 0xb8]);
+    c.extend_from_slice(&(hook as u64).to_le_bytes());
+    c.extend_from_slice(&[0xff, 0xd0]);
+    // pop rax, r9, r8, rcx, rdx, rsi, rdi
+    c.extend_from_slice(&[0x58, 0x41, 0x59, 0x41, 0x58, 0x59, 0x5a, 0x5e, 0x5f]);
+    // jmp *0(%rip); .quad target
+    c.extend_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
+    c.extend_from_slice(&(target as u64).to_le_bytes());
+    assert!(c.len() <= THUNK_SIZE, "entry thunk too long");
+    c.resize(THUNK_SIZE, 0xcc);
+    let p = arena::alloc(THUNK_SIZE, 16);
+    // SAFETY: `p` is a fresh, writable and executable arena block of THUNK_SIZE bytes.
+    unsafe { std::ptr::copy_nonoverlapping(c.as_ptr(), p, THUNK_SIZE) };
+    p as usize
 }
 
 #[derive(Default)]

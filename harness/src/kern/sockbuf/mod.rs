@@ -63,6 +63,7 @@ use crate::kern::{kernel_panic, violation};
 pub(crate) use append::*;
 pub use entries::*;
 pub(crate) use reserve::*;
+pub use wakeup::set_drop_wakeups;
 pub(crate) use wakeup::*;
 
 const M_EXT: u32 = fbsd_sys::M_EXT;

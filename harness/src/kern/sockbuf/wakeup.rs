@@ -68,8 +68,22 @@ pub(crate) fn wwakeup_locked(so: *mut socket, c: Caller) {
     wakeup_locked(so, SO_SND, "sowwakeup_locked", c);
 }
 
+/// Fault switch of the harness's self-tests: `sorwakeup_locked` /
+/// `sowwakeup_locked` release the buffer mutex without waking anyone, as a
+/// protocol that forgot its wakeup would behave.
+static DROP_WAKEUPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the dropped-wakeup fault on or off (harness self-tests).
+pub fn set_drop_wakeups(on: bool) {
+    DROP_WAKEUPS.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 pub(super) fn wakeup_locked(so: *mut socket, which: sb_which, what: &str, c: Caller) {
     if !assert_locked(so, which, what, c) {
+        return;
+    }
+    if DROP_WAKEUPS.load(std::sync::atomic::Ordering::SeqCst) {
+        mtx_unlock(soeventmtx(so, which));
         return;
     }
     // SAFETY: `so` is live and its buffer mutex is held.
@@ -130,9 +144,11 @@ pub(crate) fn wait(so: *mut socket, which: sb_which, bound: Option<u64>) -> c_in
     } else {
         bound
     };
-    mtx_unlock(m);
+    // msleep: releasing the buffer mutex and sleeping are one step (no
+    // wakeup can slip in between).
+    crate::kern::lock::release_for_sleep(m);
     let r = crate::kern::domain::sleep(chan(sb), timeout, "sbwait");
-    mtx_lock(m);
+    crate::kern::lock::reacquire_after_sleep(m);
     r
 }
 

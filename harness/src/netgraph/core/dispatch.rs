@@ -15,10 +15,26 @@ use super::{
     atomic_i32, curthread, hook, hook_ref, node_ok, node_ref, resolve_fn, set_curvnet, unref_node,
     with, EINPROGRESS, EINVAL, EIO, ENOMEM, HK_INVALID, NGF_INVALID,
 };
+use crate::kern::epoch;
 use crate::kern::malloc;
 use crate::kern::mbuf as mbuf_api;
 use crate::kern::sched;
+use crate::kern::smp;
 use crate::kern::thread as thread_api;
+
+thread_local! {
+    /// Direct dispatches nested on this OS thread's stack (the stack-pressure
+    /// model; per stack, so per OS thread).
+    static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn nesting() -> u32 {
+    NESTING.with(std::cell::Cell::get)
+}
+
+fn set_nesting(n: u32) -> u32 {
+    NESTING.with(|c| c.replace(n))
+}
 
 const WRITER_ACTIVE: u32 = 0x1;
 const OP_PENDING: u32 = 0x2;
@@ -64,8 +80,6 @@ pub struct DispatchConfig {
 #[derive(Default)]
 pub(crate) struct DispState {
     pub config: DispatchConfig,
-    /// Direct dispatches currently nested on this "stack".
-    pub nesting: u32,
 }
 
 /// A callout armed through ng_callout.
@@ -116,6 +130,8 @@ fn worklist_add(c: &mut super::Core, node: node_p) {
             (*node).nd_input_queue.q_flags2 |= NGQ2_WORKQ;
             refs_inc(node);
             c.worklist.push_back(node);
+            // A queue thread on some CPU will take it.
+            smp::kick_work();
         }
     }
 }
@@ -132,6 +148,7 @@ fn queue_rw(node: node_p, item: item_p, rw: Rw) {
         (*item).depth = 1;
     }
     set_state(item, ItemState::Queued);
+    crate::kern::lock::note_acquire("netgraph node queue");
     with(|c| {
         set_qflags(node, qflags(node) | OP_PENDING);
         c.nodes
@@ -143,6 +160,7 @@ fn queue_rw(node: node_p, item: item_p, rw: Rw) {
             worklist_add(c, node);
         }
     });
+    smp::preempt(smp::Ev::Point("item enqueued"));
 }
 
 /// ng_dequeue: the head item if it can run now, taking the gate for it.
@@ -291,7 +309,8 @@ pub(crate) unsafe fn snd_item(item: item_p, flags: c_int) -> c_int {
                 Rw::Reader
             };
             let hk = if hook.is_null() { 0 } else { (*hook).hk_flags };
-            let (cfg, nesting) = with(|c| (c.disp.config, c.disp.nesting));
+            let cfg = with(|c| c.disp.config);
+            let nesting = nesting();
             let td = curthread();
             let outbound = !td.is_null() && (*td).td_ng_outbound != 0;
             let hi = (*node).nd_flags & NGF_HI_STACK != 0 || hk & HK_HI_STACK != 0;
@@ -333,18 +352,24 @@ pub(crate) unsafe fn snd_item(item: item_p, flags: c_int) -> c_int {
             }
             (*item).el_dest = std::ptr::null_mut();
             (*item).depth += 1;
-            with(|c| c.disp.nesting += 1);
+            set_nesting(nesting + 1);
             let e = apply_item(node, item, rw);
-            with(|c| {
-                c.disp.nesting -= 1;
+            set_nesting(nesting);
+            let readd = with(|c| {
                 if c.nodes
                     .get(&(node as usize))
                     .is_some_and(|r| !r.queue.is_empty())
                     && head_can_proceed(c, node)
                 {
                     worklist_add(c, node);
+                    true
+                } else {
+                    false
                 }
             });
+            if readd {
+                smp::preempt(smp::Ev::Point("gate released"));
+            }
             unref_node(node);
             return e;
         }
@@ -396,8 +421,18 @@ unsafe fn apply_item(node: node_p, item: item_p, rw: Rw) -> c_int {
                             0
                         }
                         Some(f) => {
+                            if !epoch::in_net_epoch() {
+                                crate::kern::violation(format!(
+                                    "data for node [{:x}] delivered outside the network epoch \
+                                     (whoever sends data must be inside NET_EPOCH_ENTER)",
+                                    (*node).nd_ID
+                                ));
+                            }
                             set_handed(item, node, "rcvdata", None);
-                            f(hook, item)
+                            let before = epoch::depth();
+                            let e = f(hook, item);
+                            epoch::check_left("rcvdata", before);
+                            e
                         }
                     }
                 }
@@ -443,7 +478,10 @@ unsafe fn apply_item(node: node_p, item: item_p, rw: Rw) -> c_int {
                                 flags: h.flags,
                             };
                             set_handed(item, node, "rcvmsg", Some(key));
-                            f(node, item, hook)
+                            let before = epoch::depth();
+                            let e = f(node, item, hook);
+                            epoch::check_left("rcvmsg", before);
+                            e
                         }
                     }
                 }
@@ -511,14 +549,17 @@ pub fn run_queue_once() -> bool {
     let Some((node, td)) = with(|c| c.worklist.pop_front().map(|n| (n, c.queue_td))) else {
         return false;
     };
-    let old_td = if td.is_null() {
+    // A free kernel runs the queue "thread" on the sleeping thread's stack:
+    // it becomes the queue thread meanwhile. On a machine, queue threads
+    // are kernel threads of their own.
+    let old_td = if td.is_null() || smp::active() {
         None
     } else {
         Some(thread_api::set_curthread(td))
     };
     // SAFETY: the work list holds a reference on the node.
     let old_vnet = set_curvnet(unsafe { (*node).nd_vnet });
-    let old_nesting = with(|c| std::mem::replace(&mut c.disp.nesting, 0));
+    let old_nesting = set_nesting(0);
     loop {
         let next = with(|c| {
             let r = dequeue(c, node);
@@ -537,12 +578,18 @@ pub fn run_queue_once() -> bool {
                     "queued item {item:p} addressed to {n2:p}, queued on {node:p}"
                 ));
             }
-            apply_item(n2, item, rw);
+            // Queue threads apply data and function items inside the
+            // network epoch, message items outside it.
+            if (*item).el_flags & NGQF_TYPE == NGQF_MESG {
+                epoch::outside(|| apply_item(n2, item, rw));
+            } else {
+                epoch::in_net(|| apply_item(n2, item, rw));
+            }
             unref_node(n2);
         }
     }
     unref_node(node);
-    with(|c| c.disp.nesting = old_nesting);
+    set_nesting(old_nesting);
     set_curvnet(old_vnet);
     if let Some(t) = old_td {
         thread_api::set_curthread(t);
@@ -685,7 +732,8 @@ pub(crate) unsafe extern "C" fn callout_trampoline(arg: *mut c_void) {
     // SAFETY: the armed item holds a reference on its node.
     unsafe {
         let ov = set_curvnet((*(*item).el_dest).nd_vnet);
-        snd_item(item, 0);
+        // Callouts of netgraph run in the network epoch.
+        epoch::in_net(|| snd_item(item, 0));
         set_curvnet(ov);
     }
 }

@@ -22,6 +22,7 @@ pub unsafe extern "C" fn ngk_address_id(
     id: u32,
     retaddr: u32,
 ) -> c_int {
+    crate::kern::lock::note_acquire("netgraph ID hash");
     // SAFETY: module-supplied pointers, checked by the core.
     unsafe { item::address_id(here, item, id, retaddr) }
 }
@@ -50,6 +51,7 @@ pub unsafe extern "C" fn ngk_address_path(
     address: *const c_char,
     retaddr: u32,
 ) -> c_int {
+    crate::kern::lock::note_acquire("netgraph name hash");
     if address.is_null() {
         crate::kern::violation("ng_address_path: NULL address");
         // SAFETY: consumes the item as on every failure.
@@ -65,6 +67,7 @@ pub unsafe extern "C" fn ngk_address_path(
 /// # Safety
 /// Called by node modules with the pointers the FreeBSD function takes.
 pub unsafe extern "C" fn ngk_bypass(h1: hook_p, h2: hook_p) -> c_int {
+    crate::kern::lock::note_acquire("netgraph topology");
     // SAFETY: as above.
     unsafe { hook::bypass(h1, h2) }
 }
@@ -161,6 +164,7 @@ pub unsafe extern "C" fn ngk_free_item(item: item_p) {
 /// # Safety
 /// Called by node modules with the pointers the FreeBSD function takes.
 pub unsafe extern "C" fn ngk_make_node_common(tp: *mut ng_type, nodep: *mut node_p) -> c_int {
+    crate::kern::lock::note_acquire("netgraph ID hash");
     if tp.is_null() || nodep.is_null() {
         crate::kern::violation("ng_make_node_common: NULL argument");
         return super::EINVAL;
@@ -211,6 +215,7 @@ pub unsafe extern "C" fn ngk_mod_event(m: module_t, event: c_int, data: *mut c_v
 /// # Safety
 /// Called by node modules with the pointers the FreeBSD function takes.
 pub unsafe extern "C" fn ngk_name2noderef(here: node_p, name: *const c_char) -> node_p {
+    crate::kern::lock::note_acquire("netgraph name hash");
     if name.is_null() {
         return std::ptr::null_mut();
     }
@@ -223,6 +228,7 @@ pub unsafe extern "C" fn ngk_name2noderef(here: node_p, name: *const c_char) -> 
 /// # Safety
 /// Called by node modules with the pointers the FreeBSD function takes.
 pub unsafe extern "C" fn ngk_name_node(node: node_p, name: *const c_char) -> c_int {
+    crate::kern::lock::note_acquire("netgraph name hash");
     if !super::node_ok(node, "ng_name_node") || name.is_null() {
         return super::EINVAL;
     }
@@ -307,6 +313,7 @@ pub unsafe extern "C" fn ngk_replace_retaddr(here: node_p, item: item_p, retaddr
 /// # Safety
 /// Called by node modules with the pointers the FreeBSD function takes.
 pub unsafe extern "C" fn ngk_rmhook_self(hook: hook_p) -> c_int {
+    crate::kern::lock::note_acquire("netgraph topology");
     // SAFETY: checked by the core.
     unsafe { hook::rmhook_self(hook) }
 }
@@ -398,6 +405,7 @@ pub unsafe extern "C" fn ngk_unref_node(node: node_p) {
 /// # Safety
 /// Called by node modules with the pointers the FreeBSD function takes.
 pub unsafe extern "C" fn ngk_destroy_hook(hook: hook_p) {
+    crate::kern::lock::note_acquire("netgraph topology");
     // SAFETY: checked by the core.
     unsafe { hook::destroy_hook(hook) }
 }

@@ -33,6 +33,7 @@ use std::sync::OnceLock;
 
 use fbsd_sys::{module_t, ng_hook, ng_item, ng_node, ng_type, thread, vnet};
 
+use crate::kern::klocal::kernel_local;
 use crate::kern::thread as thread_api;
 
 pub use check::{check_quiescent, quiesce};
@@ -106,10 +107,10 @@ pub(crate) struct Core {
     pub builtin: HashMap<&'static str, *mut ng_type>,
 }
 
-thread_local! {
+kernel_local! {
     static CORE: RefCell<Core> = RefCell::new(Core::new());
-    static CONSOLE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    static WARNINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static CONSOLE: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    static WARNINGS: RefCell<Vec<String>> = RefCell::new(Vec::new());
 }
 
 /// Runs `f` on this thread's core state. `f` must not call module code or
@@ -541,6 +542,18 @@ fn unlink_type(tp: *mut ng_type) {
     with(|c| c.types.retain(|&t| t != tp));
 }
 
+/// Fault switch (harness self-tests): `ng_mod_event(MOD_UNLOAD)` ignores
+/// the nodes a type still has, so a module unloads while its nodes run.
+static UNLOAD_IGNORES_NODES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Lets a node type unload while it still has nodes (a model fault switch
+/// for self-tests: what a type whose unload does not wait for its nodes
+/// would do).
+pub fn set_unload_ignores_nodes(on: bool) {
+    UNLOAD_IGNORES_NODES.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// `ng_mod_event` (§2.5).
 pub(crate) unsafe fn mod_event(m: module_t, event: c_int, data: *mut c_void) -> c_int {
     let tp = data.cast::<ng_type>();
@@ -568,7 +581,8 @@ pub(crate) unsafe fn mod_event(m: module_t, event: c_int, data: *mut c_void) -> 
                 0
             }
             fbsd_sys::MOD_UNLOAD => {
-                if (*tp).refs > 1 {
+                if (*tp).refs > 1 && !UNLOAD_IGNORES_NODES.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     return EBUSY;
                 }
                 if (*tp).refs == 0 {

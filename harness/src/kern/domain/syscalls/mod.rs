@@ -116,6 +116,14 @@ fn free_sockaddr(sa: *mut sockaddr, what: &str, so: *mut socket) {
 /// Takes a socket I/O sx (`SOCK_IO_SEND_LOCK` / `SOCK_IO_RECV_LOCK`).
 fn io_lock(so: *mut socket, which: fbsd_sys::sb_which, flags: c_int) -> c_int {
     let s = so_sx_pub(so, which);
+    if flags & MSG_DONTWAIT == 0 && crate::kern::epoch::in_net_epoch() {
+        violation(format!(
+            "socket #{}: the sleepable {} I/O sx lock taken with a wait inside the network epoch \
+             (only MSG_DONTWAIT, a try-lock, is allowed there)",
+            serial_of(so),
+            which_name(which)
+        ));
+    }
     loop {
         match sx_owner(s) {
             None => {

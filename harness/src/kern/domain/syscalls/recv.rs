@@ -105,6 +105,14 @@ pub(super) unsafe extern "C" fn soreceive_generic_impl(
             }
             let r = sbuf::wait(so, SO_RCV, blocking_bound());
             if r != 0 {
+                // SAFETY: the receive buffer mutex is held again.
+                if r == EWOULDBLOCK && !unsafe { sbuf::sb_mb(rcv) }.is_null() {
+                    violation(format!(
+                        "missing wakeup: data was queued on socket #{}'s receive buffer while \
+                         soreceive slept on it, but no wakeup came (sorwakeup/wakeup not called)",
+                        serial_of(so)
+                    ));
+                }
                 error = r;
                 break 'out;
             }
@@ -371,10 +379,28 @@ pub fn poll_readable(fd: Fd, timeout: Option<u64>) -> Result<bool, Errno> {
         };
         let rcv = so_rcv(so);
         sbuf::set_sel(rcv);
-        mtx_unlock(soeventmtx(so, SO_RCV));
-        sleep(sbuf::chan(rcv), left, "select");
+        // Releasing the buffer mutex and sleeping are one step (selrecord +
+        // the sleep of poll(2): a wakeup cannot slip in between).
+        crate::kern::lock::release_for_sleep(soeventmtx(so, SO_RCV));
+        let r = sleep(sbuf::chan(rcv), left, "select");
         if !is_socket(so) {
             return Err(EBADF);
+        }
+        if r != 0 {
+            // Timed out: poll(2) returns "nothing ready" without looking
+            // again. Readable now means data or EOF arrived without the
+            // wakeup that had to come with it.
+            mtx_lock(soeventmtx(so, SO_RCV));
+            let ready = soreadable(so);
+            mtx_unlock(soeventmtx(so, SO_RCV));
+            if ready {
+                violation(format!(
+                    "missing wakeup: socket #{} became readable while poll(2) slept on it, but no \
+                     wakeup came (sorwakeup/wakeup not called after queueing data)",
+                    serial_of(so)
+                ));
+            }
+            return Ok(false);
         }
     }
 }

@@ -164,6 +164,7 @@ fn new_sock(fd: c_int, family: c_int, kind: Kind, owner: Owner) -> Sock {
         deferred_err: 0,
         opts: HashMap::new(),
         zombie: false,
+        closing: false,
     }
 }
 
@@ -766,8 +767,9 @@ pub unsafe extern "C" fn solisten_dequeue(
     let chan = unsafe { addr_of_mut!((*q).sol_comp) } as usize;
     let empty = || with_sock(head, |s| s.queue.is_empty()).unwrap_or(true);
     while state(head) & SS_NBIO == 0 && empty() && so_error(head) == 0 {
-        // msleep(&head->sol_comp, SOCK_MTX(head), PSOCK | PCATCH, "accept", 0)
-        mtx_unlock(lk);
+        // msleep(&head->sol_comp, SOCK_MTX(head), PSOCK | PCATCH, "accept", 0):
+        // the release and the sleep are one step (no wakeup slips in).
+        lock::release_for_sleep(lk);
         lock::assert_may_sleep("solisten_dequeue");
         let td = kthread::curthread();
         let r = sched::sleep_on(chan, None, "accept");
@@ -1028,7 +1030,16 @@ pub unsafe extern "C" fn soclose(so: *mut socket) -> c_int {
         Target::Bad => return 0,
     }
     let _v = VnetGuard::set(so);
-    lock::assert_may_sleep("soclose");
+    lock::assert_no_locks_for_sleep("soclose");
+    events::wait_input_done(so);
+    // soclose sleeps only to linger (SO_LINGER on a connected socket);
+    // FreeBSD's own ng_ksocket closes inside the network epoch otherwise.
+    // SAFETY: `so` is a live harness socket.
+    let linger =
+        unsafe { (*so).so_options & fbsd_sys::SO_LINGER as i32 != 0 && (*so).so_linger > 0 };
+    if linger && state(so) & fbsd_sys::SS_ISCONNECTED as i16 != 0 {
+        crate::kern::epoch::assert_not_in_epoch("soclose (SO_LINGER)");
+    }
     check_not_in_upcall("soclose");
     if let Some(Owner::Queue(h)) = with_sock(so, |s| s.owner) {
         violation(format!(
