@@ -13,7 +13,7 @@
 //! `lo0`'s interface index is Linux's `lo` index, so that the indexes in
 //! `IPV6_PKTINFO` control data mean the same on both sides.
 //!
-//! State is per OS thread, like the sockets'.
+//! State is per kernel instance, like the sockets' (`kern::klocal`).
 
 use std::cell::RefCell;
 use std::ffi::c_int;
@@ -21,8 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::errno::fb;
 
-thread_local! {
-    static ALIASES: RefCell<Vec<Ipv4Addr>> = const { RefCell::new(Vec::new()) };
+crate::kern::klocal::kernel_local! {
+    static ALIASES: RefCell<Vec<Ipv4Addr>> = RefCell::new(Vec::new());
 }
 
 /// Linux's `lo` interface index, which the model gives `lo0`.
