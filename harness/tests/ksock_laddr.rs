@@ -43,9 +43,9 @@ const TAG_FAILURES: usize = 12;
 
 type Tags = Vec<(u32, u16, Vec<u8>)>;
 
-thread_local! {
-    static GOT: RefCell<Vec<(Vec<u8>, Tags)>> = const { RefCell::new(Vec::new()) };
-    static HOOK: RefCell<hook_p> = const { RefCell::new(std::ptr::null_mut()) };
+ngharness::kernel_local! {
+    static GOT: RefCell<Vec<(Vec<u8>, Tags)>> = RefCell::new(Vec::new());
+    static HOOK: RefCell<hook_p> = RefCell::new(std::ptr::null_mut());
 }
 
 unsafe extern "C" fn lc_constructor(_node: node_p) -> c_int {
