@@ -26,105 +26,105 @@ ngs_at 13 's: mkpeer ec: ksocket k inet6/dgram/udp'
 ngs_session_cmd s 'mkpeer ec: ksocket k inet6/dgram/udp'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 14 's: name ec:k k6'
+ngs_at 15 's: name ec:k k6'
 ngs_session_cmd s 'name ec:k k6'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 15 's: msg k6: setopt { level=IPPROTO_IPV6 name=IPV6_V6ONLY value=0 }'
+ngs_at 16 's: msg k6: setopt { level=IPPROTO_IPV6 name=IPV6_V6ONLY value=0 }'
 ngs_session_cmd s 'msg k6: setopt { level=IPPROTO_IPV6 name=IPV6_V6ONLY value=0 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 17 's: msg k6: bind inet6/[::]:1701'
+ngs_at 18 's: msg k6: bind inet6/[::]:1701'
 ngs_session_cmd s 'msg k6: bind inet6/[::]:1701'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 19 's: msg k6: clrstats'
+ngs_at 20 's: msg k6: clrstats'
 ngs_session_cmd s 'msg k6: clrstats'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 21 'udp c6 bind [::1]:0'
+ngs_at 22 'udp c6 bind [::1]:0'
 ngs_sock udp c6 bind ::1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 22 'udp a bind 127.0.0.1:0'
+ngs_at 23 'udp a bind 127.0.0.1:0'
 ngs_sock udp a bind 127.0.0.1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 23 'udp b bind 127.0.0.1:0'
+ngs_at 24 'udp b bind 127.0.0.1:0'
 ngs_sock udp b bind 127.0.0.1 0
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 26 'udp c6 send [::1]:1701 "six"'
+ngs_at 27 'udp c6 send [::1]:1701 "six"'
 ngs_sock udp c6 send ::1 1701 736978
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 27 'c6 recv-from [::1]:1701 "six"'
+ngs_at 28 'c6 recv-from [::1]:1701 "six"'
 ngs_sock_expect recvfrom c6 ::1 1701 736978 2000
 
-ngs_at 28 'udp b send 127.0.0.2:1701 "two"'
+ngs_at 29 'udp b send 127.0.0.2:1701 "two"'
 ngs_sock udp b send 127.0.0.2 1701 74776f
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 29 'b recv-from 127.0.0.1:1701 "two"'
+ngs_at 30 'b recv-from 127.0.0.1:1701 "two"'
 ngs_sock_expect recvfrom b 127.0.0.1 1701 74776f 2000
 
-ngs_at 31 's: msg k6: setopt { level=IPPROTO_IPV6 name=IPV6_RECVPKTINFO value=1 }'
+ngs_at 32 's: msg k6: setopt { level=IPPROTO_IPV6 name=IPV6_RECVPKTINFO value=1 }'
 ngs_session_cmd s 'msg k6: setopt { level=IPPROTO_IPV6 name=IPV6_RECVPKTINFO value=1 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 32 'ngctl msg k6: getopt { name=IPV6_RECVPKTINFO }'
+ngs_at 33 'ngctl msg k6: getopt { name=IPV6_RECVPKTINFO }'
 ngs_ngctl root msg k6: getopt '{' name=IPV6_RECVPKTINFO '}'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 33 '| Args:	{ level=IPPROTO_IPV6 name=IPV6_RECVPKTINFO value=1 }'
+ngs_at 34 '| Args:	{ level=IPPROTO_IPV6 name=IPV6_RECVPKTINFO value=1 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)level=IPPROTO_IPV6( |[ 	]*	[ 	]*)name=IPV6_RECVPKTINFO( |[ 	]*	[ 	]*)value=1( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ level=IPPROTO_IPV6 name=IPV6_RECVPKTINFO value=1 }'
 
-ngs_at 34 'udp c6 send [::1]:1701 "six"'
+ngs_at 35 'udp c6 send [::1]:1701 "six"'
 ngs_sock udp c6 send ::1 1701 736978
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 35 'c6 recv-from [::1]:1701 "six"'
+ngs_at 36 'c6 recv-from [::1]:1701 "six"'
 ngs_sock_expect recvfrom c6 ::1 1701 736978 2000
 
-ngs_at 36 'udp a send 127.0.0.1:1701 "one"'
+ngs_at 37 'udp a send 127.0.0.1:1701 "one"'
 ngs_sock udp a send 127.0.0.1 1701 6f6e65
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 37 'a recv-from 127.0.0.1:1701 "one"'
+ngs_at 38 'a recv-from 127.0.0.1:1701 "one"'
 ngs_sock_expect recvfrom a 127.0.0.1 1701 6f6e65 2000
 
-ngs_at 38 'udp b send 127.0.0.2:1701 "two"'
+ngs_at 39 'udp b send 127.0.0.2:1701 "two"'
 ngs_sock udp b send 127.0.0.2 1701 74776f
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 39 'b recv-from 127.0.0.2:1701 "two"'
+ngs_at 40 'b recv-from 127.0.0.2:1701 "two"'
 ngs_sock_expect recvfrom b 127.0.0.2 1701 74776f 2000
 
-ngs_at 43 's: msg k6: setopt { level=41 name=36 value=[ 0 0 0 0 ] }'
+ngs_at 44 's: msg k6: setopt { level=41 name=36 value=[ 0 0 0 0 ] }'
 ngs_session_cmd s 'msg k6: setopt { level=41 name=36 value=[ 0 0 0 0 ] }'
 
-ngs_at 44 '=> error EINVAL'
+ngs_at 45 '=> error EINVAL'
 ngs_error EINVAL 'Invalid argument' '^[ 	]*ngctl: .*: Invalid argument[ 	]*$'
 
-ngs_at 45 's: msg k6: setopt { level=41 name=36 value=0 }'
+ngs_at 46 's: msg k6: setopt { level=41 name=36 value=0 }'
 ngs_session_cmd s 'msg k6: setopt { level=41 name=36 value=0 }'
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 46 'udp b send 127.0.0.2:1701 "two"'
+ngs_at 47 'udp b send 127.0.0.2:1701 "two"'
 ngs_sock udp b send 127.0.0.2 1701 74776f
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 47 'b recv-from 127.0.0.1:1701 "two"'
+ngs_at 48 'b recv-from 127.0.0.1:1701 "two"'
 ngs_sock_expect recvfrom b 127.0.0.1 1701 74776f 2000
 
-ngs_at 48 'ngctl msg k6: getstats'
+ngs_at 49 'ngctl msg k6: getstats'
 ngs_ngctl root msg k6: getstats
 ngs_ok  # implied: no '=>' follows
 
-ngs_at 49 '| Args:	{ rx_packets=6 rx_bytes=18 tx_packets=6 tx_bytes=18 }'
+ngs_at 50 '| Args:	{ rx_packets=6 rx_bytes=18 tx_packets=6 tx_bytes=18 }'
 ngs_match '^[ 	]*Args:(	|[ 	]*	[ 	]*)\{( |[ 	]*	[ 	]*)rx_packets=6( |[ 	]*	[ 	]*)rx_bytes=18( |[ 	]*	[ 	]*)tx_packets=6( |[ 	]*	[ 	]*)tx_bytes=18( |[ 	]*	[ 	]*)}[ 	]*$' 'Args:	{ rx_packets=6 rx_bytes=18 tx_packets=6 tx_bytes=18 }'
 
-ngs_at 50 'close s'
+ngs_at 51 'close s'
 ngs_session_close s
 
 ngs_end
