@@ -86,3 +86,38 @@ fn longest_node_names_in_getsockname() {
     expect_clean();
     k.finish();
 }
+
+/// NGM_BINARY2ASCII of a generic message whose string field has no NUL, or
+/// whose list count runs past its entries: netgraph's core would print on
+/// past the field and past the message (kernel memory, to the sender).
+/// ng_socket refuses such a request with EINVAL (found by the ngsock-calls
+/// fuzz target; `fuzz/regress/ngsock-calls/binary2ascii-string-without-nul`).
+/// A well-formed one is still converted.
+#[test]
+fn binary2ascii_of_generic_messages_read_nothing_outside() {
+    let Some(k) = boot() else { return };
+    let (cs, _ds, _) = sock_node("printer");
+    let b2a = fbsd_sys::NGM_BINARY2ASCII;
+    // NGM_NAME with a name of 32 bytes and no NUL.
+    let bad = msg(GENERIC, fbsd_sys::NGM_NAME, &[b'a'; 32]);
+    assert_eq!(send(cs, ".", GENERIC, b2a, &bad), Err(EINVAL));
+    // NGM_NAME cut short.
+    let bad = msg(GENERIC, fbsd_sys::NGM_NAME, b"ab\0");
+    assert_eq!(send(cs, ".", GENERIC, b2a, &bad), Err(EINVAL));
+    // A node list reply that claims more entries than it has.
+    let mut list = 5u32.to_ne_bytes().to_vec();
+    list.extend([0u8; 72]);
+    let mut bad = msg(GENERIC, fbsd_sys::NGM_LISTNODES, &list);
+    bad[12..16].copy_from_slice(&fbsd_sys::NGF_RESP.to_ne_bytes());
+    assert_eq!(send(cs, ".", GENERIC, b2a, &bad), Err(EINVAL));
+    assert_eq!(recv_msg(cs), None);
+    // Well formed: converted.
+    let mut name = b"n".to_vec();
+    name.resize(32, 0);
+    let good = msg(GENERIC, fbsd_sys::NGM_NAME, &name);
+    assert_eq!(send(cs, ".", GENERIC, b2a, &good), Ok(()));
+    let (reply, _) = recv_msg(cs).expect("the conversion's reply");
+    let text = String::from_utf8_lossy(&reply.data);
+    assert!(text.contains("name=\"n\""), "{text}");
+    k.finish();
+}

@@ -71,6 +71,16 @@ consts! { i32:
 // Sizes.
 consts! { usize:
     NG_HOOKSIZ = 32, NG_PATHSIZ = 512, SOCK_MAXADDRLEN = 255,
+    NG_NODESIZ = 32, NG_TYPESIZ = 32, NG_CMDSTRSIZ = 32,
+}
+
+// Netgraph's generic messages (`netgraph/ng_message.h`).
+consts! { u32:
+    NGM_GENERIC_COOKIE = 1_137_070_366, NGF_RESP = 1,
+    NGM_SHUTDOWN = 1, NGM_MKPEER = 2, NGM_CONNECT = 3, NGM_NAME = 4, NGM_RMHOOK = 5,
+    NGM_NODEINFO = 0x3000_0006, NGM_LISTHOOKS = 0x3000_0007, NGM_LISTNAMES = 0x3000_0008,
+    NGM_LISTNODES = 0x3000_0009, NGM_LISTTYPES = 0x3000_000a, NGM_TEXT_STATUS = 0x3000_000b,
+    NGM_BINARY2ASCII = 0x3000_000c, NGM_ASCII2BINARY = 0x3000_000d, NGM_TEXT_CONFIG = 14,
 }
 
 /// `UDP_ENCAP` (`netinet/udp.h`, which the bindings do not include).

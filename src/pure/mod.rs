@@ -7,6 +7,8 @@
 //! * [`sockopt`]: symbolic socket-option tables (a deliberate improvement:
 //!   FreeBSD has none).
 //! * [`ngpath`]: netgraph addresses as the core splits them.
+//! * [`ngmsg`]: whether the core can print a generic message without
+//!   reading outside it.
 //! * [`cmsg`]: control data (`struct cmsghdr` records) as sockets return
 //!   and take it.
 //!
@@ -27,6 +29,7 @@ use core::fmt;
 pub mod cmsg;
 pub mod consts;
 pub mod hookname;
+pub mod ngmsg;
 pub mod ngpath;
 pub mod sockaddr;
 pub mod sockopt;

@@ -10,7 +10,8 @@ use crate::kern::malloc::MallocType;
 use crate::kern::mbuf::Mbuf;
 use crate::kern::netgraph::{
     type_exists, Completion, DataOut, Msg, NewNode, NodeRef, Private, SendFlags, TypedNode,
-    NGM_GENERIC_COOKIE, NGM_MKPEER, NG_HOOKSIZ, NG_MESG_HDR, NG_TYPESIZ, NG_VERSION,
+    NGM_BINARY2ASCII, NGM_GENERIC_COOKIE, NGM_MKPEER, NG_HOOKSIZ, NG_MESG_HDR, NG_TYPESIZ,
+    NG_VERSION,
 };
 use crate::kern::print::console;
 use crate::kern::sockproto::{kldload, Detaching, ProtoSocket, Protocol, AF_NETGRAPH};
@@ -253,6 +254,15 @@ fn ctl_send(
     }
     if msg.cookie() == NGM_GENERIC_COOKIE && msg.cmd() == NGM_MKPEER {
         autoload_type(&mut msg)?;
+    }
+    // Deliberate improvement: netgraph's core prints a generic message's
+    // strings and lists as far as the message says, not as far as it goes;
+    // one it cannot print without reading outside it is refused.
+    if msg.cookie() == NGM_GENERIC_COOKIE
+        && msg.cmd() == NGM_BINARY2ASCII
+        && !crate::pure::ngmsg::printable(msg.data())
+    {
+        return Err(Errno::EINVAL);
     }
 
     let sock = so

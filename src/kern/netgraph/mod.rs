@@ -45,3 +45,5 @@ pub const NG_VERSION: u8 = fbsd_sys::NG_VERSION as u8;
 pub const NGM_GENERIC_COOKIE: u32 = fbsd_sys::NGM_GENERIC_COOKIE;
 /// `NGM_MKPEER`: the generic "make a peer node" command.
 pub const NGM_MKPEER: u32 = fbsd_sys::NGM_MKPEER;
+/// `NGM_BINARY2ASCII`: the generic "print this binary message" command.
+pub const NGM_BINARY2ASCII: u32 = fbsd_sys::NGM_BINARY2ASCII;
