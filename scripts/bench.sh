@@ -1,6 +1,6 @@
 #!/bin/sh
-# `make bench`: the data-path benchmark (not a timed test; not part of
-# `make test`). UDP through a socket node (ng_socket.ko, PF_NETGRAPH data
+# `make bench`: the data-path benchmark (not a timed test; `make test` runs
+# it too, for its budgets). UDP through a socket node (ng_socket.ko, PF_NETGRAPH data
 # socket) <-> ksocket (ng_ksocket.ko, inet/dgram/udp on 127.0.0.1) <-> a Linux
 # UDP socket, both ways, connected and unconnected, in the host kernel
 # harness. It reports, per packet:

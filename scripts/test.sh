@@ -83,6 +83,11 @@ if want harness; then
         done
     fi
     step "harness: reference mode on a fake FreeBSD tree" sh scripts/test-reference.sh
+    # The data-path budgets: instructions per packet at most FreeBSD's own
+    # modules' (callgrind counts, deterministic), no payload copy, the
+    # allocation budgets (`make bench` alone prints the whole report).
+    step "bench: per-packet instructions within FreeBSD's, copies and allocations within budget" \
+        env -u FREEBSD_SRC sh scripts/bench.sh
 fi
 if want race; then
     # Race scenarios, a bounded slice of seeds (`make race SEEDS=N` for more).
