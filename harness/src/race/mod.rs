@@ -28,7 +28,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use self::client::Proc;
-use self::scenarios::{RaceScenario, ALL};
+use self::scenarios::{RaceScenario, RACES};
 use crate::kern::smp;
 use crate::scenario::kernel::{HarnessKernel, Kernel};
 use crate::scenario::msg;
@@ -107,7 +107,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
 
 fn selected(o: &Opts) -> Vec<&'static RaceScenario> {
     if o.names.is_empty() {
-        ALL.iter().filter(|s| !s.selftest).collect()
+        RACES.iter().collect()
     } else {
         o.names.iter().filter_map(|n| scenarios::find(n)).collect()
     }
@@ -128,7 +128,7 @@ pub fn cli(args: &[String]) -> i32 {
         }
     };
     if o.list {
-        for s in ALL {
+        for s in scenarios::all() {
             println!("{:<36} {}", s.name, s.about);
         }
         return 0;

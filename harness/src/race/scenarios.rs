@@ -44,184 +44,59 @@ pub fn race(ops: Vec<Op<'_>>) {
     smp::parallel(jobs);
 }
 
-/// The scenarios, in the order `make race` runs them.
-pub const ALL: &[RaceScenario] = &[
-    RaceScenario {
-        name: "socket-close-vs-shutdown",
-        about: "a process exits (control and data socket close) while another shuts its socket node down, data in flight",
-        needs: &["ng_socket"],
-        selftest: false,
-        run: socket_close_vs_shutdown,
-    },
-    RaceScenario {
-        name: "data-socket-close-vs-shutdown",
-        about: "the data socket of a socket node closes while its node is shut down and a hook is removed",
-        needs: &["ng_socket"],
-        selftest: false,
-        run: data_socket_close_vs_shutdown,
-    },
-    RaceScenario {
-        name: "ksocket-upcall-vs-shutdown",
-        about: "datagrams arrive (receive upcalls on the network thread) while the ksocket is shut down",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: ksocket_upcall_vs_shutdown,
-    },
-    RaceScenario {
-        name: "ksocket-upcall-vs-rmhook",
-        about: "datagrams arrive while the ksocket's hook is removed",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: ksocket_upcall_vs_rmhook,
-    },
-    RaceScenario {
-        name: "listener-shutdown-vs-connections",
-        about: "connections arrive at a listening ksocket with an accept pending while it is shut down",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: listener_shutdown_vs_connections,
-    },
-    RaceScenario {
-        name: "listener-shutdown-vs-embryonic-clones",
-        about: "accepted clones without hooks yet are shut down, with their listener, while data and a close arrive on their connections",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: listener_shutdown_vs_embryonic_clones,
-    },
-    RaceScenario {
-        name: "accept-response-vs-requester-exit",
-        about: "the process that asked for an accept exits while the connection (and the response) arrives",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: accept_response_vs_requester_exit,
-    },
-    RaceScenario {
-        name: "ksocket-accept-wait",
-        about: "a process blocks (bounded) in recvfrom for the response of a ksocket accept while the connection arrives",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: ksocket_accept_wait,
-    },
-    RaceScenario {
-        name: "data-socket-blocking-recv",
-        about: "a process blocks (bounded) in recvfrom on its data socket while another process's packet comes back through an echo node",
-        needs: &["ng_socket"],
-        selftest: false,
-        run: data_socket_blocking_recv,
-    },
-    RaceScenario {
-        name: "connect-response-vs-requester-exit",
-        about: "the process that asked a stream ksocket to connect exits while the connection completes",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: connect_response_vs_requester_exit,
-    },
-    RaceScenario {
-        name: "ksocket-data-vs-peer-close",
-        about: "data both ways on a connected stream ksocket while the outside peer closes",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: ksocket_data_vs_peer_close,
-    },
-    RaceScenario {
-        name: "kldunload-vs-traffic",
-        about: "kldunload of ng_ksocket and ng_socket while nodes, sockets and traffic exist and nodes go away",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: kldunload_vs_traffic,
-    },
-    RaceScenario {
-        name: "kldunload-socket-vs-close",
-        about: "kldunload of ng_socket (unloading allowed by its sysctl) while processes send, close their sockets and open new ones",
-        needs: &["ng_socket"],
-        selftest: false,
-        run: kldunload_socket_vs_close,
-    },
-    RaceScenario {
-        name: "ngctl-rename-remove",
-        about: "two ngctl processes rename, unhook and remove the same nodes",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: false,
-        run: ngctl_rename_remove,
-    },
-    RaceScenario {
-        name: "selftest-reader-cache",
-        about: "harness self-test: data handlers (concurrent readers) share a one-slot cache without a lock",
-        needs: &["ng_socket", "ng_racy"],
-        selftest: true,
-        run: selftest_reader_cache,
-    },
-    RaceScenario {
-        name: "selftest-upcall-after-free",
-        about: "harness self-test: shutdown frees the node's data before clearing the socket upcall that uses it",
-        needs: &["ng_socket", "ng_racy"],
-        selftest: true,
-        run: selftest_upcall_after_free,
-    },
-    RaceScenario {
-        name: "selftest-lock-order",
-        about: "harness self-test: two message paths take the module's two mutexes in opposite orders",
-        needs: &["ng_socket", "ng_racy"],
-        selftest: true,
-        run: selftest_lock_order,
-    },
-    RaceScenario {
-        name: "selftest-deadlock",
-        about: "harness self-test: two nodes take two module-wide mutexes in opposite orders at once",
-        needs: &["ng_socket", "ng_racy"],
-        selftest: true,
-        run: selftest_deadlock,
-    },
-    RaceScenario {
-        name: "selftest-missing-wakeup-accept",
-        about: "harness self-test: the accept response is queued without sorwakeup while its requester blocks",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: true,
-        run: selftest_missing_wakeup_accept,
-    },
-    RaceScenario {
-        name: "selftest-missing-wakeup-data",
-        about: "harness self-test: a datagram is queued on a data socket without sorwakeup while its reader blocks",
-        needs: &["ng_socket"],
-        selftest: true,
-        run: selftest_missing_wakeup_data,
-    },
-    RaceScenario {
-        name: "selftest-missing-wakeup",
-        about: "harness self-test: replies queued on a control socket without sorwakeup (model fault switch)",
-        needs: &["ng_socket"],
-        selftest: true,
-        run: selftest_missing_wakeup,
-    },
-    RaceScenario {
-        name: "selftest-listener-upcall-after-free",
-        about: "harness self-test: a listener's shutdown frees the node's data before clearing the listen upcall while connections arrive",
-        needs: &["ng_socket", "ng_racy"],
-        selftest: true,
-        run: selftest_listener_upcall_after_free,
-    },
-    RaceScenario {
-        name: "selftest-queued-item-after-shutdown",
-        about: "harness self-test: a function item queued to a peer node carries data of a node that is shut down meanwhile",
-        needs: &["ng_socket", "ng_racy"],
-        selftest: true,
-        run: selftest_queued_item_after_shutdown,
-    },
-    RaceScenario {
-        name: "selftest-socket-close-unlocked",
-        about: "harness self-test: socket-close-vs-shutdown with ng_socket's private-data mutex excluding nobody (model fault switch)",
-        needs: &["ng_socket"],
-        selftest: true,
-        run: selftest_socket_close_unlocked,
-    },
-    RaceScenario {
-        name: "selftest-kldunload-with-nodes",
-        about: "harness self-test: kldunload-vs-traffic with a node type unloading while it still has nodes (model fault switch)",
-        needs: &["ng_socket", "ng_ksocket"],
-        selftest: true,
-        run: selftest_kldunload_with_nodes,
-    },
-];
+/// One [`RaceScenario`] a line: `NAME => RUN, [MODULES...], ABOUT;`.
+macro_rules! race_scenarios {
+    ($selftest:literal: $($name:literal => $run:ident, [$($need:literal),*], $about:literal;)*) => {
+        &[$(RaceScenario {
+            name: $name,
+            about: $about,
+            needs: &[$($need),*],
+            selftest: $selftest,
+            run: $run,
+        }),*]
+    };
+}
+
+/// The race scenarios, in the order `make race` runs them.
+#[rustfmt::skip]
+pub const RACES: &[RaceScenario] = race_scenarios! { false:
+    "socket-close-vs-shutdown" => socket_close_vs_shutdown, ["ng_socket"], "a process exits (control and data socket close) while another shuts its socket node down, data in flight";
+    "data-socket-close-vs-shutdown" => data_socket_close_vs_shutdown, ["ng_socket"], "the data socket of a socket node closes while its node is shut down and a hook is removed";
+    "ksocket-upcall-vs-shutdown" => ksocket_upcall_vs_shutdown, ["ng_socket", "ng_ksocket"], "datagrams arrive (receive upcalls on the network thread) while the ksocket is shut down";
+    "ksocket-upcall-vs-rmhook" => ksocket_upcall_vs_rmhook, ["ng_socket", "ng_ksocket"], "datagrams arrive while the ksocket's hook is removed";
+    "listener-shutdown-vs-connections" => listener_shutdown_vs_connections, ["ng_socket", "ng_ksocket"], "connections arrive at a listening ksocket with an accept pending while it is shut down";
+    "listener-shutdown-vs-embryonic-clones" => listener_shutdown_vs_embryonic_clones, ["ng_socket", "ng_ksocket"], "accepted clones without hooks yet are shut down, with their listener, while data and a close arrive on their connections";
+    "accept-response-vs-requester-exit" => accept_response_vs_requester_exit, ["ng_socket", "ng_ksocket"], "the process that asked for an accept exits while the connection (and the response) arrives";
+    "ksocket-accept-wait" => ksocket_accept_wait, ["ng_socket", "ng_ksocket"], "a process blocks (bounded) in recvfrom for the response of a ksocket accept while the connection arrives";
+    "data-socket-blocking-recv" => data_socket_blocking_recv, ["ng_socket"], "a process blocks (bounded) in recvfrom on its data socket while another process's packet comes back through an echo node";
+    "connect-response-vs-requester-exit" => connect_response_vs_requester_exit, ["ng_socket", "ng_ksocket"], "the process that asked a stream ksocket to connect exits while the connection completes";
+    "ksocket-data-vs-peer-close" => ksocket_data_vs_peer_close, ["ng_socket", "ng_ksocket"], "data both ways on a connected stream ksocket while the outside peer closes";
+    "kldunload-vs-traffic" => kldunload_vs_traffic, ["ng_socket", "ng_ksocket"], "kldunload of ng_ksocket and ng_socket while nodes, sockets and traffic exist and nodes go away";
+    "kldunload-socket-vs-close" => kldunload_socket_vs_close, ["ng_socket"], "kldunload of ng_socket (unloading allowed by its sysctl) while processes send, close their sockets and open new ones";
+    "ngctl-rename-remove" => ngctl_rename_remove, ["ng_socket", "ng_ksocket"], "two ngctl processes rename, unhook and remove the same nodes";
+};
+
+/// The harness's self-tests (deliberately racy modules or fault switches of
+/// the model), run only when named.
+#[rustfmt::skip]
+pub const SELFTESTS: &[RaceScenario] = race_scenarios! { true:
+    "selftest-reader-cache" => selftest_reader_cache, ["ng_socket", "ng_racy"], "harness self-test: data handlers (concurrent readers) share a one-slot cache without a lock";
+    "selftest-upcall-after-free" => selftest_upcall_after_free, ["ng_socket", "ng_racy"], "harness self-test: shutdown frees the node's data before clearing the socket upcall that uses it";
+    "selftest-lock-order" => selftest_lock_order, ["ng_socket", "ng_racy"], "harness self-test: two message paths take the module's two mutexes in opposite orders";
+    "selftest-deadlock" => selftest_deadlock, ["ng_socket", "ng_racy"], "harness self-test: two nodes take two module-wide mutexes in opposite orders at once";
+    "selftest-missing-wakeup-accept" => selftest_missing_wakeup_accept, ["ng_socket", "ng_ksocket"], "harness self-test: the accept response is queued without sorwakeup while its requester blocks";
+    "selftest-missing-wakeup-data" => selftest_missing_wakeup_data, ["ng_socket"], "harness self-test: a datagram is queued on a data socket without sorwakeup while its reader blocks";
+    "selftest-missing-wakeup" => selftest_missing_wakeup, ["ng_socket"], "harness self-test: replies queued on a control socket without sorwakeup (model fault switch)";
+    "selftest-listener-upcall-after-free" => selftest_listener_upcall_after_free, ["ng_socket", "ng_racy"], "harness self-test: a listener's shutdown frees the node's data before clearing the listen upcall while connections arrive";
+    "selftest-queued-item-after-shutdown" => selftest_queued_item_after_shutdown, ["ng_socket", "ng_racy"], "harness self-test: a function item queued to a peer node carries data of a node that is shut down meanwhile";
+    "selftest-socket-close-unlocked" => selftest_socket_close_unlocked, ["ng_socket"], "harness self-test: socket-close-vs-shutdown with ng_socket's private-data mutex excluding nobody (model fault switch)";
+    "selftest-kldunload-with-nodes" => selftest_kldunload_with_nodes, ["ng_socket", "ng_ksocket"], "harness self-test: kldunload-vs-traffic with a node type unloading while it still has nodes (model fault switch)";
+};
+
+/// Every scenario: the races, then the self-tests.
+pub fn all() -> impl Iterator<Item = &'static RaceScenario> {
+    RACES.iter().chain(SELFTESTS)
+}
 
 /// Schedules that once found a race, in the modules or in the kernel
 /// model, kept as regression tests (scenario, seed, what it found);
@@ -254,7 +129,7 @@ pub const REGRESSIONS: &[(&str, u64, &str)] = &[
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<&'static RaceScenario> {
-    ALL.iter().find(|s| s.name == name)
+    all().find(|s| s.name == name)
 }
 
 fn ok<T>(r: Result<T, String>) {
