@@ -127,6 +127,37 @@ pub const REGRESSIONS: &[(&str, u64, &str)] = &[
     ),
 ];
 
+/// Builds a graph: one ngctl session runs `cmds` in order, then exits.
+fn setup(cmds: &[&str]) -> Result<(), String> {
+    let mut s = Sess::start()?;
+    for c in cmds {
+        s.cmd(c)?;
+    }
+    s.close();
+    Ok(())
+}
+
+/// Two ngctl processes (their sessions started first) each send one
+/// command at the same time: (thread name, command).
+fn race_two(a: (&str, &str), b: (&str, &str)) -> Result<(), String> {
+    let (mut sa, mut sb) = (Sess::start()?, Sess::start()?);
+    race(vec![
+        (
+            a.0,
+            Box::new(|| {
+                let _ = sa.cmd(a.1);
+            }),
+        ),
+        (
+            b.0,
+            Box::new(|| {
+                let _ = sb.cmd(b.1);
+            }),
+        ),
+    ]);
+    Ok(())
+}
+
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<&'static RaceScenario> {
     all().find(|s| s.name == name)
@@ -764,54 +795,26 @@ fn selftest_upcall_after_free() -> Result<(), String> {
 }
 
 fn selftest_lock_order() -> Result<(), String> {
-    let mut s = Sess::start()?;
-    s.cmd("mkpeer . hole tmp x")?;
-    s.cmd("name .:tmp hl")?;
-    s.cmd("mkpeer hl: racy r lock")?;
-    s.cmd("name hl:r rc")?;
-    s.close();
-    let (mut a, mut b) = (Sess::start()?, Sess::start()?);
-    race(vec![
-        (
-            "ngctl A",
-            Box::new(|| {
-                let _ = a.cmd("msg rc: ab");
-            }),
-        ),
-        (
-            "ngctl B",
-            Box::new(|| {
-                let _ = b.cmd("msg rc: ba");
-            }),
-        ),
-    ]);
+    setup(&[
+        "mkpeer . hole tmp x",
+        "name .:tmp hl",
+        "mkpeer hl: racy r lock",
+        "name hl:r rc",
+    ])?;
+    race_two(("ngctl A", "msg rc: ab"), ("ngctl B", "msg rc: ba"))?;
     Ok(())
 }
 
 fn selftest_deadlock() -> Result<(), String> {
-    let mut s = Sess::start()?;
-    s.cmd("mkpeer . hole tmp x")?;
-    s.cmd("name .:tmp hl")?;
-    s.cmd("mkpeer hl: racy r1 lock")?;
-    s.cmd("name hl:r1 r1")?;
-    s.cmd("mkpeer hl: racy r2 lock")?;
-    s.cmd("name hl:r2 r2")?;
-    s.close();
-    let (mut a, mut b) = (Sess::start()?, Sess::start()?);
-    race(vec![
-        (
-            "ngctl A",
-            Box::new(|| {
-                let _ = a.cmd("msg r1: gab");
-            }),
-        ),
-        (
-            "ngctl B",
-            Box::new(|| {
-                let _ = b.cmd("msg r2: gba");
-            }),
-        ),
-    ]);
+    setup(&[
+        "mkpeer . hole tmp x",
+        "name .:tmp hl",
+        "mkpeer hl: racy r1 lock",
+        "name hl:r1 r1",
+        "mkpeer hl: racy r2 lock",
+        "name hl:r2 r2",
+    ])?;
+    race_two(("ngctl A", "msg r1: gab"), ("ngctl B", "msg r2: gba"))?;
     Ok(())
 }
 
